@@ -1,0 +1,35 @@
+//! rotor's engine: pure logic for outage-free secret rotation.
+//!
+//! Data flows one way: `.hcl` files → [`spec::load`] (typed, located,
+//! resolved into a graph, checked against the rules from the field) →
+//! [`refresh`] (providers read live state) → [`plan::plan`] (per family, a DAG
+//! of actions with gates) → [`safety::check_plan`] → [`apply::apply`] →
+//! [`state::State`].
+//!
+//! The engine owns the traits in [`provider`] and touches nothing outside
+//! through any other path: no network, no files, no wall clock. It is tested
+//! with the fakes in [`testing`] and a fake clock.
+//!
+//! The promise every module serves: a version is never revoked before its
+//! successor has been accepted by every verifier (with evidence), emitted, and
+//! held for an overlap longer than every consumer's cache.
+
+#![deny(missing_docs)]
+
+pub mod apply;
+pub mod diagnostics;
+pub mod plan;
+pub mod provider;
+pub mod refresh;
+pub mod safety;
+pub mod secret;
+pub mod spec;
+pub mod state;
+pub mod testing;
+pub mod time;
+
+pub use diagnostics::{Diagnostic, Diagnostics, Severity, SourceMap, Span};
+pub use provider::{Clock, Generator, Probe, Providers, Publisher, StateBackend, Store};
+pub use secret::SecretValue;
+pub use state::{Phase, State};
+pub use time::{Duration, Timestamp};

@@ -1,0 +1,207 @@
+//! The traits through which the engine touches the outside world.
+//!
+//! The engine owns these traits and knows no network, file system or wall
+//! clock of its own; `rotor-providers` implements them against real systems,
+//! and [`crate::testing`] has in-memory fakes for unit and property tests.
+
+use crate::secret::SecretValue;
+use crate::spec::{Generate, ProbePhase};
+use crate::state::{State, StateError};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// What went wrong in a provider. Messages never contain material.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct ProviderError {
+    /// What kind of failure, for deciding whether a retry can help.
+    pub kind: ErrorKind,
+    /// A message for people: what failed, on what, and why.
+    pub message: String,
+}
+
+/// Broad classes of provider failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The system could not be reached or timed out; a retry may work.
+    Unavailable,
+    /// The credentials lack permission.
+    Denied,
+    /// A concurrent writer changed the same thing.
+    Conflict,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// Settings or data are wrong.
+    Invalid,
+}
+
+impl ProviderError {
+    /// Builds an error.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProviderError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A version as a store reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveVersion {
+    /// Version id.
+    pub id: String,
+    /// Fingerprint, as recorded when it was written.
+    pub fingerprint: String,
+    /// Whether it is in the family's key set (not disabled).
+    pub enabled: bool,
+}
+
+/// What a store holds for one family.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveFamily {
+    /// Every version, enabled or disabled, in id order.
+    pub versions: Vec<LiveVersion>,
+    /// The primary, if one is set.
+    pub primary: Option<String>,
+}
+
+/// A public key of one version, as published in a JWKS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublicKey {
+    /// Version id.
+    pub version: String,
+    /// `kid`.
+    pub kid: String,
+    /// JOSE algorithm.
+    pub algorithm: String,
+    /// The JWK members describing the key (`kty`, `n`, `e` or `crv`, `x`, `y`).
+    pub jwk: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Newly generated material, straight from a generator to the stores.
+#[derive(Debug)]
+pub struct Generated {
+    /// The material.
+    pub material: SecretValue,
+    /// JOSE algorithm.
+    pub algorithm: String,
+    /// The public JWK members, for asymmetric keys.
+    pub public_jwk: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `sha256:…` of the public key (asymmetric) or a hash prefix of the material (random).
+    pub fingerprint: String,
+}
+
+/// A version to write.
+#[derive(Debug)]
+pub struct NewVersion<'a> {
+    /// Version id.
+    pub id: &'a str,
+    /// `kid`.
+    pub kid: &'a str,
+    /// What was generated.
+    pub generated: &'a Generated,
+}
+
+/// Where material lives.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// `store.file.local`.
+    fn address(&self) -> &str;
+    /// Every version of a family and the primary.
+    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError>;
+    /// Writes a new, enabled, non-primary version. Writing a version that
+    /// exists is an error (`Conflict`): material is never replaced.
+    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError>;
+    /// Makes a version the primary.
+    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    /// Takes a version out of the key set, restorably.
+    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    /// Puts a disabled version back into the key set.
+    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    /// Destroys a disabled version's material.
+    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    /// Public keys of the enabled versions (empty for symmetric families).
+    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError>;
+}
+
+/// A derived public artifact, such as a JWKS document.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    /// `publish.jwks.public`.
+    fn address(&self) -> &str;
+    /// The kids currently published; `None` when nothing has been published yet.
+    async fn read_kids(&self) -> Result<Option<Vec<String>>, ProviderError>;
+    /// Replaces the published set with these keys, atomically.
+    async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError>;
+}
+
+/// What a probe is asked.
+#[derive(Debug, Clone)]
+pub struct ProbeRequest {
+    /// Family name.
+    pub family: String,
+    /// Version id under test.
+    pub version: String,
+    /// Its kid.
+    pub kid: String,
+    /// Accept or emit.
+    pub phase: ProbePhase,
+    /// Consumer name.
+    pub consumer: String,
+}
+
+/// What a probe saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    /// Whether the consumer was shown to accept or emit the version.
+    pub passed: bool,
+    /// A short reason for people (exit status, last line of output). Never material.
+    pub detail: String,
+}
+
+/// A verification probe: one `verify` block.
+#[async_trait]
+pub trait Probe: Send + Sync {
+    /// `command`, `http`, …
+    fn kind(&self) -> &str;
+    /// Runs once. Unreachable systems and timeouts are a failed result, not an error.
+    async fn check(&self, request: &ProbeRequest) -> ProbeResult;
+}
+
+/// Makes new material.
+pub trait Generator: Send + Sync {
+    /// Generates one version's material.
+    fn generate(&self, how: &Generate) -> Result<Generated, ProviderError>;
+}
+
+/// Where state is kept.
+pub trait StateBackend: Send + Sync {
+    /// Where, for messages.
+    fn describe(&self) -> String;
+    /// The state, or `None` when there is none yet.
+    fn load(&self) -> Result<Option<State>, StateError>;
+    /// Writes atomically.
+    fn save(&self, state: &State) -> Result<(), StateError>;
+}
+
+/// The time, from outside.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// Everything apply needs from the outside, keyed by spec address.
+#[derive(Clone)]
+pub struct Providers {
+    /// Stores by address (`store.file.local`).
+    pub stores: std::collections::BTreeMap<String, Arc<dyn Store>>,
+    /// Publishers by address (`publish.jwks.public`).
+    pub publishers: std::collections::BTreeMap<String, Arc<dyn Publisher>>,
+    /// Probes by (consumer name, index of the verify block). Manual gates have none.
+    pub probes: std::collections::BTreeMap<(String, usize), Arc<dyn Probe>>,
+    /// The generator.
+    pub generator: Arc<dyn Generator>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}

@@ -1,0 +1,364 @@
+//! The spec: what a team declares in its `.hcl` files, typed and located.
+//!
+//! [`parse`] turns the files of a directory into a [`Spec`] and diagnostics;
+//! [`resolve`] checks references, builds the resource graph and applies the
+//! rules from the field. Every value keeps the [`Span`] it came from, so each
+//! later error can point at the line that causes it.
+
+mod parse;
+mod resolve;
+mod rules;
+
+pub use parse::{EnvLookup, parse_files};
+pub use resolve::{Family, ResourceGraph, ResourceId};
+
+use crate::diagnostics::{Diagnostics, SourceMap, Span};
+use crate::time::{Duration, Timestamp};
+use std::collections::BTreeMap;
+
+/// A value with the place it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located<T> {
+    /// The value.
+    pub value: T,
+    /// Where it was written.
+    pub span: Span,
+}
+
+/// An evaluated attribute value, as far as rotor's small expression language goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string, after `env()` calls and template escapes.
+    String(String),
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A list.
+    List(Vec<Located<Value>>),
+    /// A reference such as `store.file.local`.
+    Ref(Reference),
+}
+
+/// What a reference points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RefKind {
+    /// `store.KIND.NAME`
+    Store,
+    /// `secret.NAME`
+    Secret,
+    /// `publish.KIND.NAME`
+    Publish,
+    /// `consumer.NAME`
+    Consumer,
+}
+
+impl RefKind {
+    /// The keyword that starts the reference.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            RefKind::Store => "store",
+            RefKind::Secret => "secret",
+            RefKind::Publish => "publish",
+            RefKind::Consumer => "consumer",
+        }
+    }
+}
+
+/// A reference as written: `store.file.local` is `Store` with path `["file", "local"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    /// What kind of thing it names.
+    pub kind: RefKind,
+    /// The labels after the keyword.
+    pub path: Vec<String>,
+    /// Where it was written.
+    pub span: Span,
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.kind.keyword(), self.path.join("."))
+    }
+}
+
+/// A `store "KIND" "NAME"` block. Its settings are kept generic: each store kind
+/// is a provider that reads its own settings, so adding one does not touch the engine.
+#[derive(Debug, Clone)]
+pub struct StoreSpec {
+    /// `file`, `vault`, …
+    pub kind: String,
+    /// The block's second label.
+    pub name: String,
+    /// Settings, by attribute name.
+    pub settings: BTreeMap<String, Located<Value>>,
+    /// The whole block.
+    pub span: Span,
+}
+
+impl StoreSpec {
+    /// `store.file.local`.
+    pub fn address(&self) -> String {
+        format!("store.{}.{}", self.kind, self.name)
+    }
+}
+
+/// How new material is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Generate {
+    /// An RSA key pair; signs RS256.
+    Rsa {
+        /// 2048, 3072 or 4096.
+        bits: u32,
+    },
+    /// An EC key pair on P-256; signs ES256.
+    Ec {
+        /// Always `P-256` for now.
+        curve: String,
+    },
+    /// A random secret (HMAC key, password, API key).
+    Random {
+        /// Bytes of randomness.
+        length: u32,
+        /// How the bytes are written: `base64url`, `base64`, `hex`.
+        encoding: String,
+    },
+}
+
+impl Generate {
+    /// The JOSE algorithm a version of this kind uses.
+    pub fn algorithm(&self) -> &'static str {
+        match self {
+            Generate::Rsa { .. } => "RS256",
+            Generate::Ec { .. } => "ES256",
+            Generate::Random { .. } => "HS256",
+        }
+    }
+
+    /// Whether versions have a public part that can be published.
+    pub fn is_asymmetric(&self) -> bool {
+        !matches!(self, Generate::Random { .. })
+    }
+}
+
+impl std::fmt::Display for Generate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Generate::Rsa { bits } => write!(f, "rsa {bits}"),
+            Generate::Ec { curve } => write!(f, "ec {curve}"),
+            Generate::Random { length, encoding } => write!(f, "random {length} bytes {encoding}"),
+        }
+    }
+}
+
+/// A `version "ID" {}` block.
+#[derive(Debug, Clone)]
+pub struct VersionSpec {
+    /// The version id; also the `kid`.
+    pub id: String,
+    /// The block.
+    pub span: Span,
+}
+
+/// A `secret "NAME"` block: one family.
+#[derive(Debug, Clone)]
+pub struct SecretSpec {
+    /// The family name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Team or person accountable.
+    pub owner: Option<String>,
+    /// Where material lives (one or more stores).
+    pub stores: Vec<Reference>,
+    /// When the next rotation is due after the last one.
+    pub cadence: Option<Located<Duration>>,
+    /// When a person should review the family.
+    pub review_by: Option<Located<Timestamp>>,
+    /// How long the previous version is held after promote; defaults to the floor.
+    pub overlap: Option<Located<Duration>>,
+    /// How long a revoked (disabled) version is kept restorable before it is destroyed.
+    pub destroy_after: Located<Duration>,
+    /// How material is made.
+    pub generate: Option<Located<Generate>>,
+    /// Declared versions, in order.
+    pub versions: Vec<VersionSpec>,
+    /// The version emitters use.
+    pub active: Option<Located<String>>,
+    /// The `secret "NAME"` header.
+    pub span: Span,
+}
+
+impl SecretSpec {
+    /// `secret.NAME`.
+    pub fn address(&self) -> String {
+        format!("secret.{}", self.name)
+    }
+
+    /// Whether a version id is declared.
+    pub fn declares(&self, id: &str) -> bool {
+        self.versions.iter().any(|v| v.id == id)
+    }
+}
+
+/// A `publish "jwks" "NAME"` block.
+#[derive(Debug, Clone)]
+pub struct PublishSpec {
+    /// `jwks`.
+    pub kind: String,
+    /// The block's second label.
+    pub name: String,
+    /// The family it publishes.
+    pub secret: Option<Reference>,
+    /// Other settings (`path`, …), read by the publisher provider.
+    pub settings: BTreeMap<String, Located<Value>>,
+    /// The block header.
+    pub span: Span,
+}
+
+impl PublishSpec {
+    /// `publish.jwks.NAME`.
+    pub fn address(&self) -> String {
+        format!("publish.{}.{}", self.kind, self.name)
+    }
+}
+
+/// Which half of a rotation a probe checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbePhase {
+    /// The consumer accepts the version (validates with it).
+    Accept,
+    /// The consumer emits with the version (signs, connects).
+    Emit,
+}
+
+impl ProbePhase {
+    /// `accept` or `emit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbePhase::Accept => "accept",
+            ProbePhase::Emit => "emit",
+        }
+    }
+}
+
+/// A `verify "KIND" {}` block inside a consumer.
+#[derive(Debug, Clone)]
+pub struct VerifySpec {
+    /// `command`, `manual`, later `http`, `prometheus`, …
+    pub kind: String,
+    /// Which phases it proves; empty means every role the consumer has.
+    pub on: Vec<ProbePhase>,
+    /// How long a `--wait` keeps retrying before the gate fails.
+    pub within: Duration,
+    /// Kind-specific settings (`command`, `timeout`, …), read by the probe provider.
+    pub settings: BTreeMap<String, Located<Value>>,
+    /// The block header.
+    pub span: Span,
+}
+
+impl VerifySpec {
+    /// Whether this probe proves the given phase.
+    pub fn proves(&self, phase: ProbePhase) -> bool {
+        self.on.is_empty() || self.on.contains(&phase)
+    }
+}
+
+/// A `consumer "NAME"` block.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The consumer name.
+    pub name: String,
+    /// Families it validates (a verifier).
+    pub accepts: Vec<Reference>,
+    /// Families it uses the active version of (an emitter).
+    pub emits: Vec<Reference>,
+    /// The publisher it reads key sets from, if not the store.
+    pub via: Option<Reference>,
+    /// How long it keeps what it read before reading again.
+    pub cache_ttl: Option<Located<Duration>>,
+    /// How long what it emits (a signed token) stays valid.
+    pub token_ttl: Option<Located<Duration>>,
+    /// How many versions it can hold at once.
+    pub max_versions: Option<Located<u32>>,
+    /// A written reason that waives the flag-day error for `max_versions = 1`.
+    pub flag_day_reason: Option<Located<String>>,
+    /// Probes.
+    pub verify: Vec<VerifySpec>,
+    /// The block header.
+    pub span: Span,
+}
+
+impl ConsumerSpec {
+    /// `consumer.NAME`.
+    pub fn address(&self) -> String {
+        format!("consumer.{}", self.name)
+    }
+
+    /// The cache TTL, zero when not set (an error is reported for that).
+    pub fn cache(&self) -> Duration {
+        self.cache_ttl.as_ref().map_or(Duration::ZERO, |d| d.value)
+    }
+
+    /// The token TTL, zero when not set.
+    pub fn token(&self) -> Duration {
+        self.token_ttl.as_ref().map_or(Duration::ZERO, |d| d.value)
+    }
+
+    /// The probes that prove a phase.
+    pub fn probes(&self, phase: ProbePhase) -> impl Iterator<Item = (usize, &VerifySpec)> {
+        self.verify
+            .iter()
+            .enumerate()
+            .filter(move |(_, v)| v.proves(phase))
+    }
+}
+
+/// Everything declared in one directory of `.hcl` files.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// The files, for rendering diagnostics.
+    pub sources: SourceMap,
+    /// `store` blocks.
+    pub stores: Vec<StoreSpec>,
+    /// `secret` blocks.
+    pub secrets: Vec<SecretSpec>,
+    /// `publish` blocks.
+    pub publishers: Vec<PublishSpec>,
+    /// `consumer` blocks.
+    pub consumers: Vec<ConsumerSpec>,
+}
+
+/// A spec checked end to end: references resolved, rules applied.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The spec.
+    pub spec: Spec,
+    /// Per family, who and what it touches; parallel to `spec.secrets`.
+    pub families: Vec<Family>,
+    /// The resource graph.
+    pub graph: ResourceGraph,
+    /// A hash of every file's bytes, to tell when a saved plan's spec changed.
+    pub hash: String,
+}
+
+/// Parses and resolves the files of a spec. Returns the resolved spec when
+/// there are no errors; diagnostics (warnings included) always.
+pub fn load(
+    files: Vec<(std::path::PathBuf, String)>,
+    env: &EnvLookup<'_>,
+) -> (Option<Resolved>, Diagnostics) {
+    let (spec, mut diags) = parse_files(files, env);
+    let resolved = resolve::resolve(spec, &mut diags);
+    let resolved = resolved.filter(|_| !diags.has_errors());
+    let resolved = match resolved {
+        Some(r) => {
+            rules::check(&r, &mut diags);
+            Some(r).filter(|_| !diags.has_errors())
+        }
+        None => None,
+    };
+    diags.sort();
+    (resolved, diags)
+}

@@ -1,0 +1,1 @@
+use super::*; pub(super) fn check(_r: &Resolved, _d: &mut Diagnostics) {}

@@ -1,0 +1,299 @@
+//! State: what cannot be observed live. Never material.
+//!
+//! Per version: its phase, fingerprint, when it was created, published,
+//! accepted by each consumer (with the evidence), promoted, retired, disabled
+//! and destroyed. The state has a lineage (fixed at creation) and a serial
+//! (raised on every write); a checksum over the body detects hand edits.
+
+use crate::spec::ProbePhase;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The state file format this build writes and reads.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// Where a version stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// In the store and published, waiting for every verifier to accept it.
+    Pending,
+    /// Accepted by every verifier; not used by emitters.
+    Accepted,
+    /// The version emitters use.
+    Active,
+    /// Was active, superseded; still accepted while tokens drain.
+    Retiring,
+    /// Disabled: out of every key set, restorable until destroyed.
+    Revoked,
+    /// Material destroyed.
+    Destroyed,
+}
+
+impl Phase {
+    /// Whether verifiers still accept versions in this phase.
+    pub fn is_accepted_set(self) -> bool {
+        matches!(self, Phase::Pending | Phase::Accepted | Phase::Active | Phase::Retiring)
+    }
+
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Accepted => "accepted",
+            Phase::Active => "active",
+            Phase::Retiring => "retiring",
+            Phase::Revoked => "revoked",
+            Phase::Destroyed => "destroyed",
+        }
+    }
+}
+
+/// How a gate was satisfied, or why it was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A probe passed.
+    Passed,
+    /// A probe ran and did not pass.
+    Failed,
+    /// A person approved a manual gate.
+    Approved,
+    /// No probe: the consumer's cache window alone is taken as acceptance.
+    Assumed,
+}
+
+/// One piece of evidence for a gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The probe kind (`command`, `manual`, `window`).
+    pub probe: String,
+    /// When it was observed.
+    pub at: Timestamp,
+    /// What was observed.
+    pub outcome: Outcome,
+    /// A short reason: an exit status, who approved. Never material.
+    pub detail: String,
+}
+
+/// A manual approval, recorded by `rotor approve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    /// When.
+    pub at: Timestamp,
+    /// Who (user and host as the OS reports them).
+    pub by: String,
+}
+
+/// One version of a family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionState {
+    /// Where it stands.
+    pub phase: Phase,
+    /// Key id published with it.
+    pub kid: String,
+    /// JOSE algorithm.
+    pub algorithm: String,
+    /// `sha256:` and a prefix of a hash of the public key or material. Never the material.
+    pub fingerprint: String,
+    /// When the material was generated and stored.
+    pub created_at: Timestamp,
+    /// When it last entered every key set (publishers, or the store itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<Timestamp>,
+    /// Acceptance evidence, by consumer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub accepted: BTreeMap<String, Evidence>,
+    /// When it became the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_at: Option<Timestamp>,
+    /// Emission evidence, by consumer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub emitted: BTreeMap<String, Evidence>,
+    /// When a successor was promoted over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<Timestamp>,
+    /// When the drain window was found complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained_at: Option<Timestamp>,
+    /// When it was disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<Timestamp>,
+    /// When it was destroyed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed_at: Option<Timestamp>,
+    /// Manual approvals, by gate id (`accept.CONSUMER`, `emit.CONSUMER`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub approvals: BTreeMap<String, Approval>,
+    /// The last failed probe attempt per gate, to explain a wait.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub last_attempt: BTreeMap<String, Evidence>,
+}
+
+impl VersionState {
+    /// A version just written to its stores.
+    pub fn created(kid: String, algorithm: String, fingerprint: String, at: Timestamp) -> Self {
+        VersionState {
+            phase: Phase::Pending,
+            kid,
+            algorithm,
+            fingerprint,
+            created_at: at,
+            published_at: None,
+            accepted: BTreeMap::new(),
+            promoted_at: None,
+            emitted: BTreeMap::new(),
+            retired_at: None,
+            drained_at: None,
+            disabled_at: None,
+            destroyed_at: None,
+            approvals: BTreeMap::new(),
+            last_attempt: BTreeMap::new(),
+        }
+    }
+
+    /// The evidence map for a phase.
+    pub fn evidence(&self, phase: ProbePhase) -> &BTreeMap<String, Evidence> {
+        match phase {
+            ProbePhase::Accept => &self.accepted,
+            ProbePhase::Emit => &self.emitted,
+        }
+    }
+}
+
+/// One family's state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyState {
+    /// The primary version, as last promoted by rotor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<String>,
+    /// Versions by id.
+    #[serde(default)]
+    pub versions: BTreeMap<String, VersionState>,
+}
+
+/// The whole state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// [`STATE_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Fixed when the state is created; a plan or backup from another lineage is refused.
+    pub lineage: String,
+    /// Raised on every write.
+    pub serial: u64,
+    /// Families by name.
+    #[serde(default)]
+    pub families: BTreeMap<String, FamilyState>,
+    /// `sha256:` of the body with this field empty; detects edits made outside rotor.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// Why a state could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StateError {
+    /// Not JSON, or not our shape.
+    #[error("the state is not valid: {0}")]
+    Corrupt(String),
+    /// Written by a newer rotor.
+    #[error("the state has format version {found}; this rotor reads version {STATE_FORMAT_VERSION}")]
+    FormatVersion {
+        /// What the file says.
+        found: u32,
+    },
+    /// The checksum does not match the body.
+    #[error("the state was changed outside rotor (its checksum does not match its contents)")]
+    Edited,
+    /// I/O or locking trouble in a backend.
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl State {
+    /// An empty state with a fresh lineage.
+    pub fn new(lineage: String) -> State {
+        State {
+            format_version: STATE_FORMAT_VERSION,
+            lineage,
+            serial: 0,
+            families: BTreeMap::new(),
+            checksum: String::new(),
+        }
+    }
+
+    fn body_hash(&self) -> String {
+        let mut body = self.clone();
+        body.checksum.clear();
+        let bytes = serde_json::to_vec(&body).expect("state serialises");
+        let digest = Sha256::digest(&bytes);
+        format!("sha256:{}", hex(&digest))
+    }
+
+    /// Serialises for writing: raises nothing, seals the checksum.
+    pub fn to_json(&self) -> String {
+        let mut sealed = self.clone();
+        sealed.checksum = self.body_hash();
+        let mut text = serde_json::to_string_pretty(&sealed).expect("state serialises");
+        text.push('\n');
+        text
+    }
+
+    /// Reads and checks a state file's text.
+    pub fn from_json(text: &str) -> Result<State, StateError> {
+        let probe: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        if let Some(found) = probe.get("format_version").and_then(|v| v.as_u64()) {
+            if found != u64::from(STATE_FORMAT_VERSION) {
+                return Err(StateError::FormatVersion {
+                    found: found as u32,
+                });
+            }
+        }
+        let state: State =
+            serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?;
+        if state.checksum != state.body_hash() {
+            return Err(StateError::Edited);
+        }
+        Ok(state)
+    }
+
+    /// The family's state, if any.
+    pub fn family(&self, name: &str) -> Option<&FamilyState> {
+        self.families.get(name)
+    }
+
+    /// One version's state, if any.
+    pub fn version(&self, family: &str, id: &str) -> Option<&VersionState> {
+        self.families.get(family)?.versions.get(id)
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_edit_detection() {
+        let mut s = State::new("lin-1".into());
+        s.serial = 3;
+        s.families.entry("k".into()).or_default().versions.insert(
+            "v1".into(),
+            VersionState::created("v1".into(), "RS256".into(), "sha256:ab".into(), Timestamp(1000)),
+        );
+        let text = s.to_json();
+        let back = State::from_json(&text).unwrap();
+        assert_eq!(back.families, s.families);
+        let edited = text.replace("\"serial\": 3", "\"serial\": 2");
+        assert_eq!(State::from_json(&edited), Err(StateError::Edited));
+        let newer = text.replace("\"format_version\": 1", "\"format_version\": 9");
+        assert_eq!(State::from_json(&newer), Err(StateError::FormatVersion { found: 9 }));
+        assert!(matches!(State::from_json("{\"form"), Err(StateError::Corrupt(_))));
+    }
+}
