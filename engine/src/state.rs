@@ -35,7 +35,10 @@ pub enum Phase {
 impl Phase {
     /// Whether verifiers still accept versions in this phase.
     pub fn is_accepted_set(self) -> bool {
-        matches!(self, Phase::Pending | Phase::Accepted | Phase::Active | Phase::Retiring)
+        matches!(
+            self,
+            Phase::Pending | Phase::Accepted | Phase::Active | Phase::Retiring
+        )
     }
 
     /// Lowercase name.
@@ -198,7 +201,9 @@ pub enum StateError {
     #[error("the state is not valid: {0}")]
     Corrupt(String),
     /// Written by a newer rotor.
-    #[error("the state has format version {found}; this rotor reads version {STATE_FORMAT_VERSION}")]
+    #[error(
+        "the state has format version {found}; this rotor reads version {STATE_FORMAT_VERSION}"
+    )]
     FormatVersion {
         /// What the file says.
         found: u32,
@@ -285,7 +290,12 @@ mod tests {
         s.serial = 3;
         s.families.entry("k".into()).or_default().versions.insert(
             "v1".into(),
-            VersionState::created("v1".into(), "RS256".into(), "sha256:ab".into(), Timestamp(1000)),
+            VersionState::created(
+                "v1".into(),
+                "RS256".into(),
+                "sha256:ab".into(),
+                Timestamp(1000),
+            ),
         );
         let text = s.to_json();
         let back = State::from_json(&text).unwrap();
@@ -293,7 +303,13 @@ mod tests {
         let edited = text.replace("\"serial\": 3", "\"serial\": 2");
         assert_eq!(State::from_json(&edited), Err(StateError::Edited));
         let newer = text.replace("\"format_version\": 1", "\"format_version\": 9");
-        assert_eq!(State::from_json(&newer), Err(StateError::FormatVersion { found: 9 }));
-        assert!(matches!(State::from_json("{\"form"), Err(StateError::Corrupt(_))));
+        assert_eq!(
+            State::from_json(&newer),
+            Err(StateError::FormatVersion { found: 9 })
+        );
+        assert!(matches!(
+            State::from_json("{\"form"),
+            Err(StateError::Corrupt(_))
+        ));
     }
 }

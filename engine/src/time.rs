@@ -255,7 +255,10 @@ mod tests {
         let t = Timestamp::parse_rfc3339("2026-11-26T14:00:05.123Z").unwrap();
         assert_eq!(t.rfc3339(), "2026-11-26T14:00:05.123Z");
         assert_eq!(t.human(), "2026-11-26 14:00:05 UTC");
-        assert_eq!(Timestamp::parse_date("2027-02-01").unwrap().date(), "2027-02-01");
+        assert_eq!(
+            Timestamp::parse_date("2027-02-01").unwrap().date(),
+            "2027-02-01"
+        );
         assert!(Timestamp::parse_date("2027-02-30").is_err());
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
     }

@@ -10,7 +10,7 @@ mod resolve;
 mod rules;
 
 pub use parse::{EnvLookup, parse_files};
-pub use resolve::{Family, ResourceGraph, ResourceId};
+pub use resolve::{Family, ResourceGraph, ResourceId, Window};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
 use crate::time::{Duration, Timestamp};
@@ -224,7 +224,9 @@ impl PublishSpec {
 }
 
 /// Which half of a rotation a probe checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProbePhase {
     /// The consumer accepts the version (validates with it).
