@@ -1,1 +1,729 @@
-//! todo
+//! Apply: run a plan's steps against the providers, recording each one in
+//! state the moment it completes.
+//!
+//! Every step is idempotent against state: a step whose effect is already
+//! recorded is skipped, so running the same plan again (after a crash, or in
+//! `--wait` rounds) resumes where the last run stopped and creates nothing
+//! twice. A gate that is not open yet leaves the step *waiting*; steps after
+//! it wait too, everything independent still runs, and the apply ends cleanly.
+
+use crate::plan::{Action, Plan, Step, gate_id};
+use crate::provider::{NewVersion, ProbeRequest, Providers};
+use crate::safety;
+use crate::spec::{Family, ProbePhase, Resolved};
+use crate::state::{Evidence, Outcome, Phase, State, StateError, VersionState};
+use crate::time::Timestamp;
+use crate::StateBackend;
+use futures_util::StreamExt;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+/// What happened to one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Ran now.
+    Done(String),
+    /// Its effect was already recorded.
+    AlreadyDone,
+    /// A gate is not open yet.
+    Waiting {
+        /// Which gate.
+        gate: String,
+        /// When a window opens, if it is a window.
+        until: Option<Timestamp>,
+        /// Why, for people.
+        detail: String,
+    },
+    /// A step it runs after is not done.
+    Blocked,
+    /// It failed; the family stops here.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// What to do.
+        hint: String,
+    },
+}
+
+impl StepOutcome {
+    fn is_done(&self) -> bool {
+        matches!(self, StepOutcome::Done(_) | StepOutcome::AlreadyDone)
+    }
+}
+
+/// One family's result.
+#[derive(Debug, Clone)]
+pub struct FamilyReport {
+    /// Family name.
+    pub family: String,
+    /// Per step id.
+    pub outcomes: Vec<(usize, StepOutcome)>,
+}
+
+/// The result of one apply pass.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    /// Families in plan order.
+    pub families: Vec<FamilyReport>,
+}
+
+impl ApplyReport {
+    /// Every step done.
+    pub fn is_complete(&self) -> bool {
+        self.families
+            .iter()
+            .all(|f| f.outcomes.iter().all(|(_, o)| o.is_done()))
+    }
+
+    /// Any step failed.
+    pub fn failed(&self) -> bool {
+        self.families
+            .iter()
+            .any(|f| f.outcomes.iter().any(|(_, o)| matches!(o, StepOutcome::Failed { .. })))
+    }
+
+    /// The earliest time a waiting window opens, if any step waits on one.
+    pub fn next_window(&self) -> Option<Timestamp> {
+        self.families
+            .iter()
+            .flat_map(|f| &f.outcomes)
+            .filter_map(|(_, o)| match o {
+                StepOutcome::Waiting { until, .. } => *until,
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Steps that ran now.
+    pub fn ran(&self) -> usize {
+        self.families
+            .iter()
+            .flat_map(|f| &f.outcomes)
+            .filter(|(_, o)| matches!(o, StepOutcome::Done(_)))
+            .count()
+    }
+}
+
+/// Progress reports, for the CLI to render.
+pub trait Hook: Send + Sync {
+    /// A step finished (or was found waiting, blocked or failed).
+    fn step(&self, family: &str, step: &Step, outcome: &StepOutcome);
+}
+
+/// A hook that reports nothing.
+pub struct Silent;
+
+impl Hook for Silent {
+    fn step(&self, _: &str, _: &Step, _: &StepOutcome) {}
+}
+
+/// Settings of one apply pass.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Families applied at once.
+    pub parallelism: usize,
+    /// When the `--wait` run began; probes failing past their `within` from
+    /// here fail the family. `None` outside `--wait`: a failing probe waits.
+    pub deadline_base: Option<Timestamp>,
+}
+
+/// State shared by the families of one apply, saved after every change.
+pub struct Recorder<'a> {
+    state: Mutex<State>,
+    backend: &'a dyn StateBackend,
+}
+
+impl<'a> Recorder<'a> {
+    /// Wraps a loaded state and where to save it.
+    pub fn new(state: State, backend: &'a dyn StateBackend) -> Self {
+        Recorder {
+            state: Mutex::new(state),
+            backend,
+        }
+    }
+
+    /// A copy of the current state.
+    pub fn snapshot(&self) -> State {
+        self.state.lock().expect("state lock").clone()
+    }
+
+    /// The state, consumed.
+    pub fn into_state(self) -> State {
+        self.state.into_inner().expect("state lock")
+    }
+
+    /// Changes the state and saves it at once; on a failed save the change is undone.
+    pub fn record(&self, change: impl FnOnce(&mut State)) -> Result<(), StateError> {
+        let mut guard = self.state.lock().expect("state lock");
+        let before = guard.clone();
+        change(&mut guard);
+        guard.serial += 1;
+        if let Err(e) = self.backend.save(&guard) {
+            *guard = before;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a plan once. Safe to run again: done steps are skipped.
+pub async fn apply(
+    resolved: &Resolved,
+    plan: &Plan,
+    providers: &Providers,
+    recorder: &Recorder<'_>,
+    hook: &dyn Hook,
+    options: &ApplyOptions,
+) -> ApplyReport {
+    let jobs = plan.families.iter().filter(|f| f.blocked.is_none()).filter_map(|fp| {
+        let family = resolved.family_by_name(&fp.family)?;
+        Some(async move {
+            let mut outcomes: Vec<(usize, StepOutcome)> = Vec::new();
+            let mut done: BTreeSet<usize> = BTreeSet::new();
+            let mut failed = false;
+            for step in &fp.steps {
+                let outcome = if failed || step.after.iter().any(|a| !done.contains(a)) {
+                    StepOutcome::Blocked
+                } else {
+                    let ctx = Ctx {
+                        r: resolved,
+                        family,
+                        name: &fp.family,
+                        providers,
+                        recorder,
+                        options,
+                    };
+                    ctx.run(step).await
+                };
+                if outcome.is_done() {
+                    done.insert(step.id);
+                }
+                if matches!(outcome, StepOutcome::Failed { .. }) {
+                    failed = true;
+                }
+                hook.step(&fp.family, step, &outcome);
+                outcomes.push((step.id, outcome));
+            }
+            FamilyReport {
+                family: fp.family.clone(),
+                outcomes,
+            }
+        })
+    });
+    let mut families: Vec<FamilyReport> = futures_util::stream::iter(jobs)
+        .buffer_unordered(options.parallelism.max(1))
+        .collect()
+        .await;
+    let order: Vec<&str> = plan.families.iter().map(|f| f.family.as_str()).collect();
+    families.sort_by_key(|f| order.iter().position(|n| *n == f.family));
+    ApplyReport { families }
+}
+
+struct Ctx<'a> {
+    r: &'a Resolved,
+    family: &'a Family,
+    name: &'a str,
+    providers: &'a Providers,
+    recorder: &'a Recorder<'a>,
+    options: &'a ApplyOptions,
+}
+
+fn failed(error: impl Into<String>, hint: impl Into<String>) -> StepOutcome {
+    StepOutcome::Failed {
+        error: error.into(),
+        hint: hint.into(),
+    }
+}
+
+fn waiting(gate: impl Into<String>, until: Option<Timestamp>, detail: impl Into<String>) -> StepOutcome {
+    StepOutcome::Waiting {
+        gate: gate.into(),
+        until,
+        detail: detail.into(),
+    }
+}
+
+const RESUME: &str = "fix the cause and run `rotor apply` again: it resumes from the last recorded step";
+
+impl Ctx<'_> {
+    fn now(&self) -> Timestamp {
+        self.providers.clock.now()
+    }
+
+    fn state(&self) -> State {
+        self.recorder.snapshot()
+    }
+
+    fn version(&self, id: &str) -> Option<VersionState> {
+        self.state().version(self.name, id).cloned()
+    }
+
+    fn record(&self, change: impl FnOnce(&mut State)) -> Result<(), StepOutcome> {
+        self.recorder
+            .record(change)
+            .map_err(|e| failed(format!("could not save state: {e}"), RESUME))
+    }
+
+    fn stores(&self) -> Vec<(String, std::sync::Arc<dyn crate::Store>)> {
+        self.family
+            .stores
+            .iter()
+            .filter_map(|&s| {
+                let addr = self.r.spec.stores[s].address();
+                self.providers.stores.get(&addr).map(|p| (addr, p.clone()))
+            })
+            .collect()
+    }
+
+    async fn run(&self, step: &Step) -> StepOutcome {
+        let result = match &step.action {
+            Action::Create { version, .. } => self.create(version).await,
+            Action::Restore { version } => self.restore(version).await,
+            Action::Publish { publisher, .. } => self.publish(publisher).await,
+            Action::AwaitAccept { version, consumer } => self.await_gate(version, consumer, ProbePhase::Accept).await,
+            Action::Promote { version, .. } => self.promote(version).await,
+            Action::AwaitEmit { version, consumer } => self.await_gate(version, consumer, ProbePhase::Emit).await,
+            Action::Hold { retiring, successor } => self.hold(retiring, successor),
+            Action::Revoke { version } => self.revoke(version).await,
+            Action::Destroy { version } => self.destroy(version).await,
+        };
+        result.unwrap_or_else(|o| o)
+    }
+
+    async fn create(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+        if self.version(version).is_some() {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let secret = &self.r.spec.secrets[self.family.secret];
+        let Some(how) = &secret.generate else {
+            return Err(failed("no generate block", "add one"));
+        };
+        let stores = self.stores();
+        let mut present = Vec::new();
+        for (addr, store) in &stores {
+            let live = store
+                .read(self.name)
+                .await
+                .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
+            if let Some(lv) = live.versions.iter().find(|v| v.id == version) {
+                present.push((addr.clone(), lv.fingerprint.clone()));
+            }
+        }
+        let now = self.now();
+        let published = self.family.publishers.is_empty().then_some(now);
+        if !present.is_empty() {
+            if present.len() != stores.len() {
+                return Err(failed(
+                    format!(
+                        "version {version} is in {} but not in every store of the family",
+                        present.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    "an earlier apply stopped between stores; remove the partial version from the stores that hold it, then run `rotor apply` again",
+                ));
+            }
+            // An earlier apply wrote the material and stopped before recording it: adopt it.
+            let fingerprint = present[0].1.clone();
+            let algorithm = how.value.algorithm().to_string();
+            self.record(|s| {
+                let mut v = VersionState::created(version.into(), algorithm, fingerprint, now);
+                v.published_at = published;
+                s.families.entry(self.name.into()).or_default().versions.insert(version.into(), v);
+            })?;
+            return Ok(StepOutcome::Done(format!("adopted {version}, already in the stores")));
+        }
+        let generated = self
+            .providers
+            .generator
+            .generate(&how.value)
+            .map_err(|e| failed(format!("generating {version}: {e}"), RESUME))?;
+        for (addr, store) in &stores {
+            let new = NewVersion {
+                id: version,
+                kid: version,
+                generated: &generated,
+            };
+            store
+                .put(self.name, &new)
+                .await
+                .map_err(|e| failed(format!("writing {version} to {addr}: {e}"), RESUME))?;
+        }
+        let fingerprint = generated.fingerprint.clone();
+        let algorithm = generated.algorithm.clone();
+        drop(generated);
+        self.record(|s| {
+            let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
+            v.published_at = published;
+            s.families.entry(self.name.into()).or_default().versions.insert(version.into(), v);
+        })?;
+        let stores: Vec<&str> = stores.iter().map(|(a, _)| a.as_str()).collect();
+        Ok(StepOutcome::Done(format!("created {version} ({fingerprint}) in {}", stores.join(", "))))
+    }
+
+    async fn restore(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+        match self.version(version) {
+            Some(v) if v.phase == Phase::Revoked => {}
+            _ => return Ok(StepOutcome::AlreadyDone),
+        }
+        for (addr, store) in self.stores() {
+            store
+                .enable(self.name, version)
+                .await
+                .map_err(|e| failed(format!("restoring {version} in {addr}: {e}"), RESUME))?;
+        }
+        let now = self.now();
+        let published = self.family.publishers.is_empty().then_some(now);
+        self.record(|s| {
+            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                v.phase = Phase::Pending;
+                v.disabled_at = None;
+                v.accepted.clear();
+                v.emitted.clear();
+                v.last_attempt.clear();
+                v.approvals.clear();
+                v.published_at = published;
+            }
+        })?;
+        Ok(StepOutcome::Done(format!("restored {version}")))
+    }
+
+    async fn publish(&self, publisher: &str) -> Result<StepOutcome, StepOutcome> {
+        let Some(p) = self.providers.publishers.get(publisher) else {
+            return Err(failed(format!("no provider for {publisher}"), "this is a bug in rotor"));
+        };
+        let Some((addr, store)) = self.stores().into_iter().next() else {
+            return Err(failed("the family has no store", "add `store = store.KIND.NAME`"));
+        };
+        let keys = store
+            .public_keys(self.name)
+            .await
+            .map_err(|e| failed(format!("reading public keys from {addr}: {e}"), RESUME))?;
+        let want: BTreeSet<String> = keys.iter().map(|k| k.kid.clone()).collect();
+        let current = p
+            .read_kids()
+            .await
+            .map_err(|e| failed(format!("reading {publisher}: {e}"), RESUME))?;
+        let state = self.state();
+        let unpublished: Vec<String> = state
+            .family(self.name)
+            .map(|f| {
+                f.versions
+                    .iter()
+                    .filter(|(_, v)| v.phase.is_accepted_set() && v.published_at.is_none())
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let same = current.map(|c| c.into_iter().collect::<BTreeSet<_>>()) == Some(want.clone());
+        if !same {
+            p.publish(&keys)
+                .await
+                .map_err(|e| failed(format!("writing {publisher}: {e}"), RESUME))?;
+        }
+        if same && unpublished.is_empty() {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let now = self.now();
+        self.record(|s| {
+            if let Some(f) = s.families.get_mut(self.name) {
+                for v in f.versions.values_mut() {
+                    if v.phase.is_accepted_set() && v.published_at.is_none() && want.contains(&v.kid) {
+                        v.published_at = Some(now);
+                    }
+                }
+            }
+        })?;
+        let kids: Vec<String> = want.into_iter().collect();
+        Ok(StepOutcome::Done(format!("published kids [{}]", kids.join(", "))))
+    }
+
+    async fn await_gate(&self, version: &str, consumer: &str, phase: ProbePhase) -> Result<StepOutcome, StepOutcome> {
+        let Some(v) = self.version(version) else {
+            return Err(failed(format!("{version} is not in state"), "this is a bug in rotor"));
+        };
+        if v.evidence(phase).contains_key(consumer) {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let c = self
+            .r
+            .spec
+            .consumers
+            .iter()
+            .find(|c| c.name == consumer)
+            .expect("resolved consumer");
+        // The window: a probe reaches one instance; the cache window covers the rest.
+        let base = match phase {
+            ProbePhase::Accept => v.published_at,
+            ProbePhase::Emit => v.promoted_at,
+        };
+        let Some(base) = base else {
+            return Ok(waiting(
+                format!("{} window", phase.as_str()),
+                None,
+                format!("{version} is not {} yet", if phase == ProbePhase::Accept { "published" } else { "promoted" }),
+            ));
+        };
+        let now = self.now();
+        // Probes first, so that a failing consumer is found before a long window is waited out.
+        let mut kinds = Vec::new();
+        let mut outcome = Outcome::Assumed;
+        for (index, verify) in c.probes(phase) {
+            let gate = gate_id(phase, consumer, index, &verify.kind);
+            kinds.push(verify.kind.clone());
+            if verify.kind == "manual" {
+                match v.approvals.get(&gate) {
+                    Some(_) => outcome = Outcome::Approved,
+                    None => {
+                        return Ok(waiting(
+                            format!("manual approval {gate}"),
+                            None,
+                            format!("run `rotor approve {} {version} {gate}` once {} is confirmed", self.name, c.address()),
+                        ));
+                    }
+                }
+                continue;
+            }
+            if v.last_attempt.get(&gate).is_some_and(|e| e.outcome == Outcome::Passed) {
+                outcome = Outcome::Passed;
+                continue;
+            }
+            let Some(probe) = self.providers.probes.get(&(consumer.to_string(), index)) else {
+                return Err(failed(format!("no provider for the {} probe of {}", verify.kind, c.address()), "this is a bug in rotor"));
+            };
+            let request = ProbeRequest {
+                family: self.name.into(),
+                version: version.into(),
+                kid: v.kid.clone(),
+                phase,
+                consumer: consumer.into(),
+            };
+            let result = probe.check(&request).await;
+            let at = self.now();
+            let evidence = Evidence {
+                probe: verify.kind.clone(),
+                at,
+                outcome: if result.passed { Outcome::Passed } else { Outcome::Failed },
+                detail: result.detail.clone(),
+            };
+            self.record(|s| {
+                if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                    v.last_attempt.insert(gate.clone(), evidence);
+                }
+            })?;
+            if !result.passed {
+                let deadline = self.options.deadline_base.map(|b| b + verify.within);
+                if deadline.is_some_and(|d| at >= d) {
+                    let rollback = match phase {
+                        ProbePhase::Accept => format!(
+                            "nothing was promoted: the old version is still active everywhere. Fix {} and run `rotor apply` again, or abandon {version} by removing its version block (and pointing `active` back)",
+                            c.address()
+                        ),
+                        ProbePhase::Emit => format!(
+                            "the old version is still accepted everywhere: to roll back, point `active` at the previous version and run `rotor apply`; or fix {} and run `rotor apply` again",
+                            c.address()
+                        ),
+                    };
+                    return Err(failed(
+                        format!(
+                            "{} probe of {} did not pass for {version} within {}: {}",
+                            verify.kind,
+                            c.address(),
+                            verify.within,
+                            result.detail
+                        ),
+                        rollback,
+                    ));
+                }
+                return Ok(waiting(format!("{} probe {gate}", verify.kind), None, format!("not yet: {}", result.detail)));
+            }
+            outcome = Outcome::Passed;
+        }
+        let opens = base + c.cache();
+        if now < opens {
+            return Ok(waiting(
+                format!("{} cache window", c.address()),
+                Some(opens),
+                format!("{} caches for {}", c.address(), c.cache()),
+            ));
+        }
+        let detail = if kinds.is_empty() {
+            format!("no probe; assumed after the {} cache window", c.cache())
+        } else {
+            format!("{} passed; cache window {} elapsed", kinds.join(", "), c.cache())
+        };
+        let evidence = Evidence {
+            probe: if kinds.is_empty() { "window".into() } else { kinds.join(",") },
+            at: now,
+            outcome,
+            detail: detail.clone(),
+        };
+        let verifiers: Vec<String> = self.family.verifiers.iter().map(|&i| self.r.spec.consumers[i].name.clone()).collect();
+        self.record(|s| {
+            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                match phase {
+                    ProbePhase::Accept => {
+                        v.accepted.insert(consumer.into(), evidence);
+                        if v.phase == Phase::Pending && verifiers.iter().all(|c| v.accepted.contains_key(c)) {
+                            v.phase = Phase::Accepted;
+                        }
+                    }
+                    ProbePhase::Emit => {
+                        v.emitted.insert(consumer.into(), evidence);
+                    }
+                }
+            }
+        })?;
+        Ok(StepOutcome::Done(format!("{} {}s {version}: {detail}", c.address(), phase.as_str())))
+    }
+
+    async fn promote(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+        let state = self.state();
+        if state.family(self.name).and_then(|f| f.active.as_deref()) == Some(version) {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let now = self.now();
+        // A family with no verifiers still has to be fully accepted in name: make it so.
+        if self.family.verifiers.is_empty() {
+            if let Some(v) = state.version(self.name, version) {
+                if v.phase == Phase::Pending {
+                    self.record(|s| {
+                        if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                            v.phase = Phase::Accepted;
+                        }
+                    })?;
+                }
+            }
+        }
+        if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
+            return match v.reason.contains("cache window") {
+                true => Ok(waiting("accept window", None, v.reason)),
+                false => Err(failed(format!("refused: {}", v.reason), "this is the safety checker stopping a promote; run `rotor plan` to see what is missing")),
+            };
+        }
+        for (addr, store) in self.stores() {
+            store
+                .set_primary(self.name, version)
+                .await
+                .map_err(|e| failed(format!("promoting {version} in {addr}: {e}"), RESUME))?;
+        }
+        let mut from = None;
+        self.record(|s| {
+            let f = s.families.entry(self.name.into()).or_default();
+            if let Some(old) = f.active.take() {
+                if let Some(o) = f.versions.get_mut(&old) {
+                    o.phase = Phase::Retiring;
+                    o.retired_at = Some(now);
+                }
+                from = Some(old);
+            }
+            if let Some(v) = f.versions.get_mut(version) {
+                v.phase = Phase::Active;
+                v.promoted_at = Some(now);
+                v.emitted.clear();
+                v.retired_at = None;
+                v.drained_at = None;
+            }
+            f.active = Some(version.into());
+        })?;
+        Ok(StepOutcome::Done(match from {
+            Some(f) => format!("promoted {version} (was {f})"),
+            None => format!("promoted {version}"),
+        }))
+    }
+
+    fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
+        let state = self.state();
+        let all_drained = retiring
+            .iter()
+            .all(|r| state.version(self.name, r).is_none_or(|v| v.drained_at.is_some() || !v.phase.is_accepted_set()));
+        if all_drained {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let Some(s) = state.version(self.name, successor) else {
+            return Ok(waiting("overlap", None, format!("{successor} is not created yet")));
+        };
+        let Some(promoted) = s.promoted_at.filter(|_| state.family(self.name).and_then(|f| f.active.as_deref()) == Some(successor)) else {
+            return Ok(waiting("overlap", None, format!("{successor} is not promoted yet")));
+        };
+        for &c in &self.family.emitters {
+            let c = &self.r.spec.consumers[c];
+            if !s.emitted.contains_key(&c.name) {
+                return Ok(waiting("overlap", None, format!("{} has not switched to {successor} yet", c.address())));
+            }
+        }
+        let overlap = self.r.overlap(self.family);
+        let until = promoted + overlap;
+        let now = self.now();
+        if now < until {
+            return Ok(waiting("overlap", Some(until), format!("holding {} for {overlap} after {successor} was promoted", retiring.join(", "))));
+        }
+        self.record(|s| {
+            if let Some(f) = s.families.get_mut(self.name) {
+                for r in retiring {
+                    if let Some(v) = f.versions.get_mut(r) {
+                        v.drained_at = Some(now);
+                    }
+                }
+            }
+        })?;
+        Ok(StepOutcome::Done(format!("held {} for {overlap}", retiring.join(", "))))
+    }
+
+    async fn revoke(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+        match self.version(version) {
+            Some(v) if v.phase.is_accepted_set() => {}
+            _ => return Ok(StepOutcome::AlreadyDone),
+        }
+        let now = self.now();
+        if let Err(v) = safety::check_revoke(self.r, self.family, &self.state(), version, now) {
+            return Err(failed(
+                format!("refused: {}", v.reason),
+                "this is the safety checker stopping a revoke; run `rotor plan` to see what is missing",
+            ));
+        }
+        for (addr, store) in self.stores() {
+            store
+                .disable(self.name, version)
+                .await
+                .map_err(|e| failed(format!("disabling {version} in {addr}: {e}"), RESUME))?;
+        }
+        self.record(|s| {
+            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                v.phase = Phase::Revoked;
+                v.disabled_at = Some(now);
+            }
+        })?;
+        Ok(StepOutcome::Done(format!(
+            "revoked {version} (disabled; restorable until destroyed: declare it again to restore)"
+        )))
+    }
+
+    async fn destroy(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+        let Some(v) = self.version(version) else {
+            return Ok(StepOutcome::AlreadyDone);
+        };
+        if v.phase == Phase::Destroyed {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        let Some(disabled) = v.disabled_at.filter(|_| v.phase == Phase::Revoked) else {
+            return Ok(waiting("revoke", None, format!("{version} is not revoked yet")));
+        };
+        let grace = self.r.spec.secrets[self.family.secret].destroy_after.value;
+        let now = self.now();
+        if now < disabled + grace {
+            return Ok(waiting("grace period", Some(disabled + grace), format!("{version} stays restorable for {grace} after its revoke")));
+        }
+        for (addr, store) in self.stores() {
+            store
+                .destroy(self.name, version)
+                .await
+                .map_err(|e| failed(format!("destroying {version} in {addr}: {e}"), RESUME))?;
+        }
+        self.record(|s| {
+            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                v.phase = Phase::Destroyed;
+                v.destroyed_at = Some(now);
+            }
+        })?;
+        Ok(StepOutcome::Done(format!("destroyed {version}")))
+    }
+}

@@ -1,1 +1,856 @@
-//! todo
+//! The planner: from spec, state and live view to an ordered plan per family.
+//!
+//! A plan is plain data. Per family it is a DAG of steps (each lists the steps
+//! it runs `after`), always in the order **accept new → verify → emit new →
+//! hold → revoke old**. Steps carry their gates and, where the gate is a time
+//! window, the earliest time it can open if everything before it ran now.
+//! The planner never checks its own work: [`crate::safety::check_plan`] does,
+//! separately, on every plan.
+
+use crate::refresh::{Live, LiveView};
+use crate::spec::{Family, ProbePhase, Resolved, Window};
+use crate::state::{Phase, State, VersionState};
+use crate::time::{Duration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The plan format this build writes.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// One action. A small closed set; everything rotor does is one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Generate material and write it, non-primary, to every store.
+    Create {
+        /// Version id.
+        version: String,
+        /// How (`rsa 2048`).
+        generator: String,
+        /// Store addresses.
+        stores: Vec<String>,
+        /// The stores already hold it (an interrupted apply): record, do not generate.
+        adopt: bool,
+    },
+    /// Put a revoked (disabled) version back into every key set.
+    Restore {
+        /// Version id.
+        version: String,
+    },
+    /// Rewrite a publisher's document with the family's enabled versions.
+    Publish {
+        /// Publisher address.
+        publisher: String,
+        /// Kids added.
+        add: Vec<String>,
+        /// Kids removed.
+        remove: Vec<String>,
+        /// Kids after.
+        kids: Vec<String>,
+    },
+    /// Wait for a verifier to accept a version.
+    AwaitAccept {
+        /// Version id.
+        version: String,
+        /// Consumer name.
+        consumer: String,
+    },
+    /// Make a version the primary that emitters use.
+    Promote {
+        /// Version id.
+        version: String,
+        /// The primary it replaces.
+        from: Option<String>,
+        /// Going back to an older, still-accepted version.
+        rollback: bool,
+    },
+    /// Wait for an emitter to use the new primary.
+    AwaitEmit {
+        /// Version id.
+        version: String,
+        /// Consumer name.
+        consumer: String,
+    },
+    /// Hold the old versions for the overlap after the successor's promote.
+    Hold {
+        /// Versions being drained.
+        retiring: Vec<String>,
+        /// The new primary.
+        successor: String,
+    },
+    /// Disable a version: out of every key set, restorable.
+    Revoke {
+        /// Version id.
+        version: String,
+    },
+    /// Destroy a revoked version's material after the grace period.
+    Destroy {
+        /// Version id.
+        version: String,
+    },
+}
+
+impl Action {
+    /// The version the action is about, if one.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Action::Create { version, .. }
+            | Action::Restore { version }
+            | Action::AwaitAccept { version, .. }
+            | Action::Promote { version, .. }
+            | Action::AwaitEmit { version, .. }
+            | Action::Revoke { version }
+            | Action::Destroy { version } => Some(version),
+            Action::Hold { successor, .. } => Some(successor),
+            Action::Publish { .. } => None,
+        }
+    }
+
+    /// A short verb for tables.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create { adopt: true, .. } => "adopt",
+            Action::Create { .. } => "create",
+            Action::Restore { .. } => "restore",
+            Action::Publish { .. } => "publish",
+            Action::AwaitAccept { .. } => "accept",
+            Action::Promote { rollback: true, .. } => "rollback",
+            Action::Promote { .. } => "promote",
+            Action::AwaitEmit { .. } => "emit",
+            Action::Hold { .. } => "hold",
+            Action::Revoke { .. } => "revoke",
+            Action::Destroy { .. } => "destroy",
+        }
+    }
+}
+
+/// What kind of gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateKind {
+    /// A time window.
+    Window,
+    /// A verification probe.
+    Probe,
+    /// A person's approval (`rotor approve`).
+    Manual,
+}
+
+/// Whether a gate is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    /// Satisfied.
+    Open,
+    /// Not yet; a window shows when it opens.
+    Pending,
+}
+
+/// A condition a step waits on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    /// Window, probe or manual.
+    pub kind: GateKind,
+    /// `accept window`, `command probe`, `manual approval accept.api_gateway`.
+    pub name: String,
+    /// Open or pending.
+    pub status: GateStatus,
+    /// For windows: when it opens (projected when it depends on steps not yet run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<Timestamp>,
+    /// Why: `published + 10m (consumer.api_gateway cache_ttl)`, a last probe result.
+    pub detail: String,
+}
+
+/// One step of a family's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// 1-based, in topological order.
+    pub id: usize,
+    /// What.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Steps that must be done first.
+    pub after: Vec<usize>,
+    /// Conditions.
+    pub gates: Vec<Gate>,
+    /// Projected earliest start if everything before it ran now and probes passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest: Option<Timestamp>,
+    /// Display only: why this step is in the plan.
+    pub reason: String,
+}
+
+/// One family's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyPlan {
+    /// Family name.
+    pub family: String,
+    /// The target active version.
+    pub active: Option<String>,
+    /// The overlap in force.
+    pub overlap: String,
+    /// The floor, and which consumer sets it.
+    pub overlap_floor: WindowView,
+    /// The accept window, and which consumer sets it.
+    pub accept_window: WindowView,
+    /// Steps in order; empty when the family matches its spec.
+    pub steps: Vec<Step>,
+    /// Things the reader should know: drift, adopted versions, unmanaged versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Set when the family cannot be planned (drift that needs a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
+/// A window for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowView {
+    /// `2h`.
+    pub length: String,
+    /// Why.
+    pub set_by: String,
+}
+
+impl From<Window> for WindowView {
+    fn from(w: Window) -> Self {
+        WindowView {
+            length: w.length.to_string(),
+            set_by: w.set_by,
+        }
+    }
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Versions created (or adopted, or restored).
+    pub create: usize,
+    /// Promotes, rollbacks included.
+    pub promote: usize,
+    /// Revokes (disables).
+    pub revoke: usize,
+    /// Destroys.
+    pub destroy: usize,
+    /// Publisher rewrites.
+    pub publish: usize,
+    /// Gates to wait on (acceptance, emission, hold).
+    pub wait: usize,
+    /// When the last time gate could open, if any is in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gated_until: Option<Timestamp>,
+    /// Families that could not be planned.
+    pub blocked: usize,
+}
+
+/// A plan: plain data. Apply executes it and never re-plans silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// When it was made; the base of projected times.
+    pub made_at: Timestamp,
+    /// Hash of the spec files it was made from.
+    pub spec_hash: String,
+    /// Lineage of the state it was made against (empty for a new state).
+    pub lineage: String,
+    /// Serial of the state it was made against.
+    pub serial: u64,
+    /// Families with steps, blocked families, in spec order.
+    pub families: Vec<FamilyPlan>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.families.iter().all(|f| f.steps.is_empty() && f.blocked.is_none())
+    }
+
+    /// The summary line: `Plan: 1 to create, 1 to promote, 1 to revoke (gated until …).`
+    pub fn summary_line(&self) -> String {
+        let s = &self.summary;
+        if self.is_empty() {
+            return "No changes. Every family matches its spec.".into();
+        }
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (s.create, "to create"),
+            (s.promote, "to promote"),
+            (s.revoke, "to revoke"),
+            (s.destroy, "to destroy"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        if parts.is_empty() {
+            parts.push(format!("{} step{} to run", self.step_count(), plural(self.step_count())));
+        }
+        let mut line = format!("Plan: {}", parts.join(", "));
+        if let Some(t) = s.gated_until {
+            line.push_str(&format!(" (gated until {})", t.human()));
+        }
+        if s.blocked > 0 {
+            line.push_str(&format!("; {} famil{} blocked", s.blocked, if s.blocked == 1 { "y" } else { "ies" }));
+        }
+        line.push('.');
+        line
+    }
+
+    /// Number of steps.
+    pub fn step_count(&self) -> usize {
+        self.families.iter().map(|f| f.steps.len()).sum()
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Makes the plan. Deterministic: the same spec, state, live view and `now`
+/// give the same plan, byte for byte.
+pub fn plan(resolved: &Resolved, state: &State, live: &Live, now: Timestamp) -> Plan {
+    let empty = LiveView::default();
+    let mut families = Vec::new();
+    for family in &resolved.families {
+        let name = &resolved.spec.secrets[family.secret].name;
+        let view = live.get(name).unwrap_or(&empty);
+        let fp = plan_family(resolved, family, state, view, now);
+        if !fp.steps.is_empty() || fp.blocked.is_some() || !fp.notes.is_empty() {
+            families.push(fp);
+        }
+    }
+    let mut summary = Summary::default();
+    for f in &families {
+        if f.blocked.is_some() {
+            summary.blocked += 1;
+        }
+        for s in &f.steps {
+            match s.action {
+                Action::Create { .. } | Action::Restore { .. } => summary.create += 1,
+                Action::Promote { .. } => summary.promote += 1,
+                Action::Revoke { .. } => summary.revoke += 1,
+                Action::Destroy { .. } => summary.destroy += 1,
+                Action::Publish { .. } => summary.publish += 1,
+                _ => summary.wait += 1,
+            }
+            if let Some(t) = s.earliest.filter(|t| *t > now) {
+                summary.gated_until = Some(summary.gated_until.map_or(t, |g: Timestamp| g.max(t)));
+            }
+        }
+    }
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        made_at: now,
+        spec_hash: resolved.hash.clone(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        families,
+        summary,
+    }
+}
+
+/// Builds one family's steps.
+struct Builder {
+    steps: Vec<Step>,
+}
+
+impl Builder {
+    fn push(&mut self, action: Action, after: Vec<usize>, reason: impl Into<String>) -> usize {
+        let id = self.steps.len() + 1;
+        let mut after: Vec<usize> = after.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        after.retain(|a| *a < id);
+        self.steps.push(Step {
+            id,
+            action,
+            after,
+            gates: Vec::new(),
+            earliest: None,
+            reason: reason.into(),
+        });
+        id
+    }
+}
+
+fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, now: Timestamp) -> FamilyPlan {
+    let spec = &r.spec;
+    let secret = &spec.secrets[family.secret];
+    let fstate = state.family(&secret.name).cloned().unwrap_or_default();
+    let target = secret.active.as_ref().map(|a| a.value.clone());
+    let mut fp = FamilyPlan {
+        family: secret.name.clone(),
+        active: target.clone(),
+        overlap: r.overlap(family).to_string(),
+        overlap_floor: r.overlap_floor(family).into(),
+        accept_window: r.accept_window(family).into(),
+        steps: Vec::new(),
+        notes: Vec::new(),
+        blocked: None,
+    };
+    let store_addrs: Vec<String> = family.stores.iter().map(|&s| spec.stores[s].address()).collect();
+
+    // Live errors block the family: planning against a store we cannot read would guess.
+    if let Some((what, e)) = live.errors.first() {
+        fp.blocked = Some(format!("cannot read {what}: {e}"));
+        return fp;
+    }
+    // Drift: versions rotor recorded that a store no longer has.
+    for (id, v) in &fstate.versions {
+        if matches!(v.phase, Phase::Destroyed) {
+            continue;
+        }
+        for addr in &store_addrs {
+            let Some(lf) = live.stores.get(addr) else { continue };
+            match lf.versions.iter().find(|lv| &lv.id == id) {
+                None => {
+                    fp.blocked = Some(format!(
+                        "drift: version {id} is recorded in state ({}) but missing from {addr}; \
+                         restore it in the store, or remove the family's state entry once you have checked every consumer",
+                        v.phase.as_str()
+                    ));
+                    return fp;
+                }
+                Some(lv) if lv.fingerprint != v.fingerprint => {
+                    fp.blocked = Some(format!(
+                        "drift: version {id} in {addr} has fingerprint {} but state recorded {}; the material was replaced outside rotor",
+                        lv.fingerprint, v.fingerprint
+                    ));
+                    return fp;
+                }
+                _ => {}
+            }
+        }
+    }
+    for addr in &store_addrs {
+        if let Some(lf) = live.stores.get(addr) {
+            for lv in &lf.versions {
+                if !fstate.versions.contains_key(&lv.id) && !secret.declares(&lv.id) {
+                    fp.notes.push(format!("{addr} holds version {} that rotor does not manage; left alone", lv.id));
+                }
+            }
+        }
+    }
+
+    let mut b = Builder { steps: Vec::new() };
+    let verifiers: Vec<&crate::spec::ConsumerSpec> = family.verifiers.iter().map(|&c| &spec.consumers[c]).collect();
+    let emitters: Vec<&crate::spec::ConsumerSpec> = family.emitters.iter().map(|&c| &spec.consumers[c]).collect();
+
+    // 1. Accept new: create (or adopt, or restore) every declared version that is not in the key sets.
+    let mut entering: Vec<(String, usize)> = Vec::new(); // version, step that makes it exist
+    for v in &secret.versions {
+        match fstate.versions.get(&v.id) {
+            None => {
+                let adopt = !store_addrs.is_empty()
+                    && store_addrs.iter().all(|a| {
+                        live.stores
+                            .get(a)
+                            .is_some_and(|lf| lf.versions.iter().any(|lv| lv.id == v.id))
+                    });
+                let generator = secret.generate.as_ref().map_or(String::new(), |g| g.value.to_string());
+                let id = b.push(
+                    Action::Create {
+                        version: v.id.clone(),
+                        generator,
+                        stores: store_addrs.clone(),
+                        adopt,
+                    },
+                    vec![],
+                    if adopt {
+                        "declared; the stores already hold it (an earlier apply was interrupted)"
+                    } else {
+                        "declared in the spec, not yet created"
+                    },
+                );
+                entering.push((v.id.clone(), id));
+            }
+            Some(vs) if vs.phase == Phase::Revoked => {
+                let id = b.push(
+                    Action::Restore { version: v.id.clone() },
+                    vec![],
+                    "declared again while revoked but not destroyed",
+                );
+                entering.push((v.id.clone(), id));
+            }
+            Some(vs) if vs.phase == Phase::Destroyed => {
+                fp.blocked = Some(format!(
+                    "version {} is declared but its material was destroyed; declare a new version id instead",
+                    v.id
+                ));
+                return fp;
+            }
+            Some(_) => {}
+        }
+    }
+
+    // Which versions end up enabled, and which leave.
+    let leaving: Vec<String> = fstate
+        .versions
+        .iter()
+        .filter(|(id, v)| v.phase.is_accepted_set() && !secret.declares(id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let to_destroy: Vec<String> = fstate
+        .versions
+        .iter()
+        .filter(|(id, v)| v.phase == Phase::Revoked && !secret.declares(id))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let enabled_after: Vec<String> = secret.versions.iter().map(|v| v.id.clone()).collect();
+
+    // Publishers: one rewrite after the new versions exist, if a kid is missing.
+    let entering_ids: Vec<usize> = entering.iter().map(|(_, s)| *s).collect();
+    let mut publish_step: BTreeMap<String, usize> = BTreeMap::new();
+    for &p in &family.publishers {
+        let addr = spec.publishers[p].address();
+        let current: Vec<String> = live.publishers.get(&addr).cloned().flatten().unwrap_or_default();
+        let want: Vec<String> = fstate
+            .versions
+            .iter()
+            .filter(|(_, v)| v.phase.is_accepted_set())
+            .map(|(_, v)| v.kid.clone())
+            .chain(entering.iter().map(|(id, _)| id.clone()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let add: Vec<String> = want.iter().filter(|k| !current.contains(k)).cloned().collect();
+        let stale: Vec<String> = current
+            .iter()
+            .filter(|k| !want.contains(k) && !leaving.contains(k))
+            .cloned()
+            .collect();
+        let unpublished = fstate
+            .versions
+            .values()
+            .any(|v| v.phase.is_accepted_set() && v.published_at.is_none());
+        if !add.is_empty() || !stale.is_empty() || unpublished {
+            let id = b.push(
+                Action::Publish {
+                    publisher: addr.clone(),
+                    add: add.clone(),
+                    remove: stale.clone(),
+                    kids: want.clone(),
+                },
+                entering_ids.clone(),
+                if stale.is_empty() {
+                    "new versions enter the key set"
+                } else {
+                    "the published key set differs from state (edited outside rotor)"
+                },
+            );
+            publish_step.insert(addr, id);
+        }
+    }
+
+    // Acceptance: every verifier, for every declared version without its evidence.
+    let mut accept_steps: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for v in &secret.versions {
+        let vs = fstate.versions.get(&v.id);
+        let restored = vs.is_some_and(|s| s.phase == Phase::Revoked);
+        for c in &verifiers {
+            let has = vs.is_some_and(|s| !restored && s.accepted.contains_key(&c.name));
+            if has {
+                continue;
+            }
+            let mut after: Vec<usize> = entering.iter().filter(|(id, _)| *id == v.id).map(|(_, s)| *s).collect();
+            after.extend(publish_step.values().copied());
+            let id = b.push(
+                Action::AwaitAccept {
+                    version: v.id.clone(),
+                    consumer: c.name.clone(),
+                },
+                after,
+                format!("consumer.{} must accept {} before anyone emits it", c.name, v.id),
+            );
+            accept_steps.entry(v.id.clone()).or_default().push(id);
+        }
+    }
+
+    // 2. Promote the target, then wait for emitters.
+    let mut emit_steps = Vec::new();
+    let mut promote_step = None;
+    if let Some(t) = &target {
+        if fstate.active.as_ref() != Some(t) {
+            let rollback = fstate.versions.get(t).is_some_and(|v| v.promoted_at.is_some());
+            let mut after = accept_steps.get(t).cloned().unwrap_or_default();
+            after.extend(entering.iter().filter(|(id, _)| id == t).map(|(_, s)| *s));
+            let id = b.push(
+                Action::Promote {
+                    version: t.clone(),
+                    from: fstate.active.clone(),
+                    rollback,
+                },
+                after,
+                if rollback {
+                    "`active` points back at an older, still-accepted version"
+                } else {
+                    "`active` names it"
+                },
+            );
+            promote_step = Some(id);
+        }
+        let emitted = fstate.versions.get(t).map(|v| &v.emitted);
+        for c in &emitters {
+            if promote_step.is_none() && emitted.is_some_and(|e| e.contains_key(&c.name)) {
+                continue;
+            }
+            let id = b.push(
+                Action::AwaitEmit {
+                    version: t.clone(),
+                    consumer: c.name.clone(),
+                },
+                promote_step.into_iter().collect(),
+                format!("consumer.{} must switch to {t}", c.name),
+            );
+            emit_steps.push(id);
+        }
+    }
+
+    // 3. Hold, then revoke what left the spec; destroy after the grace period.
+    let mut retiring: Vec<String> = leaving
+        .iter()
+        .filter(|id| fstate.versions[*id].promoted_at.is_some() && fstate.versions[*id].drained_at.is_none())
+        .cloned()
+        .collect();
+    retiring.sort();
+    let mut hold_step = None;
+    if !retiring.is_empty() {
+        if let Some(t) = &target {
+            let mut after = emit_steps.clone();
+            after.extend(promote_step);
+            let id = b.push(
+                Action::Hold {
+                    retiring: retiring.clone(),
+                    successor: t.clone(),
+                },
+                after,
+                format!("tokens signed with {} must drain", retiring.join(", ")),
+            );
+            hold_step = Some(id);
+        }
+    }
+    let mut revoke_steps = Vec::new();
+    for id in &leaving {
+        let mut after: Vec<usize> = hold_step.into_iter().collect();
+        after.extend(promote_step);
+        after.extend(emit_steps.iter().copied());
+        let step = b.push(
+            Action::Revoke { version: id.clone() },
+            after,
+            "its version block was removed",
+        );
+        revoke_steps.push((id.clone(), step));
+    }
+    let mut unpublish = Vec::new();
+    if !revoke_steps.is_empty() {
+        for &p in &family.publishers {
+            let addr = spec.publishers[p].address();
+            let remove: Vec<String> = leaving.iter().map(|id| fstate.versions[id].kid.clone()).collect();
+            let id = b.push(
+                Action::Publish {
+                    publisher: addr,
+                    add: vec![],
+                    remove,
+                    kids: enabled_after.clone(),
+                },
+                revoke_steps.iter().map(|(_, s)| *s).collect(),
+                "revoked versions leave the key set",
+            );
+            unpublish.push(id);
+        }
+    }
+    for (id, step) in &revoke_steps {
+        let mut after = vec![*step];
+        after.extend(unpublish.iter().copied());
+        b.push(
+            Action::Destroy { version: id.clone() },
+            after,
+            format!("destroy {} after the grace period", secret.destroy_after.value),
+        );
+    }
+    for id in &to_destroy {
+        b.push(
+            Action::Destroy { version: id.clone() },
+            vec![],
+            "revoked and no longer declared",
+        );
+    }
+
+    fp.steps = b.steps;
+    annotate(r, family, &fstate, &mut fp.steps, now);
+    fp
+}
+
+/// Fills gates and projected times by simulating the steps in order, as if
+/// each ran as soon as its gates allowed and every probe passed at once.
+fn annotate(r: &Resolved, family: &Family, fstate: &crate::state::FamilyState, steps: &mut [Step], now: Timestamp) {
+    let spec = &r.spec;
+    let secret = &spec.secrets[family.secret];
+    let mut done_at: BTreeMap<usize, Timestamp> = BTreeMap::new();
+    let mut published: BTreeMap<String, Timestamp> = fstate
+        .versions
+        .iter()
+        .filter_map(|(id, v)| v.published_at.map(|t| (id.clone(), t)))
+        .collect();
+    let mut promoted: Option<Timestamp> = fstate
+        .active
+        .as_ref()
+        .and_then(|a| fstate.versions.get(a))
+        .and_then(|v| v.promoted_at);
+    let mut disabled: BTreeMap<String, Timestamp> = fstate
+        .versions
+        .iter()
+        .filter_map(|(id, v)| v.disabled_at.map(|t| (id.clone(), t)))
+        .collect();
+    for i in 0..steps.len() {
+        let start = steps[i]
+            .after
+            .iter()
+            .filter_map(|a| done_at.get(a))
+            .copied()
+            .max()
+            .unwrap_or(now)
+            .max(now);
+        let mut gates = Vec::new();
+        let mut ready = start;
+        match &steps[i].action {
+            Action::Create { version, .. } | Action::Restore { version } => {
+                if family.publishers.is_empty() {
+                    published.insert(version.clone(), start);
+                }
+            }
+            Action::Publish { add, .. } => {
+                for k in add {
+                    published.entry(k.clone()).or_insert(start);
+                }
+            }
+            Action::AwaitAccept { version, consumer } => {
+                let c = spec.consumers.iter().find(|c| &c.name == consumer).expect("resolved");
+                let base = published.get(version).copied().unwrap_or(start);
+                let opens = base + c.cache();
+                ready = ready.max(opens);
+                gates.push(window_gate(
+                    "cache window",
+                    opens,
+                    now,
+                    format!("published + {} (consumer.{} cache_ttl)", c.cache(), c.name),
+                ));
+                probe_gates(c, ProbePhase::Accept, fstate.versions.get(version), &mut gates);
+            }
+            Action::Promote { .. } => {
+                promoted = Some(start);
+            }
+            Action::AwaitEmit { version, consumer } => {
+                let c = spec.consumers.iter().find(|c| &c.name == consumer).expect("resolved");
+                let base = promoted.unwrap_or(start);
+                let opens = base + c.cache();
+                ready = ready.max(opens);
+                gates.push(window_gate(
+                    "cache window",
+                    opens,
+                    now,
+                    format!("promoted + {} (consumer.{} cache_ttl)", c.cache(), c.name),
+                ));
+                probe_gates(c, ProbePhase::Emit, fstate.versions.get(version), &mut gates);
+            }
+            Action::Hold { .. } => {
+                let overlap = r.overlap(family);
+                let opens = promoted.unwrap_or(start) + overlap;
+                ready = ready.max(opens);
+                let floor = r.overlap_floor(family);
+                gates.push(window_gate(
+                    "overlap",
+                    opens,
+                    now,
+                    format!("promoted + {overlap} (floor {} set by {})", floor.length, floor.set_by),
+                ));
+            }
+            Action::Revoke { version } => {
+                disabled.insert(version.clone(), start);
+            }
+            Action::Destroy { version } => {
+                let base = disabled.get(version).copied().unwrap_or(start);
+                let opens = base + secret.destroy_after.value;
+                ready = ready.max(opens);
+                gates.push(window_gate(
+                    "grace period",
+                    opens,
+                    now,
+                    format!("revoked + {} (destroy_after)", secret.destroy_after.value),
+                ));
+            }
+        }
+        steps[i].gates = gates;
+        steps[i].earliest = Some(ready).filter(|t| *t > now);
+        done_at.insert(steps[i].id, ready);
+    }
+}
+
+fn window_gate(name: &str, opens: Timestamp, now: Timestamp, detail: String) -> Gate {
+    Gate {
+        kind: GateKind::Window,
+        name: name.into(),
+        status: if opens <= now { GateStatus::Open } else { GateStatus::Pending },
+        opens_at: Some(opens),
+        detail,
+    }
+}
+
+fn probe_gates(c: &crate::spec::ConsumerSpec, phase: ProbePhase, vs: Option<&VersionState>, gates: &mut Vec<Gate>) {
+    let mut any = false;
+    for (i, v) in c.probes(phase) {
+        any = true;
+        let gate = gate_id(phase, &c.name, i, &v.kind);
+        if v.kind == "manual" {
+            let approved = vs.and_then(|s| s.approvals.get(&gate));
+            gates.push(Gate {
+                kind: GateKind::Manual,
+                name: format!("manual approval {gate}"),
+                status: if approved.is_some() { GateStatus::Open } else { GateStatus::Pending },
+                opens_at: None,
+                detail: match approved {
+                    Some(a) => format!("approved by {} at {}", a.by, a.at.human()),
+                    None => format!("run `rotor approve FAMILY VERSION {gate}`"),
+                },
+            });
+        } else {
+            let last = vs.and_then(|s| s.last_attempt.get(&gate));
+            gates.push(Gate {
+                kind: GateKind::Probe,
+                name: format!("{} probe", v.kind),
+                status: GateStatus::Pending,
+                opens_at: None,
+                detail: match last {
+                    Some(e) => format!("last attempt {}: {}", e.at.human(), e.detail),
+                    None => "runs when the window allows".into(),
+                },
+            });
+        }
+    }
+    if !any {
+        gates.push(Gate {
+            kind: GateKind::Window,
+            name: "no probe".into(),
+            status: GateStatus::Open,
+            opens_at: None,
+            detail: format!("consumer.{} has no verify probe: {} is assumed after its cache window", c.name, phase.as_str()),
+        });
+    }
+}
+
+/// The id of a gate as `rotor approve` names it: `accept.api_gateway`, with
+/// `#N` appended for a second probe of the same kind on one consumer.
+pub fn gate_id(phase: ProbePhase, consumer: &str, index: usize, _kind: &str) -> String {
+    if index == 0 {
+        format!("{}.{consumer}", phase.as_str())
+    } else {
+        format!("{}.{consumer}#{index}", phase.as_str())
+    }
+}
+
+/// Re-exported for the rest of the engine: window length helpers.
+pub fn accept_window(r: &Resolved, family: &Family) -> Duration {
+    r.accept_window(family).length
+}

@@ -1,1 +1,60 @@
-//! todo
+//! Refresh: read what the stores and publishers hold now.
+
+use crate::provider::{LiveFamily, ProviderError, Providers};
+use crate::spec::Resolved;
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+
+/// What one family looks like live.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveView {
+    /// By store address.
+    pub stores: BTreeMap<String, LiveFamily>,
+    /// Published kids by publisher address; `None` when nothing is published yet.
+    pub publishers: BTreeMap<String, Option<Vec<String>>>,
+    /// Stores or publishers that could not be read, with why.
+    pub errors: Vec<(String, ProviderError)>,
+}
+
+/// Every family's live view, by family name.
+pub type Live = BTreeMap<String, LiveView>;
+
+/// Reads every family's stores and publishers, at most `parallelism` families at once.
+pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: usize) -> Live {
+    let spec = &resolved.spec;
+    let jobs = resolved.families.iter().map(|family| async move {
+        let secret = &spec.secrets[family.secret];
+        let mut view = LiveView::default();
+        for &s in &family.stores {
+            let address = spec.stores[s].address();
+            let Some(store) = providers.stores.get(&address) else {
+                continue;
+            };
+            match store.read(&secret.name).await {
+                Ok(live) => {
+                    view.stores.insert(address, live);
+                }
+                Err(e) => view.errors.push((address, e)),
+            }
+        }
+        for &p in &family.publishers {
+            let address = spec.publishers[p].address();
+            let Some(publisher) = providers.publishers.get(&address) else {
+                continue;
+            };
+            match publisher.read_kids().await {
+                Ok(kids) => {
+                    view.publishers.insert(address, kids);
+                }
+                Err(e) => view.errors.push((address, e)),
+            }
+        }
+        (secret.name.clone(), view)
+    });
+    futures_util::stream::iter(jobs)
+        .buffer_unordered(parallelism.max(1))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
