@@ -1,1 +1,374 @@
-//! todo
+//! In-memory fakes of every provider trait, and a fake clock, for engine unit
+//! and property tests. Never used by the `rotor` binary.
+//!
+//! Every store operation is appended to a shared [`EventLog`] with the fake
+//! clock's time, so a test can check the promise from the outside, without
+//! trusting the engine's own state.
+
+use crate::provider::*;
+use crate::secret::SecretValue;
+use crate::spec::Generate;
+use crate::state::{State, StateError};
+use crate::time::Timestamp;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A clock that moves only when told.
+#[derive(Debug, Default)]
+pub struct FakeClock(AtomicI64);
+
+impl FakeClock {
+    /// Starts at `t`.
+    pub fn at(t: Timestamp) -> Arc<FakeClock> {
+        Arc::new(FakeClock(AtomicI64::new(t.0)))
+    }
+
+    /// Moves forward.
+    pub fn advance(&self, d: crate::Duration) {
+        self.0.fetch_add(d.0, Ordering::SeqCst);
+    }
+
+    /// Sets the time.
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.0, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// What happened to a store, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A version was written.
+    Put(String, String, Timestamp),
+    /// A version became primary.
+    Primary(String, String, Timestamp),
+    /// A version was disabled.
+    Disable(String, String, Timestamp),
+    /// A version was enabled again.
+    Enable(String, String, Timestamp),
+    /// A version was destroyed.
+    Destroy(String, String, Timestamp),
+    /// A publisher was rewritten with these kids.
+    Publish(String, Vec<String>, Timestamp),
+}
+
+/// A shared, ordered log of events.
+pub type EventLog = Arc<Mutex<Vec<Event>>>;
+
+#[derive(Debug, Clone)]
+struct FakeVersion {
+    fingerprint: String,
+    enabled: bool,
+    public: Option<serde_json::Map<String, serde_json::Value>>,
+    algorithm: String,
+}
+
+/// An in-memory store.
+pub struct FakeStore {
+    address: String,
+    families: Mutex<BTreeMap<String, (BTreeMap<String, FakeVersion>, Option<String>)>>,
+    clock: Arc<dyn Clock>,
+    log: EventLog,
+    /// When set, every write fails with `Unavailable`.
+    pub down: AtomicBool,
+}
+
+impl FakeStore {
+    /// A new, empty store.
+    pub fn new(address: &str, clock: Arc<dyn Clock>, log: EventLog) -> Arc<FakeStore> {
+        Arc::new(FakeStore {
+            address: address.into(),
+            families: Mutex::new(BTreeMap::new()),
+            clock,
+            log,
+            down: AtomicBool::new(false),
+        })
+    }
+
+    fn event(&self, e: Event) {
+        self.log.lock().unwrap().push(e);
+    }
+
+    fn check_up(&self) -> Result<(), ProviderError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ProviderError::new(ErrorKind::Unavailable, format!("{} is down", self.address)));
+        }
+        Ok(())
+    }
+
+    fn with<T>(
+        &self,
+        family: &str,
+        id: &str,
+        f: impl FnOnce(&mut FakeVersion, &mut Option<String>) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        self.check_up()?;
+        let mut fams = self.families.lock().unwrap();
+        let (versions, primary) = fams.entry(family.into()).or_default();
+        let v = versions
+            .get_mut(id)
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no version {id}")))?;
+        f(v, primary)
+    }
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+        let fams = self.families.lock().unwrap();
+        Ok(fams
+            .get(family)
+            .map(|(versions, primary)| LiveFamily {
+                versions: versions
+                    .iter()
+                    .map(|(id, v)| LiveVersion {
+                        id: id.clone(),
+                        fingerprint: v.fingerprint.clone(),
+                        enabled: v.enabled,
+                    })
+                    .collect(),
+                primary: primary.clone(),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+        self.check_up()?;
+        let mut fams = self.families.lock().unwrap();
+        let (versions, _) = fams.entry(family.into()).or_default();
+        if versions.contains_key(version.id) {
+            return Err(ProviderError::new(ErrorKind::Conflict, format!("{} exists", version.id)));
+        }
+        versions.insert(
+            version.id.into(),
+            FakeVersion {
+                fingerprint: version.generated.fingerprint.clone(),
+                enabled: true,
+                public: version.generated.public_jwk.clone(),
+                algorithm: version.generated.algorithm.clone(),
+            },
+        );
+        drop(fams);
+        self.event(Event::Put(family.into(), version.id.into(), self.clock.now()));
+        Ok(())
+    }
+
+    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        self.with(family, id, |v, primary| {
+            if !v.enabled {
+                return Err(ProviderError::new(ErrorKind::Invalid, "disabled"));
+            }
+            *primary = Some(id.into());
+            Ok(())
+        })?;
+        self.event(Event::Primary(family.into(), id.into(), self.clock.now()));
+        Ok(())
+    }
+
+    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        self.with(family, id, |v, primary| {
+            if primary.as_deref() == Some(id) {
+                return Err(ProviderError::new(ErrorKind::Invalid, "cannot disable the primary"));
+            }
+            v.enabled = false;
+            Ok(())
+        })?;
+        self.event(Event::Disable(family.into(), id.into(), self.clock.now()));
+        Ok(())
+    }
+
+    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        self.with(family, id, |v, _| {
+            v.enabled = true;
+            Ok(())
+        })?;
+        self.event(Event::Enable(family.into(), id.into(), self.clock.now()));
+        Ok(())
+    }
+
+    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        self.check_up()?;
+        {
+            let mut fams = self.families.lock().unwrap();
+            let (versions, _) = fams.entry(family.into()).or_default();
+            match versions.get(id) {
+                Some(v) if !v.enabled => {
+                    versions.remove(id);
+                }
+                _ => return Err(ProviderError::new(ErrorKind::Invalid, "destroy needs a disabled version")),
+            }
+        }
+        self.event(Event::Destroy(family.into(), id.into(), self.clock.now()));
+        Ok(())
+    }
+
+    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+        let fams = self.families.lock().unwrap();
+        Ok(fams
+            .get(family)
+            .map(|(versions, _)| {
+                versions
+                    .iter()
+                    .filter(|(_, v)| v.enabled)
+                    .filter_map(|(id, v)| {
+                        Some(PublicKey {
+                            version: id.clone(),
+                            kid: id.clone(),
+                            algorithm: v.algorithm.clone(),
+                            jwk: v.public.clone()?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// An in-memory publisher.
+pub struct FakePublisher {
+    address: String,
+    kids: Mutex<Option<Vec<String>>>,
+    clock: Arc<dyn Clock>,
+    log: EventLog,
+}
+
+impl FakePublisher {
+    /// A publisher that has published nothing.
+    pub fn new(address: &str, clock: Arc<dyn Clock>, log: EventLog) -> Arc<FakePublisher> {
+        Arc::new(FakePublisher {
+            address: address.into(),
+            kids: Mutex::new(None),
+            clock,
+            log,
+        })
+    }
+
+    /// What is published now.
+    pub fn kids(&self) -> Option<Vec<String>> {
+        self.kids.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Publisher for FakePublisher {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn read_kids(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        Ok(self.kids())
+    }
+
+    async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError> {
+        let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
+        *self.kids.lock().unwrap() = Some(kids.clone());
+        self.log.lock().unwrap().push(Event::Publish(self.address.clone(), kids, self.clock.now()));
+        Ok(())
+    }
+}
+
+/// A probe whose answer the test sets; counts its calls.
+#[derive(Default)]
+pub struct FakeProbe {
+    /// Whether it passes.
+    pub passing: AtomicBool,
+    /// How many times it ran.
+    pub calls: AtomicU64,
+}
+
+impl FakeProbe {
+    /// A probe that passes or not.
+    pub fn new(passing: bool) -> Arc<FakeProbe> {
+        Arc::new(FakeProbe {
+            passing: AtomicBool::new(passing),
+            calls: AtomicU64::new(0),
+        })
+    }
+}
+
+#[async_trait]
+impl Probe for FakeProbe {
+    fn kind(&self) -> &str {
+        "command"
+    }
+
+    async fn check(&self, _request: &ProbeRequest) -> ProbeResult {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let passed = self.passing.load(Ordering::SeqCst);
+        ProbeResult {
+            passed,
+            detail: if passed { "exit 0".into() } else { "exit 1".into() },
+        }
+    }
+}
+
+/// Makes fake material: a counter, so every version differs.
+#[derive(Default)]
+pub struct FakeGenerator(AtomicU64);
+
+impl Generator for FakeGenerator {
+    fn generate(&self, how: &Generate) -> Result<Generated, ProviderError> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        let mut jwk = serde_json::Map::new();
+        jwk.insert("kty".into(), "oct-fake".into());
+        Ok(Generated {
+            material: SecretValue::new(format!("fake-material-{n}").into_bytes()),
+            algorithm: how.algorithm().into(),
+            public_jwk: how.is_asymmetric().then_some(jwk),
+            fingerprint: format!("sha256:fake{n:012}"),
+        })
+    }
+}
+
+/// State kept in memory; counts saves.
+#[derive(Default)]
+pub struct MemoryState {
+    /// The last saved state.
+    pub saved: Mutex<Option<State>>,
+    /// Fail every save after this many (for crash tests); `u64::MAX` never.
+    pub fail_after: AtomicU64,
+    saves: AtomicU64,
+}
+
+impl MemoryState {
+    /// A backend that never fails.
+    pub fn new() -> MemoryState {
+        MemoryState {
+            saved: Mutex::new(None),
+            fail_after: AtomicU64::new(u64::MAX),
+            saves: AtomicU64::new(0),
+        }
+    }
+}
+
+impl StateBackend for MemoryState {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn load(&self) -> Result<Option<State>, StateError> {
+        Ok(self.saved.lock().unwrap().clone())
+    }
+
+    fn save(&self, state: &State) -> Result<(), StateError> {
+        let n = self.saves.fetch_add(1, Ordering::SeqCst);
+        if n >= self.fail_after.load(Ordering::SeqCst) {
+            return Err(StateError::Backend("simulated crash".into()));
+        }
+        // Round-trip through JSON, as a real backend would.
+        let back = State::from_json(&state.to_json())?;
+        *self.saved.lock().unwrap() = Some(back);
+        Ok(())
+    }
+}
