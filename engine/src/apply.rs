@@ -7,13 +7,13 @@
 //! twice. A gate that is not open yet leaves the step *waiting*; steps after
 //! it wait too, everything independent still runs, and the apply ends cleanly.
 
+use crate::StateBackend;
 use crate::plan::{Action, Plan, Step, gate_id};
 use crate::provider::{NewVersion, ProbeRequest, Providers};
 use crate::safety;
 use crate::spec::{Family, ProbePhase, Resolved};
 use crate::state::{Evidence, Outcome, Phase, State, StateError, VersionState};
 use crate::time::Timestamp;
-use crate::StateBackend;
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -77,9 +77,11 @@ impl ApplyReport {
 
     /// Any step failed.
     pub fn failed(&self) -> bool {
-        self.families
-            .iter()
-            .any(|f| f.outcomes.iter().any(|(_, o)| matches!(o, StepOutcome::Failed { .. })))
+        self.families.iter().any(|f| {
+            f.outcomes
+                .iter()
+                .any(|(_, o)| matches!(o, StepOutcome::Failed { .. }))
+        })
     }
 
     /// The earliest time a waiting window opens, if any step waits on one.
@@ -175,41 +177,45 @@ pub async fn apply(
     hook: &dyn Hook,
     options: &ApplyOptions,
 ) -> ApplyReport {
-    let jobs = plan.families.iter().filter(|f| f.blocked.is_none()).filter_map(|fp| {
-        let family = resolved.family_by_name(&fp.family)?;
-        Some(async move {
-            let mut outcomes: Vec<(usize, StepOutcome)> = Vec::new();
-            let mut done: BTreeSet<usize> = BTreeSet::new();
-            let mut failed = false;
-            for step in &fp.steps {
-                let outcome = if failed || step.after.iter().any(|a| !done.contains(a)) {
-                    StepOutcome::Blocked
-                } else {
-                    let ctx = Ctx {
-                        r: resolved,
-                        family,
-                        name: &fp.family,
-                        providers,
-                        recorder,
-                        options,
+    let jobs = plan
+        .families
+        .iter()
+        .filter(|f| f.blocked.is_none())
+        .filter_map(|fp| {
+            let family = resolved.family_by_name(&fp.family)?;
+            Some(async move {
+                let mut outcomes: Vec<(usize, StepOutcome)> = Vec::new();
+                let mut done: BTreeSet<usize> = BTreeSet::new();
+                let mut failed = false;
+                for step in &fp.steps {
+                    let outcome = if failed || step.after.iter().any(|a| !done.contains(a)) {
+                        StepOutcome::Blocked
+                    } else {
+                        let ctx = Ctx {
+                            r: resolved,
+                            family,
+                            name: &fp.family,
+                            providers,
+                            recorder,
+                            options,
+                        };
+                        ctx.run(step).await
                     };
-                    ctx.run(step).await
-                };
-                if outcome.is_done() {
-                    done.insert(step.id);
+                    if outcome.is_done() {
+                        done.insert(step.id);
+                    }
+                    if matches!(outcome, StepOutcome::Failed { .. }) {
+                        failed = true;
+                    }
+                    hook.step(&fp.family, step, &outcome);
+                    outcomes.push((step.id, outcome));
                 }
-                if matches!(outcome, StepOutcome::Failed { .. }) {
-                    failed = true;
+                FamilyReport {
+                    family: fp.family.clone(),
+                    outcomes,
                 }
-                hook.step(&fp.family, step, &outcome);
-                outcomes.push((step.id, outcome));
-            }
-            FamilyReport {
-                family: fp.family.clone(),
-                outcomes,
-            }
-        })
-    });
+            })
+        });
     let mut families: Vec<FamilyReport> = futures_util::stream::iter(jobs)
         .buffer_unordered(options.parallelism.max(1))
         .collect()
@@ -235,7 +241,11 @@ fn failed(error: impl Into<String>, hint: impl Into<String>) -> StepOutcome {
     }
 }
 
-fn waiting(gate: impl Into<String>, until: Option<Timestamp>, detail: impl Into<String>) -> StepOutcome {
+fn waiting(
+    gate: impl Into<String>,
+    until: Option<Timestamp>,
+    detail: impl Into<String>,
+) -> StepOutcome {
     StepOutcome::Waiting {
         gate: gate.into(),
         until,
@@ -243,7 +253,8 @@ fn waiting(gate: impl Into<String>, until: Option<Timestamp>, detail: impl Into<
     }
 }
 
-const RESUME: &str = "fix the cause and run `rotor apply` again: it resumes from the last recorded step";
+const RESUME: &str =
+    "fix the cause and run `rotor apply` again: it resumes from the last recorded step";
 
 impl Ctx<'_> {
     fn now(&self) -> Timestamp {
@@ -280,10 +291,17 @@ impl Ctx<'_> {
             Action::Create { version, .. } => self.create(version).await,
             Action::Restore { version } => self.restore(version).await,
             Action::Publish { publisher, .. } => self.publish(publisher).await,
-            Action::AwaitAccept { version, consumer } => self.await_gate(version, consumer, ProbePhase::Accept).await,
+            Action::AwaitAccept { version, consumer } => {
+                self.await_gate(version, consumer, ProbePhase::Accept).await
+            }
             Action::Promote { version, .. } => self.promote(version).await,
-            Action::AwaitEmit { version, consumer } => self.await_gate(version, consumer, ProbePhase::Emit).await,
-            Action::Hold { retiring, successor } => self.hold(retiring, successor),
+            Action::AwaitEmit { version, consumer } => {
+                self.await_gate(version, consumer, ProbePhase::Emit).await
+            }
+            Action::Hold {
+                retiring,
+                successor,
+            } => self.hold(retiring, successor),
             Action::Revoke { version } => self.revoke(version).await,
             Action::Destroy { version } => self.destroy(version).await,
         };
@@ -316,7 +334,11 @@ impl Ctx<'_> {
                 return Err(failed(
                     format!(
                         "version {version} is in {} but not in every store of the family",
-                        present.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", ")
+                        present
+                            .iter()
+                            .map(|(a, _)| a.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     "an earlier apply stopped between stores; remove the partial version from the stores that hold it, then run `rotor apply` again",
                 ));
@@ -327,9 +349,15 @@ impl Ctx<'_> {
             self.record(|s| {
                 let mut v = VersionState::created(version.into(), algorithm, fingerprint, now);
                 v.published_at = published;
-                s.families.entry(self.name.into()).or_default().versions.insert(version.into(), v);
+                s.families
+                    .entry(self.name.into())
+                    .or_default()
+                    .versions
+                    .insert(version.into(), v);
             })?;
-            return Ok(StepOutcome::Done(format!("adopted {version}, already in the stores")));
+            return Ok(StepOutcome::Done(format!(
+                "adopted {version}, already in the stores"
+            )));
         }
         let generated = self
             .providers
@@ -353,10 +381,17 @@ impl Ctx<'_> {
         self.record(|s| {
             let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
             v.published_at = published;
-            s.families.entry(self.name.into()).or_default().versions.insert(version.into(), v);
+            s.families
+                .entry(self.name.into())
+                .or_default()
+                .versions
+                .insert(version.into(), v);
         })?;
         let stores: Vec<&str> = stores.iter().map(|(a, _)| a.as_str()).collect();
-        Ok(StepOutcome::Done(format!("created {version} ({fingerprint}) in {}", stores.join(", "))))
+        Ok(StepOutcome::Done(format!(
+            "created {version} ({fingerprint}) in {}",
+            stores.join(", ")
+        )))
     }
 
     async fn restore(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
@@ -373,7 +408,11 @@ impl Ctx<'_> {
         let now = self.now();
         let published = self.family.publishers.is_empty().then_some(now);
         self.record(|s| {
-            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+            if let Some(v) = s
+                .families
+                .get_mut(self.name)
+                .and_then(|f| f.versions.get_mut(version))
+            {
                 v.phase = Phase::Pending;
                 v.disabled_at = None;
                 v.accepted.clear();
@@ -388,10 +427,16 @@ impl Ctx<'_> {
 
     async fn publish(&self, publisher: &str) -> Result<StepOutcome, StepOutcome> {
         let Some(p) = self.providers.publishers.get(publisher) else {
-            return Err(failed(format!("no provider for {publisher}"), "this is a bug in rotor"));
+            return Err(failed(
+                format!("no provider for {publisher}"),
+                "this is a bug in rotor",
+            ));
         };
         let Some((addr, store)) = self.stores().into_iter().next() else {
-            return Err(failed("the family has no store", "add `store = store.KIND.NAME`"));
+            return Err(failed(
+                "the family has no store",
+                "add `store = store.KIND.NAME`",
+            ));
         };
         let keys = store
             .public_keys(self.name)
@@ -426,19 +471,33 @@ impl Ctx<'_> {
         self.record(|s| {
             if let Some(f) = s.families.get_mut(self.name) {
                 for v in f.versions.values_mut() {
-                    if v.phase.is_accepted_set() && v.published_at.is_none() && want.contains(&v.kid) {
+                    if v.phase.is_accepted_set()
+                        && v.published_at.is_none()
+                        && want.contains(&v.kid)
+                    {
                         v.published_at = Some(now);
                     }
                 }
             }
         })?;
         let kids: Vec<String> = want.into_iter().collect();
-        Ok(StepOutcome::Done(format!("published kids [{}]", kids.join(", "))))
+        Ok(StepOutcome::Done(format!(
+            "published kids [{}]",
+            kids.join(", ")
+        )))
     }
 
-    async fn await_gate(&self, version: &str, consumer: &str, phase: ProbePhase) -> Result<StepOutcome, StepOutcome> {
+    async fn await_gate(
+        &self,
+        version: &str,
+        consumer: &str,
+        phase: ProbePhase,
+    ) -> Result<StepOutcome, StepOutcome> {
         let Some(v) = self.version(version) else {
-            return Err(failed(format!("{version} is not in state"), "this is a bug in rotor"));
+            return Err(failed(
+                format!("{version} is not in state"),
+                "this is a bug in rotor",
+            ));
         };
         if v.evidence(phase).contains_key(consumer) {
             return Ok(StepOutcome::AlreadyDone);
@@ -459,7 +518,14 @@ impl Ctx<'_> {
             return Ok(waiting(
                 format!("{} window", phase.as_str()),
                 None,
-                format!("{version} is not {} yet", if phase == ProbePhase::Accept { "published" } else { "promoted" }),
+                format!(
+                    "{version} is not {} yet",
+                    if phase == ProbePhase::Accept {
+                        "published"
+                    } else {
+                        "promoted"
+                    }
+                ),
             ));
         };
         let now = self.now();
@@ -476,18 +542,32 @@ impl Ctx<'_> {
                         return Ok(waiting(
                             format!("manual approval {gate}"),
                             None,
-                            format!("run `rotor approve {} {version} {gate}` once {} is confirmed", self.name, c.address()),
+                            format!(
+                                "run `rotor approve {} {version} {gate}` once {} is confirmed",
+                                self.name,
+                                c.address()
+                            ),
                         ));
                     }
                 }
                 continue;
             }
-            if v.last_attempt.get(&gate).is_some_and(|e| e.outcome == Outcome::Passed) {
+            if v.last_attempt
+                .get(&gate)
+                .is_some_and(|e| e.outcome == Outcome::Passed)
+            {
                 outcome = Outcome::Passed;
                 continue;
             }
             let Some(probe) = self.providers.probes.get(&(consumer.to_string(), index)) else {
-                return Err(failed(format!("no provider for the {} probe of {}", verify.kind, c.address()), "this is a bug in rotor"));
+                return Err(failed(
+                    format!(
+                        "no provider for the {} probe of {}",
+                        verify.kind,
+                        c.address()
+                    ),
+                    "this is a bug in rotor",
+                ));
             };
             let request = ProbeRequest {
                 family: self.name.into(),
@@ -501,11 +581,19 @@ impl Ctx<'_> {
             let evidence = Evidence {
                 probe: verify.kind.clone(),
                 at,
-                outcome: if result.passed { Outcome::Passed } else { Outcome::Failed },
+                outcome: if result.passed {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                },
                 detail: result.detail.clone(),
             };
             self.record(|s| {
-                if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                if let Some(v) = s
+                    .families
+                    .get_mut(self.name)
+                    .and_then(|f| f.versions.get_mut(version))
+                {
                     v.last_attempt.insert(gate.clone(), evidence);
                 }
             })?;
@@ -533,7 +621,11 @@ impl Ctx<'_> {
                         rollback,
                     ));
                 }
-                return Ok(waiting(format!("{} probe {gate}", verify.kind), None, format!("not yet: {}", result.detail)));
+                return Ok(waiting(
+                    format!("{} probe {gate}", verify.kind),
+                    None,
+                    format!("not yet: {}", result.detail),
+                ));
             }
             outcome = Outcome::Passed;
         }
@@ -548,21 +640,40 @@ impl Ctx<'_> {
         let detail = if kinds.is_empty() {
             format!("no probe; assumed after the {} cache window", c.cache())
         } else {
-            format!("{} passed; cache window {} elapsed", kinds.join(", "), c.cache())
+            format!(
+                "{} passed; cache window {} elapsed",
+                kinds.join(", "),
+                c.cache()
+            )
         };
         let evidence = Evidence {
-            probe: if kinds.is_empty() { "window".into() } else { kinds.join(",") },
+            probe: if kinds.is_empty() {
+                "window".into()
+            } else {
+                kinds.join(",")
+            },
             at: now,
             outcome,
             detail: detail.clone(),
         };
-        let verifiers: Vec<String> = self.family.verifiers.iter().map(|&i| self.r.spec.consumers[i].name.clone()).collect();
+        let verifiers: Vec<String> = self
+            .family
+            .verifiers
+            .iter()
+            .map(|&i| self.r.spec.consumers[i].name.clone())
+            .collect();
         self.record(|s| {
-            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+            if let Some(v) = s
+                .families
+                .get_mut(self.name)
+                .and_then(|f| f.versions.get_mut(version))
+            {
                 match phase {
                     ProbePhase::Accept => {
                         v.accepted.insert(consumer.into(), evidence);
-                        if v.phase == Phase::Pending && verifiers.iter().all(|c| v.accepted.contains_key(c)) {
+                        if v.phase == Phase::Pending
+                            && verifiers.iter().all(|c| v.accepted.contains_key(c))
+                        {
                             v.phase = Phase::Accepted;
                         }
                     }
@@ -572,7 +683,11 @@ impl Ctx<'_> {
                 }
             }
         })?;
-        Ok(StepOutcome::Done(format!("{} {}s {version}: {detail}", c.address(), phase.as_str())))
+        Ok(StepOutcome::Done(format!(
+            "{} {}s {version}: {detail}",
+            c.address(),
+            phase.as_str()
+        )))
     }
 
     async fn promote(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
@@ -586,7 +701,11 @@ impl Ctx<'_> {
             if let Some(v) = state.version(self.name, version) {
                 if v.phase == Phase::Pending {
                     self.record(|s| {
-                        if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+                        if let Some(v) = s
+                            .families
+                            .get_mut(self.name)
+                            .and_then(|f| f.versions.get_mut(version))
+                        {
                             v.phase = Phase::Accepted;
                         }
                     })?;
@@ -596,7 +715,10 @@ impl Ctx<'_> {
         if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
             return match v.reason.contains("cache window") {
                 true => Ok(waiting("accept window", None, v.reason)),
-                false => Err(failed(format!("refused: {}", v.reason), "this is the safety checker stopping a promote; run `rotor plan` to see what is missing")),
+                false => Err(failed(
+                    format!("refused: {}", v.reason),
+                    "this is the safety checker stopping a promote; run `rotor plan` to see what is missing",
+                )),
             };
         }
         for (addr, store) in self.stores() {
@@ -632,29 +754,52 @@ impl Ctx<'_> {
 
     fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
         let state = self.state();
-        let all_drained = retiring
-            .iter()
-            .all(|r| state.version(self.name, r).is_none_or(|v| v.drained_at.is_some() || !v.phase.is_accepted_set()));
+        let all_drained = retiring.iter().all(|r| {
+            state
+                .version(self.name, r)
+                .is_none_or(|v| v.drained_at.is_some() || !v.phase.is_accepted_set())
+        });
         if all_drained {
             return Ok(StepOutcome::AlreadyDone);
         }
         let Some(s) = state.version(self.name, successor) else {
-            return Ok(waiting("overlap", None, format!("{successor} is not created yet")));
+            return Ok(waiting(
+                "overlap",
+                None,
+                format!("{successor} is not created yet"),
+            ));
         };
-        let Some(promoted) = s.promoted_at.filter(|_| state.family(self.name).and_then(|f| f.active.as_deref()) == Some(successor)) else {
-            return Ok(waiting("overlap", None, format!("{successor} is not promoted yet")));
+        let Some(promoted) = s.promoted_at.filter(|_| {
+            state.family(self.name).and_then(|f| f.active.as_deref()) == Some(successor)
+        }) else {
+            return Ok(waiting(
+                "overlap",
+                None,
+                format!("{successor} is not promoted yet"),
+            ));
         };
         for &c in &self.family.emitters {
             let c = &self.r.spec.consumers[c];
             if !s.emitted.contains_key(&c.name) {
-                return Ok(waiting("overlap", None, format!("{} has not switched to {successor} yet", c.address())));
+                return Ok(waiting(
+                    "overlap",
+                    None,
+                    format!("{} has not switched to {successor} yet", c.address()),
+                ));
             }
         }
         let overlap = self.r.overlap(self.family);
         let until = promoted + overlap;
         let now = self.now();
         if now < until {
-            return Ok(waiting("overlap", Some(until), format!("holding {} for {overlap} after {successor} was promoted", retiring.join(", "))));
+            return Ok(waiting(
+                "overlap",
+                Some(until),
+                format!(
+                    "holding {} for {overlap} after {successor} was promoted",
+                    retiring.join(", ")
+                ),
+            ));
         }
         self.record(|s| {
             if let Some(f) = s.families.get_mut(self.name) {
@@ -665,7 +810,10 @@ impl Ctx<'_> {
                 }
             }
         })?;
-        Ok(StepOutcome::Done(format!("held {} for {overlap}", retiring.join(", "))))
+        Ok(StepOutcome::Done(format!(
+            "held {} for {overlap}",
+            retiring.join(", ")
+        )))
     }
 
     async fn revoke(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
@@ -687,7 +835,11 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("disabling {version} in {addr}: {e}"), RESUME))?;
         }
         self.record(|s| {
-            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+            if let Some(v) = s
+                .families
+                .get_mut(self.name)
+                .and_then(|f| f.versions.get_mut(version))
+            {
                 v.phase = Phase::Revoked;
                 v.disabled_at = Some(now);
             }
@@ -705,12 +857,20 @@ impl Ctx<'_> {
             return Ok(StepOutcome::AlreadyDone);
         }
         let Some(disabled) = v.disabled_at.filter(|_| v.phase == Phase::Revoked) else {
-            return Ok(waiting("revoke", None, format!("{version} is not revoked yet")));
+            return Ok(waiting(
+                "revoke",
+                None,
+                format!("{version} is not revoked yet"),
+            ));
         };
         let grace = self.r.spec.secrets[self.family.secret].destroy_after.value;
         let now = self.now();
         if now < disabled + grace {
-            return Ok(waiting("grace period", Some(disabled + grace), format!("{version} stays restorable for {grace} after its revoke")));
+            return Ok(waiting(
+                "grace period",
+                Some(disabled + grace),
+                format!("{version} stays restorable for {grace} after its revoke"),
+            ));
         }
         for (addr, store) in self.stores() {
             store
@@ -719,7 +879,11 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("destroying {version} in {addr}: {e}"), RESUME))?;
         }
         self.record(|s| {
-            if let Some(v) = s.families.get_mut(self.name).and_then(|f| f.versions.get_mut(version)) {
+            if let Some(v) = s
+                .families
+                .get_mut(self.name)
+                .and_then(|f| f.versions.get_mut(version))
+            {
                 v.phase = Phase::Destroyed;
                 v.destroyed_at = Some(now);
             }

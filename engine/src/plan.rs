@@ -101,8 +101,20 @@ impl Action {
             | Action::AwaitEmit { version, .. }
             | Action::Revoke { version }
             | Action::Destroy { version } => Some(version),
-            Action::Hold { successor, .. } => Some(successor),
-            Action::Publish { .. } => None,
+            Action::Hold { .. } | Action::Publish { .. } => None,
+        }
+    }
+
+    /// What the action is about, for one-line progress: a version, a
+    /// publisher, or the versions being held.
+    pub fn target(&self) -> String {
+        match self {
+            Action::Publish { publisher, .. } => publisher.clone(),
+            Action::Hold { retiring, .. } => retiring.join(", "),
+            Action::AwaitAccept { version, consumer } | Action::AwaitEmit { version, consumer } => {
+                format!("{version} by consumer.{consumer}")
+            }
+            other => other.version().unwrap_or_default().to_string(),
         }
     }
 
@@ -266,7 +278,9 @@ pub struct Plan {
 impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.families.iter().all(|f| f.steps.is_empty() && f.blocked.is_none())
+        self.families
+            .iter()
+            .all(|f| f.steps.is_empty() && f.blocked.is_none())
     }
 
     /// The summary line: `Plan: 1 to create, 1 to promote, 1 to revoke (gated until …).`
@@ -287,14 +301,22 @@ impl Plan {
             }
         }
         if parts.is_empty() {
-            parts.push(format!("{} step{} to run", self.step_count(), plural(self.step_count())));
+            parts.push(format!(
+                "{} step{} to run",
+                self.step_count(),
+                plural(self.step_count())
+            ));
         }
         let mut line = format!("Plan: {}", parts.join(", "));
         if let Some(t) = s.gated_until {
             line.push_str(&format!(" (gated until {})", t.human()));
         }
         if s.blocked > 0 {
-            line.push_str(&format!("; {} famil{} blocked", s.blocked, if s.blocked == 1 { "y" } else { "ies" }));
+            line.push_str(&format!(
+                "; {} famil{} blocked",
+                s.blocked,
+                if s.blocked == 1 { "y" } else { "ies" }
+            ));
         }
         line.push('.');
         line
@@ -361,7 +383,11 @@ struct Builder {
 impl Builder {
     fn push(&mut self, action: Action, after: Vec<usize>, reason: impl Into<String>) -> usize {
         let id = self.steps.len() + 1;
-        let mut after: Vec<usize> = after.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+        let mut after: Vec<usize> = after
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         after.retain(|a| *a < id);
         self.steps.push(Step {
             id,
@@ -375,7 +401,13 @@ impl Builder {
     }
 }
 
-fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, now: Timestamp) -> FamilyPlan {
+fn plan_family(
+    r: &Resolved,
+    family: &Family,
+    state: &State,
+    live: &LiveView,
+    now: Timestamp,
+) -> FamilyPlan {
     let spec = &r.spec;
     let secret = &spec.secrets[family.secret];
     let fstate = state.family(&secret.name).cloned().unwrap_or_default();
@@ -390,7 +422,11 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
         notes: Vec::new(),
         blocked: None,
     };
-    let store_addrs: Vec<String> = family.stores.iter().map(|&s| spec.stores[s].address()).collect();
+    let store_addrs: Vec<String> = family
+        .stores
+        .iter()
+        .map(|&s| spec.stores[s].address())
+        .collect();
 
     // Live errors block the family: planning against a store we cannot read would guess.
     if let Some((what, e)) = live.errors.first() {
@@ -403,7 +439,9 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
             continue;
         }
         for addr in &store_addrs {
-            let Some(lf) = live.stores.get(addr) else { continue };
+            let Some(lf) = live.stores.get(addr) else {
+                continue;
+            };
             match lf.versions.iter().find(|lv| &lv.id == id) {
                 None => {
                     fp.blocked = Some(format!(
@@ -428,15 +466,26 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
         if let Some(lf) = live.stores.get(addr) {
             for lv in &lf.versions {
                 if !fstate.versions.contains_key(&lv.id) && !secret.declares(&lv.id) {
-                    fp.notes.push(format!("{addr} holds version {} that rotor does not manage; left alone", lv.id));
+                    fp.notes.push(format!(
+                        "{addr} holds version {} that rotor does not manage; left alone",
+                        lv.id
+                    ));
                 }
             }
         }
     }
 
     let mut b = Builder { steps: Vec::new() };
-    let verifiers: Vec<&crate::spec::ConsumerSpec> = family.verifiers.iter().map(|&c| &spec.consumers[c]).collect();
-    let emitters: Vec<&crate::spec::ConsumerSpec> = family.emitters.iter().map(|&c| &spec.consumers[c]).collect();
+    let verifiers: Vec<&crate::spec::ConsumerSpec> = family
+        .verifiers
+        .iter()
+        .map(|&c| &spec.consumers[c])
+        .collect();
+    let emitters: Vec<&crate::spec::ConsumerSpec> = family
+        .emitters
+        .iter()
+        .map(|&c| &spec.consumers[c])
+        .collect();
 
     // 1. Accept new: create (or adopt, or restore) every declared version that is not in the key sets.
     let mut entering: Vec<(String, usize)> = Vec::new(); // version, step that makes it exist
@@ -449,7 +498,10 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
                             .get(a)
                             .is_some_and(|lf| lf.versions.iter().any(|lv| lv.id == v.id))
                     });
-                let generator = secret.generate.as_ref().map_or(String::new(), |g| g.value.to_string());
+                let generator = secret
+                    .generate
+                    .as_ref()
+                    .map_or(String::new(), |g| g.value.to_string());
                 let id = b.push(
                     Action::Create {
                         version: v.id.clone(),
@@ -468,7 +520,9 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
             }
             Some(vs) if vs.phase == Phase::Revoked => {
                 let id = b.push(
-                    Action::Restore { version: v.id.clone() },
+                    Action::Restore {
+                        version: v.id.clone(),
+                    },
                     vec![],
                     "declared again while revoked but not destroyed",
                 );
@@ -505,7 +559,12 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
     let mut publish_step: BTreeMap<String, usize> = BTreeMap::new();
     for &p in &family.publishers {
         let addr = spec.publishers[p].address();
-        let current: Vec<String> = live.publishers.get(&addr).cloned().flatten().unwrap_or_default();
+        let current: Vec<String> = live
+            .publishers
+            .get(&addr)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
         let want: Vec<String> = fstate
             .versions
             .iter()
@@ -515,7 +574,11 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let add: Vec<String> = want.iter().filter(|k| !current.contains(k)).cloned().collect();
+        let add: Vec<String> = want
+            .iter()
+            .filter(|k| !current.contains(k))
+            .cloned()
+            .collect();
         let stale: Vec<String> = current
             .iter()
             .filter(|k| !want.contains(k) && !leaving.contains(k))
@@ -554,7 +617,11 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
             if has {
                 continue;
             }
-            let mut after: Vec<usize> = entering.iter().filter(|(id, _)| *id == v.id).map(|(_, s)| *s).collect();
+            let mut after: Vec<usize> = entering
+                .iter()
+                .filter(|(id, _)| *id == v.id)
+                .map(|(_, s)| *s)
+                .collect();
             after.extend(publish_step.values().copied());
             let id = b.push(
                 Action::AwaitAccept {
@@ -562,7 +629,10 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
                     consumer: c.name.clone(),
                 },
                 after,
-                format!("consumer.{} must accept {} before anyone emits it", c.name, v.id),
+                format!(
+                    "consumer.{} must accept {} before anyone emits it",
+                    c.name, v.id
+                ),
             );
             accept_steps.entry(v.id.clone()).or_default().push(id);
         }
@@ -573,7 +643,10 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
     let mut promote_step = None;
     if let Some(t) = &target {
         if fstate.active.as_ref() != Some(t) {
-            let rollback = fstate.versions.get(t).is_some_and(|v| v.promoted_at.is_some());
+            let rollback = fstate
+                .versions
+                .get(t)
+                .is_some_and(|v| v.promoted_at.is_some());
             let mut after = accept_steps.get(t).cloned().unwrap_or_default();
             after.extend(entering.iter().filter(|(id, _)| id == t).map(|(_, s)| *s));
             let id = b.push(
@@ -611,7 +684,9 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
     // 3. Hold, then revoke what left the spec; destroy after the grace period.
     let mut retiring: Vec<String> = leaving
         .iter()
-        .filter(|id| fstate.versions[*id].promoted_at.is_some() && fstate.versions[*id].drained_at.is_none())
+        .filter(|id| {
+            fstate.versions[*id].promoted_at.is_some() && fstate.versions[*id].drained_at.is_none()
+        })
         .cloned()
         .collect();
     retiring.sort();
@@ -637,7 +712,9 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
         after.extend(promote_step);
         after.extend(emit_steps.iter().copied());
         let step = b.push(
-            Action::Revoke { version: id.clone() },
+            Action::Revoke {
+                version: id.clone(),
+            },
             after,
             "its version block was removed",
         );
@@ -647,7 +724,10 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
     if !revoke_steps.is_empty() {
         for &p in &family.publishers {
             let addr = spec.publishers[p].address();
-            let remove: Vec<String> = leaving.iter().map(|id| fstate.versions[id].kid.clone()).collect();
+            let remove: Vec<String> = leaving
+                .iter()
+                .map(|id| fstate.versions[id].kid.clone())
+                .collect();
             let id = b.push(
                 Action::Publish {
                     publisher: addr,
@@ -665,14 +745,21 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
         let mut after = vec![*step];
         after.extend(unpublish.iter().copied());
         b.push(
-            Action::Destroy { version: id.clone() },
+            Action::Destroy {
+                version: id.clone(),
+            },
             after,
-            format!("destroy {} after the grace period", secret.destroy_after.value),
+            format!(
+                "destroy {} after the grace period",
+                secret.destroy_after.value
+            ),
         );
     }
     for id in &to_destroy {
         b.push(
-            Action::Destroy { version: id.clone() },
+            Action::Destroy {
+                version: id.clone(),
+            },
             vec![],
             "revoked and no longer declared",
         );
@@ -685,7 +772,13 @@ fn plan_family(r: &Resolved, family: &Family, state: &State, live: &LiveView, no
 
 /// Fills gates and projected times by simulating the steps in order, as if
 /// each ran as soon as its gates allowed and every probe passed at once.
-fn annotate(r: &Resolved, family: &Family, fstate: &crate::state::FamilyState, steps: &mut [Step], now: Timestamp) {
+fn annotate(
+    r: &Resolved,
+    family: &Family,
+    fstate: &crate::state::FamilyState,
+    steps: &mut [Step],
+    now: Timestamp,
+) {
     let spec = &r.spec;
     let secret = &spec.secrets[family.secret];
     let mut done_at: BTreeMap<usize, Timestamp> = BTreeMap::new();
@@ -727,7 +820,11 @@ fn annotate(r: &Resolved, family: &Family, fstate: &crate::state::FamilyState, s
                 }
             }
             Action::AwaitAccept { version, consumer } => {
-                let c = spec.consumers.iter().find(|c| &c.name == consumer).expect("resolved");
+                let c = spec
+                    .consumers
+                    .iter()
+                    .find(|c| &c.name == consumer)
+                    .expect("resolved");
                 let base = published.get(version).copied().unwrap_or(start);
                 let opens = base + c.cache();
                 ready = ready.max(opens);
@@ -737,13 +834,22 @@ fn annotate(r: &Resolved, family: &Family, fstate: &crate::state::FamilyState, s
                     now,
                     format!("published + {} (consumer.{} cache_ttl)", c.cache(), c.name),
                 ));
-                probe_gates(c, ProbePhase::Accept, fstate.versions.get(version), &mut gates);
+                probe_gates(
+                    c,
+                    ProbePhase::Accept,
+                    fstate.versions.get(version),
+                    &mut gates,
+                );
             }
             Action::Promote { .. } => {
                 promoted = Some(start);
             }
             Action::AwaitEmit { version, consumer } => {
-                let c = spec.consumers.iter().find(|c| &c.name == consumer).expect("resolved");
+                let c = spec
+                    .consumers
+                    .iter()
+                    .find(|c| &c.name == consumer)
+                    .expect("resolved");
                 let base = promoted.unwrap_or(start);
                 let opens = base + c.cache();
                 ready = ready.max(opens);
@@ -753,7 +859,12 @@ fn annotate(r: &Resolved, family: &Family, fstate: &crate::state::FamilyState, s
                     now,
                     format!("promoted + {} (consumer.{} cache_ttl)", c.cache(), c.name),
                 ));
-                probe_gates(c, ProbePhase::Emit, fstate.versions.get(version), &mut gates);
+                probe_gates(
+                    c,
+                    ProbePhase::Emit,
+                    fstate.versions.get(version),
+                    &mut gates,
+                );
             }
             Action::Hold { .. } => {
                 let overlap = r.overlap(family);
@@ -764,7 +875,10 @@ fn annotate(r: &Resolved, family: &Family, fstate: &crate::state::FamilyState, s
                     "overlap",
                     opens,
                     now,
-                    format!("promoted + {overlap} (floor {} set by {})", floor.length, floor.set_by),
+                    format!(
+                        "promoted + {overlap} (floor {} set by {})",
+                        floor.length, floor.set_by
+                    ),
                 ));
             }
             Action::Revoke { version } => {
@@ -792,13 +906,22 @@ fn window_gate(name: &str, opens: Timestamp, now: Timestamp, detail: String) -> 
     Gate {
         kind: GateKind::Window,
         name: name.into(),
-        status: if opens <= now { GateStatus::Open } else { GateStatus::Pending },
+        status: if opens <= now {
+            GateStatus::Open
+        } else {
+            GateStatus::Pending
+        },
         opens_at: Some(opens),
         detail,
     }
 }
 
-fn probe_gates(c: &crate::spec::ConsumerSpec, phase: ProbePhase, vs: Option<&VersionState>, gates: &mut Vec<Gate>) {
+fn probe_gates(
+    c: &crate::spec::ConsumerSpec,
+    phase: ProbePhase,
+    vs: Option<&VersionState>,
+    gates: &mut Vec<Gate>,
+) {
     let mut any = false;
     for (i, v) in c.probes(phase) {
         any = true;
@@ -808,7 +931,11 @@ fn probe_gates(c: &crate::spec::ConsumerSpec, phase: ProbePhase, vs: Option<&Ver
             gates.push(Gate {
                 kind: GateKind::Manual,
                 name: format!("manual approval {gate}"),
-                status: if approved.is_some() { GateStatus::Open } else { GateStatus::Pending },
+                status: if approved.is_some() {
+                    GateStatus::Open
+                } else {
+                    GateStatus::Pending
+                },
                 opens_at: None,
                 detail: match approved {
                     Some(a) => format!("approved by {} at {}", a.by, a.at.human()),
@@ -824,7 +951,9 @@ fn probe_gates(c: &crate::spec::ConsumerSpec, phase: ProbePhase, vs: Option<&Ver
                 opens_at: None,
                 detail: match last {
                     Some(e) => format!("last attempt {}: {}", e.at.human(), e.detail),
-                    None => "runs when the window allows".into(),
+                    None => {
+                        "runs at apply, and again on every `--wait` poll until it passes".into()
+                    }
                 },
             });
         }
@@ -835,7 +964,11 @@ fn probe_gates(c: &crate::spec::ConsumerSpec, phase: ProbePhase, vs: Option<&Ver
             name: "no probe".into(),
             status: GateStatus::Open,
             opens_at: None,
-            detail: format!("consumer.{} has no verify probe: {} is assumed after its cache window", c.name, phase.as_str()),
+            detail: format!(
+                "consumer.{} has no verify probe: {} is assumed after its cache window",
+                c.name,
+                phase.as_str()
+            ),
         });
     }
 }

@@ -63,7 +63,13 @@ fn ancestors(steps: &[Step], index: usize) -> BTreeSet<usize> {
     seen
 }
 
-fn check_family(r: &Resolved, family: &Family, fstate: &FamilyState, fp: &FamilyPlan, out: &mut Vec<Violation>) {
+fn check_family(
+    r: &Resolved,
+    family: &Family,
+    fstate: &FamilyState,
+    fp: &FamilyPlan,
+    out: &mut Vec<Violation>,
+) {
     let spec = &r.spec;
     let steps = &fp.steps;
     let mut bad = |step: usize, reason: String| {
@@ -75,12 +81,23 @@ fn check_family(r: &Resolved, family: &Family, fstate: &FamilyState, fp: &Family
     };
     for (i, s) in steps.iter().enumerate() {
         if s.id != i + 1 || s.after.iter().any(|a| *a == 0 || *a >= s.id) {
-            bad(s.id, "steps must be numbered in order and run only after earlier steps".into());
+            bad(
+                s.id,
+                "steps must be numbered in order and run only after earlier steps".into(),
+            );
             return;
         }
     }
-    let verifiers: Vec<&str> = family.verifiers.iter().map(|&c| spec.consumers[c].name.as_str()).collect();
-    let emitters: Vec<&str> = family.emitters.iter().map(|&c| spec.consumers[c].name.as_str()).collect();
+    let verifiers: Vec<&str> = family
+        .verifiers
+        .iter()
+        .map(|&c| spec.consumers[c].name.as_str())
+        .collect();
+    let emitters: Vec<&str> = family
+        .emitters
+        .iter()
+        .map(|&c| spec.consumers[c].name.as_str())
+        .collect();
     let has_step = |anc: &BTreeSet<usize>, pred: &dyn Fn(&Action) -> bool| {
         anc.iter().any(|a| pred(&steps[a - 1].action))
     };
@@ -93,7 +110,10 @@ fn check_family(r: &Resolved, family: &Family, fstate: &FamilyState, fp: &Family
             _ => None,
         })
         .or_else(|| fstate.active.clone());
-    let promotes = steps.iter().filter(|s| matches!(s.action, Action::Promote { .. })).count();
+    let promotes = steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Promote { .. }))
+        .count();
     if promotes > 1 {
         bad(0, "a plan promotes at most one version per family".into());
     }
@@ -101,41 +121,73 @@ fn check_family(r: &Resolved, family: &Family, fstate: &FamilyState, fp: &Family
     for (i, s) in steps.iter().enumerate() {
         let anc = ancestors(steps, i);
         let accepted_by = |v: &str, c: &str| {
-            let restored = has_step(&anc, &|a| matches!(a, Action::Restore { version } if version == v));
-            (!restored && fstate.versions.get(v).is_some_and(|vs| vs.accepted.contains_key(c)))
-                || has_step(&anc, &|a| matches!(a, Action::AwaitAccept { version, consumer } if version == v && consumer == c))
+            let restored = has_step(
+                &anc,
+                &|a| matches!(a, Action::Restore { version } if version == v),
+            );
+            (!restored
+                && fstate
+                    .versions
+                    .get(v)
+                    .is_some_and(|vs| vs.accepted.contains_key(c)))
+                || has_step(
+                    &anc,
+                    &|a| matches!(a, Action::AwaitAccept { version, consumer } if version == v && consumer == c),
+                )
         };
         let exists = |v: &str| {
-            fstate.versions.get(v).is_some_and(|vs| vs.phase.is_accepted_set())
-                || has_step(&anc, &|a| {
-                    matches!(a, Action::Create { version, .. } | Action::Restore { version } if version == v)
-                })
+            fstate
+                .versions
+                .get(v)
+                .is_some_and(|vs| vs.phase.is_accepted_set())
+                || has_step(
+                    &anc,
+                    &|a| matches!(a, Action::Create { version, .. } | Action::Restore { version } if version == v),
+                )
         };
         match &s.action {
             Action::Promote { version, .. } => {
                 if !exists(version) {
-                    bad(s.id, format!("promote of {version} before it exists in the stores"));
+                    bad(
+                        s.id,
+                        format!("promote of {version} before it exists in the stores"),
+                    );
                 }
                 for c in &verifiers {
                     if !accepted_by(version, c) {
-                        bad(s.id, format!("promote of {version} before consumer.{c} accepted it"));
+                        bad(
+                            s.id,
+                            format!("promote of {version} before consumer.{c} accepted it"),
+                        );
                     }
                 }
             }
             Action::AwaitAccept { version, .. } | Action::AwaitEmit { version, .. } => {
                 if !exists(version) {
-                    bad(s.id, format!("waiting on {version} before it exists in the stores"));
+                    bad(
+                        s.id,
+                        format!("waiting on {version} before it exists in the stores"),
+                    );
                 }
                 if matches!(s.action, Action::AwaitEmit { .. })
                     && fstate.active.as_deref() != Some(version.as_str())
-                    && !has_step(&anc, &|a| matches!(a, Action::Promote { version: p, .. } if p == version))
+                    && !has_step(
+                        &anc,
+                        &|a| matches!(a, Action::Promote { version: p, .. } if p == version),
+                    )
                 {
-                    bad(s.id, format!("waiting for emitters to use {version} before it is promoted"));
+                    bad(
+                        s.id,
+                        format!("waiting for emitters to use {version} before it is promoted"),
+                    );
                 }
             }
             Action::Revoke { version } => {
                 let Some(successor) = final_active.clone() else {
-                    bad(s.id, format!("revoke of {version} leaves the family with no active version"));
+                    bad(
+                        s.id,
+                        format!("revoke of {version} leaves the family with no active version"),
+                    );
                     continue;
                 };
                 if &successor == version {
@@ -146,55 +198,102 @@ fn check_family(r: &Resolved, family: &Family, fstate: &FamilyState, fp: &Family
                 let was_emitted = vs.is_some_and(|v| v.promoted_at.is_some());
                 let promoted_now = fstate.active.as_deref() == Some(successor.as_str());
                 let promoted_before = promoted_now
-                    || has_step(&anc, &|a| matches!(a, Action::Promote { version: p, .. } if *p == successor));
+                    || has_step(
+                        &anc,
+                        &|a| matches!(a, Action::Promote { version: p, .. } if *p == successor),
+                    );
                 if fstate.active.as_deref() == Some(version.as_str()) && !promoted_before {
-                    bad(s.id, format!("revoke of {version} before {successor} is promoted"));
+                    bad(
+                        s.id,
+                        format!("revoke of {version} before {successor} is promoted"),
+                    );
                 }
                 if !exists(&successor) {
-                    bad(s.id, format!("revoke of {version} while its successor {successor} does not exist"));
+                    bad(
+                        s.id,
+                        format!(
+                            "revoke of {version} while its successor {successor} does not exist"
+                        ),
+                    );
                 }
                 for c in &verifiers {
                     if !accepted_by(&successor, c) {
-                        bad(s.id, format!("revoke of {version} before consumer.{c} accepted {successor}"));
+                        bad(
+                            s.id,
+                            format!("revoke of {version} before consumer.{c} accepted {successor}"),
+                        );
                     }
                 }
                 if was_emitted {
                     if !promoted_before {
-                        bad(s.id, format!("revoke of {version} before {successor} is promoted"));
+                        bad(
+                            s.id,
+                            format!("revoke of {version} before {successor} is promoted"),
+                        );
                     }
                     for c in &emitters {
                         let emitted = (promoted_now
                             && !has_step(&anc, &|a| matches!(a, Action::Promote { .. }))
-                            && fstate.versions.get(&successor).is_some_and(|v| v.emitted.contains_key(*c)))
-                            || has_step(&anc, &|a| {
-                                matches!(a, Action::AwaitEmit { version: e, consumer } if *e == successor && consumer == c)
-                            });
+                            && fstate
+                                .versions
+                                .get(&successor)
+                                .is_some_and(|v| v.emitted.contains_key(*c)))
+                            || has_step(
+                                &anc,
+                                &|a| matches!(a, Action::AwaitEmit { version: e, consumer } if *e == successor && consumer == c),
+                            );
                         if !emitted {
-                            bad(s.id, format!("revoke of {version} before consumer.{c} emits {successor}"));
+                            bad(
+                                s.id,
+                                format!(
+                                    "revoke of {version} before consumer.{c} emits {successor}"
+                                ),
+                            );
                         }
                     }
                     let drained = vs.is_some_and(|v| v.drained_at.is_some())
-                        || has_step(&anc, &|a| matches!(a, Action::Hold { retiring, .. } if retiring.contains(version)));
+                        || has_step(
+                            &anc,
+                            &|a| matches!(a, Action::Hold { retiring, .. } if retiring.contains(version)),
+                        );
                     if !drained {
-                        bad(s.id, format!("revoke of {version} before the overlap was held"));
+                        bad(
+                            s.id,
+                            format!("revoke of {version} before the overlap was held"),
+                        );
                     }
                 }
             }
             Action::Destroy { version } => {
-                let revoked = fstate.versions.get(version).is_some_and(|v| v.phase == Phase::Revoked)
-                    || has_step(&anc, &|a| matches!(a, Action::Revoke { version: v } if v == version));
+                let revoked = fstate
+                    .versions
+                    .get(version)
+                    .is_some_and(|v| v.phase == Phase::Revoked)
+                    || has_step(
+                        &anc,
+                        &|a| matches!(a, Action::Revoke { version: v } if v == version),
+                    );
                 if !revoked {
                     bad(s.id, format!("destroy of {version} before it is revoked"));
                 }
             }
-            Action::Hold { .. } | Action::Create { .. } | Action::Restore { .. } | Action::Publish { .. } => {}
+            Action::Hold { .. }
+            | Action::Create { .. }
+            | Action::Restore { .. }
+            | Action::Publish { .. } => {}
         }
     }
 }
 
 /// Right before a promote at apply time: every verifier has evidence, and the
 /// version has been published for at least the accept window.
-pub fn check_promote(r: &Resolved, family: &Family, state: &State, version: &str, now: Timestamp) -> Result<(), Violation> {
+pub fn check_promote(
+    r: &Resolved,
+    family: &Family,
+    state: &State,
+    version: &str,
+    now: Timestamp,
+) -> Result<(), Violation> {
     let name = &r.spec.secrets[family.secret].name;
     let fail = |reason: String| Violation {
         family: name.clone(),
@@ -205,12 +304,18 @@ pub fn check_promote(r: &Resolved, family: &Family, state: &State, version: &str
         .version(name, version)
         .ok_or_else(|| fail(format!("promote of {version}, which is not in state")))?;
     if !vs.phase.is_accepted_set() {
-        return Err(fail(format!("promote of {version}, which is {}", vs.phase.as_str())));
+        return Err(fail(format!(
+            "promote of {version}, which is {}",
+            vs.phase.as_str()
+        )));
     }
     for &c in &family.verifiers {
         let c = &r.spec.consumers[c];
         if !vs.accepted.contains_key(&c.name) {
-            return Err(fail(format!("promote of {version} without acceptance evidence from consumer.{}", c.name)));
+            return Err(fail(format!(
+                "promote of {version} without acceptance evidence from consumer.{}",
+                c.name
+            )));
         }
         let published = vs
             .published_at
@@ -229,14 +334,22 @@ pub fn check_promote(r: &Resolved, family: &Family, state: &State, version: &str
 /// Right before a revoke at apply time: the active version is another one,
 /// accepted by every verifier, emitted by every emitter, and (if the revoked
 /// version was ever used by emitters) held for the overlap since its promote.
-pub fn check_revoke(r: &Resolved, family: &Family, state: &State, version: &str, now: Timestamp) -> Result<(), Violation> {
+pub fn check_revoke(
+    r: &Resolved,
+    family: &Family,
+    state: &State,
+    version: &str,
+    now: Timestamp,
+) -> Result<(), Violation> {
     let name = &r.spec.secrets[family.secret].name;
     let fail = |reason: String| Violation {
         family: name.clone(),
         step: 0,
         reason,
     };
-    let fstate = state.family(name).ok_or_else(|| fail("no state for the family".into()))?;
+    let fstate = state
+        .family(name)
+        .ok_or_else(|| fail("no state for the family".into()))?;
     let active = fstate
         .active
         .as_ref()
@@ -248,7 +361,10 @@ pub fn check_revoke(r: &Resolved, family: &Family, state: &State, version: &str,
     for &c in &family.verifiers {
         let c = &r.spec.consumers[c];
         if !avs.accepted.contains_key(&c.name) {
-            return Err(fail(format!("revoke of {version} before consumer.{} accepted {active}", c.name)));
+            return Err(fail(format!(
+                "revoke of {version} before consumer.{} accepted {active}",
+                c.name
+            )));
         }
     }
     let vs = fstate
@@ -259,7 +375,10 @@ pub fn check_revoke(r: &Resolved, family: &Family, state: &State, version: &str,
         for &c in &family.emitters {
             let c = &r.spec.consumers[c];
             if !avs.emitted.contains_key(&c.name) {
-                return Err(fail(format!("revoke of {version} before consumer.{} emits {active}", c.name)));
+                return Err(fail(format!(
+                    "revoke of {version} before consumer.{} emits {active}",
+                    c.name
+                )));
             }
         }
         let promoted = avs
@@ -278,7 +397,9 @@ pub fn check_revoke(r: &Resolved, family: &Family, state: &State, version: &str,
         .filter(|(id, v)| *id != version && v.phase.is_accepted_set())
         .count();
     if enabled_after == 0 {
-        return Err(fail(format!("revoke of {version} would leave no accepted version")));
+        return Err(fail(format!(
+            "revoke of {version} would leave no accepted version"
+        )));
     }
     Ok(())
 }

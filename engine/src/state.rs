@@ -68,6 +68,18 @@ pub enum Outcome {
     Assumed,
 }
 
+impl Outcome {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Failed => "failed",
+            Outcome::Approved => "approved",
+            Outcome::Assumed => "assumed",
+        }
+    }
+}
+
 /// One piece of evidence for a gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {

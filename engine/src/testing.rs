@@ -98,7 +98,10 @@ impl FakeStore {
 
     fn check_up(&self) -> Result<(), ProviderError> {
         if self.down.load(Ordering::SeqCst) {
-            return Err(ProviderError::new(ErrorKind::Unavailable, format!("{} is down", self.address)));
+            return Err(ProviderError::new(
+                ErrorKind::Unavailable,
+                format!("{} is down", self.address),
+            ));
         }
         Ok(())
     }
@@ -148,7 +151,10 @@ impl Store for FakeStore {
         let mut fams = self.families.lock().unwrap();
         let (versions, _) = fams.entry(family.into()).or_default();
         if versions.contains_key(version.id) {
-            return Err(ProviderError::new(ErrorKind::Conflict, format!("{} exists", version.id)));
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!("{} exists", version.id),
+            ));
         }
         versions.insert(
             version.id.into(),
@@ -160,7 +166,11 @@ impl Store for FakeStore {
             },
         );
         drop(fams);
-        self.event(Event::Put(family.into(), version.id.into(), self.clock.now()));
+        self.event(Event::Put(
+            family.into(),
+            version.id.into(),
+            self.clock.now(),
+        ));
         Ok(())
     }
 
@@ -179,7 +189,10 @@ impl Store for FakeStore {
     async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
         self.with(family, id, |v, primary| {
             if primary.as_deref() == Some(id) {
-                return Err(ProviderError::new(ErrorKind::Invalid, "cannot disable the primary"));
+                return Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    "cannot disable the primary",
+                ));
             }
             v.enabled = false;
             Ok(())
@@ -206,7 +219,12 @@ impl Store for FakeStore {
                 Some(v) if !v.enabled => {
                     versions.remove(id);
                 }
-                _ => return Err(ProviderError::new(ErrorKind::Invalid, "destroy needs a disabled version")),
+                _ => {
+                    return Err(ProviderError::new(
+                        ErrorKind::Invalid,
+                        "destroy needs a disabled version",
+                    ));
+                }
             }
         }
         self.event(Event::Destroy(family.into(), id.into(), self.clock.now()));
@@ -273,7 +291,10 @@ impl Publisher for FakePublisher {
     async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError> {
         let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
         *self.kids.lock().unwrap() = Some(kids.clone());
-        self.log.lock().unwrap().push(Event::Publish(self.address.clone(), kids, self.clock.now()));
+        self.log
+            .lock()
+            .unwrap()
+            .push(Event::Publish(self.address.clone(), kids, self.clock.now()));
         Ok(())
     }
 }
@@ -308,7 +329,11 @@ impl Probe for FakeProbe {
         let passed = self.passing.load(Ordering::SeqCst);
         ProbeResult {
             passed,
-            detail: if passed { "exit 0".into() } else { "exit 1".into() },
+            detail: if passed {
+                "exit 0".into()
+            } else {
+                "exit 1".into()
+            },
         }
     }
 }

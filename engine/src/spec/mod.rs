@@ -346,12 +346,14 @@ pub struct Resolved {
 }
 
 /// Parses and resolves the files of a spec. Returns the resolved spec when
-/// there are no errors; diagnostics (warnings included) always.
+/// there are no errors; diagnostics (warnings included) and the sources, to
+/// render them, always.
 pub fn load(
     files: Vec<(std::path::PathBuf, String)>,
     env: &EnvLookup<'_>,
-) -> (Option<Resolved>, Diagnostics) {
+) -> (Option<Resolved>, Diagnostics, SourceMap) {
     let (spec, mut diags) = parse_files(files, env);
+    let sources = spec.sources.clone();
     let resolved = resolve::resolve(spec, &mut diags);
     let resolved = resolved.filter(|_| !diags.has_errors());
     let resolved = match resolved {
@@ -362,5 +364,5 @@ pub fn load(
         None => None,
     };
     diags.sort();
-    (resolved, diags)
+    (resolved, diags, sources)
 }

@@ -1,0 +1,84 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// rotor plans and applies secret rotations that never revoke a version
+/// before its successor is accepted, emitted and held for the overlap.
+#[derive(Debug, Parser)]
+#[command(name = "rotor", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory holding the spec's .hcl files (default: the current directory).
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// State file (default: DIR/.rotor/state.json).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Plain output without colour (also when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented starter spec into an empty directory.
+    Init,
+    /// Check the spec: references, windows, rules from the field.
+    Validate {
+        /// Machine-readable diagnostics.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what apply would do, in order, with its gates.
+    Plan {
+        /// Machine-readable plan.
+        #[arg(long)]
+        json: bool,
+        /// Exit 0 when there are no changes, 2 when there are, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Carry out the plan; stop cleanly at gates that are not open yet.
+    Apply {
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Keep running until every gate has opened, with progress.
+        #[arg(long)]
+        wait: bool,
+        /// Families applied at once.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        parallelism: usize,
+        /// Fail instead of prompting (for CI).
+        #[arg(long)]
+        no_input: bool,
+        /// Exit 2 when steps remain behind gates, 0 when everything is done.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Show the state: each family, its versions, phases and evidence.
+    Show {
+        /// Only these families.
+        families: Vec<String>,
+        /// Machine-readable state.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open a manual gate: `rotor approve FAMILY VERSION GATE` (GATE is e.g. accept.api_gateway).
+    Approve {
+        /// Secret family.
+        family: String,
+        /// Version id.
+        version: String,
+        /// Gate id, as the plan shows it (`accept.CONSUMER` or `emit.CONSUMER`).
+        gate: String,
+    },
+}

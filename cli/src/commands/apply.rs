@@ -1,0 +1,109 @@
+use super::{ERROR, OK, PENDING};
+use crate::context::{Reported, Workspace};
+use crate::render;
+use crate::style;
+use rotor_engine::apply::{ApplyOptions, Recorder};
+use std::io::BufRead;
+
+pub struct Options {
+    pub auto_approve: bool,
+    pub wait: bool,
+    pub parallelism: usize,
+    pub no_input: bool,
+    pub detailed_exitcode: bool,
+}
+
+/// How often `--wait` polls probes while no window is due.
+const POLL: rotor_engine::Duration = rotor_engine::Duration(1000);
+
+pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
+    let resolved = ws.resolved()?;
+    let providers = ws.providers(&resolved)?;
+    let backend = ws.backend("rotor apply", true)?;
+    let state = ws.state(&backend)?;
+    let plan = super::plan::make_plan(&resolved, &providers, &state, opts.parallelism).await?;
+    print!("{}", render::plan::human(&plan));
+    if plan.is_empty() {
+        return Ok(OK);
+    }
+    if plan.summary.blocked > 0 && plan.step_count() == 0 {
+        return Ok(ERROR);
+    }
+    if !opts.auto_approve && !confirm(opts.no_input)? {
+        eprintln!("Apply cancelled.");
+        return Ok(ERROR);
+    }
+
+    let recorder = Recorder::new(state, &backend);
+    let hook = render::plan::Progress::new();
+    let started = providers.clock.now();
+    let options = ApplyOptions {
+        parallelism: opts.parallelism,
+        deadline_base: opts.wait.then_some(started),
+    };
+    let mut ran = 0;
+    let mut plan = plan;
+    loop {
+        let report =
+            rotor_engine::apply::apply(&resolved, &plan, &providers, &recorder, &hook, &options)
+                .await;
+        ran += report.ran();
+        if report.failed() {
+            eprintln!("{}", style::red(&render::plan::apply_summary(&report, ran)));
+            return Ok(ERROR);
+        }
+        if report.is_complete() {
+            // Anything the finished plan made newly possible (none expected) is planned afresh.
+            plan = super::plan::make_plan(
+                &resolved,
+                &providers,
+                &recorder.snapshot(),
+                opts.parallelism,
+            )
+            .await?;
+            if plan.step_count() == 0 {
+                eprintln!(
+                    "{}",
+                    style::green(&render::plan::apply_summary(&report, ran))
+                );
+                return Ok(if plan.summary.blocked > 0 { ERROR } else { OK });
+            }
+            continue;
+        }
+        if !opts.wait {
+            eprintln!(
+                "{}",
+                style::yellow(&render::plan::apply_summary(&report, ran))
+            );
+            return Ok(if opts.detailed_exitcode { PENDING } else { OK });
+        }
+        // Sleep until the next window opens, polling probes meanwhile.
+        let now = providers.clock.now();
+        let wake = report
+            .next_window()
+            .map_or(now + POLL, |t| t.min(now + POLL))
+            .max(now + rotor_engine::Duration(100));
+        tokio::time::sleep(std::time::Duration::from_millis(
+            (wake - now).as_millis() as u64
+        ))
+        .await;
+    }
+}
+
+fn confirm(no_input: bool) -> Result<bool, Reported> {
+    if no_input {
+        render::error(
+            "apply needs confirmation but input is disabled",
+            Some("pass --auto-approve to apply without a prompt"),
+        );
+        return Err(Reported);
+    }
+    // A pipe is read like a terminal (`echo yes | rotor apply`); end of input means no.
+    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|_| Reported)?;
+    Ok(line.trim() == "yes")
+}

@@ -1,0 +1,45 @@
+use super::OK;
+use crate::context::{Reported, Workspace};
+use crate::render;
+
+const STARTER: &str = include_str!("../../../examples/quickstart/rotor.hcl");
+
+pub fn run(ws: &Workspace) -> Result<u8, Reported> {
+    std::fs::create_dir_all(&ws.dir).map_err(|e| {
+        render::error(&format!("cannot create {}: {e}", ws.dir.display()), None);
+        Reported
+    })?;
+    if !ws.read_files()?.is_empty() {
+        render::error(
+            &format!("{} already holds .hcl files", ws.dir.display()),
+            Some(
+                "rotor init writes a starter spec into an empty directory; run it in a new one, or `rotor validate` here",
+            ),
+        );
+        return Err(Reported);
+    }
+    let write = |name: &str, text: &str| {
+        std::fs::write(ws.dir.join(name), text).map_err(|e| {
+            render::error(&format!("cannot write {name}: {e}"), None);
+            Reported
+        })
+    };
+    write("rotor.hcl", STARTER)?;
+    let gitignore = ws.dir.join(".gitignore");
+    let existing = std::fs::read_to_string(&gitignore).unwrap_or_default();
+    if !existing
+        .lines()
+        .any(|l| l.trim() == ".rotor/" || l.trim() == ".rotor")
+    {
+        let mut text = existing;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str("# rotor's local store and state: secret material, never commit\n.rotor/\n");
+        write(".gitignore", &text)?;
+    }
+    eprintln!(
+        "Wrote rotor.hcl (a JWT signing key on the local store, published as a JWKS) and .gitignore (ignores .rotor/).\nNext: `rotor plan`, then `rotor apply`."
+    );
+    Ok(OK)
+}

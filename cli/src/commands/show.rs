@@ -1,0 +1,26 @@
+use super::OK;
+use crate::context::{Reported, Workspace};
+use crate::render;
+
+pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Reported> {
+    let backend = ws.backend("rotor show", false)?;
+    let state = ws.state(&backend)?;
+    for f in families {
+        if !state.families.contains_key(f) {
+            render::error(
+                &format!("no family `{f}` in state"),
+                Some("`rotor show` with no arguments lists every family"),
+            );
+            return Err(Reported);
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&render::show::json(&state, families)).expect("json")
+        );
+    } else {
+        print!("{}", render::show::human(&state, families));
+    }
+    Ok(OK)
+}

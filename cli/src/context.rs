@@ -1,0 +1,153 @@
+//! Loading what every command needs: the spec, the providers, the state.
+
+use crate::args::Global;
+use crate::render;
+use rotor_engine::spec::{self, Resolved};
+use rotor_engine::{Diagnostics, Providers, State, StateBackend};
+use rotor_providers::LocalState;
+use std::path::{Path, PathBuf};
+
+/// An error already explained to the user on stderr.
+pub struct Reported;
+
+pub struct Workspace {
+    pub dir: PathBuf,
+    pub state_path: PathBuf,
+}
+
+impl Workspace {
+    pub fn new(global: &Global) -> Workspace {
+        let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let state_path = global
+            .state
+            .clone()
+            .unwrap_or_else(|| dir.join(".rotor").join("state.json"));
+        Workspace { dir, state_path }
+    }
+
+    /// Paths as the user would type them: `rotor.hcl` in the current directory, `DIR/rotor.hcl` with `-C DIR`.
+    fn display_path(&self, name: &str) -> PathBuf {
+        if self.dir == Path::new(".") {
+            PathBuf::from(name)
+        } else {
+            self.dir.join(name)
+        }
+    }
+
+    /// Reads every `*.hcl` file, sorted by name.
+    pub fn read_files(&self) -> Result<Vec<(PathBuf, String)>, Reported> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| {
+            render::error(
+                &format!("cannot read directory {}: {e}", self.dir.display()),
+                Some("pass the spec's directory with -C DIR"),
+            );
+            Reported
+        })?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_file())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".hcl"))
+            .collect();
+        names.sort();
+        let mut files = Vec::new();
+        for name in names {
+            let text = std::fs::read_to_string(self.dir.join(&name)).map_err(|e| {
+                render::error(&format!("cannot read {name}: {e}"), None);
+                Reported
+            })?;
+            files.push((self.display_path(&name), text));
+        }
+        Ok(files)
+    }
+
+    /// Parses, resolves and checks the spec. Returns diagnostics either way.
+    pub fn load_spec(
+        &self,
+    ) -> Result<(Option<Resolved>, Diagnostics, rotor_engine::SourceMap), Reported> {
+        let files = self.read_files()?;
+        let env = |name: &str| std::env::var(name).ok();
+        Ok(spec::load(files, &env))
+    }
+
+    /// The spec, with diagnostics rendered; `Reported` when it has errors.
+    pub fn resolved(&self) -> Result<Resolved, Reported> {
+        let (resolved, diags, sources) = self.load_spec()?;
+        render::diagnostics::human(&diags, &sources);
+        let resolved = resolved.ok_or(Reported)?;
+        self.warn_unignored(&resolved);
+        Ok(resolved)
+    }
+
+    pub fn providers(&self, resolved: &Resolved) -> Result<Providers, Reported> {
+        rotor_providers::build_providers(resolved, &self.dir).map_err(|diags| {
+            render::diagnostics::human(&Diagnostics(diags), &resolved.spec.sources);
+            Reported
+        })
+    }
+
+    /// Opens the state backend; `lock` for commands that may write.
+    pub fn backend(&self, command: &str, lock: bool) -> Result<LocalState, Reported> {
+        LocalState::open(self.state_path.clone(), command, lock).map_err(|e| {
+            render::error(&e.to_string(), None);
+            Reported
+        })
+    }
+
+    /// The state, or a new one.
+    pub fn state(&self, backend: &LocalState) -> Result<State, Reported> {
+        match backend.load() {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Ok(State::new(rotor_providers::new_lineage())),
+            Err(e) => {
+                render::error(
+                    &format!("{}: {e}", backend.describe()),
+                    Some(match e {
+                        rotor_engine::state::StateError::Edited => {
+                            "state must only be written by rotor; restore it from state.json.backup or version control of your state backend"
+                        }
+                        _ => {
+                            "restore the state from state.json.backup, or move it aside to start over (rotor will then adopt what the stores hold)"
+                        }
+                    }),
+                );
+                Err(Reported)
+            }
+        }
+    }
+
+    /// Warns when a local store's directory would be committed with the repository.
+    fn warn_unignored(&self, resolved: &Resolved) {
+        let mut paths: Vec<PathBuf> = resolved
+            .spec
+            .stores
+            .iter()
+            .filter(|s| s.kind == "file")
+            .map(|s| match s.settings.get("path").map(|v| &v.value) {
+                Some(spec::Value::String(p)) => self.dir.join(p),
+                _ => self.dir.join(".rotor/secrets"),
+            })
+            .collect();
+        paths.push(self.state_path.clone());
+        for path in paths {
+            let status = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.dir)
+                .args(["check-ignore", "-q", "--no-index"])
+                .arg(path.strip_prefix(&self.dir).unwrap_or(&path))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            // 1: inside a work tree and not ignored. 128: not a git work tree. 0: ignored.
+            if status.is_ok_and(|s| s.code() == Some(1)) {
+                render::warning(
+                    &format!(
+                        "{} is inside a git work tree and not ignored: secret material or state could be committed",
+                        path.display()
+                    ),
+                    Some("add `.rotor/` to .gitignore (rotor init does this)"),
+                );
+            }
+        }
+    }
+}

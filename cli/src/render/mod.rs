@@ -1,0 +1,24 @@
+//! Everything users read. Logic stays in the engine; this only formats.
+//! Data (plans, JSON) goes to stdout; messages and progress go to stderr.
+
+pub mod diagnostics;
+pub mod plan;
+pub mod show;
+
+use crate::style;
+
+/// `error: …` and an optional `hint: …` on stderr.
+pub fn error(message: &str, hint: Option<&str>) {
+    eprintln!("{} {message}", style::red(&style::bold("error:")));
+    if let Some(h) = hint {
+        eprintln!("  {} {h}", style::cyan("hint:"));
+    }
+}
+
+/// `warning: …` on stderr.
+pub fn warning(message: &str, hint: Option<&str>) {
+    eprintln!("{} {message}", style::yellow(&style::bold("warning:")));
+    if let Some(h) = hint {
+        eprintln!("  {} {h}", style::cyan("hint:"));
+    }
+}

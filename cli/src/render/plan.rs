@@ -1,0 +1,235 @@
+//! Plans, for people and for machines, and apply progress.
+
+use crate::style;
+use rotor_engine::Timestamp;
+use rotor_engine::apply::{ApplyReport, Hook, StepOutcome};
+use rotor_engine::plan::{Action, GateStatus, Plan, Step};
+use serde_json::json;
+
+/// One line describing a step's action.
+pub fn describe(action: &Action) -> String {
+    match action {
+        Action::Create {
+            version,
+            generator,
+            stores,
+            adopt,
+        } => {
+            if *adopt {
+                format!("{version}  (already in {}; record it)", stores.join(", "))
+            } else {
+                format!("{version}  ({generator} → {})", stores.join(", "))
+            }
+        }
+        Action::Restore { version } => format!("{version}  (enable the disabled version again)"),
+        Action::Publish {
+            publisher,
+            add,
+            remove,
+            kids,
+        } => {
+            let mut change = Vec::new();
+            change.extend(add.iter().map(|k| format!("+{k}")));
+            change.extend(remove.iter().map(|k| format!("-{k}")));
+            if change.is_empty() {
+                change.push("rewrite".into());
+            }
+            format!(
+                "{publisher}  kids {} → [{}]",
+                change.join(" "),
+                kids.join(", ")
+            )
+        }
+        Action::AwaitAccept { version, consumer } => format!("{version} by consumer.{consumer}"),
+        Action::Promote { version, from, .. } => match from {
+            Some(f) => format!("{version}  (primary was {f})"),
+            None => format!("{version}  (first primary)"),
+        },
+        Action::AwaitEmit { version, consumer } => format!("{version} by consumer.{consumer}"),
+        Action::Hold {
+            retiring,
+            successor,
+        } => format!(
+            "{}  (overlap after {successor} is promoted)",
+            retiring.join(", ")
+        ),
+        Action::Revoke { version } => {
+            format!("{version}  (disable: leaves every key set, restorable)")
+        }
+        Action::Destroy { version } => format!("{version}  (material destroyed)"),
+    }
+}
+
+fn verb(action: &Action) -> String {
+    let v = format!("{:<8}", action.verb());
+    match action {
+        Action::Create { .. } | Action::Restore { .. } => style::green(&v),
+        Action::Promote { .. } => style::yellow(&v),
+        Action::Revoke { .. } | Action::Destroy { .. } => style::red(&v),
+        Action::Publish { .. } => style::cyan(&v),
+        _ => v,
+    }
+}
+
+/// The human plan, as printed on stdout.
+pub fn human(plan: &Plan) -> String {
+    let mut out = String::new();
+    out.push_str(&style::bold(&plan.summary_line()));
+    out.push('\n');
+    for f in &plan.families {
+        out.push('\n');
+        let active = f
+            .active
+            .as_deref()
+            .map(|a| format!(" → active {a}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}{active}\n",
+            style::bold(&format!("secret.{}", f.family))
+        ));
+        if let Some(b) = &f.blocked {
+            out.push_str(&format!("  {} {b}\n", style::red("blocked:")));
+        }
+        for n in &f.notes {
+            out.push_str(&format!("  {} {n}\n", style::dim("note:")));
+        }
+        if f.steps.is_empty() {
+            continue;
+        }
+        out.push_str(&style::dim(&format!(
+            "  overlap {} (floor {}: {}); accept window {} ({})\n",
+            f.overlap,
+            f.overlap_floor.length,
+            f.overlap_floor.set_by,
+            f.accept_window.length,
+            f.accept_window.set_by
+        )));
+        for s in &f.steps {
+            out.push_str(&step_line(s));
+        }
+    }
+    if plan.summary.revoke > 0 {
+        out.push_str(&format!(
+            "\n{} revokes run only after the successor is accepted by every verifier, emitted, and held for the overlap; the safety checker runs again before each one.\n",
+            style::yellow("note:")
+        ));
+    }
+    out
+}
+
+fn step_line(s: &Step) -> String {
+    let mut out = String::new();
+    let after = if s.after.is_empty() {
+        String::new()
+    } else {
+        style::dim(&format!(
+            "  after {}",
+            s.after
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ))
+    };
+    out.push_str(&format!(
+        "  {:>2}. {} {}{after}\n",
+        s.id,
+        verb(&s.action),
+        describe(&s.action)
+    ));
+    for g in &s.gates {
+        let mark = match g.status {
+            GateStatus::Open => style::green("✓"),
+            GateStatus::Pending => style::yellow("⧗"),
+        };
+        let when = match (g.status, g.opens_at) {
+            (GateStatus::Pending, Some(t)) => format!(", opens {}", t.human()),
+            _ => String::new(),
+        };
+        out.push_str(&format!("        {mark} {}: {}{when}\n", g.name, g.detail));
+    }
+    out
+}
+
+/// The JSON plan: the plan's own fields plus the summary line.
+pub fn json(plan: &Plan) -> serde_json::Value {
+    let mut v = serde_json::to_value(plan).expect("plan serialises");
+    v["summary_line"] = json!(plan.summary_line());
+    v
+}
+
+/// Prints apply progress on stderr, one line per step that changed.
+pub struct Progress {
+    pub last: std::sync::Mutex<std::collections::BTreeMap<(String, usize), String>>,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Progress {
+            last: Default::default(),
+        }
+    }
+}
+
+impl Hook for Progress {
+    fn step(&self, family: &str, step: &Step, outcome: &StepOutcome) {
+        let text = match outcome {
+            StepOutcome::Done(what) => format!("{} {what}", style::green("done:")),
+            StepOutcome::AlreadyDone | StepOutcome::Blocked => return,
+            StepOutcome::Waiting {
+                gate,
+                until,
+                detail,
+            } => {
+                let when = until
+                    .map(|t: Timestamp| format!(" until {}", t.human()))
+                    .unwrap_or_default();
+                format!("{} {gate}{when}: {detail}", style::yellow("waiting:"))
+            }
+            StepOutcome::Failed { error, hint } => {
+                format!(
+                    "{} {error}\n      {} {hint}",
+                    style::red("failed:"),
+                    style::cyan("hint:")
+                )
+            }
+        };
+        let mut last = self.last.lock().expect("progress lock");
+        let key = (family.to_string(), step.id);
+        if last.get(&key) == Some(&text) {
+            return;
+        }
+        last.insert(key, text.clone());
+        eprintln!(
+            "secret.{family} {:>2}. {} {} — {text}",
+            step.id,
+            step.action.verb(),
+            step.action.target()
+        );
+    }
+}
+
+/// The closing line of an apply pass.
+pub fn apply_summary(report: &ApplyReport, ran_total: usize) -> String {
+    if report.failed() {
+        format!(
+            "Apply failed after {ran_total} step{} ran; state is saved up to the last completed step.",
+            plural(ran_total)
+        )
+    } else if report.is_complete() {
+        format!("Apply complete: {ran_total} step{} ran.", plural(ran_total))
+    } else {
+        let next = report
+            .next_window()
+            .map(|t| format!(" The next window opens {}.", t.human()))
+            .unwrap_or_default();
+        format!(
+            "Apply stopped at gates that are not open yet: {ran_total} step{} ran.{next} Run `rotor apply` again to resume (or `rotor apply --wait`).",
+            plural(ran_total)
+        )
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
