@@ -697,20 +697,19 @@ impl Ctx<'_> {
         }
         let now = self.now();
         // A family with no verifiers still has to be fully accepted in name: make it so.
-        if self.family.verifiers.is_empty() {
-            if let Some(v) = state.version(self.name, version) {
-                if v.phase == Phase::Pending {
-                    self.record(|s| {
-                        if let Some(v) = s
-                            .families
-                            .get_mut(self.name)
-                            .and_then(|f| f.versions.get_mut(version))
-                        {
-                            v.phase = Phase::Accepted;
-                        }
-                    })?;
+        if self.family.verifiers.is_empty()
+            && let Some(v) = state.version(self.name, version)
+            && v.phase == Phase::Pending
+        {
+            self.record(|s| {
+                if let Some(v) = s
+                    .families
+                    .get_mut(self.name)
+                    .and_then(|f| f.versions.get_mut(version))
+                {
+                    v.phase = Phase::Accepted;
                 }
-            }
+            })?;
         }
         if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
             return match v.reason.contains("cache window") {

@@ -691,20 +691,20 @@ fn plan_family(
         .collect();
     retiring.sort();
     let mut hold_step = None;
-    if !retiring.is_empty() {
-        if let Some(t) = &target {
-            let mut after = emit_steps.clone();
-            after.extend(promote_step);
-            let id = b.push(
-                Action::Hold {
-                    retiring: retiring.clone(),
-                    successor: t.clone(),
-                },
-                after,
-                format!("tokens signed with {} must drain", retiring.join(", ")),
-            );
-            hold_step = Some(id);
-        }
+    if !retiring.is_empty()
+        && let Some(t) = &target
+    {
+        let mut after = emit_steps.clone();
+        after.extend(promote_step);
+        let id = b.push(
+            Action::Hold {
+                retiring: retiring.clone(),
+                successor: t.clone(),
+            },
+            after,
+            format!("tokens signed with {} must drain", retiring.join(", ")),
+        );
+        hold_step = Some(id);
     }
     let mut revoke_steps = Vec::new();
     for id in &leaving {
@@ -797,8 +797,8 @@ fn annotate(
         .iter()
         .filter_map(|(id, v)| v.disabled_at.map(|t| (id.clone(), t)))
         .collect();
-    for i in 0..steps.len() {
-        let start = steps[i]
+    for step in steps.iter_mut() {
+        let start = step
             .after
             .iter()
             .filter_map(|a| done_at.get(a))
@@ -808,7 +808,7 @@ fn annotate(
             .max(now);
         let mut gates = Vec::new();
         let mut ready = start;
-        match &steps[i].action {
+        match &step.action {
             Action::Create { version, .. } | Action::Restore { version } => {
                 if family.publishers.is_empty() {
                     published.insert(version.clone(), start);
@@ -896,9 +896,9 @@ fn annotate(
                 ));
             }
         }
-        steps[i].gates = gates;
-        steps[i].earliest = Some(ready).filter(|t| *t > now);
-        done_at.insert(steps[i].id, ready);
+        step.gates = gates;
+        step.earliest = Some(ready).filter(|t| *t > now);
+        done_at.insert(step.id, ready);
     }
 }
 

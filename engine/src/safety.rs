@@ -54,10 +54,10 @@ fn ancestors(steps: &[Step], index: usize) -> BTreeSet<usize> {
     let mut seen = BTreeSet::new();
     let mut todo: Vec<usize> = steps[index].after.clone();
     while let Some(id) = todo.pop() {
-        if seen.insert(id) {
-            if let Some(s) = steps.iter().find(|s| s.id == id) {
-                todo.extend(s.after.iter().copied());
-            }
+        if seen.insert(id)
+            && let Some(s) = steps.iter().find(|s| s.id == id)
+        {
+            todo.extend(s.after.iter().copied());
         }
     }
     seen

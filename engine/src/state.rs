@@ -261,12 +261,12 @@ impl State {
     pub fn from_json(text: &str) -> Result<State, StateError> {
         let probe: serde_json::Value =
             serde_json::from_str(text).map_err(|e| StateError::Corrupt(e.to_string()))?;
-        if let Some(found) = probe.get("format_version").and_then(|v| v.as_u64()) {
-            if found != u64::from(STATE_FORMAT_VERSION) {
-                return Err(StateError::FormatVersion {
-                    found: found as u32,
-                });
-            }
+        if let Some(found) = probe.get("format_version").and_then(|v| v.as_u64())
+            && found != u64::from(STATE_FORMAT_VERSION)
+        {
+            return Err(StateError::FormatVersion {
+                found: found as u32,
+            });
         }
         let state: State =
             serde_json::from_value(probe).map_err(|e| StateError::Corrupt(e.to_string()))?;

@@ -70,10 +70,13 @@ struct FakeVersion {
     algorithm: String,
 }
 
+/// A family's versions and its primary.
+type FakeFamily = (BTreeMap<String, FakeVersion>, Option<String>);
+
 /// An in-memory store.
 pub struct FakeStore {
     address: String,
-    families: Mutex<BTreeMap<String, (BTreeMap<String, FakeVersion>, Option<String>)>>,
+    families: Mutex<BTreeMap<String, FakeFamily>>,
     clock: Arc<dyn Clock>,
     log: EventLog,
     /// When set, every write fails with `Unavailable`.

@@ -1,1 +1,52 @@
-//! placeholder
+//! rotor's providers: the outside world behind the engine's traits.
+//!
+//! The engine (`rotor-engine`) owns the traits and knows no file system,
+//! network or wall clock; this crate implements them, one module per system:
+//!
+//! | trait | implementation | spec block |
+//! |---|---|---|
+//! | [`Store`](rotor_engine::Store) | [`FileStore`] | `store "file" "NAME" { path = ".rotor/secrets" }` |
+//! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
+//! | [`Probe`](rotor_engine::Probe) | [`CommandProbe`] | `verify "command" { command = [...] }` |
+//! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"` |
+//! | [`StateBackend`](rotor_engine::StateBackend) | [`LocalState`] | `.rotor/state.json` |
+//! | [`Clock`](rotor_engine::Clock) | [`SystemClock`] | |
+//!
+//! The CLI calls [`build_providers`] once per command to turn a resolved spec
+//! into the [`Providers`](rotor_engine::Providers) that refresh and apply use:
+//!
+//! ```no_run
+//! # fn demo(resolved: &rotor_engine::spec::Resolved) {
+//! let dir = std::path::Path::new(".");
+//! match rotor_providers::build_providers(resolved, dir) {
+//!     Ok(providers) => { /* refresh, plan, apply */ }
+//!     Err(diagnostics) => { /* render them like spec errors */ }
+//! }
+//! # }
+//! ```
+//!
+//! Material passes through this crate only inside
+//! [`SecretValue`](rotor_engine::SecretValue), from the generator to a store's
+//! files. No error message, `Debug` output or probe environment carries it.
+
+#![deny(missing_docs)]
+
+mod clock;
+mod config;
+mod fsutil;
+mod generate;
+mod registry;
+
+pub mod probe;
+pub mod publish;
+pub mod state;
+pub mod store;
+
+pub use clock::{SystemClock, now};
+pub use config::ConfigError;
+pub use generate::KeyGenerator;
+pub use probe::CommandProbe;
+pub use publish::JwksFile;
+pub use registry::{PUBLISH_KINDS, STORE_KINDS, VERIFY_KINDS, build_providers};
+pub use state::{LocalState, new_lineage};
+pub use store::FileStore;

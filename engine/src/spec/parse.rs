@@ -352,13 +352,13 @@ impl Parser<'_, '_> {
                 let mut r = BodyReader::new(self, &block.body, &["curve"], false);
                 let curve = r.string("curve");
                 r.finish(&[]);
-                if let Some(c) = &curve {
-                    if c.value != "P-256" {
-                        let range = c.span.range.clone();
-                        self.error(format!("curve `{}` is not supported", c.value), range)
-                            .hint = Some("use \"P-256\"".into());
-                        return None;
-                    }
+                if let Some(c) = &curve
+                    && c.value != "P-256"
+                {
+                    let range = c.span.range.clone();
+                    self.error(format!("curve `{}` is not supported", c.value), range)
+                        .hint = Some("use \"P-256\"".into());
+                    return None;
                 }
                 Generate::Ec {
                     curve: "P-256".into(),

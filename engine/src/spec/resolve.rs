@@ -187,16 +187,18 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Option<Resolved> {
                 edge(&mut graph, ResourceId::Consumer(i), ResourceId::Secret(t));
             }
         }
-        if let Some(via) = &c.via {
-            if let Some(p) = lookup(via, diags) {
-                edge(&mut graph, ResourceId::Consumer(i), ResourceId::Publish(p));
-                let published = spec.publishers[p]
-                    .secret
-                    .as_ref()
-                    .and_then(|r| names.get(&(r.kind, r.to_string())).map(|(i, _)| *i));
-                if let Some(family) = published {
-                    if !accepted.contains(&family) {
-                        diags.push(
+        if let Some(via) = &c.via
+            && let Some(p) = lookup(via, diags)
+        {
+            edge(&mut graph, ResourceId::Consumer(i), ResourceId::Publish(p));
+            let published = spec.publishers[p]
+                .secret
+                .as_ref()
+                .and_then(|r| names.get(&(r.kind, r.to_string())).map(|(i, _)| *i));
+            if let Some(family) = published
+                && !accepted.contains(&family)
+            {
+                diags.push(
                             Diagnostic::error(
                                 format!(
                                     "consumer `{}` reads `{via}`, which publishes `secret.{}`, a family it does not accept",
@@ -206,8 +208,6 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Option<Resolved> {
                             )
                             .hint(format!("add `accepts = secret.{}`, or point `via` at the right publisher", spec.secrets[family].name)),
                         );
-                    }
-                }
             }
         }
     }

@@ -137,9 +137,10 @@ fn family_rules(r: &Resolved, family: &Family, diags: &mut Diagnostics) {
         _ => {}
     }
     let floor = r.overlap_floor(family);
-    if let Some(o) = &s.overlap {
-        if o.value < floor.length {
-            diags.push(
+    if let Some(o) = &s.overlap
+        && o.value < floor.length
+    {
+        diags.push(
                 Diagnostic::error(
                     format!("`overlap` of {} is shorter than the floor of {}", o.value, floor.length),
                     Some(o.span.clone()),
@@ -148,7 +149,6 @@ fn family_rules(r: &Resolved, family: &Family, diags: &mut Diagnostics) {
                 .detail("the old version must stay accepted until every emitter has switched and every token it signed has expired")
                 .hint(format!("set `overlap = \"{}\"` or more, or lower that consumer's TTLs", floor.length)),
             );
-        }
     }
     if family.verifiers.is_empty() && family.emitters.is_empty() {
         diags.push(

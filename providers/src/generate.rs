@@ -1,0 +1,270 @@
+//! [`KeyGenerator`]: new material for a version, from the OS random source.
+//!
+//! | `generate` | material | public JWK | `alg` | fingerprint over |
+//! |---|---|---|---|---|
+//! | `"rsa" { bits }` | PKCS#8 PEM private key | `kty`, `n`, `e` | RS256 | public key, SPKI DER |
+//! | `"ec" { curve = "P-256" }` | PKCS#8 PEM private key | `kty`, `crv`, `x`, `y` | ES256 | public key, SPKI DER |
+//! | `"random" { length, encoding }` | `length` random bytes, encoded | none | HS256 | the encoded material |
+//!
+//! A fingerprint is `sha256:` and the first 16 hex digits of a SHA-256. For
+//! key pairs it is taken over the public key, so it can be recomputed by
+//! anyone holding the JWKS. For random secrets it is taken over the material
+//! itself: 64 bits of a hash reveal nothing useful about a secret of 16 or
+//! more random bytes, and they let an operator match a store's file to the
+//! state without opening it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rotor_engine::SecretValue;
+use rotor_engine::provider::{ErrorKind, Generated, Generator, ProviderError};
+use rotor_engine::spec::Generate;
+use rotor_engine::state::hex;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// RSA modulus sizes rotor generates: below 2048 is broken, above 4096 is
+/// slow to generate and rarely supported by JWT libraries.
+const RSA_BITS: [u32; 3] = [2048, 3072, 4096];
+
+/// The most random bytes a `random` secret may ask for.
+const MAX_RANDOM: u32 = 1024;
+
+/// Generates RSA and P-256 key pairs and random secrets with the OS random
+/// number generator (`getrandom`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeyGenerator;
+
+impl Generator for KeyGenerator {
+    fn generate(&self, how: &Generate) -> Result<Generated, ProviderError> {
+        match how {
+            Generate::Rsa { bits } => rsa_key(*bits),
+            Generate::Ec { curve } => ec_key(curve),
+            Generate::Random { length, encoding } => random_secret(*length, encoding),
+        }
+    }
+}
+
+fn invalid(message: String) -> ProviderError {
+    ProviderError::new(ErrorKind::Invalid, message)
+}
+
+/// `sha256:` + 16 hex digits.
+pub(crate) fn fingerprint(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    format!("sha256:{}", &hex(&digest)[..16])
+}
+
+fn b64url(bytes: &[u8]) -> Value {
+    Value::String(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn rsa_key(bits: u32) -> Result<Generated, ProviderError> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use rsa::traits::PublicKeyParts;
+
+    if !RSA_BITS.contains(&bits) {
+        return Err(invalid(format!(
+            "an RSA key of {bits} bits is not supported; use 2048, 3072 or 4096"
+        )));
+    }
+    let key = rsa::PrivateKey::new(&mut getrandom::SysRng, bits as usize)
+        .map_err(|e| invalid(format!("could not generate an RSA key: {e}")))?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| invalid(format!("could not encode the RSA key: {e}")))?;
+    let public = key.to_public_key();
+    let spki = public
+        .to_public_key_der()
+        .map_err(|e| invalid(format!("could not encode the RSA public key: {e}")))?;
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "RSA".into());
+    jwk.insert("n".into(), b64url(&public.n_bytes()));
+    jwk.insert("e".into(), b64url(&public.e_bytes()));
+    Ok(Generated {
+        material: SecretValue::new(pem.as_bytes().to_vec()),
+        algorithm: "RS256".into(),
+        public_jwk: Some(jwk),
+        fingerprint: fingerprint(spki.as_bytes()),
+    })
+}
+
+fn ec_key(curve: &str) -> Result<Generated, ProviderError> {
+    use p256::elliptic_curve::Generate as _;
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+
+    if curve != "P-256" {
+        return Err(invalid(format!(
+            "the curve `{curve}` is not supported; use \"P-256\""
+        )));
+    }
+    let secret = p256::SecretKey::try_generate_from_rng(&mut getrandom::SysRng)
+        .map_err(|e| invalid(format!("could not read the OS random source: {e}")))?;
+    let pem = secret
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| invalid(format!("could not encode the EC key: {e}")))?;
+    let public = secret.public_key();
+    let spki = public
+        .to_public_key_der()
+        .map_err(|e| invalid(format!("could not encode the EC public key: {e}")))?;
+    let point = public.to_sec1_point(false);
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
+        return Err(invalid("the EC public key is the identity point".into()));
+    };
+    let mut jwk = Map::new();
+    jwk.insert("kty".into(), "EC".into());
+    jwk.insert("crv".into(), "P-256".into());
+    jwk.insert("x".into(), b64url(x));
+    jwk.insert("y".into(), b64url(y));
+    Ok(Generated {
+        material: SecretValue::new(pem.as_bytes().to_vec()),
+        algorithm: "ES256".into(),
+        public_jwk: Some(jwk),
+        fingerprint: fingerprint(spki.as_bytes()),
+    })
+}
+
+fn random_secret(length: u32, encoding: &str) -> Result<Generated, ProviderError> {
+    if length == 0 || length > MAX_RANDOM {
+        return Err(invalid(format!(
+            "a random secret of {length} bytes is not supported; use 1 to {MAX_RANDOM} (32 is usual)"
+        )));
+    }
+    // Zeroizing: the raw bytes are material too, until they are encoded.
+    let mut raw = Zeroizing::new(vec![0u8; length as usize]);
+    getrandom::fill(&mut raw).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Unavailable,
+            format!("could not read the OS random source: {e}"),
+        )
+    })?;
+    let encoded = match encoding {
+        "base64url" => URL_SAFE_NO_PAD.encode(&*raw),
+        "base64" => STANDARD.encode(&*raw),
+        "hex" => hex(&raw),
+        other => {
+            return Err(invalid(format!(
+                "the encoding `{other}` is not supported; use base64url, base64 or hex"
+            )));
+        }
+    };
+    let encoded = Zeroizing::new(encoded);
+    Ok(Generated {
+        fingerprint: fingerprint(encoded.as_bytes()),
+        material: SecretValue::new(encoded.as_bytes().to_vec()),
+        algorithm: "HS256".into(),
+        public_jwk: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded_len(jwk: &Map<String, Value>, member: &str) -> usize {
+        let text = jwk[member].as_str().unwrap();
+        assert!(!text.contains('='), "{member} is padded");
+        URL_SAFE_NO_PAD.decode(text).unwrap().len()
+    }
+
+    fn pem_body(g: &Generated) -> String {
+        let text = std::str::from_utf8(g.material.expose()).unwrap();
+        text.lines().nth(1).unwrap().to_string()
+    }
+
+    #[test]
+    fn rsa_keys() {
+        let a = KeyGenerator
+            .generate(&Generate::Rsa { bits: 2048 })
+            .unwrap();
+        let b = KeyGenerator
+            .generate(&Generate::Rsa { bits: 2048 })
+            .unwrap();
+        assert!(
+            a.material
+                .expose()
+                .starts_with(b"-----BEGIN PRIVATE KEY-----\n")
+        );
+        assert_eq!(a.algorithm, "RS256");
+        let jwk = a.public_jwk.as_ref().unwrap();
+        assert_eq!(jwk["kty"], "RSA");
+        assert_eq!(decoded_len(jwk, "n"), 256);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap(),
+            [1, 0, 1]
+        );
+        assert!(a.fingerprint.starts_with("sha256:") && a.fingerprint.len() == 7 + 16);
+        assert_ne!(a.fingerprint, b.fingerprint);
+        let debug = format!("{a:?}");
+        assert!(!debug.contains(&pem_body(&a)), "Debug shows the key");
+        assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn ec_keys() {
+        let how = Generate::Ec {
+            curve: "P-256".into(),
+        };
+        let a = KeyGenerator.generate(&how).unwrap();
+        let b = KeyGenerator.generate(&how).unwrap();
+        assert!(
+            a.material
+                .expose()
+                .starts_with(b"-----BEGIN PRIVATE KEY-----\n")
+        );
+        assert_eq!(a.algorithm, "ES256");
+        let jwk = a.public_jwk.as_ref().unwrap();
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str()),
+            (Some("EC"), Some("P-256"))
+        );
+        assert_eq!(decoded_len(jwk, "x"), 32);
+        assert_eq!(decoded_len(jwk, "y"), 32);
+        assert_ne!(a.fingerprint, b.fingerprint);
+        assert!(!format!("{a:?}").contains(&pem_body(&a)));
+        let err = KeyGenerator
+            .generate(&Generate::Ec {
+                curve: "P-384".into(),
+            })
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn random_secrets() {
+        for (encoding, len) in [("base64url", 43), ("base64", 44), ("hex", 64)] {
+            let how = Generate::Random {
+                length: 32,
+                encoding: encoding.into(),
+            };
+            let a = KeyGenerator.generate(&how).unwrap();
+            let b = KeyGenerator.generate(&how).unwrap();
+            assert_eq!(a.material.len(), len, "{encoding}");
+            assert_eq!(a.algorithm, "HS256");
+            assert!(a.public_jwk.is_none());
+            assert_eq!(a.fingerprint, fingerprint(a.material.expose()));
+            assert_ne!(a.fingerprint, b.fingerprint);
+            let text = std::str::from_utf8(a.material.expose())
+                .unwrap()
+                .to_string();
+            assert!(!format!("{a:?}").contains(&text));
+        }
+        let bad = Generate::Random {
+            length: 32,
+            encoding: "base32".into(),
+        };
+        assert_eq!(
+            KeyGenerator.generate(&bad).unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+        let bad = Generate::Random {
+            length: 0,
+            encoding: "hex".into(),
+        };
+        assert_eq!(
+            KeyGenerator.generate(&bad).unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! The `jwks` publisher: a JSON Web Key Set file for verifiers to fetch.
+//!
+//! ```hcl
+//! publish "jwks" "public" {
+//!   secret = secret.session_signing_key
+//!   path   = "public/.well-known/jwks.json"   # relative to the spec directory
+//! }
+//! ```
+//!
+//! The file is `{"keys": [...]}` with one key per accepted version, sorted by
+//! `kid`; each key has its JWK members (`kty`, `n`, `e` or `crv`, `x`, `y`)
+//! and `kid`, `alg`, `use: "sig"`. It is replaced atomically and is mode
+//! 0644, because a web server usually serves it as a static file.
+
+use crate::config::{ConfigError, Settings};
+use crate::fsutil::{self, io_error};
+use async_trait::async_trait;
+use rotor_engine::provider::{ErrorKind, ProviderError, PublicKey, Publisher};
+use rotor_engine::spec::PublishSpec;
+use serde_json::{Map, Value, json};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Mode of a published JWKS: public by nature.
+const PUBLIC_FILE: u32 = 0o644;
+
+/// A JWKS document on the local file system.
+#[derive(Debug, Clone)]
+pub struct JwksFile {
+    address: String,
+    path: PathBuf,
+}
+
+impl JwksFile {
+    /// A JWKS at `path` (already resolved against the spec directory).
+    pub fn new(address: String, path: PathBuf) -> JwksFile {
+        JwksFile { address, path }
+    }
+
+    /// Reads a `publish "jwks"` block; `path` is required, relative to `base_dir`.
+    pub fn from_spec(spec: &PublishSpec, base_dir: &Path) -> Result<JwksFile, ConfigError> {
+        let settings = Settings {
+            what: format!("publish \"{}\"", spec.kind),
+            map: &spec.settings,
+            block: &spec.span,
+        };
+        settings.only(&["path"], &["secret"])?;
+        let (path, span) = settings.required_string("path", "\"public/.well-known/jwks.json\"")?;
+        if path.is_empty() {
+            return Err(
+                ConfigError::new("`path` of a jwks publisher is empty", span).hint(
+                    "name the file a web server serves, such as \"public/.well-known/jwks.json\"",
+                ),
+            );
+        }
+        Ok(JwksFile::new(spec.address(), base_dir.join(path)))
+    }
+
+    /// Where the file is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn invalid(&self, why: impl std::fmt::Display) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!("{} is not a valid JWKS: {why}", self.path.display()),
+        )
+    }
+}
+
+/// The JWKS document for a set of keys.
+pub(crate) fn document(keys: &[PublicKey]) -> Value {
+    let mut keys: Vec<&PublicKey> = keys.iter().collect();
+    keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            let mut member: Map<String, Value> = k.jwk.clone();
+            member.insert("kid".into(), k.kid.clone().into());
+            member.insert("alg".into(), k.algorithm.clone().into());
+            member.insert("use".into(), "sig".into());
+            Value::Object(member)
+        })
+        .collect();
+    json!({ "keys": keys })
+}
+
+#[async_trait]
+impl Publisher for JwksFile {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn read_kids(&self) -> Result<Option<Vec<String>>, ProviderError> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("read", &self.path, &e)),
+        };
+        let doc: Value = serde_json::from_str(&text).map_err(|e| self.invalid(e))?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| self.invalid("it has no `keys` list"))?;
+        let kids = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                key.get("kid")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| self.invalid(format!("key {} has no `kid`", i + 1)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(kids))
+    }
+
+    async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError> {
+        let dir = fsutil::parent(&self.path);
+        // Public directories get the usual 0755, not rotor's private 0700.
+        fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
+        let mut text = serde_json::to_string_pretty(&document(keys)).expect("a JWKS serialises");
+        text.push('\n');
+        fsutil::write_atomic(&self.path, text.as_bytes(), PUBLIC_FILE)
+            .map_err(|e| io_error("write", &self.path, &e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key(kid: &str) -> PublicKey {
+        let mut jwk = Map::new();
+        jwk.insert("kty".into(), "EC".into());
+        jwk.insert("crv".into(), "P-256".into());
+        jwk.insert("x".into(), "xx".into());
+        jwk.insert("y".into(), "yy".into());
+        PublicKey {
+            version: kid.into(),
+            kid: kid.into(),
+            algorithm: "ES256".into(),
+            jwk,
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("public/.well-known/jwks.json");
+        let jwks = JwksFile::new("publish.jwks.public".into(), path.clone());
+        assert_eq!(jwks.read_kids().await.unwrap(), None);
+
+        jwks.publish(&[key("b"), key("a")]).await.unwrap();
+        assert_eq!(
+            jwks.read_kids().await.unwrap(),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let doc: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(
+            doc["keys"][0],
+            json!({"kty": "EC", "crv": "P-256", "x": "xx", "y": "yy", "kid": "a", "alg": "ES256", "use": "sig"})
+        );
+
+        jwks.publish(&[]).await.unwrap();
+        assert_eq!(jwks.read_kids().await.unwrap(), Some(vec![]));
+    }
+
+    #[tokio::test]
+    async fn malformed_files_are_invalid_and_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("jwks.json");
+        let jwks = JwksFile::new("publish.jwks.public".into(), path.clone());
+        for text in [
+            "{not json",
+            "{\"keys\": 3}",
+            "{\"keys\": [{\"kty\": \"EC\"}]}",
+        ] {
+            fs::write(&path, text).unwrap();
+            let err = jwks.read_kids().await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Invalid, "{text}");
+            assert!(
+                err.message.contains(&path.display().to_string()),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn from_spec_requires_a_path() {
+        use crate::config::tests::{span, string};
+        let mut spec = PublishSpec {
+            kind: "jwks".into(),
+            name: "public".into(),
+            secret: None,
+            settings: Default::default(),
+            span: span(3),
+        };
+        let err = JwksFile::from_spec(&spec, Path::new("/spec")).unwrap_err();
+        assert_eq!(err.span, span(3));
+        assert!(err.message.contains("`path`"), "{}", err.message);
+        spec.settings
+            .insert("path".into(), string("out/jwks.json", 8));
+        let jwks = JwksFile::from_spec(&spec, Path::new("/spec")).unwrap();
+        assert_eq!(jwks.path(), Path::new("/spec/out/jwks.json"));
+        assert_eq!(jwks.address(), "publish.jwks.public");
+    }
+}

@@ -1,0 +1,225 @@
+//! [`build_providers`]: from a resolved spec to the providers apply uses.
+//!
+//! This is the one place that maps a block's kind to an implementation.
+//! Adding a store, publisher or probe kind means a new module and one line
+//! in the matching `match` below; the engine does not change.
+
+use crate::clock::SystemClock;
+use crate::config::ConfigError;
+use crate::generate::KeyGenerator;
+use crate::probe::CommandProbe;
+use crate::publish::JwksFile;
+use crate::store::FileStore;
+use rotor_engine::diagnostics::did_you_mean;
+use rotor_engine::spec::{Resolved, Spec};
+use rotor_engine::{Diagnostic, Probe, Providers, Publisher, Span, Store};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Store kinds this build knows.
+pub const STORE_KINDS: &[&str] = &["file"];
+/// Publisher kinds this build knows.
+pub const PUBLISH_KINDS: &[&str] = &["jwks"];
+/// Verify kinds this build knows; `manual` is handled by the engine itself.
+pub const VERIFY_KINDS: &[&str] = &["command", "manual"];
+
+/// Builds one provider per `store`, `publish` and `verify` block of a
+/// resolved spec, plus the key generator and the system clock.
+///
+/// Relative paths in settings are taken from `base_dir`, the spec directory.
+/// Every problem is reported, each at the block or attribute that causes it.
+pub fn build_providers(resolved: &Resolved, base_dir: &Path) -> Result<Providers, Vec<Diagnostic>> {
+    build(&resolved.spec, base_dir)
+}
+
+pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagnostic>> {
+    let mut diagnostics = Vec::new();
+    let mut report = |e: ConfigError| diagnostics.push(e.into_diagnostic());
+
+    let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
+    for store in &spec.stores {
+        match store.kind.as_str() {
+            "file" => match FileStore::from_spec(store, base_dir) {
+                Ok(s) => {
+                    stores.insert(store.address(), Arc::new(s));
+                }
+                Err(e) => report(e),
+            },
+            other => report(unknown_kind("store", other, STORE_KINDS, &store.span)),
+        }
+    }
+
+    let mut publishers: BTreeMap<String, Arc<dyn Publisher>> = BTreeMap::new();
+    for publish in &spec.publishers {
+        match publish.kind.as_str() {
+            "jwks" => match JwksFile::from_spec(publish, base_dir) {
+                Ok(p) => {
+                    publishers.insert(publish.address(), Arc::new(p));
+                }
+                Err(e) => report(e),
+            },
+            other => report(unknown_kind("publish", other, PUBLISH_KINDS, &publish.span)),
+        }
+    }
+
+    let mut probes: BTreeMap<(String, usize), Arc<dyn Probe>> = BTreeMap::new();
+    for consumer in &spec.consumers {
+        for (index, verify) in consumer.verify.iter().enumerate() {
+            match verify.kind.as_str() {
+                "command" => match CommandProbe::from_spec(verify, base_dir) {
+                    Ok(p) => {
+                        probes.insert((consumer.name.clone(), index), Arc::new(p));
+                    }
+                    Err(e) => report(e),
+                },
+                "manual" => {}
+                other => report(
+                    ConfigError::new(
+                        format!("probe kind `{other}` is not available yet"),
+                        &verify.span,
+                    )
+                    .hint(kinds_hint(other, VERIFY_KINDS)),
+                ),
+            }
+        }
+    }
+
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    Ok(Providers {
+        stores,
+        publishers,
+        probes,
+        generator: Arc::new(KeyGenerator),
+        clock: Arc::new(SystemClock),
+    })
+}
+
+fn unknown_kind(block: &str, kind: &str, known: &[&str], span: &Span) -> ConfigError {
+    ConfigError::new(format!("unknown {block} kind `{kind}`"), span).hint(kinds_hint(kind, known))
+}
+
+fn kinds_hint(kind: &str, known: &[&str]) -> String {
+    let list = known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match did_you_mean(kind, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`? known kinds: {list}"),
+        None => format!("known kinds: {list}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{span, string};
+    use rotor_engine::Duration;
+    use rotor_engine::spec::{ConsumerSpec, PublishSpec, StoreSpec, VerifySpec};
+
+    fn verify(kind: &str, at: usize) -> VerifySpec {
+        let mut settings = BTreeMap::new();
+        if kind == "command" {
+            settings.insert("command".to_string(), string("true", at + 1));
+        }
+        VerifySpec {
+            kind: kind.into(),
+            on: vec![],
+            within: Duration::seconds(60),
+            settings,
+            span: span(at),
+        }
+    }
+
+    fn consumer(name: &str, verify: Vec<VerifySpec>) -> ConsumerSpec {
+        ConsumerSpec {
+            name: name.into(),
+            accepts: vec![],
+            emits: vec![],
+            via: None,
+            cache_ttl: None,
+            token_ttl: None,
+            max_versions: None,
+            flag_day_reason: None,
+            verify,
+            span: span(90),
+        }
+    }
+
+    fn store(kind: &str, at: usize) -> StoreSpec {
+        StoreSpec {
+            kind: kind.into(),
+            name: "local".into(),
+            settings: BTreeMap::new(),
+            span: span(at),
+        }
+    }
+
+    fn jwks(
+        settings: BTreeMap<String, rotor_engine::spec::Located<rotor_engine::spec::Value>>,
+    ) -> PublishSpec {
+        PublishSpec {
+            kind: "jwks".into(),
+            name: "public".into(),
+            secret: None,
+            settings,
+            span: span(40),
+        }
+    }
+
+    #[test]
+    fn builds_every_provider_by_address() {
+        let mut settings = BTreeMap::new();
+        settings.insert("path".to_string(), string("jwks.json", 41));
+        let spec = Spec {
+            stores: vec![store("file", 0)],
+            publishers: vec![jwks(settings)],
+            consumers: vec![consumer(
+                "gw",
+                vec![verify("manual", 50), verify("command", 60)],
+            )],
+            ..Spec::default()
+        };
+        let p = build(&spec, Path::new("/spec")).unwrap();
+        assert_eq!(p.stores.keys().collect::<Vec<_>>(), ["store.file.local"]);
+        assert_eq!(
+            p.publishers.keys().collect::<Vec<_>>(),
+            ["publish.jwks.public"]
+        );
+        assert_eq!(
+            p.probes.keys().collect::<Vec<_>>(),
+            [&("gw".to_string(), 1)]
+        );
+        assert_eq!(p.probes[&("gw".to_string(), 1)].kind(), "command");
+    }
+
+    #[test]
+    fn reports_every_problem_at_its_block() {
+        let spec = Spec {
+            stores: vec![store("vualt", 0), store("file", 10)],
+            publishers: vec![jwks(BTreeMap::new())],
+            consumers: vec![consumer("gw", vec![verify("http", 70)])],
+            ..Spec::default()
+        };
+        let Err(diags) = build(&spec, Path::new("/spec")) else {
+            panic!("expected diagnostics");
+        };
+        let got: Vec<(&str, Option<usize>)> = diags
+            .iter()
+            .map(|d| (d.summary.as_str(), d.span.as_ref().map(|s| s.range.start)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("unknown store kind `vualt`", Some(0)),
+                ("publish \"jwks\" needs a `path` setting", Some(40)),
+                ("probe kind `http` is not available yet", Some(70)),
+            ]
+        );
+        assert!(diags.iter().all(Diagnostic::is_error));
+        assert_eq!(diags[0].hint.as_deref(), Some("known kinds: `file`"));
+    }
+}

@@ -1,0 +1,731 @@
+//! The `file` store: material in a local directory, the embedded default.
+//!
+//! ```hcl
+//! store "file" "local" {
+//!   path = ".rotor/secrets"   # relative to the spec directory; this is the default
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! The layout is stable: a service on the same machine may read it directly.
+//!
+//! ```text
+//! <path>/                          0700
+//!   <family>/                      0700, one per secret family
+//!     keyset.json                  0600, the accepted set (see below)
+//!     primary                      0600, the primary version id and a newline
+//!     versions/                    0700
+//!       <id>.pem                   0600, a key pair's private key, PKCS#8 PEM
+//!       <id>.key                   0600, a random secret, as encoded, no newline
+//!       <id>.json                  0600, the version's metadata (see below)
+//! ```
+//!
+//! `keyset.json` lists only the **enabled** versions, those every verifier
+//! should accept, sorted by id. `primary` is the version emitters should use
+//! (`null` until one is promoted). `file` is relative to the family directory.
+//!
+//! ```json
+//! {
+//!   "family": "session_signing_key",
+//!   "primary": "2026-11",
+//!   "versions": [
+//!     { "id": "2026-08", "kid": "2026-08", "alg": "RS256",
+//!       "fingerprint": "sha256:3f9a0c6e1b2d4a57", "file": "versions/2026-08.pem" },
+//!     { "id": "2026-11", "kid": "2026-11", "alg": "RS256",
+//!       "fingerprint": "sha256:b81e44d09c7a3f12", "file": "versions/2026-11.pem" }
+//!   ]
+//! }
+//! ```
+//!
+//! `versions/<id>.json` describes one version, enabled or not:
+//!
+//! ```json
+//! { "id": "2026-08", "kid": "2026-08", "alg": "RS256",
+//!   "fingerprint": "sha256:3f9a0c6e1b2d4a57", "file": "versions/2026-08.pem",
+//!   "jwk": { "kty": "RSA", "n": "…", "e": "AQAB" },
+//!   "created": "2026-08-01T09:00:00Z", "enabled": false, "destroyed": false }
+//! ```
+//!
+//! `jwk` holds the public key's JWK members and is absent for random secrets.
+//!
+//! # Lifecycle
+//!
+//! - `put` writes the material, then the metadata, then `keyset.json`: a
+//!   version enters the key set only once its material is on disk. An id
+//!   that has metadata already is refused: material is never replaced and
+//!   ids are never reused, even after `destroy`.
+//! - `disable` sets `enabled: false` and drops the version from
+//!   `keyset.json`; the material stays, so `enable` can restore it. The
+//!   primary cannot be disabled: promote another version first.
+//! - `destroy` (of a disabled version only) overwrites the material file with
+//!   zeros, removes it, and marks the metadata `destroyed: true`. A destroyed
+//!   version is no longer reported by `read`.
+//!
+//! Every file is replaced atomically (temporary file, fsync, rename, fsync of
+//! the directory), so a reader sees the old or the new `keyset.json`, never
+//! a mix, and a crash at any point leaves a layout that `read` understands.
+
+use crate::clock;
+use crate::config::{ConfigError, Settings};
+use crate::fsutil::{self, PRIVATE_FILE, io_error};
+use async_trait::async_trait;
+use rotor_engine::Timestamp;
+use rotor_engine::provider::{
+    ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
+};
+use rotor_engine::spec::StoreSpec;
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Where the file store keeps material when the spec does not say.
+pub const DEFAULT_PATH: &str = ".rotor/secrets";
+
+/// A store in a local directory; see the [module docs](self) for the layout.
+#[derive(Debug)]
+pub struct FileStore {
+    address: String,
+    root: PathBuf,
+    /// Serialises changes made through this value. Separate rotor processes
+    /// are kept apart by the state lock; this covers parallel tasks in one apply.
+    write: Mutex<()>,
+}
+
+/// `versions/<id>.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Metadata {
+    id: String,
+    kid: String,
+    alg: String,
+    fingerprint: String,
+    file: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwk: Option<Map<String, serde_json::Value>>,
+    created: Timestamp,
+    enabled: bool,
+    #[serde(default)]
+    destroyed: bool,
+}
+
+/// `keyset.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Keyset {
+    family: String,
+    primary: Option<String>,
+    versions: Vec<KeysetEntry>,
+}
+
+/// One accepted version in `keyset.json`.
+#[derive(Debug, Serialize, Deserialize)]
+struct KeysetEntry {
+    id: String,
+    kid: String,
+    alg: String,
+    fingerprint: String,
+    file: String,
+}
+
+/// What is on disk for one family.
+struct FamilyFiles {
+    /// Every version with metadata, destroyed ones included, sorted by id.
+    versions: Vec<Metadata>,
+    primary: Option<String>,
+}
+
+impl FileStore {
+    /// A store at `root`, already resolved against the spec directory.
+    pub fn new(address: String, root: PathBuf) -> FileStore {
+        FileStore {
+            address,
+            root,
+            write: Mutex::new(()),
+        }
+    }
+
+    /// Reads a `store "file"` block; `path` is taken relative to `base_dir`.
+    pub fn from_spec(spec: &StoreSpec, base_dir: &Path) -> Result<FileStore, ConfigError> {
+        let settings = Settings {
+            what: format!("store \"{}\"", spec.kind),
+            map: &spec.settings,
+            block: &spec.span,
+        };
+        settings.only(&["path"], &[])?;
+        let path = match settings.string("path")? {
+            Some(("", span)) => {
+                return Err(ConfigError::new("`path` of a file store is empty", span)
+                    .hint(format!("leave it out to use \"{DEFAULT_PATH}\"")));
+            }
+            Some((p, _)) => p,
+            None => DEFAULT_PATH,
+        };
+        Ok(FileStore::new(spec.address(), base_dir.join(path)))
+    }
+
+    /// The directory holding every family, so the CLI can check that it is
+    /// ignored by git.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn family_dir(&self, family: &str) -> Result<PathBuf, ProviderError> {
+        check_name("family", family)?;
+        Ok(self.root.join(family))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic in another task cannot leave the files half-written (every
+        // write is atomic), so a poisoned lock is safe to take over.
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn load(&self, family: &str) -> Result<FamilyFiles, ProviderError> {
+        let dir = self.family_dir(family)?;
+        let versions_dir = dir.join("versions");
+        let mut versions = Vec::new();
+        let entries = match fs::read_dir(&versions_dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(FamilyFiles {
+                    versions,
+                    primary: None,
+                });
+            }
+            Err(e) => return Err(io_error("read", &versions_dir, &e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("read", &versions_dir, &e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // Only metadata: never open material files, and skip temporaries.
+            if name.starts_with('.') || !name.ends_with(".json") {
+                continue;
+            }
+            versions.push(read_json::<Metadata>(&entry.path())?);
+        }
+        versions.sort_by(|a, b| a.id.cmp(&b.id));
+        let keyset_path = dir.join("keyset.json");
+        let primary = match fs::metadata(&keyset_path) {
+            Ok(_) => read_json::<Keyset>(&keyset_path)?.primary,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error("read", &keyset_path, &e)),
+        };
+        Ok(FamilyFiles { versions, primary })
+    }
+
+    /// The version's metadata, which must exist and not be destroyed.
+    fn version<'f>(
+        &self,
+        files: &'f mut FamilyFiles,
+        family: &str,
+        id: &str,
+    ) -> Result<&'f mut Metadata, ProviderError> {
+        check_name("version id", id)?;
+        match files.versions.iter_mut().find(|m| m.id == id) {
+            Some(m) if m.destroyed => Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "version `{id}` of `{family}` in {} was destroyed",
+                    self.address
+                ),
+            )),
+            Some(m) => Ok(m),
+            None => Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!("{} has no version `{id}` of `{family}`", self.address),
+            )),
+        }
+    }
+
+    fn write_metadata(&self, family: &str, meta: &Metadata) -> Result<(), ProviderError> {
+        let path = self
+            .family_dir(family)?
+            .join("versions")
+            .join(format!("{}.json", meta.id));
+        write_json(&path, meta)
+    }
+
+    /// Rewrites `keyset.json` and `primary` from the metadata. The keyset is
+    /// written first: it is the source of truth that `read` uses for the primary.
+    fn write_keyset(&self, family: &str, files: &FamilyFiles) -> Result<(), ProviderError> {
+        let dir = self.family_dir(family)?;
+        let keyset = Keyset {
+            family: family.to_string(),
+            primary: files.primary.clone(),
+            versions: files
+                .versions
+                .iter()
+                .filter(|m| m.enabled && !m.destroyed)
+                .map(|m| KeysetEntry {
+                    id: m.id.clone(),
+                    kid: m.kid.clone(),
+                    alg: m.alg.clone(),
+                    fingerprint: m.fingerprint.clone(),
+                    file: m.file.clone(),
+                })
+                .collect(),
+        };
+        write_json(&dir.join("keyset.json"), &keyset)?;
+        let primary_path = dir.join("primary");
+        match &files.primary {
+            Some(id) => {
+                fsutil::write_atomic(&primary_path, format!("{id}\n").as_bytes(), PRIVATE_FILE)
+                    .map_err(|e| io_error("write", &primary_path, &e))
+            }
+            None => match fs::remove_file(&primary_path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(io_error("remove", &primary_path, &e))
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+}
+
+/// Family names and version ids become file names: keep them to a safe
+/// alphabet so that no spec can write outside the store's directory.
+fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "the {what} `{name}` cannot be a file name: use letters, digits, `.`, `_` and `-`, not starting with `.`"
+            ),
+        ))
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ProviderError> {
+    let text = fs::read_to_string(path).map_err(|e| io_error("read", path, &e))?;
+    // These files hold no material, so serde's message (which may quote a
+    // value) is safe to show.
+    serde_json::from_str(&text).map_err(|e| {
+        ProviderError::new(
+            ErrorKind::Invalid,
+            format!("{} is not valid: {e}", path.display()),
+        )
+    })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ProviderError> {
+    let mut text = serde_json::to_string_pretty(value).expect("store metadata serialises");
+    text.push('\n');
+    fsutil::write_atomic(path, text.as_bytes(), PRIVATE_FILE)
+        .map_err(|e| io_error("write", path, &e))
+}
+
+/// Overwrites a material file with zeros, flushes, then removes it. On a
+/// copy-on-write or journalled file system the old blocks may survive the
+/// overwrite; removing the file is what counts, the overwrite is best effort.
+fn shred(path: &Path) -> io::Result<()> {
+    let len = match fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut file = fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(&vec![0u8; len as usize])?;
+    file.sync_all()?;
+    drop(file);
+    fs::remove_file(path)?;
+    fsutil::sync_dir(fsutil::parent(path))
+}
+
+#[async_trait]
+impl Store for FileStore {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+        let files = self.load(family)?;
+        Ok(LiveFamily {
+            versions: files
+                .versions
+                .into_iter()
+                .filter(|m| !m.destroyed)
+                .map(|m| LiveVersion {
+                    id: m.id,
+                    fingerprint: m.fingerprint,
+                    enabled: m.enabled,
+                })
+                .collect(),
+            primary: files.primary,
+        })
+    }
+
+    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+        check_name("version id", version.id)?;
+        let _guard = self.lock();
+        let mut files = self.load(family)?;
+        let id = version.id;
+        if files.versions.iter().any(|m| m.id == id) {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} already has a version `{id}` of `{family}`; material is never replaced",
+                    self.address
+                ),
+            ));
+        }
+        let versions_dir = self.family_dir(family)?.join("versions");
+        fsutil::create_private_dir(&versions_dir)
+            .map_err(|e| io_error("create", &versions_dir, &e))?;
+        let generated = version.generated;
+        let ext = if generated.public_jwk.is_some() {
+            "pem"
+        } else {
+            "key"
+        };
+        let file = format!("versions/{id}.{ext}");
+        let material_path = versions_dir.join(format!("{id}.{ext}"));
+        // Material first: metadata that points at a missing file would be
+        // worse than a stray file, which the next `put` simply replaces.
+        fsutil::write_atomic(&material_path, generated.material.expose(), PRIVATE_FILE)
+            .map_err(|e| io_error("write", &material_path, &e))?;
+        let meta = Metadata {
+            id: id.to_string(),
+            kid: version.kid.to_string(),
+            alg: generated.algorithm.clone(),
+            fingerprint: generated.fingerprint.clone(),
+            file,
+            jwk: generated.public_jwk.clone(),
+            created: clock::now(),
+            enabled: true,
+            destroyed: false,
+        };
+        self.write_metadata(family, &meta)?;
+        files.versions.push(meta);
+        files.versions.sort_by(|a, b| a.id.cmp(&b.id));
+        self.write_keyset(family, &files)
+    }
+
+    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let _guard = self.lock();
+        let mut files = self.load(family)?;
+        let meta = self.version(&mut files, family, id)?;
+        if !meta.enabled {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "version `{id}` of `{family}` in {} is disabled and cannot be the primary; enable it first",
+                    self.address
+                ),
+            ));
+        }
+        files.primary = Some(id.to_string());
+        self.write_keyset(family, &files)
+    }
+
+    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let _guard = self.lock();
+        let mut files = self.load(family)?;
+        if files.primary.as_deref() == Some(id) {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "version `{id}` is the primary of `{family}` in {} and cannot be disabled; promote another version first",
+                    self.address
+                ),
+            ));
+        }
+        let meta = self.version(&mut files, family, id)?;
+        if !meta.enabled {
+            return Ok(());
+        }
+        meta.enabled = false;
+        let meta = meta.clone();
+        // Metadata before keyset: if we stop in between, `read` already
+        // reports it disabled and the next disable rewrites the keyset.
+        self.write_metadata(family, &meta)?;
+        self.write_keyset(family, &files)
+    }
+
+    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let _guard = self.lock();
+        let mut files = self.load(family)?;
+        let meta = self.version(&mut files, family, id)?;
+        meta.enabled = true;
+        let meta = meta.clone();
+        self.write_metadata(family, &meta)?;
+        self.write_keyset(family, &files)
+    }
+
+    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        check_name("version id", id)?;
+        let _guard = self.lock();
+        let mut files = self.load(family)?;
+        if files.versions.iter().any(|m| m.id == id && m.destroyed) {
+            return Ok(()); // already done; a resumed apply may ask again
+        }
+        let meta = self.version(&mut files, family, id)?;
+        if meta.enabled {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "version `{id}` of `{family}` in {} is still enabled; disable it before destroying it",
+                    self.address
+                ),
+            ));
+        }
+        let material_path = self.family_dir(family)?.join(&meta.file);
+        shred(&material_path).map_err(|e| io_error("destroy", &material_path, &e))?;
+        meta.destroyed = true;
+        let meta = meta.clone();
+        self.write_metadata(family, &meta)
+    }
+
+    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+        let files = self.load(family)?;
+        Ok(files
+            .versions
+            .into_iter()
+            .filter(|m| m.enabled && !m.destroyed)
+            .filter_map(|m| {
+                Some(PublicKey {
+                    jwk: m.jwk?,
+                    version: m.id,
+                    kid: m.kid,
+                    algorithm: m.alg,
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::KeyGenerator;
+    use rotor_engine::Generator;
+    use rotor_engine::provider::Generated;
+    use rotor_engine::spec::Generate;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn ec() -> Generated {
+        KeyGenerator
+            .generate(&Generate::Ec {
+                curve: "P-256".into(),
+            })
+            .unwrap()
+    }
+
+    fn keyset(dir: &Path) -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("keyset.json")).unwrap()).unwrap()
+    }
+
+    fn new_version<'a>(id: &'a str, generated: &'a Generated) -> NewVersion<'a> {
+        NewVersion {
+            id,
+            kid: id,
+            generated,
+        }
+    }
+
+    /// No error message may contain any line of any material.
+    fn assert_no_material(err: &ProviderError, materials: &[&Generated]) {
+        for g in materials {
+            let text = std::str::from_utf8(g.material.expose()).unwrap();
+            for line in text.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!err.message.contains(line), "material in: {}", err.message);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn full_lifecycle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new("store.file.local".into(), tmp.path().join(".rotor/secrets"));
+        let dir = store.root().join("signing");
+        assert_eq!(store.read("signing").await.unwrap(), LiveFamily::default());
+
+        let (g1, g2) = (ec(), ec());
+        store.put("signing", &new_version("v1", &g1)).await.unwrap();
+        let pem = dir.join("versions/v1.pem");
+        assert_eq!(fs::read(&pem).unwrap(), g1.material.expose());
+        assert_eq!(mode(&pem), 0o600);
+        for d in [
+            tmp.path().join(".rotor"),
+            store.root().to_path_buf(),
+            dir.clone(),
+            dir.join("versions"),
+        ] {
+            assert_eq!(mode(&d), 0o700, "{}", d.display());
+        }
+        let ks = keyset(&dir);
+        assert_eq!(ks["family"], "signing");
+        assert_eq!(ks["primary"], serde_json::Value::Null);
+        assert_eq!(ks["versions"][0]["file"], "versions/v1.pem");
+        assert_eq!(ks["versions"][0]["fingerprint"], g1.fingerprint.as_str());
+        assert!(!dir.join("primary").exists());
+
+        store.set_primary("signing", "v1").await.unwrap();
+        assert_eq!(fs::read_to_string(dir.join("primary")).unwrap(), "v1\n");
+        let err = store
+            .put("signing", &new_version("v1", &g2))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict);
+        assert_no_material(&err, &[&g1, &g2]);
+        assert_eq!(
+            fs::read(&pem).unwrap(),
+            g1.material.expose(),
+            "material replaced"
+        );
+
+        store.put("signing", &new_version("v2", &g2)).await.unwrap();
+        store.set_primary("signing", "v2").await.unwrap();
+        let ids = |ks: &serde_json::Value| -> Vec<String> {
+            ks["versions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(&keyset(&dir)), ["v1", "v2"]);
+        assert_eq!(keyset(&dir)["primary"], "v2");
+
+        let err = store.disable("signing", "v2").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Invalid);
+        assert!(err.message.contains("primary"), "{}", err.message);
+        let err = store.destroy("signing", "v1").await.unwrap_err();
+        assert_eq!(
+            err.kind,
+            ErrorKind::Invalid,
+            "destroying an enabled version"
+        );
+        assert_no_material(&err, &[&g1, &g2]);
+
+        store.disable("signing", "v1").await.unwrap();
+        assert_eq!(ids(&keyset(&dir)), ["v2"]);
+        assert!(pem.exists(), "disable keeps the material");
+        let live = store.read("signing").await.unwrap();
+        assert_eq!(live.primary.as_deref(), Some("v2"));
+        assert_eq!(
+            live.versions
+                .iter()
+                .map(|v| (v.id.as_str(), v.enabled))
+                .collect::<Vec<_>>(),
+            [("v1", false), ("v2", true)]
+        );
+        let keys = store.public_keys("signing").await.unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(
+            (keys[0].kid.as_str(), keys[0].algorithm.as_str()),
+            ("v2", "ES256")
+        );
+        assert_eq!(keys[0].jwk["crv"], "P-256");
+
+        // Restorable until destroyed.
+        store.enable("signing", "v1").await.unwrap();
+        assert_eq!(ids(&keyset(&dir)), ["v1", "v2"]);
+        store.disable("signing", "v1").await.unwrap();
+
+        store.destroy("signing", "v1").await.unwrap();
+        assert!(!pem.exists());
+        let meta: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("versions/v1.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            (meta["destroyed"].as_bool(), meta["enabled"].as_bool()),
+            (Some(true), Some(false))
+        );
+        store.destroy("signing", "v1").await.unwrap(); // idempotent
+        let live = store.read("signing").await.unwrap();
+        assert_eq!(live.versions.len(), 1);
+        assert_eq!(live.versions[0].id, "v2");
+        for err in [
+            store.enable("signing", "v1").await.unwrap_err(),
+            store.set_primary("signing", "v1").await.unwrap_err(),
+        ] {
+            assert_eq!(err.kind, ErrorKind::NotFound);
+        }
+        let err = store
+            .put("signing", &new_version("v1", &g1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "ids are never reused");
+        assert_no_material(&err, &[&g1, &g2]);
+
+        // Nothing but the documented files, and no temporaries left behind.
+        let mut names: Vec<String> = fs::read_dir(dir.join("versions"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["v1.json", "v2.json", "v2.pem"]);
+    }
+
+    #[tokio::test]
+    async fn random_secrets_use_key_files_and_have_no_public_keys() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new("store.file.local".into(), tmp.path().to_path_buf());
+        let g = KeyGenerator
+            .generate(&Generate::Random {
+                length: 32,
+                encoding: "hex".into(),
+            })
+            .unwrap();
+        store.put("webhook", &new_version("a", &g)).await.unwrap();
+        let key = tmp.path().join("webhook/versions/a.key");
+        assert_eq!(fs::read(&key).unwrap(), g.material.expose());
+        assert_eq!(mode(&key), 0o600);
+        assert!(store.public_keys("webhook").await.unwrap().is_empty());
+        let err = store.set_primary("webhook", "b").await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn names_cannot_escape_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new("store.file.local".into(), tmp.path().join("s"));
+        let g = ec();
+        for (family, id) in [
+            ("../x", "v1"),
+            ("ok", "../v1"),
+            (".hidden", "v1"),
+            ("ok", "a/b"),
+            ("", "v"),
+        ] {
+            let err = store.put(family, &new_version(id, &g)).await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Invalid, "{family} {id}");
+        }
+        assert!(!tmp.path().join("x").exists());
+    }
+
+    #[test]
+    fn from_spec_reads_path_relative_to_the_spec() {
+        use crate::config::tests::{span, string};
+        let mut spec = StoreSpec {
+            kind: "file".into(),
+            name: "local".into(),
+            settings: Default::default(),
+            span: span(0),
+        };
+        let s = FileStore::from_spec(&spec, Path::new("/spec")).unwrap();
+        assert_eq!(s.root(), Path::new("/spec/.rotor/secrets"));
+        assert_eq!(s.address(), "store.file.local");
+        spec.settings.insert("path".into(), string("keys", 5));
+        let s = FileStore::from_spec(&spec, Path::new("/spec")).unwrap();
+        assert_eq!(s.root(), Path::new("/spec/keys"));
+        spec.settings.insert("mode".into(), string("x", 9));
+        let err = FileStore::from_spec(&spec, Path::new("/spec")).unwrap_err();
+        assert_eq!(err.span, span(9));
+    }
+}
