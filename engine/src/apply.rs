@@ -502,13 +502,7 @@ impl Ctx<'_> {
         if v.evidence(phase).contains_key(consumer) {
             return Ok(StepOutcome::AlreadyDone);
         }
-        let c = self
-            .r
-            .spec
-            .consumers
-            .iter()
-            .find(|c| c.name == consumer)
-            .expect("resolved consumer");
+        let c = self.r.consumer(consumer).expect("resolved consumer");
         // The window: a probe reaches one instance; the cache window covers the rest.
         let base = match phase {
             ProbePhase::Accept => v.published_at,

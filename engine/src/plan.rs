@@ -820,11 +820,7 @@ fn annotate(
                 }
             }
             Action::AwaitAccept { version, consumer } => {
-                let c = spec
-                    .consumers
-                    .iter()
-                    .find(|c| &c.name == consumer)
-                    .expect("resolved");
+                let c = r.consumer(consumer).expect("resolved");
                 let base = published.get(version).copied().unwrap_or(start);
                 let opens = base + c.cache();
                 ready = ready.max(opens);
@@ -845,11 +841,7 @@ fn annotate(
                 promoted = Some(start);
             }
             Action::AwaitEmit { version, consumer } => {
-                let c = spec
-                    .consumers
-                    .iter()
-                    .find(|c| &c.name == consumer)
-                    .expect("resolved");
+                let c = r.consumer(consumer).expect("resolved");
                 let base = promoted.unwrap_or(start);
                 let opens = base + c.cache();
                 ready = ready.max(opens);

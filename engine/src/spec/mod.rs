@@ -343,6 +343,10 @@ pub struct Resolved {
     pub graph: ResourceGraph,
     /// A hash of every file's bytes, to tell when a saved plan's spec changed.
     pub hash: String,
+    /// Family index by secret name.
+    pub family_index: std::collections::HashMap<String, usize>,
+    /// Consumer index by name.
+    pub consumer_index: std::collections::HashMap<String, usize>,
 }
 
 /// Parses and resolves the files of a spec. Returns the resolved spec when

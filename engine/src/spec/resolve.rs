@@ -224,11 +224,25 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Option<Resolved> {
         hasher.update([0]);
     }
     let hash = format!("sha256:{}", crate::state::hex(&hasher.finalize()));
+    let family_index = spec
+        .secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    let consumer_index = spec
+        .consumers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.clone(), i))
+        .collect();
     Some(Resolved {
         spec,
         families,
         graph,
         hash,
+        family_index,
+        consumer_index,
     })
 }
 
@@ -296,9 +310,14 @@ fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Er
 impl Resolved {
     /// The family by secret name.
     pub fn family_by_name(&self, name: &str) -> Option<&Family> {
-        self.families
-            .iter()
-            .find(|f| self.spec.secrets[f.secret].name == name)
+        self.family_index.get(name).map(|&i| &self.families[i])
+    }
+
+    /// A consumer by name.
+    pub fn consumer(&self, name: &str) -> Option<&ConsumerSpec> {
+        self.consumer_index
+            .get(name)
+            .map(|&i| &self.spec.consumers[i])
     }
 
     /// The accept window: the longest verifier cache. A probe reaches one

@@ -69,7 +69,8 @@ pub(super) fn check(r: &Resolved, diags: &mut Diagnostics) {
         let Some(secret) = p
             .secret
             .as_ref()
-            .and_then(|s| spec.secrets.iter().find(|x| x.name == s.path.join(".")))
+            .and_then(|s| r.family_by_name(&s.path.join(".")))
+            .map(|f| &spec.secrets[f.secret])
         else {
             continue;
         };
