@@ -8,6 +8,11 @@ mod style;
 
 use clap::Parser;
 
+// Planning thousands of families allocates many small objects (the HCL syntax
+// tree above all); mimalloc roughly halves the time glibc's allocator takes.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = args::Cli::parse();
     style::init(args.global.no_color);

@@ -98,7 +98,8 @@ impl SourceFile {
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
     /// The files, in the order read (sorted by name).
-    pub files: Vec<SourceFile>,
+    /// Shared, so that cloning a spec does not copy its text.
+    pub files: Vec<std::sync::Arc<SourceFile>>,
 }
 
 impl SourceMap {
