@@ -15,6 +15,8 @@ pub struct Options {
 
 /// How often `--wait` polls probes while no window is due.
 const POLL: rotor_engine::Duration = rotor_engine::Duration(1000);
+/// How often `--wait` says it is still waiting when nothing changes.
+const STATUS_EVERY: rotor_engine::Duration = rotor_engine::Duration(30_000);
 
 pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
@@ -43,6 +45,7 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     };
     let mut ran = 0;
     let mut plan = plan;
+    let mut last_status = started;
     loop {
         let report =
             rotor_engine::apply::apply(&resolved, &plan, &providers, &recorder, &hook, &options)
@@ -79,6 +82,12 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         }
         // Sleep until the next window opens, polling probes meanwhile.
         let now = providers.clock.now();
+        if now - last_status >= STATUS_EVERY {
+            last_status = now;
+            let waiting = report.families.iter().flat_map(|f| &f.outcomes).filter(|(_, o)| matches!(o, rotor_engine::apply::StepOutcome::Waiting { .. })).count();
+            let next = report.next_window().map(|t| format!("; next window opens {} (in {})", t.human(), t - now)).unwrap_or_default();
+            eprintln!("{} {waiting} gate{} still closed after {}{next}", style::dim("…"), if waiting == 1 { "" } else { "s" }, now - started);
+        }
         let wake = report
             .next_window()
             .map_or(now + POLL, |t| t.min(now + POLL))
