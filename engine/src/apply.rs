@@ -415,6 +415,9 @@ impl Ctx<'_> {
             {
                 v.phase = Phase::Pending;
                 v.disabled_at = None;
+                // A drain held in its earlier life says nothing about the next
+                // time it leaves: the planner must plan a hold again.
+                v.drained_at = None;
                 v.accepted.clear();
                 v.emitted.clear();
                 v.last_attempt.clear();
@@ -866,6 +869,14 @@ impl Ctx<'_> {
             ));
         }
         for (addr, store) in self.stores() {
+            // An apply interrupted after destroying it here, before recording so.
+            let live = store
+                .read(self.name)
+                .await
+                .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
+            if !live.versions.iter().any(|lv| lv.id == version) {
+                continue;
+            }
             store
                 .destroy(self.name, version)
                 .await

@@ -438,11 +438,16 @@ fn plan_family(
         if matches!(v.phase, Phase::Destroyed) {
             continue;
         }
+        // A revoked version that is no longer declared and is gone from a store was
+        // destroyed by an apply interrupted before it recorded so: the Destroy step
+        // planned below finishes the job. Anything else missing is drift.
+        let destroy_interrupted = v.phase == Phase::Revoked && !secret.declares(id);
         for addr in &store_addrs {
             let Some(lf) = live.stores.get(addr) else {
                 continue;
             };
             match lf.versions.iter().find(|lv| &lv.id == id) {
+                None if destroy_interrupted => {}
                 None => {
                     fp.blocked = Some(format!(
                         "drift: version {id} is recorded in state ({}) but missing from {addr}; \
@@ -584,10 +589,13 @@ fn plan_family(
             .filter(|k| !want.contains(k) && !leaving.contains(k))
             .cloned()
             .collect();
-        let unpublished = fstate
-            .versions
-            .values()
-            .any(|v| v.phase.is_accepted_set() && v.published_at.is_none());
+        // Entering versions too: one adopted while already in the key set has no `add`, yet
+        // only a publish step records `published_at`, which its accept window waits for.
+        let unpublished = !entering.is_empty()
+            || fstate
+                .versions
+                .values()
+                .any(|v| v.phase.is_accepted_set() && v.published_at.is_none());
         if !add.is_empty() || !stale.is_empty() || unpublished {
             let id = b.push(
                 Action::Publish {
@@ -711,6 +719,12 @@ fn plan_family(
         let mut after: Vec<usize> = hold_step.into_iter().collect();
         after.extend(promote_step);
         after.extend(emit_steps.iter().copied());
+        // The target may already be active yet lack a (newly declared)
+        // verifier's acceptance: nothing leaves until every verifier accepts
+        // it. (A promote step already runs after those accepts.)
+        if let (Some(t), None) = (&target, promote_step) {
+            after.extend(accept_steps.get(t).into_iter().flatten().copied());
+        }
         let step = b.push(
             Action::Revoke {
                 version: id.clone(),

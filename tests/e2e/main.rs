@@ -1,1 +1,15 @@
+//! End-to-end tests: the real `rotor` binary, run in a fresh temporary
+//! directory per test, against the local file store and JWKS publisher.
+//!
+//! Every module builds into this one test binary (see `harness` for the
+//! builder). Windows in these specs are seconds long, so a whole rotation
+//! takes about ten seconds; tests that wait run in parallel.
 
+mod harness;
+mod leaks;
+mod locking;
+mod resume;
+mod rotation;
+mod snapshots;
+mod spec_errors;
+mod state;

@@ -1,0 +1,89 @@
+//! Snapshots of what users read: plans, diagnostics, JSON and `show`.
+//! A change to one of these files is reviewed like a change to code.
+
+use crate::harness::{ROTATE_FROM, ROTATE_TO, Test};
+
+/// `insta::assert_snapshot!` of a run's exit code, stdout and stderr, with
+/// the test's filters (times, fingerprints, lineage, temporary paths).
+macro_rules! snapshot {
+    ($t:expr, $name:expr, $out:expr) => {
+        $t.settings()
+            .bind(|| insta::assert_snapshot!($name, $out.snapshot()))
+    };
+}
+
+#[test]
+fn plans_for_bootstrap_and_rotation() {
+    let t = Test::quickstart();
+    snapshot!(t, "plan_bootstrap", t.run(["plan"]).success());
+    snapshot!(
+        t,
+        "plan_bootstrap_json",
+        t.run(["plan", "--json"]).success()
+    );
+
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    snapshot!(t, "show_after_bootstrap", t.run(["show"]).success());
+
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    snapshot!(t, "plan_rotation", t.run(["plan"]).success());
+    snapshot!(t, "plan_rotation_json", t.run(["plan", "--json"]).success());
+}
+
+/// Parse and resolve errors together: a bad reference, a bad duration, an
+/// unknown secret and an unknown attribute.
+const SEVERAL_ERRORS: &str = r#"store "file" "local" {}
+
+secret "a" {
+  owner   = "team-a"
+  cadence = "90d"
+  store   = store.file.locl
+  overlap = "10 minutes"
+  generate "rsa" {}
+  version "v1" {}
+  active = "v1"
+}
+
+consumer "svc" {
+  accepts   = secret.b
+  cache_ttl = "1m"
+  colour    = "blue"
+}
+"#;
+
+#[test]
+fn validate_with_several_errors() {
+    let t = Test::new().spec(SEVERAL_ERRORS);
+    snapshot!(t, "validate_errors", t.run(["validate"]).failure());
+    snapshot!(
+        t,
+        "validate_errors_json",
+        t.run(["validate", "--json"]).failure()
+    );
+}
+
+#[test]
+fn validate_with_rule_errors_and_warnings() {
+    // Resolves, so the rules from the field run: two errors, two warnings.
+    let t = Test::new().spec(
+        &crate::harness::QUICKSTART
+            .replace("  owner         = \"team-identity\"\n", "")
+            .replace("  cadence       = \"90d\"\n", "")
+            .replace("overlap       = \"5s\"", "overlap       = \"3s\"")
+            .replace("active = \"2026-08\"", "active = \"2026-8\""),
+    );
+    snapshot!(t, "validate_rules", t.run(["validate"]).failure());
+}
+
+#[test]
+fn init_then_validate() {
+    let t = Test::new();
+    snapshot!(t, "init", t.run(["init"]).success());
+    assert_eq!(t.read("rotor.hcl"), crate::harness::QUICKSTART);
+    assert_eq!(
+        t.read(".gitignore"),
+        "# rotor's local store and state: secret material, never commit\n.rotor/\n"
+    );
+    snapshot!(t, "init_validate", t.run(["validate"]).success());
+    snapshot!(t, "init_again", t.run(["init"]).failure());
+}

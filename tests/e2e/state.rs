@@ -1,0 +1,92 @@
+//! A state rotor did not write is refused, clearly, before anything runs.
+
+use crate::harness::Test;
+
+const STATE: &str = ".rotor/state.json";
+
+/// The quickstart after an apply that stops at the first gate: a real state,
+/// quickly (no waiting for windows).
+fn with_state() -> Test {
+    let t = Test::quickstart();
+    t.run(["apply", "--auto-approve"])
+        .success()
+        .stderr_has("Apply stopped at gates");
+    assert!(t.exists(".rotor/state.json.backup"));
+    t
+}
+
+#[test]
+fn a_state_edited_by_hand_is_refused() {
+    let t = with_state();
+    let text = t.read(STATE);
+    let serial = t.state_file().unwrap()["serial"].as_u64().unwrap();
+    let edited = text.replacen(
+        &format!("\"serial\": {serial},"),
+        &format!("\"serial\": {},", serial + 1),
+        1,
+    );
+    assert_ne!(edited, text);
+    t.write(STATE, &edited);
+
+    for args in [vec!["plan"], vec!["apply", "--auto-approve"], vec!["show"]] {
+        t.run(&args)
+            .failure()
+            .stderr_has(".rotor/state.json: the state was changed outside rotor (its checksum does not match its contents)")
+            .stderr_has("hint: state must only be written by rotor; restore it from state.json.backup");
+    }
+    assert_eq!(
+        t.read(STATE),
+        edited,
+        "a refused apply must not rewrite the state"
+    );
+
+    // The advice works: the backup is a state rotor wrote.
+    t.write(STATE, &t.read(".rotor/state.json.backup"));
+    t.run(["plan"]).success();
+}
+
+#[test]
+fn a_changed_fingerprint_is_detected_too() {
+    let t = with_state();
+    let text = t.read(STATE);
+    let at = text.find("\"fingerprint\": \"sha256:").unwrap() + "\"fingerprint\": \"sha256:".len();
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    t.write(STATE, &String::from_utf8(bytes).unwrap());
+    t.run(["plan"])
+        .failure()
+        .stderr_has("the state was changed outside rotor");
+}
+
+#[test]
+fn a_truncated_state_is_refused() {
+    let t = with_state();
+    let text = t.read(STATE);
+    t.write(STATE, &text[..text.len() / 2]);
+    t.run(["plan"])
+        .failure()
+        .stderr_has(".rotor/state.json: the state is not valid: EOF while parsing")
+        .stderr_has("hint: restore the state from state.json.backup");
+    t.write(STATE, "not json at all\n");
+    t.run(["apply", "--auto-approve"])
+        .failure()
+        .stderr_has("the state is not valid: ");
+    t.write(STATE, "");
+    t.run(["show"])
+        .failure()
+        .stderr_has("the state is not valid");
+}
+
+#[test]
+fn a_state_from_a_newer_format_is_refused_naming_the_version() {
+    let t = with_state();
+    let text = t.read(STATE);
+    assert!(text.contains("\"format_version\": 1,"));
+    t.write(
+        STATE,
+        &text.replacen("\"format_version\": 1,", "\"format_version\": 99,", 1),
+    );
+    t.run(["plan"])
+        .failure()
+        .stderr_has("the state has format version 99; this rotor reads version 1");
+}
