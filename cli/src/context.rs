@@ -18,10 +18,13 @@ pub struct Workspace {
 impl Workspace {
     pub fn new(global: &Global) -> Workspace {
         let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let state_path = global
-            .state
-            .clone()
-            .unwrap_or_else(|| dir.join(".rotor").join("state.json"));
+        let state_path = global.state.clone().unwrap_or_else(|| {
+            if dir == Path::new(".") {
+                PathBuf::from(".rotor/state.json")
+            } else {
+                dir.join(".rotor").join("state.json")
+            }
+        });
         Workspace { dir, state_path }
     }
 
@@ -96,9 +99,15 @@ impl Workspace {
 
     /// The state, or a new one.
     pub fn state(&self, backend: &LocalState) -> Result<State, Reported> {
+        Ok(self
+            .existing_state(backend)?
+            .unwrap_or_else(|| State::new(rotor_providers::new_lineage())))
+    }
+
+    /// The state, if there is one yet.
+    pub fn existing_state(&self, backend: &LocalState) -> Result<Option<State>, Reported> {
         match backend.load() {
-            Ok(Some(s)) => Ok(s),
-            Ok(None) => Ok(State::new(rotor_providers::new_lineage())),
+            Ok(s) => Ok(s),
             Err(e) => {
                 render::error(
                     &format!("{}: {e}", backend.describe()),

@@ -131,6 +131,8 @@ pub struct Diagnostic {
     pub detail: Option<String>,
     /// How to fix it, rendered as `hint: …`.
     pub hint: Option<String>,
+    /// The source at the span may hold secret material: render its location, never its text.
+    pub conceal: bool,
 }
 
 impl Diagnostic {
@@ -143,6 +145,7 @@ impl Diagnostic {
             label: None,
             detail: None,
             hint: None,
+            conceal: false,
         }
     }
 
@@ -163,6 +166,12 @@ impl Diagnostic {
     /// Adds a detail paragraph.
     pub fn detail(mut self, detail: impl Into<String>) -> Diagnostic {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Marks the source at the span as possibly secret: renderers show where, not what.
+    pub fn conceal(mut self) -> Diagnostic {
+        self.conceal = true;
         self
     }
 

@@ -33,3 +33,5 @@ pub use provider::{Clock, Generator, Probe, Providers, Publisher, StateBackend, 
 pub use secret::SecretValue;
 pub use state::{Phase, State};
 pub use time::{Duration, Timestamp};
+#[cfg(test)]
+mod tests;

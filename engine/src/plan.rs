@@ -764,7 +764,7 @@ fn plan_family(
             },
             after,
             format!(
-                "destroy {} after the grace period",
+                "destroy after the {} grace period",
                 secret.destroy_after.value
             ),
         );

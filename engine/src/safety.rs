@@ -371,7 +371,10 @@ pub fn check_revoke(
         .versions
         .get(version)
         .ok_or_else(|| fail(format!("revoke of {version}, which is not in state")))?;
-    if vs.promoted_at.is_some() {
+    // A version emitters used must drain: its successor emitted and held for the
+    // overlap. A recorded drain is that proof (a promote of the version clears
+    // it), even if `active` has moved on again since.
+    if vs.promoted_at.is_some() && vs.drained_at.is_none() {
         for &c in &family.emitters {
             let c = &r.spec.consumers[c];
             if !avs.emitted.contains_key(&c.name) {

@@ -55,8 +55,10 @@ impl Duration {
             let unit = &rest[..unit_len];
             rest = &rest[unit_len..];
             let Some((_, ms)) = UNITS.iter().find(|(u, _)| *u == unit) else {
-                return Err(if unit.is_empty() {
+                return Err(if unit.is_empty() && rest.is_empty() {
                     format!("`{text}` has no unit")
+                } else if unit.is_empty() {
+                    format!("`{text}` is not a duration")
                 } else {
                     format!("`{unit}` is not a unit")
                 });

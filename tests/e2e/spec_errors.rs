@@ -345,7 +345,7 @@ fn several_errors_are_reported_in_one_run() {
     assert_located(
         &out,
         "error",
-        "`overlap`: `1 minute` has no unit",
+        "`overlap`: `1 minute` is not a duration",
         at(SEVERAL_ERRORS, "\"1 minute\""),
     );
     assert_located(

@@ -3,6 +3,8 @@ use crate::context::{Reported, Workspace};
 use crate::render;
 use crate::style;
 use rotor_engine::apply::{ApplyOptions, Recorder};
+use rotor_engine::plan::Plan;
+use std::collections::BTreeSet;
 use std::io::BufRead;
 
 pub struct Options {
@@ -44,6 +46,7 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         deadline_base: opts.wait.then_some(started),
     };
     let mut ran = 0;
+    let approved = action_keys(&plan);
     let mut plan = plan;
     let mut last_status = started;
     loop {
@@ -84,9 +87,22 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         let now = providers.clock.now();
         if now - last_status >= STATUS_EVERY {
             last_status = now;
-            let waiting = report.families.iter().flat_map(|f| &f.outcomes).filter(|(_, o)| matches!(o, rotor_engine::apply::StepOutcome::Waiting { .. })).count();
-            let next = report.next_window().map(|t| format!("; next window opens {} (in {})", t.human(), t - now)).unwrap_or_default();
-            eprintln!("{} {waiting} gate{} still closed after {}{next}", style::dim("…"), if waiting == 1 { "" } else { "s" }, now - started);
+            let waiting = report
+                .families
+                .iter()
+                .flat_map(|f| &f.outcomes)
+                .filter(|(_, o)| matches!(o, rotor_engine::apply::StepOutcome::Waiting { .. }))
+                .count();
+            let next = report
+                .next_window()
+                .map(|t| format!("; next window opens {} (in {})", t.human(), t - now))
+                .unwrap_or_default();
+            eprintln!(
+                "{} {waiting} gate{} still closed after {}{next}",
+                style::dim("…"),
+                if waiting == 1 { "" } else { "s" },
+                now - started
+            );
         }
         let wake = report
             .next_window()
@@ -96,7 +112,54 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
             (wake - now).as_millis() as u64
         ))
         .await;
+        // Follow the approved plan from the state as it is now: what ran drops out, and a gate
+        // that depended on a step outside the plan cannot wait forever on a stale copy.
+        plan = super::plan::make_plan(
+            &resolved,
+            &providers,
+            &recorder.snapshot(),
+            opts.parallelism,
+        )
+        .await?;
+        if !within_approved(&plan, &approved) {
+            return Ok(ERROR);
+        }
     }
+}
+
+/// What each step does, without its numbering: `family verb target`.
+fn action_keys(plan: &Plan) -> BTreeSet<String> {
+    plan.families
+        .iter()
+        .flat_map(|f| {
+            f.steps.iter().map(move |s| {
+                format!(
+                    "secret.{} {} {}",
+                    f.family,
+                    s.action.verb(),
+                    s.action.target()
+                )
+            })
+        })
+        .collect()
+}
+
+/// Whether a fresh plan asks only for what was approved; says what is new when not.
+fn within_approved(plan: &Plan, approved: &BTreeSet<String>) -> bool {
+    let new: Vec<String> = action_keys(plan).difference(approved).cloned().collect();
+    if new.is_empty() {
+        return true;
+    }
+    render::error(
+        &format!(
+            "the plan changed while applying: {} was not in the plan you approved",
+            new.join(", ")
+        ),
+        Some(
+            "run `rotor plan` to review the new plan, then `rotor apply` again; everything that ran is recorded",
+        ),
+    );
+    false
 }
 
 fn confirm(no_input: bool) -> Result<bool, Reported> {

@@ -11,7 +11,11 @@ pub fn run(ws: &Workspace) -> Result<u8, Reported> {
     })?;
     if !ws.read_files()?.is_empty() {
         render::error(
-            &format!("{} already holds .hcl files", ws.dir.display()),
+            &if ws.dir == std::path::Path::new(".") {
+                "this directory already holds .hcl files".to_string()
+            } else {
+                format!("{} already holds .hcl files", ws.dir.display())
+            },
             Some(
                 "rotor init writes a starter spec into an empty directory; run it in a new one, or `rotor validate` here",
             ),

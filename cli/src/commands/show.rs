@@ -4,7 +4,17 @@ use crate::render;
 
 pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Reported> {
     let backend = ws.backend("rotor show", false)?;
-    let state = ws.state(&backend)?;
+    let Some(state) = ws.existing_state(&backend)? else {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"format_version": "1.0", "lineage": null, "serial": 0, "families": {}})
+            );
+        } else {
+            eprintln!("No state yet: run `rotor apply` to bootstrap the spec's families.");
+        }
+        return Ok(OK);
+    };
     for f in families {
         if !state.families.contains_key(f) {
             render::error(

@@ -33,7 +33,6 @@ pub fn render_one(d: &Diagnostic, sources: &SourceMap) -> String {
     if let Some(span) = &d.span {
         let file = sources.file(span);
         let start = file.pos(span.range.start);
-        let end = file.pos(span.range.end.max(span.range.start));
         let width = start.line.to_string().len();
         let pad = " ".repeat(width);
         out.push_str(&format!(
@@ -43,6 +42,19 @@ pub fn render_one(d: &Diagnostic, sources: &SourceMap) -> String {
             start.line,
             start.column
         ));
+        if d.conceal {
+            out.push_str(&format!(
+                "{pad} {} (source not shown: it may hold secret material)\n",
+                style::cyan("=")
+            ));
+        }
+    }
+    if let Some(span) = d.span.as_ref().filter(|_| !d.conceal) {
+        let file = sources.file(span);
+        let start = file.pos(span.range.start);
+        let end = file.pos(span.range.end.max(span.range.start));
+        let width = start.line.to_string().len();
+        let pad = " ".repeat(width);
         out.push_str(&format!("{pad} {}\n", style::cyan("|")));
         let line = file.line_text(start.line);
         out.push_str(&format!(

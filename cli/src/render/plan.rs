@@ -160,7 +160,7 @@ pub fn json(plan: &Plan) -> serde_json::Value {
 
 /// Prints apply progress on stderr, one line per step that changed.
 pub struct Progress {
-    pub last: std::sync::Mutex<std::collections::BTreeMap<(String, usize), String>>,
+    pub last: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>>,
 }
 
 impl Progress {
@@ -195,14 +195,17 @@ impl Hook for Progress {
             }
         };
         let mut last = self.last.lock().expect("progress lock");
-        let key = (family.to_string(), step.id);
+        // Keyed by what the step does: `--wait` re-plans each round, which renumbers steps.
+        let key = (
+            family.to_string(),
+            format!("{} {}", step.action.verb(), step.action.target()),
+        );
         if last.get(&key) == Some(&text) {
             return;
         }
         last.insert(key, text.clone());
         eprintln!(
-            "secret.{family} {:>2}. {} {} — {text}",
-            step.id,
+            "secret.{family} {} {} — {text}",
             step.action.verb(),
             step.action.target()
         );

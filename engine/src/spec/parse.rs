@@ -828,11 +828,12 @@ impl Parser<'_, '_> {
             None
         };
         if let Some(reason) = reason {
-            self.error(
+            let d = self.error(
                 format!("a literal in `{key}` looks like secret material: {reason}"),
                 range,
-            )
-            .hint = Some(format!(
+            );
+            d.conceal = true;
+            d.hint = Some(format!(
                 "material lives only in stores; read configuration with env(\"NAME\") instead of writing it in `{key}`"
             ));
         }
