@@ -750,10 +750,12 @@ impl Ctx<'_> {
 
     fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
         let state = self.state();
+        let overlap = self.r.overlap(self.family);
+        let now = self.now();
         let all_drained = retiring.iter().all(|r| {
             state
                 .version(self.name, r)
-                .is_none_or(|v| v.drained_at.is_some() || !v.phase.is_accepted_set())
+                .is_none_or(|v| safety::drained(v, overlap, now) || !v.phase.is_accepted_set())
         });
         if all_drained {
             return Ok(StepOutcome::AlreadyDone);
@@ -784,9 +786,7 @@ impl Ctx<'_> {
                 ));
             }
         }
-        let overlap = self.r.overlap(self.family);
         let until = promoted + overlap;
-        let now = self.now();
         if now < until {
             return Ok(waiting(
                 "overlap",

@@ -693,7 +693,8 @@ fn plan_family(
     let mut retiring: Vec<String> = leaving
         .iter()
         .filter(|id| {
-            fstate.versions[*id].promoted_at.is_some() && fstate.versions[*id].drained_at.is_none()
+            let v = &fstate.versions[*id];
+            v.promoted_at.is_some() && !crate::safety::drained(v, r.overlap(family), now)
         })
         .cloned()
         .collect();

@@ -15,8 +15,8 @@
 
 use crate::plan::{Action, FamilyPlan, Plan, Step};
 use crate::spec::{Family, Resolved};
-use crate::state::{FamilyState, Phase, State};
-use crate::time::Timestamp;
+use crate::state::{FamilyState, Phase, State, VersionState};
+use crate::time::{Duration, Timestamp};
 use std::collections::BTreeSet;
 
 /// Why a plan or an action is unsafe.
@@ -29,6 +29,13 @@ pub struct Violation {
     pub step: usize,
     /// What rule it breaks.
     pub reason: String,
+}
+
+/// Whether a version emitters used has drained: a hold recorded it, and the
+/// overlap in force has passed since it stopped being the primary (the overlap
+/// may have grown since the hold). A promote of the version clears the record.
+pub fn drained(v: &VersionState, overlap: Duration, now: Timestamp) -> bool {
+    v.drained_at.is_some() && v.retired_at.is_some_and(|r| r + overlap <= now)
 }
 
 /// Checks a whole plan. Returns every violation.
@@ -44,7 +51,7 @@ pub fn check_plan(resolved: &Resolved, state: &State, plan: &Plan) -> Vec<Violat
             continue;
         };
         let fstate = state.family(&fp.family).cloned().unwrap_or_default();
-        check_family(resolved, family, &fstate, fp, &mut out);
+        check_family(resolved, family, &fstate, fp, plan.made_at, &mut out);
     }
     out
 }
@@ -68,6 +75,7 @@ fn check_family(
     family: &Family,
     fstate: &FamilyState,
     fp: &FamilyPlan,
+    made_at: Timestamp,
     out: &mut Vec<Violation>,
 ) {
     let spec = &r.spec;
@@ -251,7 +259,7 @@ fn check_family(
                             );
                         }
                     }
-                    let drained = vs.is_some_and(|v| v.drained_at.is_some())
+                    let drained = vs.is_some_and(|v| drained(v, r.overlap(family), made_at))
                         || has_step(
                             &anc,
                             &|a| matches!(a, Action::Hold { retiring, .. } if retiring.contains(version)),
@@ -372,9 +380,8 @@ pub fn check_revoke(
         .get(version)
         .ok_or_else(|| fail(format!("revoke of {version}, which is not in state")))?;
     // A version emitters used must drain: its successor emitted and held for the
-    // overlap. A recorded drain is that proof (a promote of the version clears
-    // it), even if `active` has moved on again since.
-    if vs.promoted_at.is_some() && vs.drained_at.is_none() {
+    // overlap. A recorded drain is that proof, even if `active` has moved on again since.
+    if vs.promoted_at.is_some() && !drained(vs, r.overlap(family), now) {
         for &c in &family.emitters {
             let c = &r.spec.consumers[c];
             if !avs.emitted.contains_key(&c.name) {

@@ -263,6 +263,8 @@ struct FamilyTrack {
     /// The primary and when it became primary.
     primary: Option<(String, Timestamp)>,
     ever_primary: BTreeSet<String>,
+    /// Versions that were primary and no longer are, with when they stopped.
+    superseded: BTreeMap<String, Timestamp>,
     /// Per publisher: kids published, with since when continuously.
     published: BTreeMap<String, BTreeMap<String, Timestamp>>,
 }
@@ -325,20 +327,33 @@ fn check_promise(events: &[Event], phases: &[(usize, &Resolved)]) {
                         ctx()
                     );
                 }
+                if let Some((p, _)) = &track.primary
+                    && p != s
+                {
+                    track.superseded.insert(p.clone(), t);
+                }
+                track.superseded.remove(s);
                 track.primary = Some((s.clone(), t));
                 track.ever_primary.insert(s.clone());
             }
             Event::Disable(f, v, _) => {
                 let track = fams.entry(f.clone()).or_default();
                 let family = r.family_by_name(f).expect("family in spec");
-                let (s, tp) = track.primary.clone().expect("a primary before any disable");
+                let (s, _) = track.primary.clone().expect("a primary before any disable");
                 assert_ne!(&s, v, "the primary was disabled: {}", ctx());
                 if track.ever_primary.contains(v) {
+                    // Tokens signed with v stop being issued once emitters see its
+                    // successor and expire after that: the overlap counts from then.
                     let overlap = r.overlap(family);
+                    let since = track
+                        .superseded
+                        .get(v)
+                        .copied()
+                        .expect("superseded before disable");
                     assert!(
-                        tp + overlap <= t,
-                        "{v} disabled {} after {s} was promoted, within the overlap {overlap}: {}",
-                        t - tp,
+                        since + overlap <= t,
+                        "{v} disabled {} after it stopped being the primary, within the overlap {overlap}: {}",
+                        t - since,
                         ctx()
                     );
                 }
