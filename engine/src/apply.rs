@@ -530,7 +530,7 @@ impl Ctx<'_> {
         let mut kinds = Vec::new();
         let mut outcome = Outcome::Assumed;
         for (index, verify) in c.probes(phase) {
-            let gate = gate_id(phase, consumer, index, &verify.kind);
+            let gate = gate_id(phase, consumer, index);
             kinds.push(verify.kind.clone());
             if verify.kind == "manual" {
                 match v.approvals.get(&gate) {

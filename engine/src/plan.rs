@@ -10,7 +10,7 @@
 use crate::refresh::{Live, LiveView};
 use crate::spec::{Family, ProbePhase, Resolved, Window};
 use crate::state::{Phase, State, VersionState};
-use crate::time::{Duration, Timestamp};
+use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -932,7 +932,7 @@ fn probe_gates(
     let mut any = false;
     for (i, v) in c.probes(phase) {
         any = true;
-        let gate = gate_id(phase, &c.name, i, &v.kind);
+        let gate = gate_id(phase, &c.name, i);
         if v.kind == "manual" {
             let approved = vs.and_then(|s| s.approvals.get(&gate));
             gates.push(Gate {
@@ -982,15 +982,10 @@ fn probe_gates(
 
 /// The id of a gate as `rotor approve` names it: `accept.api_gateway`, with
 /// `#N` appended for a second probe of the same kind on one consumer.
-pub fn gate_id(phase: ProbePhase, consumer: &str, index: usize, _kind: &str) -> String {
+pub fn gate_id(phase: ProbePhase, consumer: &str, index: usize) -> String {
     if index == 0 {
         format!("{}.{consumer}", phase.as_str())
     } else {
         format!("{}.{consumer}#{index}", phase.as_str())
     }
-}
-
-/// Re-exported for the rest of the engine: window length helpers.
-pub fn accept_window(r: &Resolved, family: &Family) -> Duration {
-    r.accept_window(family).length
 }

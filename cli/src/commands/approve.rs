@@ -22,7 +22,7 @@ pub fn run(ws: &Workspace, family: &str, version: &str, gate: &str) -> Result<u8
             let c = &resolved.spec.consumers[c];
             for (i, v) in c.probes(phase) {
                 if v.kind == "manual" {
-                    gates.push(gate_id(phase, &c.name, i, &v.kind));
+                    gates.push(gate_id(phase, &c.name, i));
                 }
             }
         }
