@@ -275,6 +275,23 @@ impl Ctx<'_> {
             .map_err(|e| failed(format!("could not save state: {e}"), RESUME))
     }
 
+    /// Changes one version's state and saves it at once.
+    fn record_version(
+        &self,
+        version: &str,
+        change: impl FnOnce(&mut VersionState),
+    ) -> Result<(), StepOutcome> {
+        self.record(|s| {
+            if let Some(v) = s
+                .families
+                .get_mut(self.name)
+                .and_then(|f| f.versions.get_mut(version))
+            {
+                change(v);
+            }
+        })
+    }
+
     fn stores(&self) -> Vec<(String, std::sync::Arc<dyn crate::Store>)> {
         self.family
             .stores
@@ -407,23 +424,17 @@ impl Ctx<'_> {
         }
         let now = self.now();
         let published = self.family.publishers.is_empty().then_some(now);
-        self.record(|s| {
-            if let Some(v) = s
-                .families
-                .get_mut(self.name)
-                .and_then(|f| f.versions.get_mut(version))
-            {
-                v.phase = Phase::Pending;
-                v.disabled_at = None;
-                // A drain held in its earlier life says nothing about the next
-                // time it leaves: the planner must plan a hold again.
-                v.drained_at = None;
-                v.accepted.clear();
-                v.emitted.clear();
-                v.last_attempt.clear();
-                v.approvals.clear();
-                v.published_at = published;
-            }
+        self.record_version(version, |v| {
+            v.phase = Phase::Pending;
+            v.disabled_at = None;
+            // A drain held in its earlier life says nothing about the next
+            // time it leaves: the planner must plan a hold again.
+            v.drained_at = None;
+            v.accepted.clear();
+            v.emitted.clear();
+            v.last_attempt.clear();
+            v.approvals.clear();
+            v.published_at = published;
         })?;
         Ok(StepOutcome::Done(format!("restored {version}")))
     }
@@ -585,14 +596,8 @@ impl Ctx<'_> {
                 },
                 detail: result.detail.clone(),
             };
-            self.record(|s| {
-                if let Some(v) = s
-                    .families
-                    .get_mut(self.name)
-                    .and_then(|f| f.versions.get_mut(version))
-                {
-                    v.last_attempt.insert(gate.clone(), evidence);
-                }
+            self.record_version(version, |v| {
+                v.last_attempt.insert(gate.clone(), evidence);
             })?;
             if !result.passed {
                 let deadline = self.options.deadline_base.map(|b| b + verify.within);
@@ -659,25 +664,16 @@ impl Ctx<'_> {
             .iter()
             .map(|&i| self.r.spec.consumers[i].name.clone())
             .collect();
-        self.record(|s| {
-            if let Some(v) = s
-                .families
-                .get_mut(self.name)
-                .and_then(|f| f.versions.get_mut(version))
-            {
-                match phase {
-                    ProbePhase::Accept => {
-                        v.accepted.insert(consumer.into(), evidence);
-                        if v.phase == Phase::Pending
-                            && verifiers.iter().all(|c| v.accepted.contains_key(c))
-                        {
-                            v.phase = Phase::Accepted;
-                        }
-                    }
-                    ProbePhase::Emit => {
-                        v.emitted.insert(consumer.into(), evidence);
-                    }
+        self.record_version(version, |v| match phase {
+            ProbePhase::Accept => {
+                v.accepted.insert(consumer.into(), evidence);
+                if v.phase == Phase::Pending && verifiers.iter().all(|c| v.accepted.contains_key(c))
+                {
+                    v.phase = Phase::Accepted;
                 }
+            }
+            ProbePhase::Emit => {
+                v.emitted.insert(consumer.into(), evidence);
             }
         })?;
         Ok(StepOutcome::Done(format!(
@@ -698,14 +694,8 @@ impl Ctx<'_> {
             && let Some(v) = state.version(self.name, version)
             && v.phase == Phase::Pending
         {
-            self.record(|s| {
-                if let Some(v) = s
-                    .families
-                    .get_mut(self.name)
-                    .and_then(|f| f.versions.get_mut(version))
-                {
-                    v.phase = Phase::Accepted;
-                }
+            self.record_version(version, |v| {
+                v.phase = Phase::Accepted;
             })?;
         }
         if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
@@ -830,15 +820,9 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| failed(format!("disabling {version} in {addr}: {e}"), RESUME))?;
         }
-        self.record(|s| {
-            if let Some(v) = s
-                .families
-                .get_mut(self.name)
-                .and_then(|f| f.versions.get_mut(version))
-            {
-                v.phase = Phase::Revoked;
-                v.disabled_at = Some(now);
-            }
+        self.record_version(version, |v| {
+            v.phase = Phase::Revoked;
+            v.disabled_at = Some(now);
         })?;
         Ok(StepOutcome::Done(format!(
             "revoked {version} (disabled; restorable until destroyed: declare it again to restore)"
@@ -882,15 +866,9 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| failed(format!("destroying {version} in {addr}: {e}"), RESUME))?;
         }
-        self.record(|s| {
-            if let Some(v) = s
-                .families
-                .get_mut(self.name)
-                .and_then(|f| f.versions.get_mut(version))
-            {
-                v.phase = Phase::Destroyed;
-                v.destroyed_at = Some(now);
-            }
+        self.record_version(version, |v| {
+            v.phase = Phase::Destroyed;
+            v.destroyed_at = Some(now);
         })?;
         Ok(StepOutcome::Done(format!("destroyed {version}")))
     }

@@ -446,7 +446,7 @@ fn promise_is_kept(phases: &[PhaseGen], last: &[FamilyGen]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     /// Every plan the planner makes, from any state reachable by driving
     /// earlier random specs part of the way, passes the safety checker.
@@ -460,7 +460,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     /// Driving random spec changes to completion never breaks the promise,
     /// as seen from the stores and publishers.
