@@ -336,15 +336,36 @@ fn plural(n: usize) -> &'static str {
 /// give the same plan, byte for byte.
 pub fn plan(resolved: &Resolved, state: &State, live: &Live, now: Timestamp) -> Plan {
     let empty = LiveView::default();
-    let mut families = Vec::new();
-    for family in &resolved.families {
-        let name = &resolved.spec.secrets[family.secret].name;
-        let view = live.get(name).unwrap_or(&empty);
-        let fp = plan_family(resolved, family, state, view, now);
-        if !fp.steps.is_empty() || fp.blocked.is_some() || !fp.notes.is_empty() {
-            families.push(fp);
-        }
-    }
+    let plan_some = |families: &[Family]| -> Vec<FamilyPlan> {
+        families
+            .iter()
+            .map(|family| {
+                let name = &resolved.spec.secrets[family.secret].name;
+                let view = live.get(name).unwrap_or(&empty);
+                plan_family(resolved, family, state, view, now)
+            })
+            .filter(|fp| !fp.steps.is_empty() || fp.blocked.is_some() || !fp.notes.is_empty())
+            .collect()
+    };
+    // Families are planned independently: split large specs over the cores,
+    // keeping spec order so the plan stays the same byte for byte.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let families: Vec<FamilyPlan> = if resolved.families.len() < 512 || threads < 2 {
+        plan_some(&resolved.families)
+    } else {
+        let per = resolved.families.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = resolved
+                .families
+                .chunks(per)
+                .map(|part| scope.spawn(move || plan_some(part)))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().expect("planner thread"))
+                .collect()
+        })
+    };
     let mut summary = Summary::default();
     for f in &families {
         if f.blocked.is_some() {
@@ -383,11 +404,9 @@ struct Builder {
 impl Builder {
     fn push(&mut self, action: Action, after: Vec<usize>, reason: impl Into<String>) -> usize {
         let id = self.steps.len() + 1;
-        let mut after: Vec<usize> = after
-            .into_iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut after = after;
+        after.sort_unstable();
+        after.dedup();
         after.retain(|a| *a < id);
         self.steps.push(Step {
             id,

@@ -26,7 +26,7 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     let backend = ws.backend("rotor apply", true)?;
     let state = ws.state(&backend)?;
     let plan = super::plan::make_plan(&resolved, &providers, &state, opts.parallelism).await?;
-    print!("{}", render::plan::human(&plan));
+    render::plan::print_human(&plan);
     if plan.is_empty() {
         return Ok(OK);
     }

@@ -43,7 +43,7 @@ pub async fn run(ws: &Workspace, json: bool, detailed: bool) -> Result<u8, Repor
             serde_json::to_string_pretty(&render::plan::json(&plan)).expect("json")
         );
     } else {
-        print!("{}", render::plan::human(&plan));
+        render::plan::print_human(&plan);
     }
     if plan.summary.blocked > 0 {
         return Ok(ERROR);

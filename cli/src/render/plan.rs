@@ -72,11 +72,15 @@ fn verb(action: &Action) -> String {
 }
 
 /// The human plan, as printed on stdout.
-pub fn human(plan: &Plan) -> String {
+/// The human plan, written family by family (a plan of thousands of families
+/// is never held as one string).
+pub fn write_human(plan: &Plan, to: &mut impl std::io::Write) -> std::io::Result<()> {
     let mut out = String::new();
     out.push_str(&style::bold(&plan.summary_line()));
     out.push('\n');
     for f in &plan.families {
+        to.write_all(out.as_bytes())?;
+        out.clear();
         out.push('\n');
         let active = f
             .active
@@ -114,7 +118,15 @@ pub fn human(plan: &Plan) -> String {
             style::yellow("note:")
         ));
     }
-    out
+    to.write_all(out.as_bytes())
+}
+
+/// The human plan, printed on stdout.
+pub fn print_human(plan: &Plan) {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A closed pipe (`rotor plan | head`) is not an error worth reporting.
+    let _ = write_human(plan, &mut out).and_then(|_| std::io::Write::flush(&mut out));
 }
 
 fn step_line(s: &Step) -> String {

@@ -815,9 +815,10 @@ impl Parser<'_, '_> {
 
     /// The rule from the field: material never sits in a spec.
     fn check_literal(&mut self, key: &str, text: &str, range: std::ops::Range<usize>) {
-        let sensitive = SENSITIVE_KEYS
-            .iter()
-            .any(|k| key == *k || key.ends_with(&format!("_{k}")));
+        let sensitive = SENSITIVE_KEYS.iter().any(|k| {
+            key.strip_suffix(k)
+                .is_some_and(|rest| rest.is_empty() || rest.ends_with('_'))
+        });
         let reason = if text.contains("-----BEGIN") || text.contains("PRIVATE KEY") {
             Some("it looks like a PEM key")
         } else if sensitive && !text.is_empty() {
