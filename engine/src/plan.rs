@@ -462,7 +462,7 @@ fn plan_family(
         // planned below finishes the job. Anything else missing is drift.
         let destroy_interrupted = v.phase == Phase::Revoked && !secret.declares(id);
         for addr in &store_addrs {
-            let Some(lf) = live.stores.get(addr) else {
+            let Some(lf) = live.store(addr) else {
                 continue;
             };
             match lf.versions.iter().find(|lv| &lv.id == id) {
@@ -487,7 +487,7 @@ fn plan_family(
         }
     }
     for addr in &store_addrs {
-        if let Some(lf) = live.stores.get(addr) {
+        if let Some(lf) = live.store(addr) {
             for lv in &lf.versions {
                 if !fstate.versions.contains_key(&lv.id) && !secret.declares(&lv.id) {
                     fp.notes.push(format!(
@@ -518,8 +518,7 @@ fn plan_family(
             None => {
                 let adopt = !store_addrs.is_empty()
                     && store_addrs.iter().all(|a| {
-                        live.stores
-                            .get(a)
+                        live.store(a)
                             .is_some_and(|lf| lf.versions.iter().any(|lv| lv.id == v.id))
                     });
                 let generator = secret
@@ -583,12 +582,7 @@ fn plan_family(
     let mut publish_step: BTreeMap<String, usize> = BTreeMap::new();
     for &p in &family.publishers {
         let addr = spec.publishers[p].address();
-        let current: Vec<String> = live
-            .publishers
-            .get(&addr)
-            .cloned()
-            .flatten()
-            .unwrap_or_default();
+        let current: Vec<String> = live.published(&addr).cloned().unwrap_or_default();
         let want: Vec<String> = fstate
             .versions
             .iter()

@@ -8,12 +8,31 @@ use std::collections::BTreeMap;
 /// What one family looks like live.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LiveView {
-    /// By store address.
-    pub stores: BTreeMap<String, LiveFamily>,
+    /// By store address. (A family has a store or two: a list is lighter than a map
+    /// when there are tens of thousands of families.)
+    pub stores: Vec<(String, LiveFamily)>,
     /// Published kids by publisher address; `None` when nothing is published yet.
-    pub publishers: BTreeMap<String, Option<Vec<String>>>,
+    pub publishers: Vec<(String, Option<Vec<String>>)>,
     /// Stores or publishers that could not be read, with why.
     pub errors: Vec<(String, ProviderError)>,
+}
+
+impl LiveView {
+    /// What a store holds for the family.
+    pub fn store(&self, address: &str) -> Option<&LiveFamily> {
+        self.stores
+            .iter()
+            .find(|(a, _)| a == address)
+            .map(|(_, l)| l)
+    }
+
+    /// The kids a publisher serves; `None` when it has published nothing (or was not read).
+    pub fn published(&self, address: &str) -> Option<&Vec<String>> {
+        self.publishers
+            .iter()
+            .find(|(a, _)| a == address)
+            .and_then(|(_, k)| k.as_ref())
+    }
 }
 
 /// Every family's live view, by family name.
@@ -32,7 +51,7 @@ pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: us
             };
             match store.read(&secret.name).await {
                 Ok(live) => {
-                    view.stores.insert(address, live);
+                    view.stores.push((address, live));
                 }
                 Err(e) => view.errors.push((address, e)),
             }
@@ -44,7 +63,7 @@ pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: us
             };
             match publisher.read_kids().await {
                 Ok(kids) => {
-                    view.publishers.insert(address, kids);
+                    view.publishers.push((address, kids));
                 }
                 Err(e) => view.errors.push((address, e)),
             }

@@ -10,7 +10,6 @@ use rotor_engine::Diagnostic;
 use rotor_engine::Span;
 use rotor_engine::diagnostics::did_you_mean;
 use rotor_engine::spec::{Located, Value};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A provider setting that is missing, unknown or of the wrong type.
@@ -64,7 +63,7 @@ impl std::error::Error for ConfigError {}
 pub(crate) struct Settings<'a> {
     /// How the block is named in messages: `store "file"`.
     pub what: String,
-    pub map: &'a BTreeMap<String, Located<Value>>,
+    pub map: &'a rotor_engine::spec::Settings,
     pub block: &'a Span,
 }
 
@@ -157,7 +156,7 @@ pub(crate) mod tests {
 
     #[test]
     fn unknown_and_mistyped_settings_point_at_the_attribute() {
-        let mut map = BTreeMap::new();
+        let mut map = rotor_engine::spec::Settings::default();
         map.insert("pth".to_string(), string("x", 7));
         let block = span(0);
         let s = Settings {

@@ -121,7 +121,7 @@ mod tests {
     use rotor_engine::spec::{ConsumerSpec, PublishSpec, StoreSpec, VerifySpec};
 
     fn verify(kind: &str, at: usize) -> VerifySpec {
-        let mut settings = BTreeMap::new();
+        let mut settings = rotor_engine::spec::Settings::default();
         if kind == "command" {
             settings.insert("command".to_string(), string("true", at + 1));
         }
@@ -153,14 +153,12 @@ mod tests {
         StoreSpec {
             kind: kind.into(),
             name: "local".into(),
-            settings: BTreeMap::new(),
+            settings: Default::default(),
             span: span(at),
         }
     }
 
-    fn jwks(
-        settings: BTreeMap<String, rotor_engine::spec::Located<rotor_engine::spec::Value>>,
-    ) -> PublishSpec {
+    fn jwks(settings: rotor_engine::spec::Settings) -> PublishSpec {
         PublishSpec {
             kind: "jwks".into(),
             name: "public".into(),
@@ -172,7 +170,7 @@ mod tests {
 
     #[test]
     fn builds_every_provider_by_address() {
-        let mut settings = BTreeMap::new();
+        let mut settings = rotor_engine::spec::Settings::default();
         settings.insert("path".to_string(), string("jwks.json", 41));
         let spec = Spec {
             stores: vec![store("file", 0)],
@@ -200,7 +198,7 @@ mod tests {
     fn reports_every_problem_at_its_block() {
         let spec = Spec {
             stores: vec![store("vualt", 0), store("file", 10)],
-            publishers: vec![jwks(BTreeMap::new())],
+            publishers: vec![jwks(Default::default())],
             consumers: vec![consumer("gw", vec![verify("http", 70)])],
             ..Spec::default()
         };

@@ -45,12 +45,15 @@ pub async fn run(ws: &Workspace, json: bool, detailed: bool) -> Result<u8, Repor
     } else {
         render::plan::print_human(&plan);
     }
-    if plan.summary.blocked > 0 {
-        return Ok(ERROR);
-    }
-    Ok(if detailed && !plan.is_empty() {
+    let code = if plan.summary.blocked > 0 {
+        ERROR
+    } else if detailed && !plan.is_empty() {
         PENDING
     } else {
         OK
-    })
+    };
+    // The process ends right after this: freeing a large spec and plan object
+    // by object would take longer than the OS takes to reclaim the memory.
+    std::mem::forget((resolved, providers, plan));
+    Ok(code)
 }

@@ -14,7 +14,6 @@ pub use resolve::{Family, ResourceGraph, ResourceId, Window};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
 use crate::time::{Duration, Timestamp};
-use std::collections::BTreeMap;
 
 /// A value with the place it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +37,78 @@ pub enum Value {
     List(Vec<Located<Value>>),
     /// A reference such as `store.file.local`.
     Ref(Reference),
+}
+
+/// A block's provider settings by attribute name, in source order.
+///
+/// A small list rather than a map: blocks have a handful of settings, and a
+/// spec can have tens of thousands of blocks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings(Vec<(String, Located<Value>)>);
+
+impl Settings {
+    /// A setting by name.
+    pub fn get(&self, key: &str) -> Option<&Located<Value>> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets a setting, returning the one it replaces.
+    pub fn insert(&mut self, key: String, value: Located<Value>) -> Option<Located<Value>> {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => Some(std::mem::replace(v, value)),
+            None => {
+                self.0.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Removes a setting.
+    pub fn remove(&mut self, key: &str) -> Option<Located<Value>> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// Whether a setting is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Removes every setting.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Settings in source order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Located<Value>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Names in source order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Settings {
+    type Item = (&'a String, &'a Located<Value>);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, Located<Value>)>,
+        fn(&'a (String, Located<Value>)) -> (&'a String, &'a Located<Value>),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
 }
 
 /// What a reference points at.
@@ -91,7 +162,7 @@ pub struct StoreSpec {
     /// The block's second label.
     pub name: String,
     /// Settings, by attribute name.
-    pub settings: BTreeMap<String, Located<Value>>,
+    pub settings: Settings,
     /// The whole block.
     pub span: Span,
 }
@@ -211,7 +282,7 @@ pub struct PublishSpec {
     /// The family it publishes.
     pub secret: Option<Reference>,
     /// Other settings (`path`, …), read by the publisher provider.
-    pub settings: BTreeMap<String, Located<Value>>,
+    pub settings: Settings,
     /// The block header.
     pub span: Span,
 }
@@ -255,7 +326,7 @@ pub struct VerifySpec {
     /// How long a `--wait` keeps retrying before the gate fails.
     pub within: Duration,
     /// Kind-specific settings (`command`, `timeout`, …), read by the probe provider.
-    pub settings: BTreeMap<String, Located<Value>>,
+    pub settings: Settings,
     /// The block header.
     pub span: Span,
 }

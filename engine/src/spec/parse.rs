@@ -1074,8 +1074,8 @@ impl<'p, 'a, 'e, 'b> BodyReader<'p, 'a, 'e, 'b> {
     }
 
     /// Every attribute not yet read, evaluated, for provider settings.
-    fn all_settings(&mut self) -> BTreeMap<String, Located<Value>> {
-        let mut out = BTreeMap::new();
+    fn all_settings(&mut self) -> Settings {
+        let mut out = Settings::default();
         let attrs = self.attrs.clone();
         for a in attrs {
             let key = a.key.as_str().to_string();
