@@ -642,11 +642,14 @@ impl Ctx<'_> {
         let detail = if kinds.is_empty() {
             format!("no probe; assumed after the {} cache window", c.cache())
         } else {
-            format!(
-                "{} passed; cache window {} elapsed",
-                kinds.join(", "),
-                c.cache()
-            )
+            let seen: Vec<String> = kinds
+                .iter()
+                .map(|k| match k.as_str() {
+                    "manual" => "manual gate approved".to_string(),
+                    other => format!("{other} probe passed"),
+                })
+                .collect();
+            format!("{}; cache window {} elapsed", seen.join(", "), c.cache())
         };
         let evidence = Evidence {
             probe: if kinds.is_empty() {

@@ -54,7 +54,9 @@ pub fn run(ws: &Workspace, family: &str, version: &str, gate: &str) -> Result<u8
     };
     let by = format!(
         "{}@{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into()),
         std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_else(|_| "localhost".into())
