@@ -429,15 +429,20 @@ pub fn load(
 ) -> (Option<Resolved>, Diagnostics, SourceMap) {
     let (spec, mut diags) = parse_files(files, env);
     let sources = spec.sources.clone();
+    // A file that does not parse is missing all its blocks: references to them
+    // would only add noise. Otherwise every check runs, so that one run reports
+    // every error (rules see what could be resolved).
+    if diags
+        .0
+        .iter()
+        .any(|d| d.summary.starts_with(parse::SYNTAX_ERROR))
+    {
+        diags.sort();
+        return (None, diags, sources);
+    }
     let resolved = resolve::resolve(spec, &mut diags);
-    let resolved = resolved.filter(|_| !diags.has_errors());
-    let resolved = match resolved {
-        Some(r) => {
-            rules::check(&r, &mut diags);
-            Some(r).filter(|_| !diags.has_errors())
-        }
-        None => None,
-    };
+    rules::check(&resolved, &mut diags);
     diags.sort();
+    let resolved = Some(resolved).filter(|_| !diags.has_errors());
     (resolved, diags, sources)
 }

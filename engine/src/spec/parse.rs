@@ -44,7 +44,7 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
                 let at = file.offset(loc.line(), loc.column());
                 diags.push(
                     Diagnostic::error(
-                        format!("syntax error: {}", e.message()),
+                        format!("{SYNTAX_ERROR}{}", e.message()),
                         Some(Span {
                             file: index,
                             range: at..at,
@@ -57,6 +57,9 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
     }
     (spec, diags)
 }
+
+/// How every syntax error's summary starts.
+pub(super) const SYNTAX_ERROR: &str = "syntax error: ";
 
 /// Below this size a file is parsed in one piece.
 const CHUNK_BYTES: usize = 64 * 1024;

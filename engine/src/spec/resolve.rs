@@ -42,7 +42,9 @@ pub struct Family {
     pub emitters: Vec<usize>,
 }
 
-pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Option<Resolved> {
+/// Resolves every reference it can; the rest are diagnostics. The result is
+/// complete only when no error was reported.
+pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Resolved {
     let mut graph = ResourceGraph::default();
     let mut nodes: HashMap<ResourceId, NodeIndex> = HashMap::new();
     let mut node =
@@ -213,9 +215,6 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Option<Resolved> {
     }
 
     report_cycles(&graph, &spec, diags);
-    if diags.has_errors() {
-        return None;
-    }
     let mut hasher = Sha256::new();
     for f in &spec.sources.files {
         hasher.update(f.path.to_string_lossy().as_bytes());
@@ -236,14 +235,14 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Option<Resolved> {
         .enumerate()
         .map(|(i, c)| (c.name.clone(), i))
         .collect();
-    Some(Resolved {
+    Resolved {
         spec,
         families,
         graph,
         hash,
         family_index,
         consumer_index,
-    })
+    }
 }
 
 /// Reports every cycle (strongly connected component larger than one node,

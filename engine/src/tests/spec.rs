@@ -578,3 +578,50 @@ fn env_reads_configuration() {
         "{diags:#?}"
     );
 }
+
+/// Rules run on whatever resolved: an unknown reference, a missing
+/// `cache_ttl` and an undeclared `active` are reported by one run.
+#[test]
+fn reference_and_rule_errors_are_reported_together() {
+    let text = format!(
+        r#"{STORE}
+secret "k" {{
+  owner   = "team"
+  store   = store.file.locl
+  cadence = "90d"
+  generate "ec" {{}}
+  version "v1" {{}}
+  active = "v9"
+}}
+
+consumer "api" {{
+  accepts = secret.k
+}}
+"#
+    );
+    let (diags, sources) = errors(&text);
+    assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "unknown reference `store.file.locl`",
+        "store.file.locl",
+        0,
+    );
+    assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "consumer `api` has no `cache_ttl`",
+        "consumer \"api\"",
+        0,
+    );
+    assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "`active` names version `v9`",
+        "\"v9\"",
+        0,
+    );
+}
