@@ -486,6 +486,24 @@ fn plan_family(
             }
         }
     }
+    // Drift of the primary: a store whose primary is neither the version rotor
+    // last promoted nor the one a promote in progress is setting was changed by hand.
+    for addr in &store_addrs {
+        let Some(primary) = live.store(addr).and_then(|lf| lf.primary.as_ref()) else {
+            continue;
+        };
+        if fstate.active.is_some()
+            && fstate.active.as_ref() != Some(primary)
+            && target.as_ref() != Some(primary)
+        {
+            fp.blocked = Some(format!(
+                "drift: {addr}'s primary is {primary} but rotor last promoted {}; \
+                 set it back in the store, or point `active` at {primary} if that change was intended",
+                fstate.active.as_deref().unwrap_or("none")
+            ));
+            return fp;
+        }
+    }
     for addr in &store_addrs {
         if let Some(lf) = live.store(addr) {
             for lv in &lf.versions {

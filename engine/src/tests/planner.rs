@@ -447,3 +447,31 @@ consumer "edge" {
     assert!(s.version("k", "v2").unwrap().accepted.contains_key("edge"));
     assert_eq!(s.version("k", "v1").unwrap().phase, Phase::Destroyed);
 }
+
+/// A primary changed by hand in the store blocks the family; a primary that a
+/// promote in progress already set (an interrupted apply) does not.
+#[test]
+fn a_primary_changed_outside_rotor_is_drift() {
+    let mut h = bootstrapped();
+    let r = load(&basic_spec(&["v1", "v2"], "v1"));
+    h.drive(&r, 20);
+    let store = h.stores["store.file.x"].clone();
+    futures_executor::block_on(crate::Store::set_primary(&*store, "k", "v2")).unwrap();
+    let plan = h.checked_plan(&r);
+    let why = only_family(&plan).blocked.as_deref().expect("blocked");
+    assert!(
+        why.contains("primary is v2 but rotor last promoted v1"),
+        "{why}"
+    );
+
+    // The same store state is an interrupted promote when the spec asks for v2.
+    let r = load(&basic_spec(&["v1", "v2"], "v2"));
+    let plan = h.checked_plan(&r);
+    let fp = only_family(&plan);
+    assert!(fp.blocked.is_none(), "{:?}", fp.blocked);
+    assert!(
+        fp.steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Promote { .. }))
+    );
+}
