@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use crate::render::graph::{GraphFormat, GraphKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -39,15 +40,24 @@ pub enum Command {
     },
     /// Show what apply would do, in order, with its gates.
     Plan {
-        /// Machine-readable plan.
-        #[arg(long)]
+        /// Machine-readable plan (same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format: `markdown` is a pull-request comment body.
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::render::plan::PlanFormat,
         /// Exit 0 when there are no changes, 2 when there are, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Also save the plan to FILE, for `rotor apply FILE` (also `-out FILE`).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Carry out the plan; stop cleanly at gates that are not open yet.
     Apply {
+        /// A plan saved by `rotor plan -out FILE`: applied as saved, without a prompt, or refused if stale.
+        #[arg(value_name = "FILE")]
+        plan_file: Option<PathBuf>,
         /// Do not ask for confirmation.
         #[arg(long)]
         auto_approve: bool,
@@ -81,4 +91,23 @@ pub enum Command {
         /// Gate id, as the plan shows it (`accept.CONSUMER` or `emit.CONSUMER`).
         gate: String,
     },
+    /// Print the resource graph or the plan's step graph, as DOT or Mermaid.
+    Graph {
+        /// Which graph.
+        #[arg(long = "type", value_enum, default_value_t = GraphKind::Resources)]
+        kind: GraphKind,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Print a shell completion script (e.g. `rotor completions bash > /etc/bash_completion.d/rotor`).
+    #[command(hide = false, display_order = 1000)]
+    Completions {
+        /// Shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, in roff (`rotor man | man -l -`).
+    #[command(hide = false, display_order = 1001)]
+    Man,
 }

@@ -5,11 +5,14 @@
 //! builder). Windows in these specs are seconds long, so a whole rotation
 //! takes about ten seconds; tests that wait run in parallel.
 
+mod completions;
+mod graph;
 mod harness;
 mod leaks;
 mod locking;
 mod resume;
 mod rotation;
+mod saved_plans;
 mod snapshots;
 mod spec_errors;
 mod state;

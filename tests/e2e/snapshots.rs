@@ -30,6 +30,26 @@ fn plans_for_bootstrap_and_rotation() {
     snapshot!(t, "plan_rotation_json", t.run(["plan", "--json"]).success());
 }
 
+/// The pull-request comment for the quickstart rotation: banner, table, timeline.
+#[test]
+fn plan_markdown_for_rotation() {
+    let t = Test::quickstart();
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    let out = t.run(["plan", "--format", "markdown"]).success();
+    snapshot!(t, "plan_rotation_markdown", out);
+    // `--json` stays an alias of `--format json`; mixing the two is a usage error.
+    let actions = |args: &[&str]| -> Vec<serde_json::Value> {
+        let v: serde_json::Value = serde_json::from_str(&t.run(args).success().stdout).unwrap();
+        let steps = v["families"][0]["steps"].as_array().unwrap().clone();
+        steps.into_iter().map(|s| s["action"].clone()).collect()
+    };
+    let by_format = actions(&["plan", "--format", "json"]);
+    assert_eq!(by_format.len(), 9);
+    assert_eq!(by_format, actions(&["plan", "--json"]));
+    t.run(["plan", "--json", "--format", "markdown"]).code(2);
+}
+
 /// Parse and resolve errors together: a bad reference, a bad duration, an
 /// unknown secret and an unknown attribute.
 const SEVERAL_ERRORS: &str = r#"store "file" "local" {}

@@ -1,11 +1,15 @@
-use super::{ERROR, OK, PENDING};
+use super::{ERROR, OK, PENDING, plan_file};
 use crate::context::{Reported, Workspace};
 use crate::render;
 use crate::style;
 use rotor_engine::apply::{ApplyOptions, Recorder};
 use rotor_engine::plan::Plan;
+use rotor_engine::spec::Resolved;
+use rotor_engine::{Providers, State};
+use rotor_providers::LocalState;
 use std::collections::BTreeSet;
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
 pub struct Options {
     pub auto_approve: bool,
@@ -13,6 +17,8 @@ pub struct Options {
     pub parallelism: usize,
     pub no_input: bool,
     pub detailed_exitcode: bool,
+    /// A plan saved by `rotor plan -out FILE`, applied instead of a fresh one.
+    pub plan_file: Option<PathBuf>,
 }
 
 /// How often `--wait` polls probes while no window is due.
@@ -21,6 +27,9 @@ const POLL: rotor_engine::Duration = rotor_engine::Duration(1000);
 const STATUS_EVERY: rotor_engine::Duration = rotor_engine::Duration(30_000);
 
 pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
+    if let Some(path) = opts.plan_file.clone() {
+        return run_saved(ws, &path, opts).await;
+    }
     let resolved = ws.resolved()?;
     let providers = ws.providers(&resolved)?;
     let backend = ws.backend("rotor apply", true)?;
@@ -37,8 +46,52 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         eprintln!("Apply cancelled.");
         return Ok(ERROR);
     }
+    execute(&resolved, &providers, &backend, state, plan, &opts).await
+}
 
-    let recorder = Recorder::new(state, &backend);
+/// `rotor apply FILE`: a saved plan, refused when the spec or state moved on
+/// since it was made, applied without a prompt (saving it was the review).
+async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Reported> {
+    // The file first: a corrupt plan is refused before anything is created.
+    let saved = plan_file::load(path)?;
+    let resolved = ws.resolved()?;
+    // The spec can be judged before the state is locked (and `.rotor/` created).
+    if let Some(why) = saved.stale_spec(&resolved.hash) {
+        return Err(plan_file::refuse(path, &why));
+    }
+    let providers = ws.providers(&resolved)?;
+    let backend = ws.backend("rotor apply", true)?;
+    let existing = ws.existing_state(&backend)?;
+    plan_file::check_fresh(&saved, path, &resolved.hash, existing.as_ref())?;
+    let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));
+    let plan = saved.plan;
+    plan_file::check_safety(&resolved, &state, &plan, path)?;
+    render::plan::print_human(&plan);
+    if plan.is_empty() {
+        eprintln!("Nothing to apply: the saved plan has no changes.");
+        return Ok(OK);
+    }
+    if plan.summary.blocked > 0 && plan.step_count() == 0 {
+        render::error(
+            "nothing to apply: every family in the saved plan is blocked",
+            Some("fix what the plan says blocks them, then `rotor plan -out FILE` again"),
+        );
+        return Ok(ERROR);
+    }
+    execute(&resolved, &providers, &backend, state, plan, &opts).await
+}
+
+/// Runs an approved plan (made now, or saved) to the end or to its closed
+/// gates; with `--wait`, follows it from the state until every gate opened.
+async fn execute(
+    resolved: &Resolved,
+    providers: &Providers,
+    backend: &LocalState,
+    state: State,
+    plan: Plan,
+    opts: &Options,
+) -> Result<u8, Reported> {
+    let recorder = Recorder::new(state, backend);
     let hook = render::plan::Progress::new();
     let started = providers.clock.now();
     let options = ApplyOptions {
@@ -51,7 +104,7 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     let mut last_status = started;
     loop {
         let report =
-            rotor_engine::apply::apply(&resolved, &plan, &providers, &recorder, &hook, &options)
+            rotor_engine::apply::apply(resolved, &plan, providers, &recorder, &hook, &options)
                 .await;
         ran += report.ran();
         if report.failed() {
@@ -59,20 +112,20 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
             return Ok(ERROR);
         }
         if report.is_complete() {
-            // Anything the finished plan made newly possible (none expected) is planned afresh.
-            plan = super::plan::make_plan(
-                &resolved,
-                &providers,
-                &recorder.snapshot(),
-                opts.parallelism,
-            )
-            .await?;
+            // Anything the finished plan made newly possible (none expected) is planned
+            // afresh, and runs only if it was part of what was approved.
+            plan =
+                super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
+                    .await?;
             if plan.step_count() == 0 {
                 eprintln!(
                     "{}",
                     style::green(&render::plan::apply_summary(&report, ran))
                 );
                 return Ok(if plan.summary.blocked > 0 { ERROR } else { OK });
+            }
+            if !within_approved(&plan, &approved) {
+                return Ok(ERROR);
             }
             continue;
         }
@@ -114,13 +167,8 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         .await;
         // Follow the approved plan from the state as it is now: what ran drops out, and a gate
         // that depended on a step outside the plan cannot wait forever on a stale copy.
-        plan = super::plan::make_plan(
-            &resolved,
-            &providers,
-            &recorder.snapshot(),
-            opts.parallelism,
-        )
-        .await?;
+        plan = super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
+            .await?;
         if !within_approved(&plan, &approved) {
             return Ok(ERROR);
         }

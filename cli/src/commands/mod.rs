@@ -5,8 +5,12 @@
 
 mod apply;
 mod approve;
+mod completions;
+mod graph;
 mod init;
+mod man;
 mod plan;
+mod plan_file;
 mod show;
 mod validate;
 
@@ -24,9 +28,19 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Validate { json } => validate::run(&ws, json),
         Command::Plan {
             json,
+            format,
             detailed_exitcode,
-        } => plan::run(&ws, json, detailed_exitcode).await,
+            out,
+        } => {
+            let format = if json {
+                crate::render::plan::PlanFormat::Json
+            } else {
+                format
+            };
+            plan::run(&ws, format, detailed_exitcode, out.as_deref()).await
+        }
         Command::Apply {
+            plan_file,
             auto_approve,
             wait,
             parallelism,
@@ -41,6 +55,7 @@ pub async fn run(cli: Cli) -> u8 {
                     parallelism,
                     no_input,
                     detailed_exitcode,
+                    plan_file,
                 },
             )
             .await
@@ -51,6 +66,9 @@ pub async fn run(cli: Cli) -> u8 {
             version,
             gate,
         } => approve::run(&ws, &family, &version, &gate),
+        Command::Graph { kind, format } => graph::run(&ws, kind, format).await,
+        Command::Completions { shell } => completions::run(shell),
+        Command::Man => man::run(),
     };
     result.unwrap_or(ERROR)
 }

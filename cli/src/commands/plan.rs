@@ -1,9 +1,11 @@
 use super::{ERROR, OK, PENDING};
 use crate::context::{Reported, Workspace};
 use crate::render;
+use crate::render::plan::PlanFormat;
 use rotor_engine::plan::Plan;
 use rotor_engine::spec::Resolved;
 use rotor_engine::{Providers, State};
+use std::path::Path;
 
 /// Refresh, plan and check: shared by plan and apply.
 pub async fn make_plan(
@@ -31,19 +33,34 @@ pub async fn make_plan(
     Ok(plan)
 }
 
-pub async fn run(ws: &Workspace, json: bool, detailed: bool) -> Result<u8, Reported> {
+pub async fn run(
+    ws: &Workspace,
+    format: PlanFormat,
+    detailed: bool,
+    out: Option<&Path>,
+) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let providers = ws.providers(&resolved)?;
     let backend = ws.backend("rotor plan", false)?;
-    let state = ws.state(&backend)?;
+    // A saved plan records whether there was a state, not the lineage invented for a missing one.
+    let existing = ws.existing_state(&backend)?;
+    let state_exists = existing.is_some();
+    let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));
     let plan = make_plan(&resolved, &providers, &state, 10).await?;
-    if json {
-        println!(
+    match format {
+        PlanFormat::Json => println!(
             "{}",
             serde_json::to_string_pretty(&render::plan::json(&plan)).expect("json")
+        ),
+        PlanFormat::Markdown => render::markdown::print(&plan),
+        PlanFormat::Human => render::plan::print_human(&plan),
+    }
+    if let Some(path) = out {
+        super::plan_file::save(path, &plan, state_exists)?;
+        eprintln!(
+            "\nSaved the plan to {0}. Apply it with: rotor apply {0}",
+            path.display()
         );
-    } else {
-        render::plan::print_human(&plan);
     }
     let code = if plan.summary.blocked > 0 {
         ERROR

@@ -3,6 +3,11 @@ use crate::context::{Reported, Workspace};
 use crate::render;
 
 pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Reported> {
+    if let [arg] = families
+        && super::plan_file::looks_like_plan(arg)
+    {
+        return super::plan_file::show(ws, std::path::Path::new(arg), json);
+    }
     let backend = ws.backend("rotor show", false)?;
     let Some(state) = ws.existing_state(&backend)? else {
         if json {

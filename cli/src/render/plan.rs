@@ -6,6 +6,18 @@ use rotor_engine::apply::{ApplyReport, Hook, StepOutcome};
 use rotor_engine::plan::{Action, GateStatus, Plan, Step};
 use serde_json::json;
 
+/// How `rotor plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// For people, on a terminal.
+    #[default]
+    Human,
+    /// For machines (same as `--json`).
+    Json,
+    /// For a pull-request comment: tables, a warning banner, Mermaid timelines.
+    Markdown,
+}
+
 /// One line describing a step's action.
 pub fn describe(action: &Action) -> String {
     match action {

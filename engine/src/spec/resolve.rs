@@ -217,7 +217,9 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Resolved {
     report_cycles(&graph, &spec, diags);
     let mut hasher = Sha256::new();
     for f in &spec.sources.files {
-        hasher.update(f.path.to_string_lossy().as_bytes());
+        // The file's name, not the path as typed: `-C DIR` and `cd DIR` are the same spec.
+        let name = f.path.file_name().unwrap_or(f.path.as_os_str());
+        hasher.update(name.to_string_lossy().as_bytes());
         hasher.update([0]);
         hasher.update(f.text.as_bytes());
         hasher.update([0]);
