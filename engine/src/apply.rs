@@ -744,11 +744,13 @@ impl Ctx<'_> {
     fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
         let state = self.state();
         let overlap = self.r.overlap(self.family);
+        let hold = self.r.hold_until(self.family);
         let now = self.now();
         let all_drained = retiring.iter().all(|r| {
-            state
-                .version(self.name, r)
-                .is_none_or(|v| safety::drained(v, overlap, now) || !v.phase.is_accepted_set())
+            state.version(self.name, r).is_none_or(|v| {
+                (safety::drained(v, overlap, now) && hold.is_none_or(|(h, _)| h <= now))
+                    || !v.phase.is_accepted_set()
+            })
         });
         if all_drained {
             return Ok(StepOutcome::AlreadyDone);
@@ -780,6 +782,19 @@ impl Ctx<'_> {
             }
         }
         let until = promoted + overlap;
+        if let Some((h, c)) = hold.filter(|(h, _)| *h > until && now < *h) {
+            let reason = c.hold_reason.as_ref().map_or("", |r| r.value.as_str());
+            return Ok(waiting(
+                "hold_until",
+                Some(h),
+                format!(
+                    "{} holds {} until {}: {reason}",
+                    c.address(),
+                    retiring.join(", "),
+                    h.human()
+                ),
+            ));
+        }
         if now < until {
             return Ok(waiting(
                 "overlap",

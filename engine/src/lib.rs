@@ -18,6 +18,8 @@
 
 pub mod apply;
 pub mod diagnostics;
+pub mod edit;
+pub mod inventory;
 pub mod plan;
 pub mod provider;
 pub mod refresh;

@@ -725,7 +725,9 @@ fn plan_family(
         .iter()
         .filter(|id| {
             let v = &fstate.versions[*id];
-            v.promoted_at.is_some() && !crate::safety::drained(v, r.overlap(family), now)
+            v.promoted_at.is_some()
+                && !(crate::safety::drained(v, r.overlap(family), now)
+                    && r.hold_until(family).is_none_or(|(h, _)| h <= now))
         })
         .cloned()
         .collect();
@@ -918,6 +920,20 @@ fn annotate(
                         floor.length, floor.set_by
                     ),
                 ));
+                if let Some((until, c)) = r.hold_until(family) {
+                    ready = ready.max(until);
+                    let reason = c.hold_reason.as_ref().map_or("", |r| r.value.as_str());
+                    gates.push(window_gate(
+                        "hold_until",
+                        until,
+                        now,
+                        format!(
+                            "consumer.{} holds old versions until {}: {reason}",
+                            c.name,
+                            until.human()
+                        ),
+                    ));
+                }
             }
             Action::Revoke { version } => {
                 disabled.insert(version.clone(), start);

@@ -401,6 +401,15 @@ pub fn check_revoke(
             )));
         }
     }
+    if vs.promoted_at.is_some()
+        && let Some((h, c)) = r.hold_until(family).filter(|(h, _)| now < *h)
+    {
+        return Err(fail(format!(
+            "revoke of {version} before {}, the hold_until of consumer.{}",
+            h.human(),
+            c.name
+        )));
+    }
     let enabled_after = fstate
         .versions
         .iter()

@@ -144,6 +144,10 @@ mod tests {
             token_ttl: None,
             max_versions: None,
             flag_day_reason: None,
+            blast_radius: None,
+            third_party: None,
+            hold_until: None,
+            hold_reason: None,
             verify,
             span: span(90),
         }

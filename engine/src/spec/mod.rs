@@ -256,6 +256,8 @@ pub struct SecretSpec {
     pub versions: Vec<VersionSpec>,
     /// The version emitters use.
     pub active: Option<Located<String>>,
+    /// Notes on rolling back (for the runbook).
+    pub rollback: Option<String>,
     /// The `secret "NAME"` header.
     pub span: Span,
 }
@@ -357,6 +359,15 @@ pub struct ConsumerSpec {
     pub max_versions: Option<Located<u32>>,
     /// A written reason that waives the flag-day error for `max_versions = 1`.
     pub flag_day_reason: Option<Located<String>>,
+    /// Who or what breaks if this consumer rejects a version (for the runbook).
+    pub blast_radius: Option<String>,
+    /// A note when the consumer is run by a third party (how to reach them, how they rotate).
+    pub third_party: Option<String>,
+    /// Old versions this consumer accepts are not revoked before this time
+    /// (e.g. a mobile app in the field that caches keys longer than its cache_ttl).
+    pub hold_until: Option<Located<Timestamp>>,
+    /// Why: required with `hold_until`.
+    pub hold_reason: Option<Located<String>>,
     /// Probes.
     pub verify: Vec<VerifySpec>,
     /// The block header.

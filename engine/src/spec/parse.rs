@@ -414,6 +414,7 @@ impl Parser<'_, '_> {
                 "overlap",
                 "destroy_after",
                 "active",
+                "rollback",
             ],
             false,
         );
@@ -442,6 +443,7 @@ impl Parser<'_, '_> {
             span: header.clone(),
         });
         let active = r.string("active");
+        let rollback = r.string("rollback").map(|s| s.value);
         let body = r.body;
         r.finish(&["generate", "version"]);
 
@@ -506,6 +508,7 @@ impl Parser<'_, '_> {
             generate,
             versions,
             active,
+            rollback,
             span: header,
         });
     }
@@ -604,6 +607,10 @@ impl Parser<'_, '_> {
                 "token_ttl",
                 "max_versions",
                 "flag_day_reason",
+                "blast_radius",
+                "third_party",
+                "hold_until",
+                "hold_reason",
             ],
             false,
         );
@@ -614,6 +621,22 @@ impl Parser<'_, '_> {
         let token_ttl = r.duration("token_ttl");
         let max_versions = r.integer("max_versions");
         let flag_day_reason = r.string("flag_day_reason");
+        let blast_radius = r.string("blast_radius").map(|s| s.value);
+        let third_party = r.string("third_party").map(|s| s.value);
+        let hold_until = r.string("hold_until").and_then(|s| {
+            let parsed = Timestamp::parse_date(&s.value).or_else(|_| Timestamp::parse_rfc3339(&s.value));
+            match parsed {
+                Ok(t) => Some(Located { value: t, span: s.span }),
+                Err(_) => {
+                    r.p.diags.push(
+                        Diagnostic::error(format!("hold_until: `{}` is not a date", s.value), Some(s.span))
+                            .hint("write a date such as \"2027-01-15\" or a UTC time such as \"2027-01-15T09:00:00Z\""),
+                    );
+                    None
+                }
+            }
+        });
+        let hold_reason = r.string("hold_reason");
         let body = r.body;
         r.finish(&["verify"]);
         let mut verify = Vec::new();
@@ -631,6 +654,10 @@ impl Parser<'_, '_> {
             token_ttl,
             max_versions,
             flag_day_reason,
+            blast_radius,
+            third_party,
+            hold_until,
+            hold_reason,
             verify,
             span: header,
         });

@@ -393,6 +393,18 @@ impl Resolved {
         }
     }
 
+    /// The latest `hold_until` among the family's consumers, with the consumer
+    /// and its reason: versions emitters used are not revoked before it.
+    pub fn hold_until(&self, family: &Family) -> Option<(Timestamp, &ConsumerSpec)> {
+        family
+            .verifiers
+            .iter()
+            .chain(&family.emitters)
+            .map(|&c| &self.spec.consumers[c])
+            .filter_map(|c| c.hold_until.as_ref().map(|h| (h.value, c)))
+            .max_by_key(|(t, c)| (*t, std::cmp::Reverse(c.name.clone())))
+    }
+
     /// The overlap in force: the declared one, or the floor when none is declared.
     pub fn overlap(&self, family: &Family) -> Duration {
         let secret = &self.spec.secrets[family.secret];

@@ -42,6 +42,21 @@ pub(super) fn check(r: &Resolved, diags: &mut Diagnostics) {
                 }
             }
         }
+        if let Some(h) = &c.hold_until {
+            let reasoned = c
+                .hold_reason
+                .as_ref()
+                .is_some_and(|r| !r.value.trim().is_empty());
+            if !reasoned {
+                diags.push(
+                    Diagnostic::error(
+                        format!("consumer `{}` holds old versions until {} without a reason", c.name, h.value.date()),
+                        Some(h.span.clone()),
+                    )
+                    .hint("add `hold_reason = \"…\"`: the next person must know why revokes wait (e.g. \"app 4.2 in the field caches keys for 30 days\")"),
+                );
+            }
+        }
         for v in &c.verify {
             for phase in &v.on {
                 let role = match phase {

@@ -523,3 +523,35 @@ fn a_restored_version_is_held_again_when_it_leaves() {
         Phase::Destroyed
     );
 }
+
+/// A consumer's `hold_until` keeps the old version until that time, past the
+/// overlap; the plan shows it as a gate and the revoke happens after it.
+#[test]
+fn hold_until_keeps_the_old_version_past_the_overlap() {
+    let hold = r#"hold_until  = "2026-11-27"
+  hold_reason = "app 4.2 in the field caches keys for a day"
+  verify "command" { command = ["true"] }"#;
+    let mut h = Harness::new();
+    h.drive(&load(&spec_with(&["v1"], "v1", hold)), 20);
+    let r = load(&spec_with(&["v2"], "v2", hold));
+    let plan = h.checked_plan(&r);
+    let gate = plan.families[0]
+        .steps
+        .iter()
+        .flat_map(|s| &s.gates)
+        .find(|g| g.name == "hold_until")
+        .expect("a hold_until gate");
+    assert!(gate.detail.contains("app 4.2"), "{gate:?}");
+    let until = Timestamp::parse_date("2026-11-27").unwrap();
+    assert_eq!(gate.opens_at, Some(until));
+    h.drive(&r, 40);
+    let disabled = h
+        .events()
+        .iter()
+        .find_map(|e| match e {
+            Event::Disable(_, v, t) if v == "v1" => Some(*t),
+            _ => None,
+        })
+        .expect("v1 revoked in the end");
+    assert!(disabled >= until, "revoked at {disabled} before {until}");
+}

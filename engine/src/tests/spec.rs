@@ -625,3 +625,34 @@ consumer "api" {{
         0,
     );
 }
+
+/// `hold_until` needs a written reason, and a date.
+#[test]
+fn hold_until_needs_a_reason_and_a_date() {
+    let text = secret("").replace(
+        "consumer \"api\" {\n  accepts   = secret.k\n",
+        "consumer \"api\" {\n  accepts   = secret.k\n  hold_until = \"2027-01-15\"\n",
+    );
+    let (diags, sources) = errors(&text);
+    assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "holds old versions until 2027-01-15 without a reason",
+        "\"2027-01-15\"",
+        0,
+    );
+    let text = secret("").replace(
+        "consumer \"api\" {\n  accepts   = secret.k\n",
+        "consumer \"api\" {\n  accepts   = secret.k\n  hold_until = \"soon\"\n  hold_reason = \"x\"\n",
+    );
+    let (diags, sources) = errors(&text);
+    assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "hold_until: `soon` is not a date",
+        "\"soon\"",
+        0,
+    );
+}
