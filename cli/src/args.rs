@@ -37,6 +37,12 @@ pub enum Command {
         /// Machine-readable diagnostics.
         #[arg(long)]
         json: bool,
+        /// Treat every warning (inventory included) as an error: exit 1.
+        #[arg(long)]
+        strict: bool,
+        /// Policy: warn when a family's `cadence` is longer than DURATION (e.g. 90d).
+        #[arg(long, value_name = "DURATION", value_parser = rotor_engine::Duration::parse)]
+        max_cadence: Option<rotor_engine::Duration>,
     },
     /// Show what apply would do, in order, with its gates.
     Plan {
@@ -82,6 +88,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Every family: active version and age, rotation in flight, next due, owner, review date, flags.
+    Status {
+        /// Machine-readable status.
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when any family is due or overdue for rotation (for scheduled CI jobs).
+        #[arg(long)]
+        due: bool,
+    },
     /// Open a manual gate: `rotor approve FAMILY VERSION GATE` (GATE is e.g. accept.api_gateway).
     Approve {
         /// Secret family.
@@ -91,6 +106,37 @@ pub enum Command {
         /// Gate id, as the plan shows it (`accept.CONSUMER` or `emit.CONSUMER`).
         gate: String,
     },
+    /// Start a rotation: declare a new version in the spec and make it active.
+    Rotate {
+        /// Secret family.
+        family: String,
+        /// The new version id (default: this month, `YYYY-MM`, made unique).
+        #[arg(long, value_name = "ID")]
+        version: Option<String>,
+    },
+    /// Finish a rotation: remove a version's block, so that the plan revokes it safely.
+    Retire {
+        /// Secret family.
+        family: String,
+        /// Version id to remove.
+        version: String,
+    },
+    /// Point `active` back at the version that was active before.
+    Rollback {
+        /// Secret family.
+        family: String,
+        /// Re-declare the previous version if its block was removed (restorable until destroyed).
+        #[arg(long)]
+        restore: bool,
+    },
+    /// Write each family's one-page rotation runbook (Markdown, or one printable HTML page).
+    Runbook {
+        /// Only these families.
+        families: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = RunbookFormat::Markdown)]
+        format: RunbookFormat,
+    },
     /// Print the resource graph or the plan's step graph, as DOT or Mermaid.
     Graph {
         /// Which graph.
@@ -99,6 +145,15 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
+    },
+    /// Rewrite the spec's .hcl files in the canonical style, comments kept.
+    Fmt {
+        /// Change nothing: list the files that are not formatted, exit 3 if any.
+        #[arg(long)]
+        check: bool,
+        /// Print a unified diff of each change (with --check, only print it).
+        #[arg(long)]
+        diff: bool,
     },
     /// Print a shell completion script (e.g. `rotor completions bash > /etc/bash_completion.d/rotor`).
     #[command(hide = false, display_order = 1000)]
@@ -110,4 +165,13 @@ pub enum Command {
     /// Print the man page, in roff (`rotor man | man -l -`).
     #[command(hide = false, display_order = 1001)]
     Man,
+}
+
+/// How `rotor runbook` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RunbookFormat {
+    /// Markdown, for a repository or a wiki.
+    Markdown,
+    /// One self-contained HTML page with a printable layout.
+    Html,
 }

@@ -19,10 +19,12 @@
 pub mod apply;
 pub mod diagnostics;
 pub mod edit;
+pub mod format;
 pub mod inventory;
 pub mod plan;
 pub mod provider;
 pub mod refresh;
+pub mod runbook;
 pub mod safety;
 pub mod secret;
 pub mod spec;

@@ -6,13 +6,17 @@
 //! takes about ten seconds; tests that wait run in parallel.
 
 mod completions;
+mod fmt;
 mod graph;
 mod harness;
 mod leaks;
 mod locking;
 mod resume;
+mod rotate;
 mod rotation;
+mod runbook;
 mod saved_plans;
 mod snapshots;
 mod spec_errors;
 mod state;
+mod status;

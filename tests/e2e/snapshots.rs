@@ -87,6 +87,7 @@ fn validate_with_rule_errors_and_warnings() {
     // Resolves, so the rules from the field run: two errors, two warnings.
     let t = Test::new().spec(
         &crate::harness::QUICKSTART
+            .replace("2027-02-01", "2099-02-01")
             .replace("  owner         = \"team-identity\"\n", "")
             .replace("  cadence       = \"90d\"\n", "")
             .replace("overlap       = \"5s\"", "overlap       = \"3s\"")
@@ -99,7 +100,24 @@ fn validate_with_rule_errors_and_warnings() {
 fn init_then_validate() {
     let t = Test::new();
     snapshot!(t, "init", t.run(["init"]).success());
-    assert_eq!(t.read("rotor.hcl"), crate::harness::QUICKSTART);
+    // The starter is the quickstart, with a review date three months out.
+    let without_review = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.contains("review_by"))
+            .map(String::from)
+            .collect()
+    };
+    let written = t.read("rotor.hcl");
+    assert_eq!(
+        without_review(&written),
+        without_review(crate::harness::QUICKSTART)
+    );
+    let review = written
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("review_by     = \""))
+        .and_then(|d| d.strip_suffix('"'))
+        .expect("a review date");
+    assert!(review > "2026-01-01" && review.len() == 10, "{review}");
     assert_eq!(
         t.read(".gitignore"),
         "# rotor's local store and state: secret material, never commit\n.rotor/\n"

@@ -399,15 +399,16 @@ secret "webhook_secret" {
         "secret `webhook_secret` has no owner",
         "secret `webhook_secret` has no cadence",
         "secret `webhook_secret` has no consumers",
+        "secret `webhook_secret` has no review date",
     ] {
         assert_located(&out, "warning", summary, loc);
     }
     assert!(!out.stderr.contains("error"), "{out}");
-    out.stderr_has("The spec is valid: 1 family, 0 consumers, 3 warnings.\n");
+    out.stderr_has("The spec is valid: 1 family, 0 consumers, 4 warnings.\n");
 
     let json = t.run(["validate", "--json"]).success().json();
     assert_eq!(json["valid"], true);
-    assert_eq!(json["warning_count"], 3);
+    assert_eq!(json["warning_count"], 4);
     assert_eq!(json["error_count"], 0);
     // Warnings do not stop a plan either.
     t.run(["plan"])

@@ -28,7 +28,14 @@ pub fn run(ws: &Workspace) -> Result<u8, Reported> {
             Reported
         })
     };
-    write("rotor.hcl", STARTER)?;
+    // The starter's review date is three months from today, as a team would set it.
+    let review =
+        (rotor_providers::now() + rotor_engine::Duration::parse("90d").expect("constant")).date();
+    let starter = STARTER.replace(
+        "review_by     = \"2027-02-01\"",
+        &format!("review_by     = \"{review}\""),
+    );
+    write("rotor.hcl", &starter)?;
     let gitignore = ws.dir.join(".gitignore");
     let existing = std::fs::read_to_string(&gitignore).unwrap_or_default();
     if !existing

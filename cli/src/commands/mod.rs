@@ -6,12 +6,16 @@
 mod apply;
 mod approve;
 mod completions;
+mod fmt;
 mod graph;
 mod init;
 mod man;
 mod plan;
 mod plan_file;
+mod rotate;
+mod runbook;
 mod show;
+mod status;
 mod validate;
 
 use crate::args::{Cli, Command};
@@ -25,7 +29,11 @@ pub async fn run(cli: Cli) -> u8 {
     let ws = Workspace::new(&cli.global);
     let result = match cli.command {
         Command::Init => init::run(&ws),
-        Command::Validate { json } => validate::run(&ws, json),
+        Command::Validate {
+            json,
+            strict,
+            max_cadence,
+        } => validate::run(&ws, json, strict, max_cadence),
         Command::Plan {
             json,
             format,
@@ -61,12 +69,20 @@ pub async fn run(cli: Cli) -> u8 {
             .await
         }
         Command::Show { families, json } => show::run(&ws, &families, json),
+        Command::Status { json, due } => status::run(&ws, json, due).await,
         Command::Approve {
             family,
             version,
             gate,
         } => approve::run(&ws, &family, &version, &gate),
+        Command::Rotate { family, version } => rotate::rotate(&ws, &family, version.as_deref()),
+        Command::Retire { family, version } => rotate::retire(&ws, &family, &version),
+        Command::Rollback { family, restore } => rotate::rollback(&ws, &family, restore),
+        Command::Runbook { families, format } => {
+            runbook::run(&ws, &families, format == crate::args::RunbookFormat::Html).await
+        }
         Command::Graph { kind, format } => graph::run(&ws, kind, format).await,
+        Command::Fmt { check, diff } => fmt::run(&ws, check, diff),
         Command::Completions { shell } => completions::run(shell),
         Command::Man => man::run(),
     };

@@ -2,8 +2,25 @@ use super::{ERROR, OK};
 use crate::context::{Reported, Workspace};
 use crate::render;
 
-pub fn run(ws: &Workspace, json: bool) -> Result<u8, Reported> {
-    let (resolved, diags, sources) = ws.load_spec()?;
+pub fn run(
+    ws: &Workspace,
+    json: bool,
+    strict: bool,
+    max_cadence: Option<rotor_engine::Duration>,
+) -> Result<u8, Reported> {
+    let (resolved, mut diags, sources) = ws.load_spec()?;
+    // Inventory checks (review date, probes, cadence policy); `--strict` makes every warning an error.
+    if let Some(r) = &resolved {
+        let inventory =
+            rotor_engine::inventory::check(r, rotor_providers::now(), strict, max_cadence);
+        diags.0.extend(inventory.0);
+    }
+    if strict {
+        for d in &mut diags.0 {
+            d.severity = rotor_engine::Severity::Error;
+        }
+    }
+    diags.sort();
     if json {
         println!(
             "{}",
@@ -13,7 +30,7 @@ pub fn run(ws: &Workspace, json: bool) -> Result<u8, Reported> {
     } else {
         render::diagnostics::human(&diags, &sources);
     }
-    let Some(resolved) = resolved else {
+    let Some(resolved) = resolved.filter(|_| !diags.has_errors()) else {
         return Ok(ERROR);
     };
     // Provider settings are part of validity: a store with a bad path is an invalid spec.

@@ -5,7 +5,9 @@ pub mod diagnostics;
 pub mod graph;
 pub mod markdown;
 pub mod plan;
+pub mod runbook;
 pub mod show;
+pub mod status;
 
 use crate::style;
 
