@@ -327,7 +327,8 @@ fn unproven(resolved: &Resolved, family: &Family) -> Vec<(usize, ProbePhase)> {
 /// Inventory checks for `rotor validate`, beyond the owner, cadence and
 /// consumers warnings the spec rules already give: a family without a review
 /// date, a review date in the past, a cadence longer than `max_cadence` (the
-/// policy maximum, from `rotor validate --max-cadence`), and a consumer with
+/// policy maximum, from `rotor validate --max-cadence` or the spec's
+/// `policy { max_cadence = "90d" }`), and a consumer with
 /// no `verify` probe for a role it plays. Warnings, or errors with `strict`.
 pub fn check(
     resolved: &Resolved,
@@ -357,7 +358,24 @@ pub fn check(
             ),
             Some(_) => {}
         }
-        if let (Some(c), Some(max)) = (&s.cadence, max_cadence)
+        // The command line's maximum wins over the spec's `policy` block.
+        let policy = resolved
+            .spec
+            .policy
+            .as_ref()
+            .and_then(|p| p.max_cadence.as_ref());
+        let (max, source) = match (max_cadence, policy) {
+            (Some(m), _) => (Some(m), "set by --max-cadence".to_string()),
+            (None, Some(p)) => (
+                Some(p.value),
+                format!(
+                    "policy max_cadence at {}",
+                    resolved.spec.sources.locate(&p.span)
+                ),
+            ),
+            (None, None) => (None, String::new()),
+        };
+        if let (Some(c), Some(max)) = (&s.cadence, max)
             && c.value > max
         {
             diags.push(
@@ -368,7 +386,7 @@ pub fn check(
                     ),
                     Some(c.span.clone()),
                 )
-                .label("set by --max-cadence")
+                .label(source.clone())
                 .hint(format!("set `cadence = \"{max}\"` or shorter")),
             );
         }
@@ -661,5 +679,42 @@ consumer "api" {
         let span = d.0[0].span.as_ref().unwrap();
         let file = r.spec.sources.file(span);
         assert!(file.text[span.range.clone()].contains("2026-01-01"));
+    }
+
+    #[test]
+    fn the_spec_policy_block_sets_the_maximum_cadence() {
+        let policy = "\npolicy {\n  max_cadence = \"30d\"\n}\n";
+        let r = spec(FULL, &format!("{PROBED}{policy}"));
+        let d = check(&r, t("2026-11-26"), false, None);
+        let long =
+            d.0.iter()
+                .find(|d| d.summary.contains("policy maximum of 30d"))
+                .expect("policy applied");
+        assert!(
+            long.label
+                .as_deref()
+                .is_some_and(|l| l.starts_with("policy max_cadence at rotor.hcl:")),
+            "{long:?}"
+        );
+        // The command line wins.
+        let d = check(
+            &r,
+            t("2026-11-26"),
+            false,
+            Some(Duration::parse("365d").unwrap()),
+        );
+        assert!(!d.0.iter().any(|d| d.summary.contains("policy maximum")));
+        // One policy block per spec.
+        let twice = format!("{PROBED}{policy}{policy}");
+        let text = format!("store \"file\" \"local\" {{}}\n{twice}");
+        let (r, diags, _) = load(vec![(PathBuf::from("rotor.hcl"), text)], &|_| None);
+        assert!(r.is_none());
+        assert!(
+            diags
+                .0
+                .iter()
+                .any(|d| d.summary == "a spec has one `policy` block"),
+            "{diags:?}"
+        );
     }
 }

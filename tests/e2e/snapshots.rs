@@ -125,3 +125,19 @@ fn init_then_validate() {
     snapshot!(t, "init_validate", t.run(["validate"]).success());
     snapshot!(t, "init_again", t.run(["init"]).failure());
 }
+
+#[test]
+fn graphs_of_the_quickstart() {
+    let t = Test::quickstart();
+    snapshot!(t, "graph_resources_dot", t.run(["graph"]).success());
+    snapshot!(
+        t,
+        "graph_resources_mermaid",
+        t.run(["graph", "--format", "mermaid"]).success()
+    );
+    snapshot!(
+        t,
+        "graph_plan_dot",
+        t.run(["graph", "--type", "plan"]).success()
+    );
+}

@@ -142,7 +142,16 @@ fn family(plan: &Plan, f: &FamilyPlan, fold_all: bool) -> String {
     if f.steps.is_empty() {
         return out;
     }
-    let body = format!("{}\n{}", table(&f.steps), timeline(plan, f));
+    let changes: String = super::plan::changes(f)
+        .into_iter()
+        .map(|(mark, line)| format!("{mark} {}\n", line.replace("```", "'''")))
+        .collect();
+    let changes = if changes.is_empty() {
+        String::new()
+    } else {
+        format!("```diff\n{changes}```\n\n")
+    };
+    let body = format!("{}\n{changes}{}", table(&f.steps), timeline(plan, f));
     if fold_all || f.steps.len() > FOLD_STEPS {
         let _ = write!(
             out,
@@ -535,7 +544,7 @@ mod tests {
                 "secret.webhook_secret → active 2026-11"
             ]
         );
-        assert_eq!(p.code_blocks, ["mermaid", "mermaid"]);
+        assert_eq!(p.code_blocks, ["diff", "mermaid", "diff", "mermaid"]);
         assert_eq!(p.tables.len(), 2);
         let rows = &p.tables[0];
         assert_eq!(rows.len(), 1 + f.steps.len());
@@ -572,7 +581,8 @@ mod tests {
         let p = parse(&md);
         assert_eq!(p.tables.len(), 2);
         assert_eq!(p.tables[0].len(), 13);
-        assert_eq!(p.code_blocks.len(), 2);
+        // Each family: a diff of its key sets and a timeline.
+        assert_eq!(p.code_blocks.len(), 4);
     }
 
     #[test]
@@ -596,7 +606,11 @@ mod tests {
         );
         // Every section shown is whole: its table, its chart, its fold.
         assert_eq!(p.tables.len(), shown);
-        assert_eq!(p.code_blocks.len(), shown);
+        assert_eq!(
+            p.code_blocks.len(),
+            2 * shown,
+            "a diff and a chart per family"
+        );
         assert_eq!(md.matches("<details>").count(), shown);
         assert_eq!(md.matches("</details>").count(), shown);
         for rows in &p.tables {

@@ -123,6 +123,19 @@ pub fn write_human(plan: &Plan, to: &mut impl std::io::Write) -> std::io::Result
         for s in &f.steps {
             out.push_str(&step_line(s));
         }
+        let changes = changes(f);
+        if !changes.is_empty() {
+            out.push_str("  changes:\n");
+            for (mark, line) in changes {
+                let text = format!("{mark} {line}");
+                let text = match mark {
+                    '+' => style::green(&text),
+                    '-' => style::red(&text),
+                    _ => style::yellow(&text),
+                };
+                out.push_str(&format!("    {text}\n"));
+            }
+        }
     }
     if plan.summary.revoke > 0 {
         out.push_str(&format!(
@@ -171,6 +184,50 @@ fn step_line(s: &Step) -> String {
             _ => String::new(),
         };
         out.push_str(&format!("        {mark} {}: {}{when}\n", g.name, g.detail));
+    }
+    out
+}
+
+/// What the plan changes in the family's key set, its primary and each
+/// published document, as diff lines (`+` added, `-` removed, `!` changed).
+/// Ids and kids only: never material.
+pub fn changes(f: &rotor_engine::plan::FamilyPlan) -> Vec<(char, String)> {
+    let mut out = Vec::new();
+    for s in &f.steps {
+        match &s.action {
+            Action::Create {
+                version, stores, ..
+            } => {
+                out.push(('+', format!("key set ({}): {version}", stores.join(", "))));
+            }
+            Action::Restore { version } => {
+                out.push(('+', format!("key set: {version} (restored)")))
+            }
+            Action::Promote { version, from, .. } => out.push((
+                '!',
+                format!("primary: {} → {version}", from.as_deref().unwrap_or("none")),
+            )),
+            Action::Revoke { version } => {
+                out.push(('-', format!("key set: {version} (disabled, restorable)")))
+            }
+            Action::Destroy { version } => {
+                out.push(('-', format!("material: {version} destroyed")))
+            }
+            Action::Publish {
+                publisher,
+                add,
+                remove,
+                ..
+            } => {
+                out.extend(add.iter().map(|k| ('+', format!("{publisher}: kid {k}"))));
+                out.extend(
+                    remove
+                        .iter()
+                        .map(|k| ('-', format!("{publisher}: kid {k}"))),
+                );
+            }
+            _ => {}
+        }
     }
     out
 }

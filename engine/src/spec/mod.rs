@@ -399,6 +399,15 @@ impl ConsumerSpec {
     }
 }
 
+/// The `policy {}` block: rules a team sets for all its families.
+#[derive(Debug, Clone)]
+pub struct PolicySpec {
+    /// No family's cadence may be longer (an inventory check of `rotor validate`).
+    pub max_cadence: Option<Located<Duration>>,
+    /// The block header.
+    pub span: Span,
+}
+
 /// Everything declared in one directory of `.hcl` files.
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
@@ -412,6 +421,8 @@ pub struct Spec {
     pub publishers: Vec<PublishSpec>,
     /// `consumer` blocks.
     pub consumers: Vec<ConsumerSpec>,
+    /// The `policy` block, if any.
+    pub policy: Option<PolicySpec>,
 }
 
 /// A spec checked end to end: references resolved, rules applied.

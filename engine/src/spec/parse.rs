@@ -38,6 +38,7 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
                 spec.publishers.extend(part.publishers);
                 spec.consumers.extend(part.consumers);
                 diags.0.extend(part_diags.0);
+                merge_policy(&mut spec, part.policy, &mut diags);
             }
             Err(e) => {
                 let loc = e.location();
@@ -56,6 +57,19 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
         }
     }
     (spec, diags)
+}
+
+/// Keeps the first `policy` block; a second one is an error.
+fn merge_policy(spec: &mut Spec, policy: Option<PolicySpec>, diags: &mut Diagnostics) {
+    let Some(policy) = policy else { return };
+    if spec.policy.is_some() {
+        diags.push(
+            Diagnostic::error("a spec has one `policy` block", Some(policy.span))
+                .hint("merge the two `policy` blocks into one"),
+        );
+    } else {
+        spec.policy = Some(policy);
+    }
 }
 
 /// How every syntax error's summary starts.
@@ -134,6 +148,7 @@ fn parse_file(
         spec.publishers.extend(part.publishers);
         spec.consumers.extend(part.consumers);
         diags.0.extend(part_diags.0);
+        merge_policy(&mut spec, part.policy, &mut diags);
     }
     Ok((spec, diags))
 }
@@ -227,7 +242,7 @@ fn split_top_level(text: &str, min: usize) -> Option<Vec<std::ops::Range<usize>>
     Some(chunks)
 }
 
-const TOP_LEVEL: &[&str] = &["store", "secret", "publish", "consumer"];
+const TOP_LEVEL: &[&str] = &["store", "secret", "publish", "consumer", "policy"];
 /// Attribute names whose literal values would be material.
 const SENSITIVE_KEYS: &[&str] = &[
     "password",
@@ -352,6 +367,7 @@ impl Parser<'_, '_> {
                 "secret" => self.secret(block, spec),
                 "publish" => self.publish(block, spec),
                 "consumer" => self.consumer(block, spec),
+                "policy" => self.policy(block, spec),
                 other => {
                     let range = range_of(&block.ident);
                     let d = self.error(format!("unknown block type `{other}`"), range);
@@ -377,6 +393,20 @@ impl Parser<'_, '_> {
             settings,
             span: self.header(block),
         });
+    }
+
+    fn policy(&mut self, block: &Block, spec: &mut Spec) {
+        if self.labels(block, &[]).is_none() {
+            return;
+        }
+        let mut r = BodyReader::new(self, &block.body, &["max_cadence"], false);
+        let max_cadence = r.duration("max_cadence");
+        r.finish(&[]);
+        let policy = PolicySpec {
+            max_cadence,
+            span: self.header(block),
+        };
+        merge_policy(spec, Some(policy), self.diags);
     }
 
     fn publish(&mut self, block: &Block, spec: &mut Spec) {
