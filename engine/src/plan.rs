@@ -867,44 +867,29 @@ fn annotate(
                     published.entry(k.clone()).or_insert(start);
                 }
             }
-            Action::AwaitAccept { version, consumer } => {
-                let c = r.consumer(consumer).expect("resolved");
-                let base = published.get(version).copied().unwrap_or(start);
-                let opens = base + c.cache();
-                ready = ready.max(opens);
-                gates.push(window_gate(
-                    "cache window",
-                    opens,
-                    now,
-                    format!("published + {} (consumer.{} cache_ttl)", c.cache(), c.name),
-                ));
-                probe_gates(
-                    c,
-                    ProbePhase::Accept,
-                    fstate.versions.get(version),
-                    &mut gates,
-                );
-            }
             Action::Promote { .. } => {
                 promoted = Some(start);
             }
-            Action::AwaitEmit { version, consumer } => {
+            Action::AwaitAccept { version, consumer } | Action::AwaitEmit { version, consumer } => {
                 let c = r.consumer(consumer).expect("resolved");
-                let base = promoted.unwrap_or(start);
-                let opens = base + c.cache();
+                // Acceptance counts from publication, emission from the promote.
+                let (phase, since, base) = match &step.action {
+                    Action::AwaitAccept { .. } => (
+                        ProbePhase::Accept,
+                        "published",
+                        published.get(version).copied(),
+                    ),
+                    _ => (ProbePhase::Emit, "promoted", promoted),
+                };
+                let opens = base.unwrap_or(start) + c.cache();
                 ready = ready.max(opens);
                 gates.push(window_gate(
                     "cache window",
                     opens,
                     now,
-                    format!("promoted + {} (consumer.{} cache_ttl)", c.cache(), c.name),
+                    format!("{since} + {} (consumer.{} cache_ttl)", c.cache(), c.name),
                 ));
-                probe_gates(
-                    c,
-                    ProbePhase::Emit,
-                    fstate.versions.get(version),
-                    &mut gates,
-                );
+                probe_gates(c, phase, fstate.versions.get(version), &mut gates);
             }
             Action::Hold { .. } => {
                 let overlap = r.overlap(family);
