@@ -9,7 +9,7 @@ use crate::config::ConfigError;
 use crate::generate::KeyGenerator;
 use crate::probe::CommandProbe;
 use crate::publish::JwksFile;
-use crate::store::FileStore;
+use crate::store::{FileStore, VaultStore};
 use rotor_engine::diagnostics::did_you_mean;
 use rotor_engine::spec::{Resolved, Spec};
 use rotor_engine::{Diagnostic, Probe, Providers, Publisher, Span, Store};
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Store kinds this build knows.
-pub const STORE_KINDS: &[&str] = &["file"];
+pub const STORE_KINDS: &[&str] = &["file", "vault"];
 /// Publisher kinds this build knows.
 pub const PUBLISH_KINDS: &[&str] = &["jwks"];
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
@@ -41,6 +41,12 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     for store in &spec.stores {
         match store.kind.as_str() {
             "file" => match FileStore::from_spec(store, base_dir) {
+                Ok(s) => {
+                    stores.insert(store.address(), Arc::new(s));
+                }
+                Err(e) => report(e),
+            },
+            "vault" => match VaultStore::from_spec(store) {
                 Ok(s) => {
                     stores.insert(store.address(), Arc::new(s));
                 }
@@ -222,6 +228,9 @@ mod tests {
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));
-        assert_eq!(diags[0].hint.as_deref(), Some("known kinds: `file`"));
+        assert_eq!(
+            diags[0].hint.as_deref(),
+            Some("known kinds: `file`, `vault`")
+        );
     }
 }

@@ -20,3 +20,4 @@ mod snapshots;
 mod spec_errors;
 mod state;
 mod status;
+mod vault;

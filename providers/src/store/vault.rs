@@ -1,0 +1,815 @@
+//! The `vault` store: material in a Vault or OpenBao KV v2 secrets engine.
+//!
+//! ```hcl
+//! store "vault" "main" {
+//!   address   = env("VAULT_ADDR")    # http://127.0.0.1:8200
+//!   token     = env("VAULT_TOKEN")
+//!   mount     = "secret"             # the KV v2 mount; this is the default
+//!   path      = "rotor"              # where families live under the mount
+//!   namespace = "team-a"             # optional (Vault Enterprise / OpenBao namespaces)
+//! }
+//! ```
+//!
+//! # Layout
+//!
+//! One KV v2 secret per family, at `<mount>/data/<path>/<family>`, holding
+//! one JSON document (the secret's `data`):
+//!
+//! ```json
+//! {
+//!   "primary": "2026-11",
+//!   "versions": {
+//!     "2026-08": { "kid": "2026-08", "alg": "RS256", "fingerprint": "sha256:…",
+//!                  "enabled": false, "destroyed": true, "kv_version": 1 },
+//!     "2026-11": { "kid": "2026-11", "alg": "RS256", "fingerprint": "sha256:…",
+//!                  "enabled": true, "material": "-----BEGIN PRIVATE KEY-----…",
+//!                  "jwk": { "kty": "RSA", "n": "…", "e": "AQAB" }, "kv_version": 3 }
+//!   }
+//! }
+//! ```
+//!
+//! `material` is the version's material as the generator encoded it (PKCS#8
+//! PEM for key pairs, the encoded string for random secrets): this is the
+//! store, consumers read their material from here. `jwk` holds the public
+//! key's JWK members and is absent for random secrets. `kv_version` is the
+//! KV version that first held the material, used by `destroy`.
+//!
+//! # Concurrency
+//!
+//! Every write is a read-modify-write with check-and-set: `options.cas` is the
+//! KV version that was read (`0` when the secret does not exist yet), so two
+//! writers can never lose each other's update. A CAS mismatch is reported as
+//! [`ErrorKind::Conflict`]; the next apply re-reads and carries on. Writes made
+//! through one store value are also serialised in process, so parallel tasks of
+//! one apply do not conflict with each other.
+//!
+//! # Lifecycle
+//!
+//! - `put` adds an enabled, non-primary version. An id already in the
+//!   document, tombstones included, is refused: material is never replaced and
+//!   ids are never reused.
+//! - `set_primary` needs an enabled version; `disable` refuses the primary and
+//!   sets `enabled: false` (restorable with `enable`).
+//! - `destroy` (of a disabled version only) removes the version's `material`
+//!   from the document and keeps a tombstone (`destroyed: true`, no material).
+//!   **Old KV versions still hold the material**: KV v2 keeps history until its
+//!   own `delete_version_after` or an explicit destroy. So after writing the
+//!   tombstone, `destroy` calls `POST <mount>/destroy/<path>/<family>` with every
+//!   older KV version from the one that first held the material, so it is
+//!   really gone. (Older versions hold only history: the latest version always
+//!   carries every live version's material.)
+//!
+//! # Errors
+//!
+//! A server that cannot be reached is [`ErrorKind::Unavailable`] naming the
+//! address; 403 is [`ErrorKind::Denied`]; a 404 on read is an empty family.
+//! The token never appears in errors or `Debug` output.
+
+use crate::config::{ConfigError, Settings};
+use async_trait::async_trait;
+use rotor_engine::SecretValue;
+use rotor_engine::provider::{
+    ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
+};
+use rotor_engine::spec::StoreSpec;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// The KV v2 mount when the spec does not say.
+pub const DEFAULT_MOUNT: &str = "secret";
+
+/// A store in a KV v2 engine; see the [module docs](self).
+pub struct VaultStore {
+    address: String,
+    /// Server URL without a trailing slash.
+    url: String,
+    token: SecretValue,
+    namespace: Option<String>,
+    mount: String,
+    path: String,
+    client: reqwest::Client,
+    write: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for VaultStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultStore")
+            .field("address", &self.address)
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .field("namespace", &self.namespace)
+            .field("mount", &self.mount)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The family's document, the KV secret's `data`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Document {
+    primary: Option<String>,
+    #[serde(default)]
+    versions: BTreeMap<String, DocVersion>,
+    /// Fields rotor does not know, kept as they are on every write.
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+/// One version in the document.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+struct DocVersion {
+    kid: String,
+    alg: String,
+    fingerprint: String,
+    enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    material: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwk: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    destroyed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kv_version: Option<u64>,
+}
+
+impl fmt::Debug for DocVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DocVersion")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("fingerprint", &self.fingerprint)
+            .field("enabled", &self.enabled)
+            .field("material", &self.material.as_ref().map(|_| "<redacted>"))
+            .field("destroyed", &self.destroyed)
+            .field("kv_version", &self.kv_version)
+            .finish()
+    }
+}
+
+/// A document as read, with the KV version to check-and-set against.
+struct Current {
+    doc: Document,
+    /// `0` when the secret does not exist.
+    kv_version: u64,
+}
+
+impl VaultStore {
+    /// A store talking to `url`.
+    pub fn new(
+        address: String,
+        url: &str,
+        token: SecretValue,
+        namespace: Option<String>,
+        mount: &str,
+        path: &str,
+    ) -> VaultStore {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client with default TLS settings");
+        VaultStore {
+            address,
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            namespace,
+            mount: mount.trim_matches('/').to_string(),
+            path: path.trim_matches('/').to_string(),
+            client,
+            write: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Reads a `store "vault"` block.
+    pub fn from_spec(spec: &StoreSpec) -> Result<VaultStore, ConfigError> {
+        let settings = Settings {
+            what: format!("store \"{}\"", spec.kind),
+            map: &spec.settings,
+            block: &spec.span,
+        };
+        settings.only(&["address", "token", "mount", "path", "namespace"], &[])?;
+        let (url, url_span) = settings.required_string("address", "env(\"VAULT_ADDR\")")?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "`address` of a vault store must start with http:// or https://",
+                url_span,
+            )
+            .hint("for example \"http://127.0.0.1:8200\""));
+        }
+        let (token, token_span) = settings.required_string("token", "env(\"VAULT_TOKEN\")")?;
+        if token.is_empty() {
+            return Err(
+                ConfigError::new("`token` of a vault store is empty", token_span)
+                    .hint("is VAULT_TOKEN set?"),
+            );
+        }
+        let mount = settings
+            .string("mount")?
+            .map(|(m, _)| m)
+            .unwrap_or(DEFAULT_MOUNT);
+        let (path, _) = settings.required_string("path", "\"rotor\"")?;
+        let namespace = settings.string("namespace")?.map(|(n, _)| n.to_string());
+        Ok(VaultStore::new(
+            spec.address(),
+            url,
+            SecretValue::new(token.as_bytes().to_vec()),
+            namespace,
+            mount,
+            path,
+        ))
+    }
+
+    /// `<path>/<family>`, for messages.
+    fn secret_path(&self, family: &str) -> String {
+        format!("{}/{}/{family}", self.mount, self.path)
+    }
+
+    fn url(&self, kind: &str, family: &str) -> String {
+        format!(
+            "{}/v1/{}/{kind}/{}/{family}",
+            self.url, self.mount, self.path
+        )
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let token = String::from_utf8_lossy(self.token.expose()).into_owned();
+        let mut req = self
+            .client
+            .request(method, url)
+            .header("X-Vault-Token", token);
+        if let Some(ns) = &self.namespace {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        req
+    }
+
+    /// Sends, mapping transport failures and 403 to errors; other statuses are returned.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        family: &str,
+        doing: &str,
+    ) -> Result<(reqwest::StatusCode, Value), ProviderError> {
+        let resp = req.send().await.map_err(|e| {
+            let why = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection refused or unreachable"
+            } else {
+                "request failed"
+            };
+            ProviderError::new(
+                ErrorKind::Unavailable,
+                format!(
+                    "{} is unavailable: cannot {doing} at {} ({why})",
+                    self.address, self.url
+                ),
+            )
+        })?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ProviderError::new(
+                ErrorKind::Denied,
+                format!(
+                    "{}: the token lacks permission on {}: check its policy",
+                    self.address,
+                    self.secret_path(family)
+                ),
+            ));
+        }
+        Ok((status, body))
+    }
+
+    fn unexpected(
+        &self,
+        doing: &str,
+        family: &str,
+        status: reqwest::StatusCode,
+        body: &Value,
+    ) -> ProviderError {
+        let errors = body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        let kind = if status.is_server_error() {
+            ErrorKind::Unavailable
+        } else {
+            ErrorKind::Invalid
+        };
+        ProviderError::new(
+            kind,
+            format!(
+                "{}: cannot {doing} {}: HTTP {status}{}",
+                self.address,
+                self.secret_path(family),
+                if errors.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {errors}")
+                }
+            ),
+        )
+    }
+
+    async fn load(&self, family: &str) -> Result<Current, ProviderError> {
+        check_name("family", family)?;
+        let req = self.request(reqwest::Method::GET, &self.url("data", family));
+        let (status, body) = self.send(req, family, "read").await?;
+        let kv_version = body["data"]["metadata"]["version"].as_u64().unwrap_or(0);
+        if status == reqwest::StatusCode::NOT_FOUND {
+            // Absent, or its latest KV version deleted: an empty family either way,
+            // with the KV version (if any) to check-and-set against.
+            return Ok(Current {
+                doc: Document::default(),
+                kv_version,
+            });
+        }
+        if !status.is_success() {
+            return Err(self.unexpected("read", family, status, &body));
+        }
+        let data = body["data"]["data"].clone();
+        let doc = if data.is_null() {
+            Document::default()
+        } else {
+            serde_json::from_value(data).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "{}: {} is not a rotor document: {e}",
+                        self.address,
+                        self.secret_path(family)
+                    ),
+                )
+            })?
+        };
+        Ok(Current { doc, kv_version })
+    }
+
+    /// Writes the document with check-and-set; returns the new KV version.
+    async fn save(&self, family: &str, current: &Current) -> Result<u64, ProviderError> {
+        let req = self
+            .request(reqwest::Method::POST, &self.url("data", family))
+            .json(&json!({ "options": { "cas": current.kv_version }, "data": current.doc }));
+        let (status, body) = self.send(req, family, "write").await?;
+        if status.is_success() {
+            return Ok(body["data"]["version"]
+                .as_u64()
+                .unwrap_or(current.kv_version + 1));
+        }
+        let text = body.to_string();
+        if text.contains("check-and-set") {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: {} was changed by another writer since rotor read it (check-and-set on KV version {} failed); nothing was written, run again to re-read it",
+                    self.address,
+                    self.secret_path(family),
+                    current.kv_version
+                ),
+            ));
+        }
+        Err(self.unexpected("write", family, status, &body))
+    }
+
+    fn missing(&self, family: &str, id: &str) -> ProviderError {
+        ProviderError::new(
+            ErrorKind::NotFound,
+            format!("{} has no version `{id}` of `{family}`", self.address),
+        )
+    }
+
+    /// Loads, applies `change` to a live version, and saves.
+    async fn modify(
+        &self,
+        family: &str,
+        id: &str,
+        change: impl FnOnce(&mut Document) -> Result<bool, ProviderError>,
+    ) -> Result<(), ProviderError> {
+        let _guard = self.write.lock().await;
+        let mut current = self.load(family).await?;
+        if current.doc.versions.get(id).is_none_or(|v| v.destroyed) {
+            return Err(self.missing(family, id));
+        }
+        if change(&mut current.doc)? {
+            self.save(family, &current).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Family names and version ids become URL path segments.
+fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!("{what} `{name}` is not usable as a KV path segment"),
+        ))
+    }
+}
+
+#[async_trait]
+impl Store for VaultStore {
+    fn address(&self) -> &str {
+        &self.address
+    }
+
+    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+        let current = self.load(family).await?;
+        Ok(LiveFamily {
+            versions: current
+                .doc
+                .versions
+                .into_iter()
+                .filter(|(_, v)| !v.destroyed)
+                .map(|(id, v)| LiveVersion {
+                    id,
+                    fingerprint: v.fingerprint,
+                    enabled: v.enabled,
+                })
+                .collect(),
+            primary: current.doc.primary,
+        })
+    }
+
+    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+        check_name("version id", version.id)?;
+        let _guard = self.write.lock().await;
+        let mut current = self.load(family).await?;
+        let id = version.id;
+        if current.doc.versions.contains_key(id) {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} already has a version `{id}` of `{family}`; material is never replaced",
+                    self.address
+                ),
+            ));
+        }
+        let generated = version.generated;
+        let material = std::str::from_utf8(generated.material.expose())
+            .map_err(|_| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!("version `{id}` of `{family}`: material is not text; a vault store keeps text only"),
+                )
+            })?
+            .to_string();
+        current.doc.versions.insert(
+            id.to_string(),
+            DocVersion {
+                kid: version.kid.to_string(),
+                alg: generated.algorithm.clone(),
+                fingerprint: generated.fingerprint.clone(),
+                enabled: true,
+                material: Some(material),
+                jwk: generated.public_jwk.clone(),
+                destroyed: false,
+                kv_version: Some(current.kv_version + 1),
+            },
+        );
+        self.save(family, &current).await.map(|_| ())
+    }
+
+    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let address = self.address.clone();
+        self.modify(family, id, |doc| {
+            if !doc.versions[id].enabled {
+                return Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "version `{id}` of `{family}` in {address} is disabled and cannot be the primary; enable it first"
+                    ),
+                ));
+            }
+            if doc.primary.as_deref() == Some(id) {
+                return Ok(false);
+            }
+            doc.primary = Some(id.to_string());
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let address = self.address.clone();
+        self.modify(family, id, |doc| {
+            if doc.primary.as_deref() == Some(id) {
+                return Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "version `{id}` is the primary of `{family}` in {address} and cannot be disabled; promote another version first"
+                    ),
+                ));
+            }
+            let v = doc.versions.get_mut(id).expect("checked by modify");
+            let changed = v.enabled;
+            v.enabled = false;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        self.modify(family, id, |doc| {
+            let v = doc.versions.get_mut(id).expect("checked by modify");
+            let changed = !v.enabled;
+            v.enabled = true;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        check_name("version id", id)?;
+        let _guard = self.write.lock().await;
+        let mut current = self.load(family).await?;
+        let Some(v) = current.doc.versions.get_mut(id) else {
+            return Err(self.missing(family, id));
+        };
+        if v.destroyed {
+            return Ok(()); // already done; a resumed apply may ask again
+        }
+        if v.enabled {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "version `{id}` of `{family}` in {} is still enabled; disable it before destroying it",
+                    self.address
+                ),
+            ));
+        }
+        let first = v.kv_version.unwrap_or(1).max(1);
+        v.material = None;
+        v.destroyed = true;
+        let old = current.kv_version;
+        self.save(family, &current).await?;
+        // The tombstone is written; now purge the history that held the material.
+        if old >= first {
+            let versions: Vec<u64> = (first..=old).collect();
+            let req = self
+                .request(reqwest::Method::POST, &self.url("destroy", family))
+                .json(&json!({ "versions": versions }));
+            let (status, body) = self.send(req, family, "destroy old KV versions of").await?;
+            if !status.is_success() {
+                return Err(self.unexpected("destroy old KV versions of", family, status, &body));
+            }
+        }
+        Ok(())
+    }
+
+    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+        let current = self.load(family).await?;
+        Ok(current
+            .doc
+            .versions
+            .into_iter()
+            .filter(|(_, v)| v.enabled && !v.destroyed)
+            .filter_map(|(id, v)| {
+                Some(PublicKey {
+                    jwk: v.jwk?,
+                    version: id,
+                    kid: v.kid,
+                    algorithm: v.alg,
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::{span, string};
+
+    fn spec(settings: &[(&str, &str)]) -> StoreSpec {
+        let mut spec = StoreSpec {
+            kind: "vault".into(),
+            name: "main".into(),
+            settings: Default::default(),
+            span: span(0),
+        };
+        for (i, (k, v)) in settings.iter().enumerate() {
+            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
+        }
+        spec
+    }
+
+    #[test]
+    fn document_round_trips_and_keeps_tombstones_without_material() {
+        let text = r#"{
+          "primary": "b",
+          "versions": {
+            "a": { "kid": "a", "alg": "HS256", "fingerprint": "sha256:aa",
+                   "enabled": false, "destroyed": true, "kv_version": 1 },
+            "b": { "kid": "b", "alg": "ES256", "fingerprint": "sha256:bb",
+                   "enabled": true, "material": "canary-material",
+                   "jwk": { "kty": "EC", "crv": "P-256" }, "kv_version": 2 }
+          }
+        }"#;
+        let doc: Document = serde_json::from_str(text).unwrap();
+        assert_eq!(doc.primary.as_deref(), Some("b"));
+        assert!(doc.versions["a"].destroyed && doc.versions["a"].material.is_none());
+        assert_eq!(doc.versions["b"].jwk.as_ref().unwrap()["crv"], "P-256");
+        let back = serde_json::to_value(&doc).unwrap();
+        assert!(back["versions"]["a"].get("material").is_none());
+        assert!(back["versions"]["a"].get("jwk").is_none());
+        assert_eq!(back["versions"]["b"]["material"], "canary-material");
+        assert_eq!(serde_json::from_value::<Document>(back).unwrap(), doc);
+        assert!(!format!("{doc:?}").contains("canary-material"));
+
+        let empty: Document = serde_json::from_str(r#"{"primary": null}"#).unwrap();
+        assert_eq!(empty, Document::default());
+        assert_eq!(
+            serde_json::to_value(Document::default()).unwrap(),
+            json!({ "primary": null, "versions": {} })
+        );
+    }
+
+    /// `VAULT_ADDR` and `VAULT_TOKEN` of the OpenBao dev server `scripts/test` starts.
+    fn server() -> (String, String) {
+        let get = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run scripts/test, which starts OpenBao")
+            })
+        };
+        (get("VAULT_ADDR"), get("VAULT_TOKEN"))
+    }
+
+    fn live_store() -> VaultStore {
+        let (addr, token) = server();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path = format!("rotor-unit-{}-{nanos}", std::process::id());
+        VaultStore::new(
+            "store.vault.main".into(),
+            &addr,
+            SecretValue::new(token.into_bytes()),
+            None,
+            "secret",
+            &path,
+        )
+    }
+
+    fn random() -> rotor_engine::provider::Generated {
+        use rotor_engine::Generator;
+        crate::generate::KeyGenerator
+            .generate(&rotor_engine::spec::Generate::Random {
+                length: 16,
+                encoding: "hex".into(),
+            })
+            .unwrap()
+    }
+
+    fn new_version<'a>(
+        id: &'a str,
+        generated: &'a rotor_engine::provider::Generated,
+    ) -> NewVersion<'a> {
+        NewVersion {
+            id,
+            kid: id,
+            generated,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_between_read_and_write_is_a_conflict_and_nothing_is_lost() {
+        let store = live_store();
+        let (g1, g2) = (random(), random());
+        store.put("f", &new_version("a", &g1)).await.unwrap();
+        // rotor reads…
+        let stale = store.load("f").await.unwrap();
+        // …another writer changes the document…
+        let mut theirs = store.load("f").await.unwrap();
+        theirs.doc.other.insert("note".into(), json!("theirs"));
+        store.save("f", &theirs).await.unwrap();
+        // …and rotor's write, based on what it read, is refused.
+        let err = store.save("f", &stale).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
+        assert!(
+            err.message.contains("changed by another writer"),
+            "{}",
+            err.message
+        );
+        // The next operation re-reads and keeps the other writer's change.
+        store.put("f", &new_version("b", &g2)).await.unwrap();
+        let now = store.load("f").await.unwrap();
+        assert_eq!(now.doc.other["note"], "theirs");
+        assert_eq!(now.doc.versions.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn lifecycle_follows_the_file_store_rules() {
+        let store = live_store();
+        assert_eq!(store.read("f").await.unwrap(), LiveFamily::default());
+        let (g1, g2) = (random(), random());
+        store.put("f", &new_version("a", &g1)).await.unwrap();
+        let err = store.put("f", &new_version("a", &g2)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict);
+        store.set_primary("f", "a").await.unwrap();
+        assert_eq!(
+            store.disable("f", "a").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+        store.put("f", &new_version("b", &g2)).await.unwrap();
+        assert_eq!(
+            store.destroy("f", "b").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+        store.disable("f", "b").await.unwrap();
+        assert_eq!(
+            store.set_primary("f", "b").await.unwrap_err().kind,
+            ErrorKind::Invalid
+        );
+        store.enable("f", "b").await.unwrap();
+        store.set_primary("f", "b").await.unwrap();
+        store.disable("f", "a").await.unwrap();
+        let live = store.read("f").await.unwrap();
+        assert_eq!(live.primary.as_deref(), Some("b"));
+        assert_eq!(
+            live.versions
+                .iter()
+                .map(|v| (v.id.as_str(), v.enabled))
+                .collect::<Vec<_>>(),
+            [("a", false), ("b", true)]
+        );
+        assert!(store.public_keys("f").await.unwrap().is_empty());
+        store.destroy("f", "a").await.unwrap();
+        store.destroy("f", "a").await.unwrap(); // idempotent
+        let now = store.load("f").await.unwrap();
+        assert!(now.doc.versions["a"].material.is_none());
+        assert_eq!(store.read("f").await.unwrap().versions.len(), 1);
+        let err = store.put("f", &new_version("a", &g1)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "ids are never reused");
+        assert_eq!(
+            store.enable("f", "a").await.unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let s = VaultStore::from_spec(&spec(&[
+            ("address", "http://127.0.0.1:8200/"),
+            ("token", "hvs.canary-token-1234"),
+            ("path", "rotor"),
+        ]))
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("canary-token"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+        assert_eq!(s.address(), "store.vault.main");
+        assert_eq!(
+            s.url("data", "k"),
+            "http://127.0.0.1:8200/v1/secret/data/rotor/k"
+        );
+    }
+
+    #[test]
+    fn from_spec_reports_missing_and_bad_settings() {
+        let err = VaultStore::from_spec(&spec(&[("token", "t"), ("path", "p")])).unwrap_err();
+        assert_eq!(err.message, "store \"vault\" needs a `address` setting");
+        let err = VaultStore::from_spec(&spec(&[
+            ("address", "127.0.0.1:8200"),
+            ("token", "t"),
+            ("path", "p"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.span, span(10));
+        let err = VaultStore::from_spec(&spec(&[
+            ("address", "http://x"),
+            ("token", "secret-token"),
+            ("path", "p"),
+            ("mont", "kv"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.hint.as_deref(), Some("did you mean `mount`?"));
+        assert!(!err.to_string().contains("secret-token"));
+    }
+
+    #[test]
+    fn names_must_be_path_segments() {
+        for bad in ["", "../x", "a/b", ".h", "a b", "a?b"] {
+            assert!(check_name("family", bad).is_err(), "{bad}");
+        }
+        check_name("family", "session_signing_key").unwrap();
+        check_name("version id", "2026-11").unwrap();
+    }
+}

@@ -1,0 +1,268 @@
+//! The `vault` store against a real OpenBao dev server, which `scripts/test`
+//! starts (`scripts/services/openbao`) and points at with `VAULT_ADDR` and
+//! `VAULT_TOKEN`. Each test uses its own KV path, so they run in parallel.
+
+use crate::harness::{Output, QUICKSTART, ROTATE_FROM, ROTATE_TO, Test};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const FAMILY: &str = "session_signing_key";
+
+/// `VAULT_ADDR` and `VAULT_TOKEN`; missing is a failure, not a skip.
+fn server() -> (String, String) {
+    let get = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run scripts/test, which starts OpenBao and sets VAULT_ADDR and VAULT_TOKEN")
+        })
+    };
+    (get("VAULT_ADDR"), get("VAULT_TOKEN"))
+}
+
+/// A KV path no other test (or run) uses.
+fn unique_path() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "rotor-e2e-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A minimal HTTP/1.1 client for the test's own calls to the server (plain http only).
+fn http(method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+    let (addr, _) = server();
+    let host = addr
+        .strip_prefix("http://")
+        .expect("VAULT_ADDR is http://…")
+        .trim_end_matches('/');
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect {host}: {e}"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nX-Vault-Token: {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, rest) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let text = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+}
+
+fn root() -> String {
+    server().1
+}
+
+/// The family's KV secret: (document, KV version).
+fn document(path: &str) -> (Value, u64) {
+    let (status, body) = http(
+        "GET",
+        &format!("/v1/secret/data/{path}/{FAMILY}"),
+        &root(),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    (
+        body["data"]["data"].clone(),
+        body["data"]["metadata"]["version"].as_u64().unwrap(),
+    )
+}
+
+/// Writes the family's document behind rotor's back.
+fn write_document(path: &str, doc: &Value, cas: u64) {
+    let (status, body) = http(
+        "POST",
+        &format!("/v1/secret/data/{path}/{FAMILY}"),
+        &root(),
+        Some(&json!({ "options": { "cas": cas }, "data": doc })),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The quickstart on a vault store at `path`; the emitter probe passes
+/// (the quickstart's reads the file store's `primary` file).
+fn quickstart(address: &str, token: &str, path: &str) -> Test {
+    let store = "store \"file\" \"local\" {\n  path = \".rotor/secrets\" # material lives here, files of mode 0600\n}";
+    assert!(QUICKSTART.contains(store));
+    let emit_probe = "command = [\"sh\", \"-c\", \"test \\\"$(cat .rotor/secrets/session_signing_key/primary)\\\" = \\\"$ROTOR_VERSION\\\"\"]";
+    assert!(QUICKSTART.contains(emit_probe));
+    let spec = QUICKSTART
+        .replace(
+            store,
+            &format!(
+                "store \"vault\" \"main\" {{\n  address = {address}\n  token   = {token}\n  mount   = \"secret\"\n  path    = \"{path}\"\n}}"
+            ),
+        )
+        .replace("store         = store.file.local", "store         = store.vault.main")
+        .replace(emit_probe, "command = [\"true\"]");
+    Test::new().spec(&spec)
+}
+
+fn env_quickstart(path: &str) -> Test {
+    server();
+    quickstart("env(\"VAULT_ADDR\")", "env(\"VAULT_TOKEN\")", path)
+}
+
+#[test]
+fn quickstart_rotates_on_openbao_and_really_destroys_the_old_material() {
+    let path = unique_path();
+    let t = env_quickstart(&path);
+    t.run(["apply", "--auto-approve", "--wait"])
+        .success()
+        .stderr_has("Apply complete: 5 steps ran.");
+    let (doc, _) = document(&path);
+    assert_eq!(doc["primary"], "2026-08");
+    assert!(
+        doc["versions"]["2026-08"]["material"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    assert!(!t.exists(".rotor/secrets"), "nothing in the file store");
+
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    t.run(["apply", "--auto-approve", "--wait"])
+        .success()
+        .stderr_has("Apply complete: 9 steps ran.");
+    t.run(["plan", "--detailed-exitcode"])
+        .success()
+        .stdout_has("No changes. Every family matches its spec.");
+
+    let (doc, current) = document(&path);
+    assert_eq!(doc["primary"], "2026-11");
+    let new = &doc["versions"]["2026-11"];
+    assert_eq!(new["enabled"], true, "{doc:#}");
+    assert!(new["material"].is_string(), "{doc:#}");
+    assert_eq!(new["jwk"]["kty"], "RSA");
+    let old = &doc["versions"]["2026-08"];
+    assert_eq!(
+        (&old["enabled"], &old["destroyed"]),
+        (&json!(false), &json!(true))
+    );
+    assert!(
+        old.get("material").is_none(),
+        "tombstone keeps no material: {old:#}"
+    );
+    assert_eq!(doc["versions"].as_object().unwrap().len(), 2);
+
+    // KV history that held 2026-08's material is destroyed too.
+    let (status, meta) = http(
+        "GET",
+        &format!("/v1/secret/metadata/{path}/{FAMILY}"),
+        &root(),
+        None,
+    );
+    assert_eq!(status, 200, "{meta}");
+    for (n, v) in meta["data"]["versions"].as_object().unwrap() {
+        let n: u64 = n.parse().unwrap();
+        assert_eq!(
+            v["destroyed"],
+            n != current,
+            "KV version {n} of {current}: {meta:#}"
+        );
+    }
+    let state = t.show_json();
+    assert_eq!(
+        state["families"][FAMILY]["versions"]["2026-08"]["phase"],
+        "destroyed"
+    );
+}
+
+#[test]
+fn an_unreachable_server_blocks_the_plan_naming_its_address() {
+    // Port 1 on loopback: nothing listens there.
+    let t = quickstart(
+        "\"http://127.0.0.1:1\"",
+        "env(\"VAULT_TOKEN\")",
+        &unique_path(),
+    );
+    let out = t.run(["plan"]).failure();
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for text in [
+        "cannot read",
+        "store.vault.main is unavailable",
+        "http://127.0.0.1:1",
+    ] {
+        assert!(all.contains(text), "{text:?} missing\n{out}");
+    }
+}
+
+#[test]
+fn a_read_only_token_is_denied_with_a_clear_message() {
+    let (_, root_token) = server();
+    let (status, body) = http(
+        "PUT",
+        "/v1/sys/policy/rotor-e2e-ro",
+        &root_token,
+        Some(&json!({ "policy": "path \"secret/*\" { capabilities = [\"read\", \"list\"] }" })),
+    );
+    assert!(status == 200 || status == 204, "{status} {body}");
+    let (status, body) = http(
+        "POST",
+        "/v1/auth/token/create",
+        &root_token,
+        Some(&json!({ "policies": ["rotor-e2e-ro"], "ttl": "10m" })),
+    );
+    assert_eq!(status, 200, "{body}");
+    let ro = body["auth"]["client_token"].as_str().unwrap().to_string();
+    let path = unique_path();
+    let t = quickstart("env(\"VAULT_ADDR\")", "env(\"ROTOR_E2E_RO_TOKEN\")", &path);
+    let mut cmd = t.command(["apply", "--auto-approve", "--wait"]);
+    cmd.env("ROTOR_E2E_RO_TOKEN", &ro);
+    let out = Output::new("rotor apply".into(), cmd.output().unwrap()).failure();
+    let want = format!("the token lacks permission on secret/{path}/{FAMILY}: check its policy");
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains(&want),
+        "{want:?} missing\n{out}"
+    );
+    assert!(
+        !out.stderr.contains(&ro) && !out.stdout.contains(&ro),
+        "token leaked\n{out}"
+    );
+}
+
+#[test]
+fn a_version_deleted_by_hand_is_reported_as_drift() {
+    let path = unique_path();
+    let t = env_quickstart(&path);
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let (mut doc, version) = document(&path);
+    doc["versions"].as_object_mut().unwrap().remove("2026-08");
+    doc["primary"] = Value::Null;
+    write_document(&path, &doc, version);
+    let out = t.run(["plan"]).failure();
+    let want =
+        "drift: version 2026-08 is recorded in state (active) but missing from store.vault.main";
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains(want),
+        "{want:?} missing\n{out}"
+    );
+}
