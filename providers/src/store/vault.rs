@@ -51,7 +51,10 @@
 //! - `set_primary` needs an enabled version; `disable` refuses the primary and
 //!   sets `enabled: false` (restorable with `enable`).
 //! - `destroy` (of a disabled version only) removes the version's `material`
-//!   from the document and keeps a tombstone (`destroyed: true`, no material).
+//!   from the document and keeps a tombstone (`destroyed: true`, no material),
+//!   then destroys the older KV versions that held it and records
+//!   `purged: true`; until then `read` lists the version as disabled, so an
+//!   interrupted destroy is asked for again and finishes the purge.
 //!   **Old KV versions still hold the material**: KV v2 keeps history until its
 //!   own `delete_version_after` or an explicit destroy. So after writing the
 //!   tombstone, `destroy` calls `POST <mount>/destroy/<path>/<family>` with every
@@ -131,6 +134,11 @@ struct DocVersion {
     jwk: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     destroyed: bool,
+    /// The older KV versions that held the material are destroyed too. Until
+    /// then `read` still lists the version (disabled), so that an interrupted
+    /// destroy is asked for again and finishes the purge.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    purged: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kv_version: Option<u64>,
 }
@@ -436,11 +444,11 @@ impl Store for VaultStore {
                 .doc
                 .versions
                 .into_iter()
-                .filter(|(_, v)| !v.destroyed)
+                .filter(|(_, v)| !(v.destroyed && v.purged))
                 .map(|(id, v)| LiveVersion {
                     id,
                     fingerprint: v.fingerprint,
-                    enabled: v.enabled,
+                    enabled: v.enabled && !v.destroyed,
                 })
                 .collect(),
             primary: current.doc.primary,
@@ -480,6 +488,7 @@ impl Store for VaultStore {
                 material: Some(material),
                 jwk: generated.public_jwk.clone(),
                 destroyed: false,
+                purged: false,
                 kv_version: Some(current.kv_version + 1),
             },
         );
@@ -542,10 +551,10 @@ impl Store for VaultStore {
         let Some(v) = current.doc.versions.get_mut(id) else {
             return Err(self.missing(family, id));
         };
-        if v.destroyed {
+        if v.destroyed && v.purged {
             return Ok(()); // already done; a resumed apply may ask again
         }
-        if v.enabled {
+        if v.enabled && !v.destroyed {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
                 format!(
@@ -555,13 +564,15 @@ impl Store for VaultStore {
             ));
         }
         let first = v.kv_version.unwrap_or(1).max(1);
-        v.material = None;
-        v.destroyed = true;
-        let old = current.kv_version;
-        self.save(family, &current).await?;
-        // The tombstone is written; now purge the history that held the material.
-        if old >= first {
-            let versions: Vec<u64> = (first..=old).collect();
+        if !v.destroyed {
+            v.material = None;
+            v.destroyed = true;
+            current.kv_version = self.save(family, &current).await?;
+        }
+        // The tombstone is written; now purge the history that held the material:
+        // every KV version from the one that first held it to the one before the tombstone.
+        if current.kv_version > first {
+            let versions: Vec<u64> = (first..current.kv_version).collect();
             let req = self
                 .request(reqwest::Method::POST, &self.url("destroy", family))
                 .json(&json!({ "versions": versions }));
@@ -570,6 +581,11 @@ impl Store for VaultStore {
                 return Err(self.unexpected("destroy old KV versions of", family, status, &body));
             }
         }
+        // Record the purge, so that `read` stops listing the version.
+        if let Some(v) = current.doc.versions.get_mut(id) {
+            v.purged = true;
+        }
+        self.save(family, &current).await?;
         Ok(())
     }
 
@@ -762,6 +778,49 @@ mod tests {
             store.enable("f", "a").await.unwrap_err().kind,
             ErrorKind::NotFound
         );
+    }
+
+    /// A destroy interrupted after its tombstone, before the purge of the KV
+    /// history, is finished by the next destroy: until then `read` still lists
+    /// the version (disabled), so the engine asks again.
+    #[tokio::test]
+    async fn an_interrupted_destroy_still_purges_the_history() {
+        let store = live_store();
+        let (g1, g2) = (random(), random());
+        store.put("f", &new_version("a", &g1)).await.unwrap();
+        store.put("f", &new_version("b", &g2)).await.unwrap();
+        store.set_primary("f", "b").await.unwrap();
+        store.disable("f", "a").await.unwrap();
+        // The tombstone alone, as a crash right after writing it would leave it.
+        let mut current = store.load("f").await.unwrap();
+        let first = current.doc.versions["a"].kv_version.unwrap();
+        let a = current.doc.versions.get_mut("a").unwrap();
+        a.material = None;
+        a.destroyed = true;
+        store.save("f", &current).await.unwrap();
+        let listed = store.read("f").await.unwrap();
+        assert!(
+            listed.versions.iter().any(|v| v.id == "a" && !v.enabled),
+            "{listed:?}"
+        );
+        store.destroy("f", "a").await.unwrap();
+        assert!(
+            store
+                .read("f")
+                .await
+                .unwrap()
+                .versions
+                .iter()
+                .all(|v| v.id != "a")
+        );
+        // The KV version that first held a's material is destroyed.
+        let url = format!("{}?version={first}", store.url("data", "f"));
+        let (_, body) = store
+            .send(store.request(reqwest::Method::GET, &url), "f", "read")
+            .await
+            .unwrap();
+        assert_eq!(body["data"]["metadata"]["destroyed"], true, "{body}");
+        store.destroy("f", "a").await.unwrap(); // idempotent
     }
 
     #[test]
