@@ -134,7 +134,7 @@ impl Workspace {
             .filter(|s| s.kind == "file")
             .map(|s| match s.settings.get("path").map(|v| &v.value) {
                 Some(spec::Value::String(p)) => self.dir.join(p),
-                _ => self.dir.join(".rotor/secrets"),
+                _ => self.dir.join(rotor_providers::store::file::DEFAULT_PATH),
             })
             .collect();
         paths.push(self.state_path.clone());

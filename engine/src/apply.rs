@@ -702,9 +702,9 @@ impl Ctx<'_> {
             })?;
         }
         if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
-            return match v.reason.contains("cache window") {
-                true => Ok(waiting("accept window", None, v.reason)),
-                false => Err(failed(
+            return match v.opens_at {
+                Some(t) => Ok(waiting("accept window", Some(t), v.reason)),
+                None => Err(failed(
                     format!("refused: {}", v.reason),
                     "this is the safety checker stopping a promote; run `rotor plan` to see what is missing",
                 )),

@@ -29,6 +29,19 @@ pub struct Violation {
     pub step: usize,
     /// What rule it breaks.
     pub reason: String,
+    /// When only time is missing (a window still running): when it opens.
+    /// Apply waits for it instead of failing.
+    pub opens_at: Option<Timestamp>,
+}
+
+/// Builds a violation of one family with no step (a runtime check).
+fn violation(family: &str) -> impl Fn(String) -> Violation + '_ {
+    move |reason| Violation {
+        family: family.to_string(),
+        step: 0,
+        reason,
+        opens_at: None,
+    }
 }
 
 /// Whether a version emitters used has drained: a hold recorded it, and the
@@ -43,11 +56,9 @@ pub fn check_plan(resolved: &Resolved, state: &State, plan: &Plan) -> Vec<Violat
     let mut out = Vec::new();
     for fp in &plan.families {
         let Some(family) = resolved.family_by_name(&fp.family) else {
-            out.push(Violation {
-                family: fp.family.clone(),
-                step: 0,
-                reason: "the plan names a family the spec does not declare".into(),
-            });
+            out.push(violation(&fp.family)(
+                "the plan names a family the spec does not declare".into(),
+            ));
             continue;
         };
         let fstate = state.family(&fp.family).cloned().unwrap_or_default();
@@ -85,6 +96,7 @@ fn check_family(
             family: fp.family.clone(),
             step,
             reason,
+            opens_at: None,
         })
     };
     for (i, s) in steps.iter().enumerate() {
@@ -303,11 +315,7 @@ pub fn check_promote(
     now: Timestamp,
 ) -> Result<(), Violation> {
     let name = &r.spec.secrets[family.secret].name;
-    let fail = |reason: String| Violation {
-        family: name.clone(),
-        step: 0,
-        reason,
-    };
+    let fail = violation(name);
     let vs = state
         .version(name, version)
         .ok_or_else(|| fail(format!("promote of {version}, which is not in state")))?;
@@ -329,11 +337,14 @@ pub fn check_promote(
             .published_at
             .ok_or_else(|| fail(format!("promote of {version}, which was never published")))?;
         if now < published + c.cache() {
-            return Err(fail(format!(
-                "promote of {version} before consumer.{}'s cache window ({}) has passed since it was published",
-                c.name,
-                c.cache()
-            )));
+            return Err(Violation {
+                opens_at: Some(published + c.cache()),
+                ..fail(format!(
+                    "promote of {version} before consumer.{}'s cache window ({}) has passed since it was published",
+                    c.name,
+                    c.cache()
+                ))
+            });
         }
     }
     Ok(())
@@ -350,11 +361,7 @@ pub fn check_revoke(
     now: Timestamp,
 ) -> Result<(), Violation> {
     let name = &r.spec.secrets[family.secret].name;
-    let fail = |reason: String| Violation {
-        family: name.clone(),
-        step: 0,
-        reason,
-    };
+    let fail = violation(name);
     let fstate = state
         .family(name)
         .ok_or_else(|| fail("no state for the family".into()))?;

@@ -15,7 +15,17 @@ pub async fn make_plan(
     parallelism: usize,
 ) -> Result<Plan, Reported> {
     let live = rotor_engine::refresh::refresh(resolved, providers, parallelism).await;
-    let plan = rotor_engine::plan::plan(resolved, state, &live, providers.clock.now());
+    plan_from(resolved, providers, state, &live)
+}
+
+/// Plans against a live view already read, and checks the plan.
+pub fn plan_from(
+    resolved: &Resolved,
+    providers: &Providers,
+    state: &State,
+    live: &rotor_engine::refresh::Live,
+) -> Result<Plan, Reported> {
+    let plan = rotor_engine::plan::plan(resolved, state, live, providers.clock.now());
     let violations = rotor_engine::safety::check_plan(resolved, state, &plan);
     if !violations.is_empty() {
         for v in &violations {

@@ -17,7 +17,7 @@ pub async fn run(ws: &Workspace, families: &[String], html: bool) -> Result<u8, 
     let backend = ws.backend("rotor runbook", false)?;
     let state = ws.state(&backend)?;
     let live = rotor_engine::refresh::refresh(&resolved, &providers, 10).await;
-    let plan = super::plan::make_plan(&resolved, &providers, &state, 10).await?;
+    let plan = super::plan::plan_from(&resolved, &providers, &state, &live)?;
     let now = providers.clock.now();
     let books = rotor_engine::runbook::runbooks(&resolved, &state, &live, &plan, now, families);
     let generated = now.human();

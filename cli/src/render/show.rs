@@ -43,23 +43,16 @@ pub fn human(state: &State, only: &[String]) -> String {
                     out.push_str(&format!("      {what:<10} {}\n", t.human()));
                 }
             }
-            for (c, e) in &v.accepted {
-                out.push_str(&format!(
-                    "      accepted   by consumer.{c}: {} ({}) at {}: {}\n",
-                    e.outcome.as_str(),
-                    e.probe,
-                    e.at.human(),
-                    e.detail
-                ));
-            }
-            for (c, e) in &v.emitted {
-                out.push_str(&format!(
-                    "      emitted    by consumer.{c}: {} ({}) at {}: {}\n",
-                    e.outcome.as_str(),
-                    e.probe,
-                    e.at.human(),
-                    e.detail
-                ));
+            for (what, evidence) in [("accepted", &v.accepted), ("emitted", &v.emitted)] {
+                for (c, e) in evidence {
+                    out.push_str(&format!(
+                        "      {what:<10} by consumer.{c}: {} ({}) at {}: {}\n",
+                        e.outcome.as_str(),
+                        e.probe,
+                        e.at.human(),
+                        e.detail
+                    ));
+                }
             }
             for (g, a) in &v.approvals {
                 out.push_str(&format!(
