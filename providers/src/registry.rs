@@ -17,7 +17,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Store kinds this build knows.
+/// Store kinds this build knows (`aws_secretsmanager` with the cargo feature `aws`).
+#[cfg(feature = "aws")]
+pub const STORE_KINDS: &[&str] = &["aws_secretsmanager", "file", "vault"];
+/// Store kinds this build knows (`aws_secretsmanager` with the cargo feature `aws`).
+#[cfg(not(feature = "aws"))]
 pub const STORE_KINDS: &[&str] = &["file", "vault"];
 /// Publisher kinds this build knows.
 pub const PUBLISH_KINDS: &[&str] = &["jwks"];
@@ -52,6 +56,21 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
                 }
                 Err(e) => report(e),
             },
+            #[cfg(feature = "aws")]
+            "aws_secretsmanager" => match crate::store::AwsSecretsManagerStore::from_spec(store) {
+                Ok(s) => {
+                    stores.insert(store.address(), Arc::new(s));
+                }
+                Err(e) => report(e),
+            },
+            #[cfg(not(feature = "aws"))]
+            "aws_secretsmanager" => report(
+                ConfigError::new(
+                    "this build of rotor has no aws_secretsmanager store; rebuild with --features aws",
+                    &store.span,
+                )
+                .hint("the `aws` cargo feature is on by default: `cargo install --path cli` includes it"),
+            ),
             other => report(unknown_kind("store", other, STORE_KINDS, &store.span)),
         }
     }
@@ -228,9 +247,14 @@ mod tests {
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));
+        let known = STORE_KINDS
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         assert_eq!(
             diags[0].hint.as_deref(),
-            Some("known kinds: `file`, `vault`")
+            Some(format!("known kinds: {known}").as_str())
         );
     }
 }
