@@ -66,7 +66,7 @@ impl Transcript {
 /// What would identify a PEM private key: each body line, every 24-character
 /// window of the base64 body (so a re-wrapped or partial copy is caught), and
 /// the header's words.
-fn pem_needles(pem: &str) -> Vec<String> {
+pub(crate) fn pem_needles(pem: &str) -> Vec<String> {
     assert!(
         pem.starts_with("-----BEGIN PRIVATE KEY-----\n"),
         "not a PKCS#8 PEM: {} bytes",

@@ -5,6 +5,8 @@
 //! builder). Windows in these specs are seconds long, so a whole rotation
 //! takes about ten seconds; tests that wait run in parallel.
 
+#[cfg(feature = "aws")]
+mod aws;
 mod completions;
 mod fmt;
 mod graph;

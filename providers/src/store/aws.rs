@@ -121,7 +121,7 @@
 use crate::config::{ConfigError, Settings};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use rotor_engine::SecretValue;
 use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
@@ -447,7 +447,7 @@ impl AwsSecretsManagerStore {
             _ => {
                 // Credentials that cannot be found or loaded end up here, as do
                 // answers that are not from Secrets Manager.
-                let text = DisplayErrorContext(&err).to_string();
+                let text = causes(&err);
                 if text.contains("credentials") || text.contains("identity") {
                     ProviderError::new(
                         ErrorKind::Denied,
@@ -706,6 +706,34 @@ impl AwsSecretsManagerStore {
             Err(e) => Err(self.error(e, "create", &secret)),
         }
     }
+}
+
+/// An error and its sources, one line and short: the SDK's own rendering
+/// includes whole debug dumps of responses.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    let mut line = parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if line.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
 }
 
 /// The IAM action behind an operation, for `AccessDenied` advice.
