@@ -64,6 +64,7 @@ pub type EventLog = Arc<Mutex<Vec<Event>>>;
 
 #[derive(Debug, Clone)]
 struct FakeVersion {
+    material: Vec<u8>,
     fingerprint: String,
     enabled: bool,
     public: Option<serde_json::Map<String, serde_json::Value>>,
@@ -162,6 +163,7 @@ impl Store for FakeStore {
         versions.insert(
             version.id.into(),
             FakeVersion {
+                material: version.generated.material.expose().to_vec(),
                 fingerprint: version.generated.fingerprint.clone(),
                 enabled: true,
                 public: version.generated.public_jwk.clone(),
@@ -253,6 +255,15 @@ impl Store for FakeStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+        self.check_up()?;
+        let fams = self.families.lock().unwrap();
+        fams.get(family)
+            .and_then(|(versions, _)| versions.get(id))
+            .map(|v| SecretValue::new(v.material.clone()))
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no {id}")))
     }
 }
 
@@ -346,7 +357,7 @@ impl Probe for FakeProbe {
 pub struct FakeGenerator(AtomicU64);
 
 impl Generator for FakeGenerator {
-    fn generate(&self, how: &Generate) -> Result<Generated, ProviderError> {
+    fn generate(&self, how: &Generate, _ordinal: usize) -> Result<Generated, ProviderError> {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
         let mut jwk = serde_json::Map::new();
         jwk.insert("kty".into(), "oct-fake".into());

@@ -608,13 +608,40 @@ impl Parser<'_, '_> {
                     encoding: enc,
                 }
             }
+            "login" => {
+                let mut r = BodyReader::new(self, &block.body, &["usernames", "length"], false);
+                let usernames = r.strings("usernames");
+                let length = r.integer("length");
+                r.finish(&[]);
+                if usernames.is_empty() {
+                    self.error("generate \"login\" needs `usernames`", span.range.clone())
+                        .hint = Some(
+                        "name the login roles that take turns: `usernames = [\"app_a\", \"app_b\"]`"
+                            .into(),
+                    );
+                    return None;
+                }
+                let len = length.as_ref().map_or(24, |l| l.value);
+                if !(16..=64).contains(&len) {
+                    let range = length.map_or(span.range.clone(), |l| l.span.range);
+                    self.error(format!("a password of {len} bytes is not supported"), range)
+                        .hint = Some("use a length from 16 to 64 bytes (24 is the default)".into());
+                    return None;
+                }
+                Generate::Login {
+                    usernames: usernames.into_iter().map(|u| u.value).collect(),
+                    length: len,
+                }
+            }
             other => {
                 let range = range_of(&block.labels[0]);
                 let d = self.error(format!("unknown generator `{other}`"), range);
-                d.hint = Some(match did_you_mean(other, ["rsa", "ec", "random"]) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "generators are `rsa`, `ec` and `random`".into(),
-                });
+                d.hint = Some(
+                    match did_you_mean(other, ["rsa", "ec", "random", "login"]) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "generators are `rsa`, `ec`, `random` and `login`".into(),
+                    },
+                );
                 return None;
             }
         };
@@ -715,9 +742,14 @@ impl Parser<'_, '_> {
             match s.value.as_str() {
                 "accept" => on.push(ProbePhase::Accept),
                 "emit" => on.push(ProbePhase::Emit),
+                "drain" => on.push(ProbePhase::Drain),
+                "guard" => on.push(ProbePhase::Guard),
                 other => {
                     self.error(format!("`{other}` is not a phase"), s.span.range)
-                        .hint = Some("`on` lists \"accept\" and/or \"emit\"".into());
+                        .hint = Some(
+                        "`on` lists phases: \"accept\", \"emit\", \"drain\" (before the old version is revoked), \"guard\" (after)"
+                            .into(),
+                    );
                 }
             }
         }

@@ -62,6 +62,9 @@ pub(super) fn check(r: &Resolved, diags: &mut Diagnostics) {
                 let role = match phase {
                     ProbePhase::Accept => !c.accepts.is_empty(),
                     ProbePhase::Emit => !c.emits.is_empty(),
+                    ProbePhase::Drain | ProbePhase::Guard => {
+                        !c.accepts.is_empty() || !c.emits.is_empty()
+                    }
                 };
                 if !role {
                     diags.push(
