@@ -92,6 +92,7 @@ fn parse_file(
     let whole = |diags: &mut Diagnostics, spec: &mut Spec| {
         let body = hcl_edit::parser::parse_body(text)?;
         Parser {
+            placeholders: false,
             file: index,
             base: 0,
             text,
@@ -121,6 +122,7 @@ fn parse_file(
                     for range in group {
                         let body = hcl_edit::parser::parse_body(&text[range.clone()]).ok()?;
                         Parser {
+                            placeholders: false,
                             file: index,
                             base: range.start,
                             text,
@@ -262,7 +264,13 @@ struct Parser<'a, 'e> {
     text: &'a str,
     env: &'a EnvLookup<'e>,
     diags: &'a mut Diagnostics,
+    /// Inside a `verify` block, where `${version}`, `${kid}`, `${family}` and
+    /// `${consumer}` are kept for the probe to fill in.
+    placeholders: bool,
 }
+
+/// What a probe fills into its settings at run time.
+pub const PROBE_PLACEHOLDERS: [&str; 4] = ["version", "kid", "family", "consumer"];
 
 fn range_of(x: &impl hcl_edit::Span) -> std::ops::Range<usize> {
     x.span().unwrap_or(0..0)
@@ -730,6 +738,7 @@ impl Parser<'_, '_> {
             _ => &[],
         };
         let generic = known.is_empty();
+        self.placeholders = true;
         let mut r = BodyReader::new(self, &block.body, known, generic);
         let on_list = r.strings("on");
         let within = r.duration("within");
@@ -737,6 +746,7 @@ impl Parser<'_, '_> {
         settings.remove("on");
         settings.remove("within");
         r.finish(&[]);
+        self.placeholders = false;
         let mut on = Vec::new();
         for s in on_list {
             match s.value.as_str() {
@@ -779,6 +789,15 @@ impl Parser<'_, '_> {
                         Element::Literal(lit) => {
                             self.check_literal(key, lit.value(), range.clone());
                             out.push_str(lit.value());
+                        }
+                        Element::Interpolation(i)
+                            if self.placeholders
+                                && matches!(&i.expr, Expression::Variable(v) if PROBE_PLACEHOLDERS.contains(&v.as_str())) =>
+                        {
+                            out.push_str(&format!(
+                                "${{{}}}",
+                                i.expr.as_variable().expect("matched").as_str()
+                            ));
                         }
                         Element::Interpolation(i) => match self.eval(&i.expr, key)?.value {
                             Value::String(s) => out.push_str(&s),
@@ -1247,6 +1266,7 @@ mod tests {
         let mut whole = Spec::default();
         let mut diags = Diagnostics::default();
         Parser {
+            placeholders: false,
             file: 0,
             base: 0,
             text: &text,
