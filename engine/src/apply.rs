@@ -11,8 +11,9 @@ use crate::StateBackend;
 use crate::plan::{Action, Plan, Step, gate_id};
 use crate::provider::{NewVersion, ProbeRequest, Providers};
 use crate::safety;
+use crate::secret::SecretValue;
 use crate::spec::{Family, ProbePhase, Resolved};
-use crate::state::{Evidence, Outcome, Phase, State, StateError, VersionState};
+use crate::state::{Baseline, Evidence, Measure, Outcome, Phase, State, StateError, VersionState};
 use crate::time::Timestamp;
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
@@ -318,7 +319,7 @@ impl Ctx<'_> {
             Action::Hold {
                 retiring,
                 successor,
-            } => self.hold(retiring, successor),
+            } => self.hold(retiring, successor).await,
             Action::Revoke { version } => self.revoke(version).await,
             Action::Destroy { version } => self.destroy(version).await,
         };
@@ -348,17 +349,8 @@ impl Ctx<'_> {
         let published = self.family.publishers.is_empty().then_some(now);
         if !present.is_empty() {
             if present.len() != stores.len() {
-                return Err(failed(
-                    format!(
-                        "version {version} is in {} but not in every store of the family",
-                        present
-                            .iter()
-                            .map(|(a, _)| a.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    "an earlier apply stopped between stores; remove the partial version from the stores that hold it, then run `rotor apply` again",
-                ));
+                self.complete_partial_write(version, &stores, &present, &how.value)
+                    .await?;
             }
             // An earlier apply wrote the material and stopped before recording it: adopt it.
             let fingerprint = present[0].1.clone();
@@ -376,10 +368,15 @@ impl Ctx<'_> {
                 "adopted {version}, already in the stores"
             )));
         }
+        let ordinal = self
+            .state()
+            .family(self.name)
+            .map_or(0, |f| f.versions.len());
+        self.record_baselines().await?;
         let generated = self
             .providers
             .generator
-            .generate(&how.value)
+            .generate(&how.value, ordinal)
             .map_err(|e| failed(format!("generating {version}: {e}"), RESUME))?;
         for (addr, store) in &stores {
             let new = NewVersion {
@@ -409,6 +406,86 @@ impl Ctx<'_> {
             "created {version} ({fingerprint}) in {}",
             stores.join(", ")
         )))
+    }
+
+    /// An earlier apply wrote `version` to some stores of the family and
+    /// stopped: copy it from one that holds it into the others, so that every
+    /// store holds the same material. The copies must agree first.
+    async fn complete_partial_write(
+        &self,
+        version: &str,
+        stores: &[(String, std::sync::Arc<dyn crate::Store>)],
+        present: &[(String, String)],
+        how: &crate::spec::Generate,
+    ) -> Result<(), StepOutcome> {
+        let holders = present
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let fingerprint = &present[0].1;
+        if present.iter().any(|(_, f)| f != fingerprint) {
+            return Err(failed(
+                format!("version {version} differs between {holders}"),
+                "the stores hold different material under one id: remove it from all but one store by hand, then run `rotor apply` again",
+            ));
+        }
+        let mut source_error = Vec::new();
+        for (addr, _) in present {
+            let source = &stores
+                .iter()
+                .find(|(a, _)| a == addr)
+                .expect("present is a subset")
+                .1;
+            let material = match source.read_material(self.name, version).await {
+                Ok(m) => m,
+                Err(e) => {
+                    source_error.push(format!("{addr}: {e}"));
+                    continue;
+                }
+            };
+            let public_jwk = if how.is_asymmetric() {
+                let keys = source
+                    .public_keys(self.name)
+                    .await
+                    .map_err(|e| failed(format!("reading public keys from {addr}: {e}"), RESUME))?;
+                keys.into_iter()
+                    .find(|k| k.version == version)
+                    .map(|k| k.jwk)
+            } else {
+                None
+            };
+            let copy = crate::provider::Generated {
+                material,
+                algorithm: how.algorithm().to_string(),
+                public_jwk,
+                fingerprint: fingerprint.clone(),
+            };
+            for (target, store) in stores {
+                if present.iter().any(|(a, _)| a == target) {
+                    continue;
+                }
+                let new = NewVersion {
+                    id: version,
+                    kid: version,
+                    generated: &copy,
+                };
+                store.put(self.name, &new).await.map_err(|e| {
+                    failed(
+                        format!("copying {version} from {addr} to {target}: {e}"),
+                        RESUME,
+                    )
+                })?;
+            }
+            return Ok(());
+        }
+        Err(failed(
+            format!(
+                "version {version} is in {holders} but not in every store of the family, and cannot be copied: {}",
+                source_error.join("; ")
+            ),
+            "an earlier apply stopped between stores; remove the partial version from the stores that hold it, then run `rotor apply` again",
+        ))
     }
 
     async fn restore(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
@@ -521,6 +598,9 @@ impl Ctx<'_> {
         let base = match phase {
             ProbePhase::Accept => v.published_at,
             ProbePhase::Emit => v.promoted_at,
+            ProbePhase::Drain | ProbePhase::Guard => {
+                unreachable!("drain and guard run in hold and destroy")
+            }
         };
         let Some(base) = base else {
             return Ok(waiting(
@@ -538,99 +618,7 @@ impl Ctx<'_> {
         };
         let now = self.now();
         // Probes first, so that a failing consumer is found before a long window is waited out.
-        let mut kinds = Vec::new();
-        let mut outcome = Outcome::Assumed;
-        for (index, verify) in c.probes(phase) {
-            let gate = gate_id(phase, consumer, index);
-            kinds.push(verify.kind.clone());
-            if verify.kind == "manual" {
-                match v.approvals.get(&gate) {
-                    Some(_) => outcome = Outcome::Approved,
-                    None => {
-                        return Ok(waiting(
-                            format!("manual approval {gate}"),
-                            None,
-                            format!(
-                                "run `rotor approve {} {version} {gate}` once {} is confirmed",
-                                self.name,
-                                c.address()
-                            ),
-                        ));
-                    }
-                }
-                continue;
-            }
-            if v.last_attempt
-                .get(&gate)
-                .is_some_and(|e| e.outcome == Outcome::Passed)
-            {
-                outcome = Outcome::Passed;
-                continue;
-            }
-            let Some(probe) = self.providers.probes.get(&(consumer.to_string(), index)) else {
-                return Err(failed(
-                    format!(
-                        "no provider for the {} probe of {}",
-                        verify.kind,
-                        c.address()
-                    ),
-                    "this is a bug in rotor",
-                ));
-            };
-            let request = ProbeRequest {
-                family: self.name.into(),
-                version: version.into(),
-                kid: v.kid.clone(),
-                phase,
-                consumer: consumer.into(),
-            };
-            let result = probe.check(&request).await;
-            let at = self.now();
-            let evidence = Evidence {
-                probe: verify.kind.clone(),
-                at,
-                outcome: if result.passed {
-                    Outcome::Passed
-                } else {
-                    Outcome::Failed
-                },
-                detail: result.detail.clone(),
-            };
-            self.record_version(version, |v| {
-                v.last_attempt.insert(gate.clone(), evidence);
-            })?;
-            if !result.passed {
-                let deadline = self.options.deadline_base.map(|b| b + verify.within);
-                if deadline.is_some_and(|d| at >= d) {
-                    let rollback = match phase {
-                        ProbePhase::Accept => format!(
-                            "nothing was promoted: the old version is still active everywhere. Fix {} and run `rotor apply` again, or abandon {version} by removing its version block (and pointing `active` back)",
-                            c.address()
-                        ),
-                        ProbePhase::Emit => format!(
-                            "the old version is still accepted everywhere: to roll back, point `active` at the previous version and run `rotor apply`; or fix {} and run `rotor apply` again",
-                            c.address()
-                        ),
-                    };
-                    return Err(failed(
-                        format!(
-                            "{} probe of {} did not pass for {version} within {}: {}",
-                            verify.kind,
-                            c.address(),
-                            verify.within,
-                            result.detail
-                        ),
-                        rollback,
-                    ));
-                }
-                return Ok(waiting(
-                    format!("{} probe {gate}", verify.kind),
-                    None,
-                    format!("not yet: {}", result.detail),
-                ));
-            }
-            outcome = Outcome::Passed;
-        }
+        let (outcome, kinds) = self.run_probes(version, &v, c, phase).await?;
         let opens = base + c.cache();
         if now < opens {
             return Ok(waiting(
@@ -678,12 +666,221 @@ impl Ctx<'_> {
             ProbePhase::Emit => {
                 v.emitted.insert(consumer.into(), evidence);
             }
+            ProbePhase::Drain => {
+                v.drain.insert(consumer.into(), evidence);
+            }
+            ProbePhase::Guard => {
+                v.guarded.insert(consumer.into(), evidence);
+            }
         })?;
         Ok(StepOutcome::Done(format!(
             "{} {}s {version}: {detail}",
             c.address(),
             phase.as_str()
         )))
+    }
+
+    /// Runs the probes of one consumer for one phase of `version`, in order:
+    /// manual gates need an approval, other probes must pass (a pass is kept
+    /// in `last_attempt`, so that a later poll does not ask again). Stops at
+    /// the first gate that is not open: waiting, or failed once its `within`
+    /// has run out under `--wait`. Returns the outcome and the probe kinds seen.
+    async fn run_probes(
+        &self,
+        version: &str,
+        v: &VersionState,
+        c: &crate::spec::ConsumerSpec,
+        phase: ProbePhase,
+    ) -> Result<(Outcome, Vec<String>), StepOutcome> {
+        let consumer = c.name.as_str();
+        let mut kinds = Vec::new();
+        let mut outcome = Outcome::Assumed;
+        for (index, verify) in c.probes(phase) {
+            let gate = gate_id(phase, consumer, index);
+            kinds.push(verify.kind.clone());
+            if verify.kind == "manual" {
+                match v.approvals.get(&gate) {
+                    Some(_) => outcome = Outcome::Approved,
+                    None => {
+                        return Err(waiting(
+                            format!("manual approval {gate}"),
+                            None,
+                            format!(
+                                "run `rotor approve {} {version} {gate}` once {} is confirmed",
+                                self.name,
+                                c.address()
+                            ),
+                        ));
+                    }
+                }
+                continue;
+            }
+            if v.last_attempt
+                .get(&gate)
+                .is_some_and(|e| e.outcome == Outcome::Passed)
+            {
+                outcome = Outcome::Passed;
+                continue;
+            }
+            let Some(probe) = self.providers.probes.get(&(consumer.to_string(), index)) else {
+                return Err(failed(
+                    format!(
+                        "no provider for the {} probe of {}",
+                        verify.kind,
+                        c.address()
+                    ),
+                    "this is a bug in rotor",
+                ));
+            };
+            let mut request = self.probe_request(version, v, consumer, phase);
+            if phase == ProbePhase::Guard {
+                request.baseline = v.baselines.get(&gate).and_then(|b| b.value.map(|m| m.0));
+            }
+            if probe.needs_material() {
+                request.material = Some(self.material(version).await?);
+            }
+            let result = probe.check(&request).await;
+            drop(request);
+            let at = self.now();
+            let evidence = Evidence {
+                probe: verify.kind.clone(),
+                at,
+                outcome: if result.passed {
+                    Outcome::Passed
+                } else {
+                    Outcome::Failed
+                },
+                detail: result.detail.clone(),
+            };
+            self.record_version(version, |v| {
+                v.last_attempt.insert(gate.clone(), evidence);
+            })?;
+            if !result.passed {
+                let deadline = self.options.deadline_base.map(|b| b + verify.within);
+                let restore = format!(
+                    "{version} is only disabled: restore it now with `rotor rollback {} --restore` and `rotor apply`, then find out what broke",
+                    self.name
+                );
+                if deadline.is_some_and(|d| at >= d) {
+                    let rollback = match phase {
+                        ProbePhase::Accept => format!(
+                            "nothing was promoted: the old version is still active everywhere. Fix {} and run `rotor apply` again, or abandon {version} by removing its version block (and pointing `active` back)",
+                            c.address()
+                        ),
+                        ProbePhase::Emit => format!(
+                            "the old version is still accepted everywhere: to roll back, point `active` at the previous version and run `rotor apply`; or fix {} and run `rotor apply` again",
+                            c.address()
+                        ),
+                        ProbePhase::Drain => format!(
+                            "nothing was revoked: {version} is still accepted everywhere. Find what still uses it (see the probe), then run `rotor apply` again"
+                        ),
+                        ProbePhase::Guard => restore,
+                    };
+                    return Err(failed(
+                        format!(
+                            "{} {} probe of {} did not pass for {version} within {}: {}",
+                            phase.as_str(),
+                            verify.kind,
+                            c.address(),
+                            verify.within,
+                            result.detail
+                        ),
+                        rollback,
+                    ));
+                }
+                let detail = if phase == ProbePhase::Guard {
+                    format!(
+                        "GUARD FAILING after the revoke: {}; {restore}",
+                        result.detail
+                    )
+                } else {
+                    format!("not yet: {}", result.detail)
+                };
+                return Err(waiting(
+                    format!("{} probe {gate}", verify.kind),
+                    None,
+                    detail,
+                ));
+            }
+            outcome = Outcome::Passed;
+        }
+        Ok((outcome, kinds))
+    }
+
+    fn probe_request(
+        &self,
+        version: &str,
+        v: &VersionState,
+        consumer: &str,
+        phase: ProbePhase,
+    ) -> ProbeRequest {
+        ProbeRequest {
+            family: self.name.into(),
+            version: version.into(),
+            kid: v.kid.clone(),
+            algorithm: v.algorithm.clone(),
+            phase,
+            consumer: consumer.into(),
+            material: None,
+            baseline: None,
+        }
+    }
+
+    /// A version's material, from the first store of the family that can give it.
+    async fn material(&self, version: &str) -> Result<std::sync::Arc<SecretValue>, StepOutcome> {
+        let mut errors = Vec::new();
+        for (addr, store) in self.stores() {
+            match store.read_material(self.name, version).await {
+                Ok(m) => return Ok(std::sync::Arc::new(m)),
+                Err(e) => errors.push(format!("{addr}: {e}")),
+            }
+        }
+        Err(failed(
+            format!(
+                "a probe needs the material of {version}, and no store gave it: {}",
+                errors.join("; ")
+            ),
+            RESUME,
+        ))
+    }
+
+    /// When a rotation starts (a version is created while another is
+    /// active), each guard probe measures its value for the active version,
+    /// the one the rotation will revoke. A failed measurement is recorded as
+    /// such: the guard then says that it had no baseline.
+    async fn record_baselines(&self) -> Result<(), StepOutcome> {
+        let state = self.state();
+        let Some(active) = state.family(self.name).and_then(|f| f.active.clone()) else {
+            return Ok(());
+        };
+        let Some(v) = state.version(self.name, &active) else {
+            return Ok(());
+        };
+        for c in self.family.consumers(self.r) {
+            for (index, _) in c.probes(ProbePhase::Guard) {
+                let gate = gate_id(ProbePhase::Guard, &c.name, index);
+                if v.baselines.contains_key(&gate) {
+                    continue;
+                }
+                let Some(probe) = self.providers.probes.get(&(c.name.clone(), index)) else {
+                    continue;
+                };
+                let request = self.probe_request(&active, v, &c.name, ProbePhase::Guard);
+                let (value, detail) = match probe.measure(&request).await {
+                    Ok(x) => (Some(Measure(x)), format!("{x}")),
+                    Err(e) => (None, e),
+                };
+                let baseline = Baseline {
+                    at: self.now(),
+                    value,
+                    detail,
+                };
+                self.record_version(&active, |v| {
+                    v.baselines.insert(gate.clone(), baseline);
+                })?;
+            }
+        }
+        Ok(())
     }
 
     async fn promote(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
@@ -741,7 +938,7 @@ impl Ctx<'_> {
         }))
     }
 
-    fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
         let state = self.state();
         let overlap = self.r.overlap(self.family);
         let hold = self.r.hold_until(self.family);
@@ -805,6 +1002,32 @@ impl Ctx<'_> {
                 ),
             ));
         }
+        // Time has passed; traffic made with the retiring versions must be gone too.
+        let mut drained = Vec::new();
+        for r in retiring {
+            let Some(v) = state
+                .version(self.name, r)
+                .filter(|v| v.phase.is_accepted_set())
+            else {
+                continue;
+            };
+            for c in self.family.consumers(self.r) {
+                if c.probes(ProbePhase::Drain).next().is_none() || v.drain.contains_key(&c.name) {
+                    continue;
+                }
+                let (outcome, kinds) = self.run_probes(r, v, c, ProbePhase::Drain).await?;
+                let evidence = Evidence {
+                    probe: kinds.join(","),
+                    at: self.now(),
+                    outcome,
+                    detail: format!("{} drained of {r}", c.address()),
+                };
+                self.record_version(r, |v| {
+                    v.drain.insert(c.name.clone(), evidence);
+                })?;
+                drained.push(c.name.clone());
+            }
+        }
         self.record(|s| {
             if let Some(f) = s.families.get_mut(self.name) {
                 for r in retiring {
@@ -814,8 +1037,13 @@ impl Ctx<'_> {
                 }
             }
         })?;
+        let probes = if drained.is_empty() {
+            String::new()
+        } else {
+            format!("; drain probes passed for {}", drained.join(", "))
+        };
         Ok(StepOutcome::Done(format!(
-            "held {} for {overlap}",
+            "held {} for {overlap}{probes}",
             retiring.join(", ")
         )))
     }
@@ -869,6 +1097,28 @@ impl Ctx<'_> {
                 Some(disabled + grace),
                 format!("{version} stays restorable for {grace} after its revoke"),
             ));
+        }
+        // Guards: nothing got worse since the revoke. A failing guard keeps the
+        // version restorable.
+        let mut guarded = Vec::new();
+        for c in self.family.consumers(self.r) {
+            if c.probes(ProbePhase::Guard).next().is_none() || v.guarded.contains_key(&c.name) {
+                continue;
+            }
+            let (outcome, kinds) = self.run_probes(version, &v, c, ProbePhase::Guard).await?;
+            let evidence = Evidence {
+                probe: kinds.join(","),
+                at: self.now(),
+                outcome,
+                detail: format!(
+                    "nothing worse at {} after {version} was revoked",
+                    c.address()
+                ),
+            };
+            self.record_version(version, |v| {
+                v.guarded.insert(c.name.clone(), evidence);
+            })?;
+            guarded.push(c.name.clone());
         }
         for (addr, store) in self.stores() {
             // An apply interrupted after destroying it here, before recording so.

@@ -401,7 +401,7 @@ pub fn check(
             let consumer = &resolved.spec.consumers[c];
             let (what, verb) = match phase {
                 ProbePhase::Accept => ("acceptance", "accepts"),
-                ProbePhase::Emit => ("emission", "emits"),
+                ProbePhase::Emit | ProbePhase::Drain | ProbePhase::Guard => ("emission", "emits"),
             };
             let summary = if consumer.verify.is_empty() {
                 format!("consumer `{}` has no `verify` probe", consumer.name)

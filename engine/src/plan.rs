@@ -891,7 +891,16 @@ fn annotate(
                 ));
                 probe_gates(c, phase, fstate.versions.get(version), &mut gates);
             }
-            Action::Hold { .. } => {
+            Action::Hold { retiring, .. } => {
+                for c in family.consumers(r) {
+                    for old in retiring {
+                        let vs = fstate.versions.get(old);
+                        if vs.is_some_and(|v| v.drain.contains_key(&c.name)) {
+                            continue;
+                        }
+                        probe_gates(c, ProbePhase::Drain, vs, &mut gates);
+                    }
+                }
                 let overlap = r.overlap(family);
                 let opens = promoted.unwrap_or(start) + overlap;
                 ready = ready.max(opens);
@@ -933,6 +942,12 @@ fn annotate(
                     now,
                     format!("revoked + {} (destroy_after)", secret.destroy_after.value),
                 ));
+                let vs = fstate.versions.get(version);
+                for c in family.consumers(r) {
+                    if !vs.is_some_and(|v| v.guarded.contains_key(&c.name)) {
+                        probe_gates(c, ProbePhase::Guard, vs, &mut gates);
+                    }
+                }
             }
         }
         step.gates = gates;
@@ -985,7 +1000,10 @@ fn probe_gates(
             let last = vs.and_then(|s| s.last_attempt.get(&gate));
             gates.push(Gate {
                 kind: GateKind::Probe,
-                name: format!("{} probe", v.kind),
+                name: match phase {
+                    ProbePhase::Accept | ProbePhase::Emit => format!("{} probe", v.kind),
+                    _ => format!("{} {} probe", phase.as_str(), v.kind),
+                },
                 status: GateStatus::Pending,
                 opens_at: None,
                 detail: match last {
@@ -997,7 +1015,7 @@ fn probe_gates(
             });
         }
     }
-    if !any {
+    if !any && matches!(phase, ProbePhase::Accept | ProbePhase::Emit) {
         gates.push(Gate {
             kind: GateKind::Window,
             name: "no probe".into(),

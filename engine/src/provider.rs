@@ -123,6 +123,17 @@ pub trait Store: Send + Sync {
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError>;
     /// Public keys of the enabled versions (empty for symmetric families).
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError>;
+    /// The material of one version, as it was written: for a probe that must
+    /// make a credential with it, and for copying a version into another store
+    /// of the family. A store that keeps no readable copy (a database keeps only
+    /// a password verifier) keeps this default, which says so.
+    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+        let _ = (family, id);
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!("{} keeps no readable copy of material", self.address()),
+        ))
+    }
 }
 
 /// A derived public artifact, such as a JWKS document.
@@ -141,14 +152,22 @@ pub trait Publisher: Send + Sync {
 pub struct ProbeRequest {
     /// Family name.
     pub family: String,
-    /// Version id under test.
+    /// Version id under test: the new version for accept and emit, the old one
+    /// for drain and guard.
     pub version: String,
     /// Its kid.
     pub kid: String,
-    /// Accept or emit.
+    /// Its JOSE algorithm (`RS256`, `ES256`, `HS256`).
+    pub algorithm: String,
+    /// Accept, emit, drain or guard.
     pub phase: ProbePhase,
     /// Consumer name.
     pub consumer: String,
+    /// The version's material, read from a store of the family, only for a
+    /// probe whose [`Probe::needs_material`] is true. Never put it in a result.
+    pub material: Option<Arc<SecretValue>>,
+    /// For a guard: the value [`Probe::measure`] gave when the rotation started.
+    pub baseline: Option<f64>,
 }
 
 /// What a probe saw.
@@ -167,12 +186,26 @@ pub trait Probe: Send + Sync {
     fn kind(&self) -> &str;
     /// Runs once. Unreachable systems and timeouts are a failed result, not an error.
     async fn check(&self, request: &ProbeRequest) -> ProbeResult;
+    /// Whether [`ProbeRequest::material`] must be filled (a probe that signs a
+    /// token or logs in with the version).
+    fn needs_material(&self) -> bool {
+        false
+    }
+    /// Measures the probe's value without judging it: the baseline a guard is
+    /// later compared with, recorded when a rotation starts. Probes with no
+    /// value keep this default.
+    async fn measure(&self, request: &ProbeRequest) -> Result<f64, String> {
+        let _ = request;
+        Err(format!("a {} probe has no value to measure", self.kind()))
+    }
 }
 
 /// Makes new material.
 pub trait Generator: Send + Sync {
-    /// Generates one version's material.
-    fn generate(&self, how: &Generate) -> Result<Generated, ProviderError>;
+    /// Generates one version's material. `ordinal` counts the versions the
+    /// family had before this one (0 for the first); a `login` alternates its
+    /// user name with it.
+    fn generate(&self, how: &Generate, ordinal: usize) -> Result<Generated, ProviderError>;
 }
 
 /// Where state is kept.

@@ -445,10 +445,16 @@ fn runbook(
     let mut blocks = Vec::new();
     for (c, _) in &consumers {
         let c = &spec.consumers[*c];
-        for phase in [ProbePhase::Accept, ProbePhase::Emit] {
+        for phase in [
+            ProbePhase::Accept,
+            ProbePhase::Emit,
+            ProbePhase::Drain,
+            ProbePhase::Guard,
+        ] {
             let plays = match phase {
                 ProbePhase::Accept => f.verifiers.contains(&r.consumer_index[&c.name]),
                 ProbePhase::Emit => f.emitters.contains(&r.consumer_index[&c.name]),
+                ProbePhase::Drain | ProbePhase::Guard => c.probes(phase).next().is_some(),
             };
             if !plays {
                 continue;

@@ -14,7 +14,7 @@
 //! and revoke at apply time, against recorded evidence and the clock.
 
 use crate::plan::{Action, FamilyPlan, Plan, Step};
-use crate::spec::{Family, Resolved};
+use crate::spec::{Family, ProbePhase, Resolved};
 use crate::state::{FamilyState, Phase, State, VersionState};
 use crate::time::{Duration, Timestamp};
 use std::collections::BTreeSet;
@@ -406,6 +406,17 @@ pub fn check_revoke(
             return Err(fail(format!(
                 "revoke of {version} before the overlap ({overlap}) since {active} was promoted"
             )));
+        }
+    }
+    // Drain probes, where declared, must have seen the version's traffic gone.
+    if vs.promoted_at.is_some() {
+        for c in family.consumers(r) {
+            if c.probes(ProbePhase::Drain).next().is_some() && !vs.drain.contains_key(&c.name) {
+                return Err(fail(format!(
+                    "revoke of {version} before the drain probe of consumer.{} passed",
+                    c.name
+                )));
+            }
         }
     }
     if vs.promoted_at.is_some()

@@ -145,7 +145,37 @@ pub struct VersionState {
     /// The last failed probe attempt per gate, to explain a wait.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_attempt: BTreeMap<String, Evidence>,
+    /// Drain evidence (before this version's revoke), by consumer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub drain: BTreeMap<String, Evidence>,
+    /// Guard evidence (after this version's revoke), by consumer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guarded: BTreeMap<String, Evidence>,
+    /// What each guard probe measured when the rotation away from this
+    /// version started, by gate id (`guard.CONSUMER`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub baselines: BTreeMap<String, Baseline>,
 }
+
+/// A guard's value measured when a rotation started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// When.
+    pub at: Timestamp,
+    /// The value; `None` when the measurement failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Measure>,
+    /// The value as text, or why there is none.
+    pub detail: String,
+}
+
+/// A measured number (a metric's value). Compared by bits, so that state
+/// stays `Eq`; measurements are never NaN.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Measure(pub f64);
+
+impl Eq for Measure {}
 
 impl VersionState {
     /// A version just written to its stores.
@@ -166,6 +196,9 @@ impl VersionState {
             destroyed_at: None,
             approvals: BTreeMap::new(),
             last_attempt: BTreeMap::new(),
+            drain: BTreeMap::new(),
+            guarded: BTreeMap::new(),
+            baselines: BTreeMap::new(),
         }
     }
 
@@ -174,6 +207,8 @@ impl VersionState {
         match phase {
             ProbePhase::Accept => &self.accepted,
             ProbePhase::Emit => &self.emitted,
+            ProbePhase::Drain => &self.drain,
+            ProbePhase::Guard => &self.guarded,
         }
     }
 }

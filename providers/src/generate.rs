@@ -5,6 +5,7 @@
 //! | `"rsa" { bits }` | PKCS#8 PEM private key | `kty`, `n`, `e` | RS256 | public key, SPKI DER |
 //! | `"ec" { curve = "P-256" }` | PKCS#8 PEM private key | `kty`, `crv`, `x`, `y` | ES256 | public key, SPKI DER |
 //! | `"random" { length, encoding }` | `length` random bytes, encoded | none | HS256 | the encoded material |
+//! | `"login" { usernames, length }` | `{"username": …, "password": …}` | none | `password` | the whole JSON |
 //!
 //! A fingerprint is `sha256:` and the first 16 hex digits of a SHA-256. For
 //! key pairs it is taken over the public key, so it can be recomputed by
@@ -36,11 +37,12 @@ const MAX_RANDOM: u32 = 1024;
 pub struct KeyGenerator;
 
 impl Generator for KeyGenerator {
-    fn generate(&self, how: &Generate) -> Result<Generated, ProviderError> {
+    fn generate(&self, how: &Generate, ordinal: usize) -> Result<Generated, ProviderError> {
         match how {
             Generate::Rsa { bits } => rsa_key(*bits),
             Generate::Ec { curve } => ec_key(curve),
             Generate::Random { length, encoding } => random_secret(*length, encoding),
+            Generate::Login { usernames, length } => login(usernames, *length, ordinal),
         }
     }
 }
@@ -158,6 +160,27 @@ fn random_secret(length: u32, encoding: &str) -> Result<Generated, ProviderError
     })
 }
 
+/// A login for the alternating-users strategy: the user name takes turns
+/// with `ordinal`, the password is random base64url (no characters that need
+/// quoting in a connection string).
+fn login(usernames: &[String], length: u32, ordinal: usize) -> Result<Generated, ProviderError> {
+    if usernames.is_empty() {
+        return Err(invalid("a login needs at least one user name".into()));
+    }
+    let password = random_secret(length, "base64url")?;
+    let username = &usernames[ordinal % usernames.len()];
+    let password = std::str::from_utf8(password.material.expose()).expect("base64url is ASCII");
+    let json = Zeroizing::new(
+        serde_json::json!({ "username": username, "password": password }).to_string(),
+    );
+    Ok(Generated {
+        fingerprint: fingerprint(json.as_bytes()),
+        material: SecretValue::new(json.as_bytes().to_vec()),
+        algorithm: "password".into(),
+        public_jwk: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,10 +199,10 @@ mod tests {
     #[test]
     fn rsa_keys() {
         let a = KeyGenerator
-            .generate(&Generate::Rsa { bits: 2048 })
+            .generate(&Generate::Rsa { bits: 2048 }, 0)
             .unwrap();
         let b = KeyGenerator
-            .generate(&Generate::Rsa { bits: 2048 })
+            .generate(&Generate::Rsa { bits: 2048 }, 0)
             .unwrap();
         assert!(
             a.material
@@ -206,8 +229,8 @@ mod tests {
         let how = Generate::Ec {
             curve: "P-256".into(),
         };
-        let a = KeyGenerator.generate(&how).unwrap();
-        let b = KeyGenerator.generate(&how).unwrap();
+        let a = KeyGenerator.generate(&how, 0).unwrap();
+        let b = KeyGenerator.generate(&how, 0).unwrap();
         assert!(
             a.material
                 .expose()
@@ -224,11 +247,33 @@ mod tests {
         assert_ne!(a.fingerprint, b.fingerprint);
         assert!(!format!("{a:?}").contains(&pem_body(&a)));
         let err = KeyGenerator
-            .generate(&Generate::Ec {
-                curve: "P-384".into(),
-            })
+            .generate(
+                &Generate::Ec {
+                    curve: "P-384".into(),
+                },
+                0,
+            )
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn logins_take_turns() {
+        let how = Generate::Login {
+            usernames: vec!["app_a".into(), "app_b".into()],
+            length: 24,
+        };
+        let names: Vec<String> = (0..3)
+            .map(|n| {
+                let g = KeyGenerator.generate(&how, n).unwrap();
+                assert_eq!(g.algorithm, "password");
+                let v: Value = serde_json::from_slice(g.material.expose()).unwrap();
+                assert_eq!(v["password"].as_str().unwrap().len(), 32);
+                assert!(!format!("{g:?}").contains(v["password"].as_str().unwrap()));
+                v["username"].as_str().unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(names, ["app_a", "app_b", "app_a"]);
     }
 
     #[test]
@@ -238,8 +283,8 @@ mod tests {
                 length: 32,
                 encoding: encoding.into(),
             };
-            let a = KeyGenerator.generate(&how).unwrap();
-            let b = KeyGenerator.generate(&how).unwrap();
+            let a = KeyGenerator.generate(&how, 0).unwrap();
+            let b = KeyGenerator.generate(&how, 0).unwrap();
             assert_eq!(a.material.len(), len, "{encoding}");
             assert_eq!(a.algorithm, "HS256");
             assert!(a.public_jwk.is_none());
@@ -255,7 +300,7 @@ mod tests {
             encoding: "base32".into(),
         };
         assert_eq!(
-            KeyGenerator.generate(&bad).unwrap_err().kind,
+            KeyGenerator.generate(&bad, 0).unwrap_err().kind,
             ErrorKind::Invalid
         );
         let bad = Generate::Random {
@@ -263,7 +308,7 @@ mod tests {
             encoding: "hex".into(),
         };
         assert_eq!(
-            KeyGenerator.generate(&bad).unwrap_err().kind,
+            KeyGenerator.generate(&bad, 0).unwrap_err().kind,
             ErrorKind::Invalid
         );
     }

@@ -27,6 +27,15 @@ pub fn run(ws: &Workspace, family: &str, version: &str, gate: &str) -> Result<u8
             }
         }
     }
+    for c in fam.consumers(&resolved) {
+        for phase in [ProbePhase::Drain, ProbePhase::Guard] {
+            for (i, v) in c.probes(phase) {
+                if v.kind == "manual" {
+                    gates.push(gate_id(phase, &c.name, i));
+                }
+            }
+        }
+    }
     if !gates.iter().any(|g| g == gate) {
         let known = if gates.is_empty() {
             "this family has no manual gates".to_string()

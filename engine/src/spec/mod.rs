@@ -194,6 +194,16 @@ pub enum Generate {
         /// How the bytes are written: `base64url`, `base64`, `hex`.
         encoding: String,
     },
+    /// A database login for the alternating-users strategy: the material is
+    /// `{"username": …, "password": …}`, the user name taking turns through
+    /// `usernames` version by version, the password `length` random bytes in
+    /// base64url.
+    Login {
+        /// The login roles, used in turn (usually two: `app_a`, `app_b`).
+        usernames: Vec<String>,
+        /// Bytes of randomness in the password.
+        length: u32,
+    },
 }
 
 impl Generate {
@@ -203,12 +213,13 @@ impl Generate {
             Generate::Rsa { .. } => "RS256",
             Generate::Ec { .. } => "ES256",
             Generate::Random { .. } => "HS256",
+            Generate::Login { .. } => "password",
         }
     }
 
     /// Whether versions have a public part that can be published.
     pub fn is_asymmetric(&self) -> bool {
-        !matches!(self, Generate::Random { .. })
+        matches!(self, Generate::Rsa { .. } | Generate::Ec { .. })
     }
 }
 
@@ -218,6 +229,9 @@ impl std::fmt::Display for Generate {
             Generate::Rsa { bits } => write!(f, "rsa {bits}"),
             Generate::Ec { curve } => write!(f, "ec {curve}"),
             Generate::Random { length, encoding } => write!(f, "random {length} bytes {encoding}"),
+            Generate::Login { usernames, length } => {
+                write!(f, "login {} ({length} bytes)", usernames.join("/"))
+            }
         }
     }
 }
@@ -306,6 +320,12 @@ pub enum ProbePhase {
     Accept,
     /// The consumer emits with the version (signs, connects).
     Emit,
+    /// Before the old version is revoked: traffic made with it has drained
+    /// (asked about the old version).
+    Drain,
+    /// After the old version is revoked: nothing got worse than before the
+    /// rotation started (asked about the old version, with a baseline).
+    Guard,
 }
 
 impl ProbePhase {
@@ -314,6 +334,8 @@ impl ProbePhase {
         match self {
             ProbePhase::Accept => "accept",
             ProbePhase::Emit => "emit",
+            ProbePhase::Drain => "drain",
+            ProbePhase::Guard => "guard",
         }
     }
 }
@@ -323,7 +345,8 @@ impl ProbePhase {
 pub struct VerifySpec {
     /// `command`, `manual`, later `http`, `prometheus`, …
     pub kind: String,
-    /// Which phases it proves; empty means every role the consumer has.
+    /// Which phases it proves; empty means accept and emit, for every role the
+    /// consumer has. Drain and guard are only ever named.
     pub on: Vec<ProbePhase>,
     /// How long a `--wait` keeps retrying before the gate fails.
     pub within: Duration,
@@ -336,7 +359,10 @@ pub struct VerifySpec {
 impl VerifySpec {
     /// Whether this probe proves the given phase.
     pub fn proves(&self, phase: ProbePhase) -> bool {
-        self.on.is_empty() || self.on.contains(&phase)
+        match phase {
+            ProbePhase::Accept | ProbePhase::Emit => self.on.is_empty() || self.on.contains(&phase),
+            ProbePhase::Drain | ProbePhase::Guard => self.on.contains(&phase),
+        }
     }
 }
 

@@ -92,6 +92,7 @@ fn parse_file(
     let whole = |diags: &mut Diagnostics, spec: &mut Spec| {
         let body = hcl_edit::parser::parse_body(text)?;
         Parser {
+            placeholders: false,
             file: index,
             base: 0,
             text,
@@ -121,6 +122,7 @@ fn parse_file(
                     for range in group {
                         let body = hcl_edit::parser::parse_body(&text[range.clone()]).ok()?;
                         Parser {
+                            placeholders: false,
                             file: index,
                             base: range.start,
                             text,
@@ -262,7 +264,13 @@ struct Parser<'a, 'e> {
     text: &'a str,
     env: &'a EnvLookup<'e>,
     diags: &'a mut Diagnostics,
+    /// Inside a `verify` block, where `${version}`, `${kid}`, `${family}` and
+    /// `${consumer}` are kept for the probe to fill in.
+    placeholders: bool,
 }
+
+/// What a probe fills into its settings at run time.
+pub const PROBE_PLACEHOLDERS: [&str; 4] = ["version", "kid", "family", "consumer"];
 
 fn range_of(x: &impl hcl_edit::Span) -> std::ops::Range<usize> {
     x.span().unwrap_or(0..0)
@@ -478,11 +486,12 @@ impl Parser<'_, '_> {
         r.finish(&["generate", "version"]);
 
         let mut generate = None;
+        let mut generate_seen = false;
         let mut versions: Vec<VersionSpec> = Vec::new();
         for b in body.blocks() {
             match b.ident.as_str() {
                 "generate" => {
-                    if generate.is_some() {
+                    if std::mem::replace(&mut generate_seen, true) {
                         let range = self.header(b).range;
                         self.error("a secret has one `generate` block", range).hint =
                             Some("remove the extra block".into());
@@ -517,7 +526,8 @@ impl Parser<'_, '_> {
                 _ => {}
             }
         }
-        if generate.is_none() {
+        // A generate block with an error has been reported already.
+        if !generate_seen {
             self.diags.push(
                 Diagnostic::error(
                     format!("secret `{}` has no `generate` block", l[0]),
@@ -608,13 +618,40 @@ impl Parser<'_, '_> {
                     encoding: enc,
                 }
             }
+            "login" => {
+                let mut r = BodyReader::new(self, &block.body, &["usernames", "length"], false);
+                let usernames = r.strings("usernames");
+                let length = r.integer("length");
+                r.finish(&[]);
+                if usernames.is_empty() {
+                    self.error("generate \"login\" needs `usernames`", span.range.clone())
+                        .hint = Some(
+                        "name the login roles that take turns: `usernames = [\"app_a\", \"app_b\"]`"
+                            .into(),
+                    );
+                    return None;
+                }
+                let len = length.as_ref().map_or(24, |l| l.value);
+                if !(16..=64).contains(&len) {
+                    let range = length.map_or(span.range.clone(), |l| l.span.range);
+                    self.error(format!("a password of {len} bytes is not supported"), range)
+                        .hint = Some("use a length from 16 to 64 bytes (24 is the default)".into());
+                    return None;
+                }
+                Generate::Login {
+                    usernames: usernames.into_iter().map(|u| u.value).collect(),
+                    length: len,
+                }
+            }
             other => {
                 let range = range_of(&block.labels[0]);
                 let d = self.error(format!("unknown generator `{other}`"), range);
-                d.hint = Some(match did_you_mean(other, ["rsa", "ec", "random"]) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "generators are `rsa`, `ec` and `random`".into(),
-                });
+                d.hint = Some(
+                    match did_you_mean(other, ["rsa", "ec", "random", "login"]) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "generators are `rsa`, `ec`, `random` and `login`".into(),
+                    },
+                );
                 return None;
             }
         };
@@ -703,6 +740,7 @@ impl Parser<'_, '_> {
             _ => &[],
         };
         let generic = known.is_empty();
+        self.placeholders = true;
         let mut r = BodyReader::new(self, &block.body, known, generic);
         let on_list = r.strings("on");
         let within = r.duration("within");
@@ -710,14 +748,20 @@ impl Parser<'_, '_> {
         settings.remove("on");
         settings.remove("within");
         r.finish(&[]);
+        self.placeholders = false;
         let mut on = Vec::new();
         for s in on_list {
             match s.value.as_str() {
                 "accept" => on.push(ProbePhase::Accept),
                 "emit" => on.push(ProbePhase::Emit),
+                "drain" => on.push(ProbePhase::Drain),
+                "guard" => on.push(ProbePhase::Guard),
                 other => {
                     self.error(format!("`{other}` is not a phase"), s.span.range)
-                        .hint = Some("`on` lists \"accept\" and/or \"emit\"".into());
+                        .hint = Some(
+                        "`on` lists phases: \"accept\", \"emit\", \"drain\" (before the old version is revoked), \"guard\" (after)"
+                            .into(),
+                    );
                 }
             }
         }
@@ -747,6 +791,15 @@ impl Parser<'_, '_> {
                         Element::Literal(lit) => {
                             self.check_literal(key, lit.value(), range.clone());
                             out.push_str(lit.value());
+                        }
+                        Element::Interpolation(i)
+                            if self.placeholders
+                                && matches!(&i.expr, Expression::Variable(v) if PROBE_PLACEHOLDERS.contains(&v.as_str())) =>
+                        {
+                            out.push_str(&format!(
+                                "${{{}}}",
+                                i.expr.as_variable().expect("matched").as_str()
+                            ));
                         }
                         Element::Interpolation(i) => match self.eval(&i.expr, key)?.value {
                             Value::String(s) => out.push_str(&s),
@@ -1215,6 +1268,7 @@ mod tests {
         let mut whole = Spec::default();
         let mut diags = Diagnostics::default();
         Parser {
+            placeholders: false,
             file: 0,
             base: 0,
             text: &text,

@@ -42,6 +42,22 @@ pub struct Family {
     pub emitters: Vec<usize>,
 }
 
+impl Family {
+    /// Every consumer of the family, verifiers first, each once.
+    pub fn consumers<'a>(&'a self, r: &'a Resolved) -> impl Iterator<Item = &'a ConsumerSpec> + 'a {
+        let mut seen = Vec::new();
+        self.verifiers
+            .iter()
+            .chain(&self.emitters)
+            .filter(move |&&c| {
+                let new = !seen.contains(&c);
+                seen.push(c);
+                new
+            })
+            .map(|&c| &r.spec.consumers[c])
+    }
+}
+
 /// Resolves every reference it can; the rest are diagnostics. The result is
 /// complete only when no error was reported.
 pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Resolved {

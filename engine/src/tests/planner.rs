@@ -389,6 +389,7 @@ fn unmanaged_versions_are_noted_and_left_alone() {
         &crate::spec::Generate::Ec {
             curve: "P-256".into(),
         },
+        0,
     )
     .unwrap();
     let store = h.stores["store.file.x"].clone();

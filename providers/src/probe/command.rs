@@ -207,8 +207,11 @@ mod tests {
             family: "signing".into(),
             version: "2026-11".into(),
             kid: "kid-2026-11".into(),
+            algorithm: "RS256".into(),
             phase: ProbePhase::Accept,
             consumer: "gateway".into(),
+            material: None,
+            baseline: None,
         }
     }
 

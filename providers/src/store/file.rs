@@ -70,11 +70,11 @@ use crate::clock;
 use crate::config::{ConfigError, Settings};
 use crate::fsutil::{self, PRIVATE_FILE, io_error};
 use async_trait::async_trait;
-use rotor_engine::Timestamp;
 use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
+use rotor_engine::{SecretValue, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use std::fs;
@@ -486,6 +486,16 @@ impl Store for FileStore {
         self.write_metadata(family, &meta)
     }
 
+    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+        let _guard = self.lock();
+        let mut files = self.load(family)?;
+        let file = self.version(&mut files, family, id)?.file.clone();
+        let path = self.family_dir(family)?.join(&file);
+        fs::read(&path)
+            .map(SecretValue::new)
+            .map_err(|e| io_error("read", &path, &e))
+    }
+
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
         let files = self.load(family)?;
         Ok(files
@@ -519,9 +529,12 @@ mod tests {
 
     fn ec() -> Generated {
         KeyGenerator
-            .generate(&Generate::Ec {
-                curve: "P-256".into(),
-            })
+            .generate(
+                &Generate::Ec {
+                    curve: "P-256".into(),
+                },
+                0,
+            )
             .unwrap()
     }
 
@@ -677,10 +690,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let store = FileStore::new("store.file.local".into(), tmp.path().to_path_buf());
         let g = KeyGenerator
-            .generate(&Generate::Random {
-                length: 32,
-                encoding: "hex".into(),
-            })
+            .generate(
+                &Generate::Random {
+                    length: 32,
+                    encoding: "hex".into(),
+                },
+                0,
+            )
             .unwrap();
         store.put("webhook", &new_version("a", &g)).await.unwrap();
         let key = tmp.path().join("webhook/versions/a.key");

@@ -589,6 +589,26 @@ impl Store for VaultStore {
         Ok(())
     }
 
+    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+        let current = self.load(family).await?;
+        match current
+            .doc
+            .versions
+            .get(id)
+            .and_then(|v| v.material.as_ref())
+        {
+            Some(m) => Ok(SecretValue::new(m.as_bytes().to_vec())),
+            None => Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{} holds no material for version `{id}` of `{family}` at {}",
+                    self.address,
+                    self.secret_path(family)
+                ),
+            )),
+        }
+    }
+
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
         let current = self.load(family).await?;
         Ok(current
@@ -687,10 +707,13 @@ mod tests {
     fn random() -> rotor_engine::provider::Generated {
         use rotor_engine::Generator;
         crate::generate::KeyGenerator
-            .generate(&rotor_engine::spec::Generate::Random {
-                length: 16,
-                encoding: "hex".into(),
-            })
+            .generate(
+                &rotor_engine::spec::Generate::Random {
+                    length: 16,
+                    encoding: "hex".into(),
+                },
+                0,
+            )
             .unwrap()
     }
 
