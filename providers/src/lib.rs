@@ -6,6 +6,7 @@
 //! | trait | implementation | spec block |
 //! |---|---|---|
 //! | [`Store`](rotor_engine::Store) | [`FileStore`] | `store "file" "NAME" { path = ".rotor/secrets" }` |
+//! | [`Store`](rotor_engine::Store) | `store::AwsSecretsManagerStore` (feature `aws`) | `store "aws_secretsmanager" "NAME" { region = "us-east-1" }` |
 //! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
 //! | [`Probe`](rotor_engine::Probe) | [`CommandProbe`] | `verify "command" { command = [...] }` |
 //! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"` |

@@ -4,7 +4,7 @@
 //! name prefix, so they run in parallel. The tests read the staging labels
 //! straight from the server with the AWS SDK.
 
-use crate::harness::{Output, QUICKSTART, ROTATE_FROM, ROTATE_TO, Test, poll};
+use crate::harness::{Output, QUICKSTART, ROTATE_FROM, ROTATE_TO, Test, finish, poll};
 use aws_sdk_secretsmanager::Client;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -244,15 +244,15 @@ fn a_rotation_on_moto_moves_the_staging_labels_at_every_phase_and_prints_no_mate
     apply_until(&t, &mut printed, "2026-08 to be revoked", |t| {
         phase(t, "2026-08").as_deref() != Some("retiring")
     });
-    if phase(&t, "2026-08").as_deref() == Some("revoked") {
-        assert_eq!(
-            labels(&prefix),
-            want(&[
-                ("2026-08", &["rotor-disabled:2026-08"]),
-                ("2026-11", &["AWSCURRENT", "rotor-primary", "rotor:2026-11"]),
-            ])
-        );
-    }
+    // destroy_after (3s) holds the destroy back.
+    assert_eq!(phase(&t, "2026-08").as_deref(), Some("revoked"));
+    assert_eq!(
+        labels(&prefix),
+        want(&[
+            ("2026-08", &["rotor-disabled:2026-08"]),
+            ("2026-11", &["AWSCURRENT", "rotor-primary", "rotor:2026-11"]),
+        ])
+    );
     printed
         .keep(t.run_within(LIMIT, ["apply", "--auto-approve", "--wait"]))
         .success();
@@ -421,4 +421,58 @@ fn missing_credentials_are_denied_with_what_to_set() {
     ] {
         assert!(all.contains(text), "{text:?} missing\n{out}");
     }
+}
+
+/// `examples/aws` as its README runs it: the emitter probe reads AWSCURRENT
+/// with boto3 from the virtualenv `scripts/services/moto` installs.
+#[test]
+fn the_aws_example_rotates_against_moto() {
+    endpoint();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/aws");
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/services/venv/bin");
+    assert!(
+        std::path::Path::new(venv).join("python3").exists(),
+        "{venv}/python3 is missing: run scripts/test, which installs moto (and boto3) there"
+    );
+    let prefix = unique_prefix();
+    let spec = std::fs::read_to_string(format!("{dir}/rotor.hcl"))
+        .unwrap()
+        .replace("rotor-example/", &prefix);
+    let t = Test::new().spec(&spec);
+    t.write(
+        "aws-secret.py",
+        &std::fs::read_to_string(format!("{dir}/aws-secret.py")).unwrap(),
+    );
+    let path = format!("{venv}:{}", std::env::var("PATH").unwrap_or_default());
+    let run = |args: &[&str]| {
+        let line = format!("rotor {}", args.join(" "));
+        let mut child = t
+            .command(args)
+            .env("PATH", &path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A probe that never passes would keep `--wait` going for ten minutes.
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > LIMIT {
+                child.kill().unwrap();
+                panic!(
+                    "{line} still running after {LIMIT:?}\n{}",
+                    finish(child, &line)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        finish(child, &line).success()
+    };
+    run(&["fmt", "--check"]);
+    run(&["apply", "--auto-approve", "--wait"]).stderr_has("Apply complete: 5 steps ran.");
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    run(&["apply", "--auto-approve", "--wait"]).stderr_has("Apply complete: 9 steps ran.");
+    assert_eq!(
+        labels(&prefix),
+        want(&[("2026-11", &["AWSCURRENT", "rotor-primary", "rotor:2026-11"])])
+    );
 }

@@ -80,6 +80,10 @@
 //!   the version as destroyed (it is in no key set and has no label); to
 //!   really erase material, delete the whole secret.
 //!
+//! - `read_material` returns the `material` of an enabled or disabled
+//!   version (for a probe that needs it, or to copy the version into another
+//!   store of the family); a destroyed one is [`ErrorKind::NotFound`].
+//!
 //! Each step that changes several labels orders them so that an interrupted
 //! call leaves a state `read` reports as *not done yet* (a version that still
 //! has `rotor:<id>` is enabled, one that still has any rotor label is not
@@ -982,6 +986,23 @@ impl Store for AwsSecretsManagerStore {
             .await
     }
 
+    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+        let (_, version, _) = self.find(family, id).await?;
+        let envelope = self.envelope(family, id, &version.version_id).await?;
+        match envelope.material {
+            Some(m) => Ok(SecretValue::new(m.into_bytes())),
+            None => Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{}: version {} of secret `{}` (rotor version `{id}`) has no `material` in its envelope",
+                    self.address,
+                    version.version_id,
+                    self.secret_name(family)
+                ),
+            )),
+        }
+    }
+
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
         let labels = self.labels(family).await?;
         let reads = labels
@@ -1052,10 +1073,13 @@ mod tests {
     fn random() -> rotor_engine::provider::Generated {
         use rotor_engine::Generator;
         crate::generate::KeyGenerator
-            .generate(&rotor_engine::spec::Generate::Random {
-                length: 16,
-                encoding: "hex".into(),
-            })
+            .generate(
+                &rotor_engine::spec::Generate::Random {
+                    length: 16,
+                    encoding: "hex".into(),
+                },
+                0,
+            )
             .unwrap()
     }
 
@@ -1169,7 +1193,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("a", false), ("b", true)]
         );
+        // Material reads back from the envelope, disabled or not.
+        assert_eq!(store.read_material("f", "a").await.unwrap(), g1.material);
         store.enable("f", "a").await.unwrap();
+        assert_eq!(store.read_material("f", "b").await.unwrap(), g2.material);
         assert_eq!(
             stages(&store, "f").await,
             want(&[
@@ -1195,6 +1222,11 @@ mod tests {
             ErrorKind::NotFound
         );
         assert_eq!(
+            store.read_material("f", "a").await.unwrap_err().kind,
+            ErrorKind::NotFound,
+            "a destroyed version's material is not handed out"
+        );
+        assert_eq!(
             store.destroy("f", "never").await.unwrap_err().kind,
             ErrorKind::NotFound
         );
@@ -1205,9 +1237,12 @@ mod tests {
         use rotor_engine::Generator;
         let store = live_store();
         let ec = crate::generate::KeyGenerator
-            .generate(&rotor_engine::spec::Generate::Ec {
-                curve: "P-256".into(),
-            })
+            .generate(
+                &rotor_engine::spec::Generate::Ec {
+                    curve: "P-256".into(),
+                },
+                0,
+            )
             .unwrap();
         let (r1, r2) = (random(), random());
         store.put("k", &new_version("a", &ec)).await.unwrap();
