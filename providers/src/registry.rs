@@ -224,6 +224,40 @@ mod tests {
     }
 
     #[test]
+    fn an_aws_store_without_the_feature_says_how_to_get_it() {
+        let spec = Spec {
+            stores: vec![StoreSpec {
+                kind: "aws_secretsmanager".into(),
+                name: "main".into(),
+                settings: {
+                    let mut s = rotor_engine::spec::Settings::default();
+                    s.insert("region".to_string(), string("us-east-1", 5));
+                    s
+                },
+                span: span(0),
+            }],
+            ..Spec::default()
+        };
+        let built = build(&spec, Path::new("/spec"));
+        if cfg!(feature = "aws") {
+            let p = built.unwrap_or_else(|_| panic!("an aws store builds with the feature"));
+            assert_eq!(
+                p.stores.keys().collect::<Vec<_>>(),
+                ["store.aws_secretsmanager.main"]
+            );
+        } else {
+            let Err(diags) = built else {
+                panic!("expected a diagnostic without the `aws` feature");
+            };
+            assert_eq!(
+                diags[0].summary,
+                "this build of rotor has no aws_secretsmanager store; rebuild with --features aws"
+            );
+            assert_eq!(diags[0].span.as_ref().map(|s| s.range.start), Some(0));
+        }
+    }
+
+    #[test]
     fn reports_every_problem_at_its_block() {
         let spec = Spec {
             stores: vec![store("vualt", 0), store("file", 10)],
