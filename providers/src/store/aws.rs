@@ -79,7 +79,6 @@
 //!   versions, and never for a version less than 24 hours old. rotor reports
 //!   the version as destroyed (it is in no key set and has no label); to
 //!   really erase material, delete the whole secret.
-//!
 //! - `read_material` returns the `material` of an enabled or disabled
 //!   version (for a probe that needs it, or to copy the version into another
 //!   store of the family); a destroyed one is [`ErrorKind::NotFound`].
@@ -89,12 +88,14 @@
 //! has `rotor:<id>` is enabled, one that still has any rotor label is not
 //! destroyed), and the next apply repeats the step.
 //!
-//! **Limits.** AWS allows at most 20 labels on one version and limits the
-//! labels of one secret; rotor keeps a single label per version at rest, plus
-//! the three AWS labels and `rotor-primary`, so a family with a handful of live
-//! versions is far from either limit. Versions without labels (destroyed ones,
-//! and values written outside rotor) count towards AWS's 100-version
-//! clean-up threshold but are never read.
+//! **Limits.** AWS allows at most 20 staging labels on one version. rotor
+//! puts at most four on one version (`rotor:<id>`, `rotor-primary`,
+//! `AWSCURRENT` and, for a moment during a promote, `AWSPENDING`) and keeps a
+//! single label of its own per version at rest, so even a family with many
+//! live versions holds few labels. AWS removes unlabelled versions once a
+//! secret has more than 100 versions (never those under 24 hours old);
+//! rotor's live versions always carry a label, so they are never removed,
+//! while destroyed ones (and values written outside rotor) eventually are.
 //!
 //! # Someone else's `AWSPENDING`
 //!
