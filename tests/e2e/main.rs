@@ -6,6 +6,7 @@
 //! takes about ten seconds; tests that wait run in parallel.
 
 mod completions;
+mod drill;
 mod fmt;
 mod graph;
 mod harness;
