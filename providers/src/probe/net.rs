@@ -210,7 +210,7 @@ pub(crate) fn number(n: f64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probe::testserver::{Response, Server};
+    use crate::probe::testserver::{Response, Server, TestCa};
     use rotor_engine::spec::ProbePhase;
 
     pub fn request(phase: ProbePhase) -> ProbeRequest {
@@ -280,6 +280,46 @@ pub(crate) mod tests {
             detail,
             format!("TLS: handshake failed: does {} speak HTTPS?", server.addr())
         );
+    }
+
+    #[tokio::test]
+    async fn ca_file_adds_a_trusted_root() {
+        use crate::config::tests::string;
+        let ca = TestCa::new();
+        let server = Server::start_tls(&ca, |_| Response::ok("ok")).await;
+        let url = format!("https://{}/", server.addr());
+        // Without the CA: not trusted, and the message says what to set.
+        assert_eq!(
+            get(&url).await,
+            "TLS: certificate not trusted (is ca_file set?)"
+        );
+        let mut map = rotor_engine::spec::Settings::default();
+        map.insert("ca_file".into(), string("ca.pem", 4));
+        let block = crate::config::tests::span(0);
+        let settings = Settings {
+            what: "verify \"http\"".into(),
+            map: &map,
+            block: &block,
+        };
+        let (trusting, _) = client(&settings, ca.dir.path()).unwrap();
+        let response = trusting.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        // The certificate names 127.0.0.1 only.
+        let by_name = format!("https://localhost:{}/", server.addr().port());
+        let e = trusting.get(&by_name).send().await.unwrap_err();
+        assert_eq!(
+            failure(&e, &by_name, DEFAULT_TIMEOUT),
+            "TLS: the certificate is not valid for localhost"
+        );
+        // A file that is not PEM is refused when the spec is read.
+        std::fs::write(ca.dir.path().join("ca.pem"), "not a certificate").unwrap();
+        let e = client(&settings, ca.dir.path()).unwrap_err();
+        assert!(
+            e.message.ends_with("holds no PEM certificate"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.span.range.start, 4);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! A small real HTTP/1.1 server on 127.0.0.1 for the probes' tests: one
-//! request per connection, answered by a closure, or never answered at all.
+//! request per connection, answered by a closure, or never answered at all;
+//! plain or over TLS with a certificate made by `openssl` ([`TestCa`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A request as the server read it.
@@ -65,42 +66,60 @@ pub struct Server {
 impl Server {
     /// Answers every request with `handler`.
     pub async fn start(handler: impl Fn(Request) -> Response + Send + Sync + 'static) -> Server {
-        Server::listen(Some(Arc::new(handler))).await
+        Server::listen(Some(Arc::new(handler)), None).await
     }
 
     /// Accepts connections and reads requests, but never answers.
     pub async fn hanging() -> Server {
-        Server::listen(None).await
+        Server::listen(None, None).await
     }
 
-    async fn listen(handler: Option<Arc<Handler>>) -> Server {
+    /// Answers every request with `handler`, over TLS with the CA's leaf certificate.
+    pub async fn start_tls(
+        ca: &TestCa,
+        handler: impl Fn(Request) -> Response + Send + Sync + 'static,
+    ) -> Server {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(ca.dir.path().join("leaf.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(ca.dir.path().join("leaf.key")).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        Server::listen(Some(Arc::new(handler)), Some(acceptor)).await
+    }
+
+    async fn listen(
+        handler: Option<Arc<Handler>>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
+                let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let handler = handler.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let Some(request) = read_request(&mut stream).await else {
-                        return;
-                    };
-                    let Some(handler) = handler else {
-                        // Hold the connection open until the client gives up.
-                        let mut sink = [0u8; 64];
-                        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
-                        return;
-                    };
-                    let response = handler(request);
-                    let head = format!(
-                        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        response.status,
-                        response.body.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    let _ = stream.write_all(response.body.as_bytes()).await;
-                    let _ = stream.shutdown().await;
+                    match tls {
+                        None => connection(stream, handler).await,
+                        // A failed handshake is the client's to report.
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                connection(stream, handler).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -124,8 +143,33 @@ impl Drop for Server {
     }
 }
 
+/// Serves one connection: one request, one answer (or none, for a hanging server).
+async fn connection(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    handler: Option<Arc<Handler>>,
+) {
+    let Some(request) = read_request(&mut stream).await else {
+        return;
+    };
+    let Some(handler) = handler else {
+        // Hold the connection open until the client gives up.
+        let mut sink = [0u8; 64];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        return;
+    };
+    let response = handler(request);
+    let head = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        response.status,
+        response.body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(response.body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
 /// Reads one request: head up to the blank line, then `content-length` bytes.
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
+async fn read_request(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> Option<Request> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -173,4 +217,85 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Request> {
         headers,
         body,
     })
+}
+
+/// A throwaway CA and a leaf certificate for 127.0.0.1 only (no DNS name),
+/// made with the `openssl` command line tool in a temporary directory.
+pub struct TestCa {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("leaf.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=rotor test CA",
+            ],
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "leaf.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "leaf.ext",
+            ],
+        ];
+        for args in steps {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("the TLS tests need the `openssl` command (apt-get install openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        TestCa { dir }
+    }
 }
