@@ -12,6 +12,7 @@ mod graph;
 mod harness;
 mod leaks;
 mod locking;
+mod probes;
 mod resume;
 mod rotate;
 mod rotation;
