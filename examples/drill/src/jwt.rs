@@ -9,10 +9,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::DecodePrivateKey;
-use rsa::sha2::Sha256;
 use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
 use rsa::{BoxedUint, PrivateKey, PublicKey};
 use serde_json::{Value, json};
+use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
 

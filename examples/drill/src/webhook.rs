@@ -12,7 +12,7 @@ use crate::server::{self, Call, METRICS, Reply, Server, TEXT};
 use crate::store::{FamilyDir, Material};
 use hmac::{Hmac, KeyInit, Mac};
 use hyper::StatusCode;
-use rsa::sha2::Sha256;
+use sha2::Sha256;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
