@@ -95,14 +95,16 @@ impl Emitter {
         }
     }
 
-    /// A JWT for `sub`, valid for `ttl`, and its expiry (seconds since the epoch).
+    /// A JWT for `sub`, valid for at most `ttl` (at least until the next
+    /// whole second), and its `exp` (seconds since the epoch).
     pub fn token(&self, sub: &str, ttl: Duration) -> Option<(String, String, u64)> {
         let Some(Key::Jwt(signer)) = &*self.current.lock().expect("emitter lock") else {
             return None;
         };
         let signer = Arc::clone(signer);
-        let now = unix_now();
-        let exp = now + ttl.as_secs().max(1);
+        let now_ms = unix_millis();
+        let now = now_ms / 1000;
+        let exp = ((now_ms + ttl.as_millis() as u64) / 1000).max(now + 1);
         let claims =
             json!({ "iss": "rotor-drill", "aud": "drill", "sub": sub, "iat": now, "exp": exp });
         Some((signer.kid().to_string(), signer.sign(&claims), exp))
@@ -117,11 +119,11 @@ impl Emitter {
     }
 }
 
-fn unix_now() -> u64 {
+fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs()
+        .as_millis() as u64
 }
 
 /// How to run the load generator.
@@ -171,7 +173,8 @@ pub async fn run(config: LoadConfig, mut stop: watch::Receiver<bool>) -> Summary
         .expect("an HTTP client");
     let summary = Arc::new(Mutex::new(Summary::default()));
     let mut in_flight = JoinSet::new();
-    let mut tokens: Vec<Option<(String, String, u64)>> = vec![None; config.clients.max(1)];
+    let clients = config.clients.max(1);
+    let mut tokens: Vec<Option<(String, String, u64)>> = vec![None; clients];
     let mut tick = tokio::time::interval(Duration::from_secs(1) / config.rps.max(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_refresh = tokio::time::Instant::now();
@@ -189,16 +192,22 @@ pub async fn run(config: LoadConfig, mut stop: watch::Receiver<bool>) -> Summary
         }
         let request = match config.mode {
             Mode::Jwt => {
-                let slot = &mut tokens[(seq % config.clients.max(1) as u64) as usize];
-                // A client renews a token a second before it expires.
+                let client = (seq % clients as u64) as usize;
+                let slot = &mut tokens[client];
+                // A client renews its token a quarter of a second before it expires.
                 if slot
                     .as_ref()
-                    .is_none_or(|(_, _, exp)| unix_now() + 1 >= *exp)
+                    .is_none_or(|(_, _, exp)| unix_millis() + 250 >= exp * 1000)
                 {
-                    *slot = emitter.token(
-                        &format!("client-{}", seq % config.clients.max(1) as u64),
-                        config.token_ttl,
-                    );
+                    // The clients' first tokens are shorter, evenly spread up to
+                    // token_ttl, so that they renew at different times, as the
+                    // clients of a real service do.
+                    let ttl = if slot.is_none() {
+                        config.token_ttl * (client as u32 + 1) / clients as u32
+                    } else {
+                        config.token_ttl
+                    };
+                    *slot = emitter.token(&format!("client-{client}"), ttl);
                 }
                 let Some((kid, token, _)) = slot.clone() else {
                     continue;
