@@ -12,6 +12,8 @@ store "file" "local" {}
 secret "drill_signing_key" {
   owner         = "team-drill"
   store         = store.file.local
+  cadence       = "90d"
+  review_by     = "2027-06-01"
   overlap       = "6s" # >= load cache_ttl 1s + token_ttl 5s
   destroy_after = "2s"
 

@@ -11,6 +11,8 @@ store "file" "local" {}
 secret "webhook_secret" {
   owner         = "team-drill"
   store         = store.file.local
+  cadence       = "90d"
+  review_by     = "2027-06-01"
   overlap       = "2s" # >= sender cache_ttl 1s
   destroy_after = "1s"
 
