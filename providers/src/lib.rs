@@ -35,6 +35,8 @@ mod clock;
 mod config;
 mod fsutil;
 mod generate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod registry;
 
 pub mod probe;

@@ -4,5 +4,9 @@
 //! `manual` gates have no probe: the engine records approvals itself.
 
 pub mod command;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 
 pub use command::CommandProbe;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresProbe;
