@@ -11,6 +11,8 @@ mod graph;
 mod harness;
 mod leaks;
 mod locking;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod resume;
 mod rotate;
 mod rotation;
