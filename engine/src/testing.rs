@@ -7,7 +7,7 @@
 
 use crate::provider::*;
 use crate::secret::SecretValue;
-use crate::spec::Generate;
+use crate::spec::{Generate, ProbePhase};
 use crate::state::{State, StateError};
 use crate::time::Timestamp;
 use async_trait::async_trait;
@@ -313,13 +313,33 @@ impl Publisher for FakePublisher {
     }
 }
 
-/// A probe whose answer the test sets; counts its calls.
+/// A probe whose answer the test sets; counts its calls and keeps what it
+/// was asked.
 #[derive(Default)]
 pub struct FakeProbe {
     /// Whether it passes.
     pub passing: AtomicBool,
     /// How many times it ran.
     pub calls: AtomicU64,
+    /// Whether it asks for material.
+    pub wants_material: AtomicBool,
+    /// What `measure` returns; `None` fails the measurement.
+    pub value: Mutex<Option<f64>>,
+    /// Every request: phase, version, baseline, and the material if any.
+    pub requests: Mutex<Vec<SeenRequest>>,
+}
+
+/// What a [`FakeProbe`] was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeenRequest {
+    /// The phase.
+    pub phase: ProbePhase,
+    /// The version.
+    pub version: String,
+    /// The baseline it was given.
+    pub baseline: Option<f64>,
+    /// The material it was given, as text.
+    pub material: Option<String>,
 }
 
 impl FakeProbe {
@@ -327,7 +347,7 @@ impl FakeProbe {
     pub fn new(passing: bool) -> Arc<FakeProbe> {
         Arc::new(FakeProbe {
             passing: AtomicBool::new(passing),
-            calls: AtomicU64::new(0),
+            ..FakeProbe::default()
         })
     }
 }
@@ -338,8 +358,17 @@ impl Probe for FakeProbe {
         "command"
     }
 
-    async fn check(&self, _request: &ProbeRequest) -> ProbeResult {
+    async fn check(&self, request: &ProbeRequest) -> ProbeResult {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.requests.lock().unwrap().push(SeenRequest {
+            phase: request.phase,
+            version: request.version.clone(),
+            baseline: request.baseline,
+            material: request
+                .material
+                .as_ref()
+                .map(|m| String::from_utf8_lossy(m.expose()).into_owned()),
+        });
         let passed = self.passing.load(Ordering::SeqCst);
         ProbeResult {
             passed,
@@ -349,6 +378,14 @@ impl Probe for FakeProbe {
                 "exit 1".into()
             },
         }
+    }
+
+    fn needs_material(&self) -> bool {
+        self.wants_material.load(Ordering::SeqCst)
+    }
+
+    async fn measure(&self, _request: &ProbeRequest) -> Result<f64, String> {
+        self.value.lock().unwrap().ok_or_else(|| "no value".into())
     }
 }
 

@@ -268,3 +268,171 @@ fn a_version_deleted_by_hand_is_reported_as_drift() {
         "{want:?} missing\n{out}"
     );
 }
+
+/// A TCP forwarder to the OpenBao server that a test can take down and bring
+/// back on the same port: the server "goes down" for rotor, for real sockets.
+struct Proxy {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    fn start(port: u16) -> Proxy {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let (addr, _) = server();
+        let target = addr
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let accept = {
+            let (stop, conns) = (stop.clone(), conns.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        continue;
+                    };
+                    client.set_nonblocking(false).unwrap();
+                    let Ok(upstream) = TcpStream::connect(&target) else {
+                        continue;
+                    };
+                    let mut held = conns.lock().unwrap();
+                    held.push(client.try_clone().unwrap());
+                    held.push(upstream.try_clone().unwrap());
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                        (upstream, client),
+                    ] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            })
+        };
+        Proxy {
+            port,
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+
+    /// Stops listening and cuts every open connection.
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept.take() {
+            h.join().unwrap();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn the_server_going_down_mid_apply_is_a_clear_error_and_the_next_apply_resumes() {
+    use crate::harness::{finish, poll};
+    let path = unique_path();
+    let mut proxy = Proxy::start(0);
+    let address = format!("\"http://127.0.0.1:{}\"", proxy.port);
+    let t = quickstart(&address, "env(\"VAULT_TOKEN\")", &path);
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+
+    // Rotate; the server goes away once the new version is written and recorded.
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    let child = t.spawn(["apply", "--auto-approve", "--wait"]);
+    poll(
+        std::time::Duration::from_secs(60),
+        "2026-11 in state",
+        || {
+            t.state_file()
+                .filter(|s| !s["families"][FAMILY]["versions"]["2026-11"].is_null())
+        },
+    );
+    proxy.stop();
+    let out = finish(child, "rotor apply (server down)").failure();
+    let all = format!("{}{}", out.stdout, out.stderr);
+    for text in ["store.vault.main is unavailable", "rotor apply"] {
+        assert!(all.contains(text), "{text:?} missing\n{out}");
+    }
+    // State is consistent: the new version is recorded, the old one is still active.
+    let state = t.show_json();
+    let family = &state["families"][FAMILY];
+    assert_eq!(family["active"], "2026-08", "{family:#}");
+    assert_eq!(
+        family["versions"]["2026-11"]["phase"], "pending",
+        "{family:#}"
+    );
+
+    // Back on the same address: the next apply finishes the rotation.
+    let port = proxy.port;
+    drop(proxy);
+    let _proxy = Proxy::start(port);
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let (doc, _) = document(&path);
+    assert_eq!(doc["primary"], "2026-11");
+    assert_eq!(doc["versions"].as_object().unwrap().len(), 2, "{doc:#}");
+    assert_eq!(doc["versions"]["2026-08"]["destroyed"], true, "{doc:#}");
+    let state = t.show_json();
+    assert_eq!(state["families"][FAMILY]["active"], "2026-11");
+}
+
+#[test]
+fn the_vault_example_keeps_both_stores_identical_through_a_rotation() {
+    server();
+    let example = |name: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/vault")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let path = unique_path();
+    let t = Test::new().spec(&example("rotor.hcl").replace("rotor-example", &path));
+    t.write(
+        "primary.py",
+        &example("primary.py").replace("rotor-example", &path),
+    );
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let state = t.show_json();
+    assert_eq!(
+        state["families"][FAMILY]["versions"]["2026-11"]["last_attempt"]["emit.auth_service"]["outcome"],
+        "passed",
+        "the emitter probe found the new primary in Vault"
+    );
+    let (doc, _) = document(&path);
+    assert_eq!(doc["primary"], "2026-11");
+    let keyset: Value =
+        serde_json::from_str(&t.read(".rotor/secrets/session_signing_key/keyset.json")).unwrap();
+    assert_eq!(keyset["primary"], "2026-11", "{keyset:#}");
+    let file_versions = keyset["versions"].as_array().unwrap();
+    assert_eq!(file_versions.len(), 1, "{keyset:#}");
+    assert_eq!(
+        file_versions[0]["fingerprint"], doc["versions"]["2026-11"]["fingerprint"],
+        "both stores hold the same version"
+    );
+    assert_eq!(
+        t.read(".rotor/secrets/session_signing_key/versions/2026-11.pem"),
+        doc["versions"]["2026-11"]["material"].as_str().unwrap(),
+        "and the same material"
+    );
+}

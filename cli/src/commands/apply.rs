@@ -117,6 +117,9 @@ async fn execute(
             plan =
                 super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
                     .await?;
+            if report_blocked(&plan) {
+                return Ok(ERROR);
+            }
             if plan.step_count() == 0 {
                 eprintln!(
                     "{}",
@@ -169,10 +172,28 @@ async fn execute(
         // that depended on a step outside the plan cannot wait forever on a stale copy.
         plan = super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
             .await?;
-        if !within_approved(&plan, &approved) {
+        if report_blocked(&plan) || !within_approved(&plan, &approved) {
             return Ok(ERROR);
         }
     }
+}
+
+/// A fresh plan made while applying found a family it cannot go on with (a
+/// store that stopped answering, drift): say which and why, and stop.
+fn report_blocked(plan: &Plan) -> bool {
+    let mut any = false;
+    for f in &plan.families {
+        if let Some(reason) = &f.blocked {
+            any = true;
+            render::error(
+                &format!("secret.{} stopped: {reason}", f.family),
+                Some(
+                    "everything done so far is recorded; fix the cause and run `rotor apply` again: it resumes from the last recorded step",
+                ),
+            );
+        }
+    }
+    any
 }
 
 /// What each step does, without its numbering: `family verb target`.

@@ -43,7 +43,19 @@ pub fn human(state: &State, only: &[String]) -> String {
                     out.push_str(&format!("      {what:<10} {}\n", t.human()));
                 }
             }
-            for (what, evidence) in [("accepted", &v.accepted), ("emitted", &v.emitted)] {
+            for (g, b) in &v.baselines {
+                out.push_str(&format!(
+                    "      baseline   {g}: {} at {}\n",
+                    b.detail,
+                    b.at.human()
+                ));
+            }
+            for (what, evidence) in [
+                ("accepted", &v.accepted),
+                ("emitted", &v.emitted),
+                ("drained", &v.drain),
+                ("guarded", &v.guarded),
+            ] {
                 for (c, e) in evidence {
                     out.push_str(&format!(
                         "      {what:<10} by consumer.{c}: {} ({}) at {}: {}\n",

@@ -486,11 +486,12 @@ impl Parser<'_, '_> {
         r.finish(&["generate", "version"]);
 
         let mut generate = None;
+        let mut generate_seen = false;
         let mut versions: Vec<VersionSpec> = Vec::new();
         for b in body.blocks() {
             match b.ident.as_str() {
                 "generate" => {
-                    if generate.is_some() {
+                    if std::mem::replace(&mut generate_seen, true) {
                         let range = self.header(b).range;
                         self.error("a secret has one `generate` block", range).hint =
                             Some("remove the extra block".into());
@@ -525,7 +526,8 @@ impl Parser<'_, '_> {
                 _ => {}
             }
         }
-        if generate.is_none() {
+        // A generate block with an error has been reported already.
+        if !generate_seen {
             self.diags.push(
                 Diagnostic::error(
                     format!("secret `{}` has no `generate` block", l[0]),

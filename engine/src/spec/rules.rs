@@ -100,7 +100,12 @@ pub(super) fn check(r: &Resolved, diags: &mut Diagnostics) {
         {
             diags.push(
                 Diagnostic::error(
-                    format!("`{}` publishes `{}`, whose versions are random secrets with no public key", p.address(), secret.address()),
+                    format!(
+                        "`{}` publishes `{}`, whose versions ({}) have no public key",
+                        p.address(),
+                        secret.address(),
+                        secret.generate.as_ref().map_or(String::new(), |g| g.value.to_string())
+                    ),
                     Some(p.span.clone()),
                 )
                 .hint("a JWKS publishes public keys: use `generate \"rsa\"` or `generate \"ec\"`, or remove the publisher"),

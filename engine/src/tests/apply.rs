@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::apply::StepOutcome;
+use crate::provider::ProviderError;
 use crate::state::{Approval, Outcome, Phase};
 
 fn v1() -> Resolved {
@@ -554,4 +555,119 @@ fn hold_until_keeps_the_old_version_past_the_overlap() {
         })
         .expect("v1 revoked in the end");
     assert!(disabled >= until, "revoked at {disabled} before {until}");
+}
+
+/// A store that yields once inside every call and counts calls in flight.
+struct Counting {
+    inner: Arc<crate::testing::FakeStore>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    async fn around<T>(&self, call: impl std::future::Future<Output = T>) -> T {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+        YieldOnce(false).await;
+        let out = call.await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+}
+
+/// Pending once, then ready: lets other tasks of a `buffer_unordered` run.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Store for Counting {
+    fn address(&self) -> &str {
+        self.inner.address()
+    }
+    async fn read(&self, f: &str) -> Result<crate::provider::LiveFamily, ProviderError> {
+        self.around(self.inner.read(f)).await
+    }
+    async fn put(&self, f: &str, v: &crate::provider::NewVersion<'_>) -> Result<(), ProviderError> {
+        self.around(self.inner.put(f, v)).await
+    }
+    async fn set_primary(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+        self.around(self.inner.set_primary(f, id)).await
+    }
+    async fn disable(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+        self.around(self.inner.disable(f, id)).await
+    }
+    async fn enable(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+        self.around(self.inner.enable(f, id)).await
+    }
+    async fn destroy(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+        self.around(self.inner.destroy(f, id)).await
+    }
+    async fn public_keys(&self, f: &str) -> Result<Vec<crate::provider::PublicKey>, ProviderError> {
+        self.around(self.inner.public_keys(f)).await
+    }
+}
+
+#[test]
+fn parallelism_bounds_the_provider_calls_in_flight_across_families() {
+    use crate::Store;
+    // Twelve families in one store, no consumers: each is created and promoted.
+    let mut text = String::from("store \"file\" \"x\" {\n  path = \".rotor/secrets\"\n}\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "secret \"k{i}\" {{\n  owner = \"t\"\n  store = store.file.x\n  cadence = \"90d\"\n  overlap = \"30s\"\n  destroy_after = \"7d\"\n  generate \"random\" {{}}\n  version \"v1\" {{}}\n  active = \"v1\"\n}}\n"
+        ));
+    }
+    let r = load(&text);
+    for parallelism in [1, 3, 8] {
+        let mut h = Harness::new();
+        h.wire(&r);
+        let counting = Arc::new(Counting {
+            inner: h.stores["store.file.x"].clone(),
+            in_flight: Default::default(),
+            max: Default::default(),
+        });
+        let mut providers = h.providers();
+        providers
+            .stores
+            .insert("store.file.x".into(), counting.clone() as Arc<dyn Store>);
+        let live = block_on(crate::refresh::refresh(&r, &providers, parallelism));
+        let plan = crate::plan::plan(&r, &h.state(), &live, h.now());
+        let recorder = crate::apply::Recorder::new(h.state(), &h.backend);
+        let report = block_on(crate::apply::apply(
+            &r,
+            &plan,
+            &providers,
+            &recorder,
+            &crate::apply::Silent,
+            &crate::apply::ApplyOptions {
+                parallelism,
+                deadline_base: None,
+            },
+        ));
+        assert!(!report.failed(), "{report:#?}");
+        assert_eq!(
+            counting.max.load(Ordering::SeqCst),
+            parallelism,
+            "calls in flight with --parallelism {parallelism}"
+        );
+        assert_eq!(
+            h.events().len(),
+            12 * 2,
+            "every family created and promoted"
+        );
+    }
 }

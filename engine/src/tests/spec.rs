@@ -656,3 +656,71 @@ fn hold_until_needs_a_reason_and_a_date() {
         0,
     );
 }
+
+#[test]
+fn probe_placeholders_are_kept_inside_verify_blocks_only() {
+    let text = super::spec_with(
+        &["v1"],
+        "v1",
+        r#"verify "prometheus" {
+    query = "rate(x{kid=\"${version}\",family=\"${family}\"}[5s])"
+  }"#,
+    );
+    let r = super::load(&text);
+    let api = &r.spec.consumers[0];
+    assert_eq!(
+        api.verify[0].settings.get("query").map(|q| &q.value),
+        Some(&crate::spec::Value::String(
+            "rate(x{kid=\"${version}\",family=\"${family}\"}[5s])".into()
+        ))
+    );
+    // Elsewhere `${version}` is not a value.
+    let bad = super::basic_spec(&["v1"], "v1").replace(
+        "owner         = \"team-identity\"",
+        "owner         = \"team-${version}\"",
+    );
+    let (r, diags, _) = super::try_load(&bad);
+    assert!(r.is_none());
+    assert!(
+        diags
+            .0
+            .iter()
+            .any(|d| d.summary == "`version` is not a value"),
+        "{diags:?}"
+    );
+}
+
+#[test]
+fn a_login_generator_needs_usernames() {
+    let login = |body: &str| {
+        super::basic_spec(&["v1"], "v1").replace(
+            "generate \"ec\" {}",
+            &format!("generate \"login\" {{\n    {body}\n  }}"),
+        )
+    };
+    let (_, diags, _) = super::try_load(&login(r#"usernames = ["app_a", "app_b"]"#));
+    assert!(
+        diags.0.iter().any(|d| d.summary
+            == "`publish.jwks.p` publishes `secret.k`, whose versions (login app_a/app_b (24 bytes)) have no public key"),
+        "{diags:?}"
+    );
+    let login = |body: &str| {
+        let text = login(body);
+        let start = text.find("publish \"jwks\"").unwrap();
+        let end = start + text[start..].find("}\n").unwrap() + 2;
+        format!("{}{}", &text[..start], &text[end..]).replace("  via       = publish.jwks.p\n", "")
+    };
+    let r = super::load(&login(r#"usernames = ["app_a", "app_b"]"#));
+    assert_eq!(
+        r.spec.secrets[0]
+            .generate
+            .as_ref()
+            .map(|g| g.value.to_string()),
+        Some("login app_a/app_b (24 bytes)".into())
+    );
+    let (r, diags, _) = super::try_load(&login("length = 24"));
+    assert!(r.is_none());
+    let d = diags.0.iter().find(|d| d.is_error()).unwrap();
+    assert_eq!(d.summary, "generate \"login\" needs `usernames`");
+    assert!(d.hint.as_deref().unwrap().contains("app_a"));
+}

@@ -1,0 +1,252 @@
+//! Drain and guard probes, probes that need material, and a family written
+//! to several stores.
+
+use super::*;
+use crate::apply::StepOutcome;
+use crate::spec::ProbePhase;
+use crate::state::{Outcome, Phase};
+
+/// `api` has an accept probe (0), a drain probe (1) and a guard probe (2);
+/// gate ids carry the block index: `drain.api#1`, `guard.api#2`.
+fn guarded(versions: &[&str], active: &str) -> Resolved {
+    load(&spec_with(
+        versions,
+        active,
+        r#"verify "command" { command = ["true"] }
+  verify "command" {
+    on      = ["drain"]
+    command = ["true"]
+  }
+  verify "command" {
+    on      = ["guard"]
+    command = ["true"]
+  }"#,
+    ))
+}
+
+fn disables(h: &Harness, version: &str) -> usize {
+    h.events()
+        .iter()
+        .filter(|e| matches!(e, Event::Disable(_, v, _) if v == version))
+        .count()
+}
+
+fn destroys(h: &Harness, version: &str) -> usize {
+    h.events()
+        .iter()
+        .filter(|e| matches!(e, Event::Destroy(_, v, _) if v == version))
+        .count()
+}
+
+fn waits(report: &crate::apply::ApplyReport) -> Vec<(String, String)> {
+    report.families[0]
+        .outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            StepOutcome::Waiting { gate, detail, .. } => Some((gate.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_failing_drain_probe_keeps_the_old_version_in_the_key_set() {
+    let mut h = Harness::new();
+    h.drive(&guarded(&["v1"], "v1"), 20);
+    let r = guarded(&["v2"], "v2");
+    h.set_probe("api", 1, false);
+    let mut seen_wait = false;
+    for _ in 0..12 {
+        let (_, report) = h.pass(&r);
+        assert!(!report.failed(), "{report:#?}");
+        seen_wait |= waits(&report)
+            .iter()
+            .any(|(g, d)| g == "command probe drain.api#1" && d.contains("exit 1"));
+    }
+    assert!(seen_wait, "the hold never reported the drain probe");
+    let s = h.state();
+    assert_eq!(s.family("k").unwrap().active.as_deref(), Some("v2"));
+    assert_eq!(disables(&h, "v1"), 0, "v1 was revoked before it drained");
+    assert!(s.version("k", "v1").unwrap().drained_at.is_none());
+    // The drain probe was asked about the old version.
+    let asked = h.probes[&("api".to_string(), 1)]
+        .requests
+        .lock()
+        .unwrap()
+        .clone();
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|q| q.phase == ProbePhase::Drain && q.version == "v1")
+    );
+    // The safety checker refuses the revoke too, whatever the plan says.
+    let violation = crate::safety::check_revoke(&r, &r.families[0], &s, "v1", h.now()).unwrap_err();
+    assert!(
+        violation.reason.contains("drain probe of consumer.api"),
+        "{violation:?}"
+    );
+
+    h.set_probe("api", 1, true);
+    h.drive(&r, 20);
+    let s = h.state();
+    assert_eq!(
+        s.version("k", "v1").unwrap().drain["api"].outcome,
+        Outcome::Passed
+    );
+    assert_eq!(s.version("k", "v1").unwrap().phase, Phase::Destroyed);
+}
+
+#[test]
+fn a_guard_compares_with_the_baseline_and_a_failing_one_keeps_the_version_restorable() {
+    let mut h = Harness::new();
+    h.drive(&guarded(&["v1"], "v1"), 20);
+    *h.probes[&("api".to_string(), 2)].value.lock().unwrap() = Some(0.25);
+    let r = guarded(&["v2"], "v2");
+    h.set_probe("api", 2, false);
+    let mut seen_wait = false;
+    for _ in 0..40 {
+        let (_, report) = h.pass(&r);
+        assert!(!report.failed(), "{report:#?}");
+        seen_wait |= waits(&report).iter().any(|(g, d)| {
+            g == "command probe guard.api#2"
+                && d.contains("GUARD FAILING")
+                && d.contains("rotor rollback k --restore")
+        });
+        if seen_wait {
+            break;
+        }
+    }
+    assert!(seen_wait, "the guard never failed loudly");
+    let s = h.state();
+    let v1 = s.version("k", "v1").unwrap();
+    assert_eq!(v1.phase, Phase::Revoked, "revoked, not destroyed");
+    assert_eq!(destroys(&h, "v1"), 0);
+    assert_eq!(v1.baselines["guard.api#2"].value.map(|m| m.0), Some(0.25));
+    let asked = h.probes[&("api".to_string(), 2)]
+        .requests
+        .lock()
+        .unwrap()
+        .clone();
+    assert!(
+        asked
+            .iter()
+            .all(|q| q.phase == ProbePhase::Guard && q.version == "v1" && q.baseline == Some(0.25)),
+        "{asked:?}"
+    );
+    // The plan shows the guard gate on the destroy.
+    let plan = h.checked_plan(&r);
+    let destroy = plan.families[0]
+        .steps
+        .iter()
+        .find(|s| matches!(s.action, Action::Destroy { .. }))
+        .unwrap();
+    assert!(
+        destroy
+            .gates
+            .iter()
+            .any(|g| g.name == "guard command probe"),
+        "{:?}",
+        destroy.gates
+    );
+
+    h.set_probe("api", 2, true);
+    h.drive(&r, 20);
+    let s = h.state();
+    assert_eq!(s.version("k", "v1").unwrap().phase, Phase::Destroyed);
+    assert_eq!(
+        s.version("k", "v1").unwrap().guarded["api"].outcome,
+        Outcome::Passed
+    );
+}
+
+#[test]
+fn a_guard_without_a_measurement_records_why() {
+    let mut h = Harness::new();
+    h.drive(&guarded(&["v1"], "v1"), 20);
+    let r = guarded(&["v2"], "v2");
+    h.pass(&r);
+    let s = h.state();
+    let b = &s.version("k", "v1").unwrap().baselines["guard.api#2"];
+    assert_eq!(b.value, None);
+    assert_eq!(b.detail, "no value");
+}
+
+#[test]
+fn a_probe_that_needs_material_gets_the_version_under_test() {
+    let mut h = Harness::new();
+    h.drive(&v(&["v1"], "v1"), 20);
+    let r = v(&["v2"], "v2");
+    h.wire(&r);
+    h.probes[&("api".to_string(), 0)]
+        .wants_material
+        .store(true, Ordering::SeqCst);
+    h.drive(&r, 20);
+    let asked = h.probes[&("api".to_string(), 0)]
+        .requests
+        .lock()
+        .unwrap()
+        .clone();
+    let v2 = asked
+        .iter()
+        .find(|q| q.version == "v2")
+        .expect("asked about v2");
+    // The fake generator's material is a counter; v2 is the second version made.
+    assert_eq!(v2.material.as_deref(), Some("fake-material-1"));
+}
+
+fn v(versions: &[&str], active: &str) -> Resolved {
+    load(&basic_spec(versions, active))
+}
+
+/// `k` in two stores.
+fn two_stores(versions: &[&str], active: &str) -> Resolved {
+    let text = basic_spec(versions, active)
+        .replace(
+            "  store         = store.file.x",
+            "  store         = [store.file.x, store.file.y]",
+        )
+        .replace(
+            "secret \"k\"",
+            "store \"file\" \"y\" {\n  path = \".rotor/other\"\n}\n\nsecret \"k\"",
+        );
+    load(&text)
+}
+
+#[test]
+fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
+    let mut h = Harness::new();
+    h.drive(&two_stores(&["v1"], "v1"), 20);
+    // An apply wrote v2 to x and stopped before y.
+    let generated = crate::Generator::generate(
+        &*h.generator,
+        &crate::spec::Generate::Ec {
+            curve: "P-256".into(),
+        },
+        1,
+    )
+    .unwrap();
+    let new = crate::provider::NewVersion {
+        id: "v2",
+        kid: "v2",
+        generated: &generated,
+    };
+    block_on(crate::Store::put(&*h.stores["store.file.x"], "k", &new)).unwrap();
+    let r = two_stores(&["v2"], "v2");
+    h.drive(&r, 20);
+    let read = |addr: &str| {
+        let store = &*h.stores[addr];
+        let live = block_on(crate::Store::read(store, "k")).unwrap();
+        let material = block_on(crate::Store::read_material(store, "k", "v2")).unwrap();
+        (live, String::from_utf8(material.expose().to_vec()).unwrap())
+    };
+    let (x, mx) = read("store.file.x");
+    let (y, my) = read("store.file.y");
+    assert_eq!(x, y, "both stores hold the same versions");
+    assert_eq!(mx, my, "and the same material");
+    assert_eq!(x.primary.as_deref(), Some("v2"));
+    assert_eq!(
+        h.state().version("k", "v2").unwrap().fingerprint,
+        generated.fingerprint
+    );
+}
