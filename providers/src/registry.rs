@@ -315,9 +315,11 @@ mod tests {
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));
-        assert_eq!(
-            diags[0].hint.as_deref(),
-            Some("known kinds: `file`, `vault`")
-        );
+        let known = if cfg!(feature = "postgres") {
+            "known kinds: `file`, `postgres`, `vault`"
+        } else {
+            "known kinds: `file`, `vault`"
+        };
+        assert_eq!(diags[0].hint.as_deref(), Some(known));
     }
 }
