@@ -98,3 +98,127 @@ impl Probe for PostgresProbe {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Against the real PostgreSQL that `scripts/test` starts.
+
+    use super::*;
+    use rotor_engine::spec::ProbePhase;
+    use rotor_engine::{Duration, SecretValue};
+    use std::sync::Arc;
+
+    fn env(name: &str) -> String {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run scripts/test, which starts PostgreSQL (scripts/services/postgres)")
+        })
+    }
+
+    fn endpoint(port: u16) -> Endpoint {
+        Endpoint {
+            host: "127.0.0.1".into(),
+            port,
+            dbname: "app".into(),
+            timeout: crate::postgres::DEFAULT_TIMEOUT,
+        }
+    }
+
+    fn server() -> Endpoint {
+        endpoint(env("ROTOR_PG_PORT").parse().unwrap())
+    }
+
+    fn request(username: &str, password: &str) -> ProbeRequest {
+        let material = serde_json::json!({ "username": username, "password": password });
+        ProbeRequest {
+            family: "db_password".into(),
+            version: "v2".into(),
+            kid: "v2".into(),
+            algorithm: "password".into(),
+            phase: ProbePhase::Accept,
+            consumer: "database".into(),
+            material: Some(Arc::new(SecretValue::new(
+                material.to_string().into_bytes(),
+            ))),
+            baseline: None,
+        }
+    }
+
+    /// A login role of the test's own, made by rotor_admin (CREATEROLE).
+    async fn role(tag: &str, login: bool, password: &str) -> String {
+        let name = format!("probe_{tag}_{}", std::process::id());
+        let admin = server()
+            .connect(
+                "rotor_admin",
+                &SecretValue::new(env("ROTOR_PG_PASSWORD").into_bytes()),
+            )
+            .await
+            .unwrap();
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let login = if login { "LOGIN" } else { "NOLOGIN" };
+        admin
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} {login} PASSWORD '{verifier}'"
+            ))
+            .await
+            .unwrap();
+        name
+    }
+
+    #[tokio::test]
+    async fn logs_in_with_the_version_and_says_why_not() {
+        let probe = PostgresProbe::new(server());
+        assert!(probe.needs_material());
+        let ok = role("ok", true, "canary-right-password").await;
+        let r = probe.check(&request(&ok, "canary-right-password")).await;
+        assert!(r.passed, "{}", r.detail);
+        assert_eq!(r.detail, format!("logged in as {ok} at {}", server()));
+
+        let r = probe.check(&request(&ok, "canary-wrong-password")).await;
+        assert!(!r.passed);
+        assert_eq!(
+            r.detail,
+            format!(
+                "{ok} at {}: password authentication failed for {ok}",
+                server()
+            )
+        );
+
+        let off = role("off", false, "canary-right-password").await;
+        let r = probe.check(&request(&off, "canary-right-password")).await;
+        assert!(!r.passed);
+        assert!(
+            r.detail.contains("is not permitted to log in"),
+            "{}",
+            r.detail
+        );
+        assert!(!r.detail.contains("canary"));
+    }
+
+    #[tokio::test]
+    async fn unreachable_silent_and_malformed() {
+        let refused = PostgresProbe::new(endpoint(1));
+        let r = refused.check(&request("app_a", "pw")).await;
+        assert_eq!(
+            (r.passed, r.detail.as_str()),
+            (false, "app_a at 127.0.0.1:1/app: connection refused")
+        );
+
+        // A listener that never answers: the kernel accepts, nobody speaks.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut e = endpoint(silent.local_addr().unwrap().port());
+        e.timeout = Duration(300);
+        let r = PostgresProbe::new(e).check(&request("app_a", "pw")).await;
+        assert!(!r.passed);
+        assert!(r.detail.ends_with("timed out after 300ms"), "{}", r.detail);
+
+        let mut req = request("app_a", "pw");
+        req.material = Some(Arc::new(SecretValue::new(
+            b"-----BEGIN PRIVATE KEY-----".to_vec(),
+        )));
+        let r = refused.check(&req).await;
+        assert!(!r.passed);
+        assert!(r.detail.contains("is not a login"), "{}", r.detail);
+        req.material = None;
+        assert!(!refused.check(&req).await.passed);
+    }
+}
