@@ -19,12 +19,21 @@
 //! (`password authentication failed for app_b`, `role "app_b" is not
 //! permitted to log in`), or `connection refused`, or `timed out after 5s`;
 //! never the password.
+//!
+//! With `on = ["drain"]` it asks about the old version before it is revoked:
+//! it logs in with the old login (still enabled then) and passes when no
+//! other session of that user is open (`pg_stat_activity`), so that the
+//! revoke waits until the application has really moved to the new login.
+//! Revoking never cuts an open session (PostgreSQL checks logins when a
+//! session starts), so this is about knowing, not about breaking: without a
+//! drain probe, sessions opened with the old login outlive its revoke. A
+//! `guard` has no value to measure here and is refused.
 
 use crate::config::{ConfigError, Settings};
 use crate::postgres::{ENDPOINT_SETTINGS, Endpoint, Login};
 use async_trait::async_trait;
 use rotor_engine::provider::{Probe, ProbeRequest, ProbeResult};
-use rotor_engine::spec::VerifySpec;
+use rotor_engine::spec::{ProbePhase, VerifySpec};
 
 /// A `verify "postgres"` block.
 #[derive(Debug, Clone)]
@@ -46,6 +55,14 @@ impl PostgresProbe {
             block: &spec.span,
         };
         settings.only(ENDPOINT_SETTINGS, &["on", "within"])?;
+        if spec.on.contains(&ProbePhase::Guard) {
+            let span = spec.settings.get("on").map_or(&spec.span, |on| &on.span);
+            return Err(ConfigError::new(
+                "verify \"postgres\" cannot guard: it has no value to compare with a baseline",
+                span,
+            )
+            .hint("use it on \"accept\", \"emit\" (a login works) or \"drain\" (no session of the old login is left)"));
+        }
         Ok(PostgresProbe::new(Endpoint::from_settings(&settings)?))
     }
 }
@@ -82,6 +99,9 @@ impl Probe for PostgresProbe {
             Ok(c) => c,
             Err(e) => return failed(format!("{} at {}: {e}", login.username, self.endpoint)),
         };
+        if request.phase == ProbePhase::Drain {
+            return self.drained(&client, &login.username).await;
+        }
         match self
             .endpoint
             .within(client.simple_query("SELECT 1"), &login.username)
@@ -95,6 +115,31 @@ impl Probe for PostgresProbe {
                 "{} at {}: SELECT 1 failed: {e}",
                 login.username, self.endpoint
             )),
+        }
+    }
+}
+
+impl PostgresProbe {
+    /// Passes when no session of `user` is open but the probe's own.
+    async fn drained(&self, client: &tokio_postgres::Client, user: &str) -> ProbeResult {
+        let sql = "SELECT count(*) FROM pg_stat_activity \
+                   WHERE usename = current_user AND pid <> pg_backend_pid()";
+        match self.endpoint.within(client.query_one(sql, &[]), user).await {
+            Ok(row) => {
+                let open: i64 = row.get(0);
+                ProbeResult {
+                    passed: open == 0,
+                    detail: match open {
+                        0 => format!("no session of {user} is open at {}", self.endpoint),
+                        1 => format!("1 session of {user} is still open at {}", self.endpoint),
+                        n => format!("{n} sessions of {user} are still open at {}", self.endpoint),
+                    },
+                }
+            }
+            Err(e) => ProbeResult {
+                passed: false,
+                detail: format!("{user} at {}: counting sessions failed: {e}", self.endpoint),
+            },
         }
     }
 }
@@ -192,6 +237,60 @@ mod tests {
             r.detail
         );
         assert!(!r.detail.contains("canary"));
+    }
+
+    #[test]
+    fn from_spec_refuses_a_guard() {
+        use crate::config::tests::{span, string};
+        let mut spec = VerifySpec {
+            kind: "postgres".into(),
+            on: vec![ProbePhase::Accept, ProbePhase::Drain],
+            within: Duration::seconds(60),
+            settings: Default::default(),
+            span: span(1),
+        };
+        for (i, (k, v)) in [("host", "db"), ("dbname", "app"), ("sslmode", "disable")]
+            .iter()
+            .enumerate()
+        {
+            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
+        }
+        let probe = PostgresProbe::from_spec(&spec).unwrap();
+        assert_eq!(probe.endpoint.to_string(), "db:5432/app");
+        spec.on.push(ProbePhase::Guard);
+        let err = PostgresProbe::from_spec(&spec).unwrap_err();
+        assert!(err.message.contains("cannot guard"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_the_old_logins_sessions() {
+        let probe = PostgresProbe::new(server());
+        let old = role("drain", true, "canary-old-password").await;
+        let mut req = request(&old, "canary-old-password");
+        req.phase = ProbePhase::Drain;
+        let r = probe.check(&req).await;
+        assert!(r.passed, "{}", r.detail);
+        let session = server()
+            .connect(&old, &SecretValue::new(b"canary-old-password".to_vec()))
+            .await
+            .unwrap();
+        let r = probe.check(&req).await;
+        assert_eq!(
+            (r.passed, r.detail),
+            (
+                false,
+                format!("1 session of {old} is still open at {}", server())
+            )
+        );
+        drop(session);
+        // The server notices the closed session shortly after.
+        for _ in 0..50 {
+            if probe.check(&req).await.passed {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the closed session is still counted");
     }
 
     #[tokio::test]
