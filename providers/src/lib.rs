@@ -9,7 +9,10 @@
 //! | [`Store`](rotor_engine::Store) | [`store::PostgresStore`] | `store "postgres" "NAME" { host, dbname, user, password, sslmode }` (feature `postgres`) |
 //! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
 //! | [`Probe`](rotor_engine::Probe) | [`CommandProbe`] | `verify "command" { command = [...] }` |
-//! | [`Probe`](rotor_engine::Probe) | [`probe::PostgresProbe`] | `verify "postgres" { host, dbname, sslmode }` (feature `postgres`) |
+//! | | [`HttpProbe`] | `verify "http" { url = "…", credential = "bearer_jwt" }` |
+//! | | [`JwksProbe`] | `verify "jwks" { url = "…/jwks.json" }` |
+//! | | [`PrometheusProbe`] | `verify "prometheus" { address = "…", query = "…", above = 0 }` |
+//! | | [`probe::PostgresProbe`] | `verify "postgres" { host, dbname, sslmode }` (feature `postgres`) |
 //! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"` |
 //! | [`StateBackend`](rotor_engine::StateBackend) | [`LocalState`] | `.rotor/state.json` |
 //! | [`Clock`](rotor_engine::Clock) | [`SystemClock`] | |
@@ -29,7 +32,8 @@
 //!
 //! Material passes through this crate only inside
 //! [`SecretValue`](rotor_engine::SecretValue), from the generator to a store's
-//! files. No error message, `Debug` output or probe environment carries it.
+//! files, or to an `http` probe that makes a credential with it. No error
+//! message, `Debug` output, probe detail or probe environment carries it.
 
 #![deny(missing_docs)]
 
@@ -49,7 +53,7 @@ pub mod store;
 pub use clock::{SystemClock, now};
 pub use config::ConfigError;
 pub use generate::KeyGenerator;
-pub use probe::CommandProbe;
+pub use probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 pub use publish::JwksFile;
 pub use registry::{PUBLISH_KINDS, STORE_KINDS, VERIFY_KINDS, build_providers};
 pub use state::{LocalState, new_lineage};

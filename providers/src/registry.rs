@@ -7,7 +7,7 @@
 use crate::clock::SystemClock;
 use crate::config::ConfigError;
 use crate::generate::KeyGenerator;
-use crate::probe::CommandProbe;
+use crate::probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 use crate::publish::JwksFile;
 use crate::store::{FileStore, VaultStore};
 use rotor_engine::diagnostics::did_you_mean;
@@ -27,10 +27,17 @@ pub const STORE_KINDS: &[&str] = &["file", "vault"];
 pub const PUBLISH_KINDS: &[&str] = &["jwks"];
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
 #[cfg(feature = "postgres")]
-pub const VERIFY_KINDS: &[&str] = &["command", "manual", "postgres"];
+pub const VERIFY_KINDS: &[&str] = &[
+    "command",
+    "http",
+    "jwks",
+    "manual",
+    "postgres",
+    "prometheus",
+];
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
 #[cfg(not(feature = "postgres"))]
-pub const VERIFY_KINDS: &[&str] = &["command", "manual"];
+pub const VERIFY_KINDS: &[&str] = &["command", "http", "jwks", "manual", "prometheus"];
 
 /// Builds one provider per `store`, `publish` and `verify` block of a
 /// resolved spec, plus the key generator and the system clock.
@@ -96,20 +103,19 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     let mut probes: BTreeMap<(String, usize), Arc<dyn Probe>> = BTreeMap::new();
     for consumer in &spec.consumers {
         for (index, verify) in consumer.verify.iter().enumerate() {
+            let mut add = |built: Result<Arc<dyn Probe>, ConfigError>| match built {
+                Ok(p) => {
+                    probes.insert((consumer.name.clone(), index), p);
+                }
+                Err(e) => report(e),
+            };
             match verify.kind.as_str() {
-                "command" => match CommandProbe::from_spec(verify, base_dir) {
-                    Ok(p) => {
-                        probes.insert((consumer.name.clone(), index), Arc::new(p));
-                    }
-                    Err(e) => report(e),
-                },
+                "command" => add(CommandProbe::from_spec(verify, base_dir).map(arc)),
+                "http" => add(HttpProbe::from_spec(verify, base_dir).map(arc)),
+                "jwks" => add(JwksProbe::from_spec(verify, base_dir).map(arc)),
+                "prometheus" => add(PrometheusProbe::from_spec(verify, base_dir).map(arc)),
                 #[cfg(feature = "postgres")]
-                "postgres" => match crate::probe::PostgresProbe::from_spec(verify) {
-                    Ok(p) => {
-                        probes.insert((consumer.name.clone(), index), Arc::new(p));
-                    }
-                    Err(e) => report(e),
-                },
+                "postgres" => add(crate::probe::PostgresProbe::from_spec(verify).map(arc)),
                 "manual" => {}
                 other => report(
                     ConfigError::new(
@@ -132,6 +138,10 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
         generator: Arc::new(KeyGenerator),
         clock: Arc::new(SystemClock),
     })
+}
+
+fn arc(probe: impl Probe + 'static) -> Arc<dyn Probe> {
+    Arc::new(probe)
 }
 
 /// The families kept in a `postgres` store, each with its login roles. A
@@ -296,7 +306,7 @@ mod tests {
         let spec = Spec {
             stores: vec![store("vualt", 0), store("file", 10)],
             publishers: vec![jwks(Default::default())],
-            consumers: vec![consumer("gw", vec![verify("http", 70)])],
+            consumers: vec![consumer("gw", vec![verify("http", 60), verify("grpc", 70)])],
             ..Spec::default()
         };
         let Err(diags) = build(&spec, Path::new("/spec")) else {
@@ -311,7 +321,8 @@ mod tests {
             [
                 ("unknown store kind `vualt`", Some(0)),
                 ("publish \"jwks\" needs a `path` setting", Some(40)),
-                ("probe kind `http` is not available yet", Some(70)),
+                ("verify \"http\" needs a `url` setting", Some(60)),
+                ("probe kind `grpc` is not available yet", Some(70)),
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));

@@ -13,6 +13,7 @@ mod leaks;
 mod locking;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod probes;
 mod resume;
 mod rotate;
 mod rotation;
