@@ -6,11 +6,13 @@
 //! | trait | implementation | spec block |
 //! |---|---|---|
 //! | [`Store`](rotor_engine::Store) | [`FileStore`] | `store "file" "NAME" { path = ".rotor/secrets" }` |
+//! | [`Store`](rotor_engine::Store) | [`store::PostgresStore`] | `store "postgres" "NAME" { host, dbname, user, password, sslmode }` (feature `postgres`) |
 //! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
 //! | [`Probe`](rotor_engine::Probe) | [`CommandProbe`] | `verify "command" { command = [...] }` |
 //! | | [`HttpProbe`] | `verify "http" { url = "…", credential = "bearer_jwt" }` |
 //! | | [`JwksProbe`] | `verify "jwks" { url = "…/jwks.json" }` |
 //! | | [`PrometheusProbe`] | `verify "prometheus" { address = "…", query = "…", above = 0 }` |
+//! | | [`probe::PostgresProbe`] | `verify "postgres" { host, dbname, sslmode }` (feature `postgres`) |
 //! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"` |
 //! | [`StateBackend`](rotor_engine::StateBackend) | [`LocalState`] | `.rotor/state.json` |
 //! | [`Clock`](rotor_engine::Clock) | [`SystemClock`] | |
@@ -39,6 +41,8 @@ mod clock;
 mod config;
 mod fsutil;
 mod generate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod registry;
 
 pub mod probe;

@@ -18,10 +18,25 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Store kinds this build knows.
+#[cfg(feature = "postgres")]
+pub const STORE_KINDS: &[&str] = &["file", "postgres", "vault"];
+/// Store kinds this build knows.
+#[cfg(not(feature = "postgres"))]
 pub const STORE_KINDS: &[&str] = &["file", "vault"];
 /// Publisher kinds this build knows.
 pub const PUBLISH_KINDS: &[&str] = &["jwks"];
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
+#[cfg(feature = "postgres")]
+pub const VERIFY_KINDS: &[&str] = &[
+    "command",
+    "http",
+    "jwks",
+    "manual",
+    "postgres",
+    "prometheus",
+];
+/// Verify kinds this build knows; `manual` is handled by the engine itself.
+#[cfg(not(feature = "postgres"))]
 pub const VERIFY_KINDS: &[&str] = &["command", "http", "jwks", "manual", "prometheus"];
 
 /// Builds one provider per `store`, `publish` and `verify` block of a
@@ -52,6 +67,22 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
                 }
                 Err(e) => report(e),
             },
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                let families = match login_families(spec, store) {
+                    Ok(f) => f,
+                    Err(errors) => {
+                        errors.into_iter().for_each(&mut report);
+                        continue;
+                    }
+                };
+                match crate::store::PostgresStore::from_spec(store, families) {
+                    Ok(s) => {
+                        stores.insert(store.address(), Arc::new(s));
+                    }
+                    Err(e) => report(e),
+                }
+            }
             other => report(unknown_kind("store", other, STORE_KINDS, &store.span)),
         }
     }
@@ -83,6 +114,8 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
                 "http" => add(HttpProbe::from_spec(verify, base_dir).map(arc)),
                 "jwks" => add(JwksProbe::from_spec(verify, base_dir).map(arc)),
                 "prometheus" => add(PrometheusProbe::from_spec(verify, base_dir).map(arc)),
+                #[cfg(feature = "postgres")]
+                "postgres" => add(crate::probe::PostgresProbe::from_spec(verify).map(arc)),
                 "manual" => {}
                 other => report(
                     ConfigError::new(
@@ -109,6 +142,62 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
 
 fn arc(probe: impl Probe + 'static) -> Arc<dyn Probe> {
     Arc::new(probe)
+}
+
+/// The families kept in a `postgres` store, each with its login roles. A
+/// database keeps logins only: a family there without `generate "login"`
+/// is an error at its `secret` block.
+#[cfg(feature = "postgres")]
+fn login_families(
+    spec: &Spec,
+    store: &rotor_engine::spec::StoreSpec,
+) -> Result<BTreeMap<String, Vec<String>>, Vec<ConfigError>> {
+    use rotor_engine::spec::Generate;
+    let mut families = BTreeMap::new();
+    let mut errors = Vec::new();
+    for secret in &spec.secrets {
+        let kept_here = secret
+            .stores
+            .iter()
+            .any(|r| r.path.len() == 2 && r.path[0] == store.kind && r.path[1] == store.name);
+        if !kept_here {
+            continue;
+        }
+        match &secret.generate {
+            Some(g) => match &g.value {
+                Generate::Login { usernames, .. } => {
+                    families.insert(secret.name.clone(), usernames.clone());
+                }
+                other => errors.push(
+                    ConfigError::new(
+                        format!(
+                            "{} is kept in {}, which holds database logins, but generates {other}",
+                            secret.address(),
+                            store.address()
+                        ),
+                        &g.span,
+                    )
+                    .hint("use `generate \"login\" { usernames = [\"app_a\", \"app_b\"] }`"),
+                ),
+            },
+            None => errors.push(
+                ConfigError::new(
+                    format!(
+                        "{} is kept in {}, which holds database logins, and has no generate block",
+                        secret.address(),
+                        store.address()
+                    ),
+                    &secret.span,
+                )
+                .hint("add `generate \"login\" { usernames = [\"app_a\", \"app_b\"] }`"),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(families)
+    } else {
+        Err(errors)
+    }
 }
 
 fn unknown_kind(block: &str, kind: &str, known: &[&str], span: &Span) -> ConfigError {
@@ -237,9 +326,11 @@ mod tests {
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));
-        assert_eq!(
-            diags[0].hint.as_deref(),
-            Some("known kinds: `file`, `vault`")
-        );
+        let known = if cfg!(feature = "postgres") {
+            "known kinds: `file`, `postgres`, `vault`"
+        } else {
+            "known kinds: `file`, `vault`"
+        };
+        assert_eq!(diags[0].hint.as_deref(), Some(known));
     }
 }

@@ -12,6 +12,8 @@ mod graph;
 mod harness;
 mod leaks;
 mod locking;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod probes;
 mod resume;
 mod rotate;

@@ -145,10 +145,7 @@ impl HttpProbe {
             "hmac" => {
                 let format = match settings.string("signature")? {
                     None => "sha256={hex}".to_string(),
-                    Some((f, span)) if f.contains("{hex}") || f.contains("{base64}") => {
-                        let _ = span;
-                        f.to_string()
-                    }
+                    Some((f, _)) if f.contains("{hex}") || f.contains("{base64}") => f.to_string(),
                     Some((_, span)) => {
                         return Err(ConfigError::new(
                             "`signature` must contain {hex} or {base64}, where the signature goes",
@@ -310,7 +307,7 @@ impl Probe for HttpProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::{span, string};
+    use crate::config::tests::span;
     use crate::probe::net::tests::request;
     use crate::probe::testserver::{Request, Response, Server};
     use base64::Engine as _;
@@ -790,6 +787,5 @@ mod tests {
         );
         let p = probe(&[url]);
         assert!(!p.post && p.timeout == net::DEFAULT_TIMEOUT && p.credential == Credential::None);
-        let _ = string("", 0);
     }
 }

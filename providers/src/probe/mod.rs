@@ -9,6 +9,7 @@
 //! | `http` | a consumer's answer to a request carrying a credential made with the version | [`http`] |
 //! | `jwks` | whether a key set holds the version's `kid` | [`jwks`] |
 //! | `prometheus` | an instant query, compared with a threshold or a baseline | [`prometheus`] |
+//! | `postgres` | whether a new session with the version's login runs `SELECT 1`; on drain, whether the old login's sessions are gone | `postgres` (feature `postgres`) |
 //!
 //! The three network probes share their client, placeholders and failure
 //! messages ([`net`]).
@@ -18,6 +19,8 @@ pub mod credential;
 pub mod http;
 pub mod jwks;
 pub mod net;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod prometheus;
 #[cfg(test)]
 mod testserver;
@@ -25,4 +28,6 @@ mod testserver;
 pub use command::CommandProbe;
 pub use http::HttpProbe;
 pub use jwks::JwksProbe;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresProbe;
 pub use prometheus::PrometheusProbe;

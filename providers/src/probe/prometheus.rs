@@ -275,7 +275,7 @@ impl Probe for PrometheusProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::{span, string};
+    use crate::config::tests::span;
     use crate::probe::net::tests::request;
     use crate::probe::testserver::{Request, Response, Server};
     use rotor_engine::spec::{Located, Value as SpecValue};
@@ -556,6 +556,5 @@ mod tests {
                 30
             )
         );
-        let _ = string("", 0);
     }
 }
