@@ -167,7 +167,7 @@ impl KeySet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     use rsa::traits::PublicKeyParts;

@@ -86,3 +86,34 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_key_in_place_and_forgets_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let family = dir.path().join("k");
+        std::fs::create_dir_all(family.join("versions")).unwrap();
+        std::fs::write(family.join("versions/v1.pem"), "old").unwrap();
+        let keyset = json!({ "family": "k", "primary": "v1",
+            "versions": [{ "id": "v1", "kid": "v1", "alg": "RS256", "file": "versions/v1.pem" }] });
+        std::fs::write(family.join("keyset.json"), keyset.to_string()).unwrap();
+        let jwks = dir.path().join("jwks.json");
+
+        rotate(dir.path(), "k", "v2", Some(&jwks)).unwrap();
+
+        let keyset: Value =
+            serde_json::from_str(&std::fs::read_to_string(family.join("keyset.json")).unwrap())
+                .unwrap();
+        assert_eq!(keyset["primary"], "v2");
+        assert_eq!(keyset["versions"].as_array().unwrap().len(), 1);
+        assert!(!family.join("versions/v1.pem").exists());
+        let pem = std::fs::read_to_string(family.join("versions/v2.pem")).unwrap();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let jwks: Value = serde_json::from_str(&std::fs::read_to_string(&jwks).unwrap()).unwrap();
+        assert_eq!(jwks["keys"][0]["kid"], "v2");
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    }
+}

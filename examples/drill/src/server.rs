@@ -90,6 +90,8 @@ where
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors, most likely: let some close.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
             let handler = Arc::clone(&handler);

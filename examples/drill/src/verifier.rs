@@ -8,7 +8,9 @@
 //!
 //! - `GET /verify` with `Authorization: Bearer JWT`: 200, or 401 with the reason.
 //! - `GET /keys`: the cached key set, as JWKS (what rotor's `jwks` probe reads).
-//! - `GET /metrics`: `drill_verifications_total{kid, result}`.
+//! - `GET /metrics`: `drill_verifications_total{kid, result}`. A refused
+//!   token's `kid` comes from its unverified header: fine for a demo, while
+//!   a real service would bound that label's values.
 
 use crate::jwt::KeySet;
 use crate::metrics::Verifications;
@@ -149,5 +151,97 @@ fn handle(state: &State, call: Call) -> Reply {
         ),
         ("GET", "/metrics") => (StatusCode::OK, METRICS, state.metrics.render()),
         _ => (StatusCode::NOT_FOUND, TEXT, "not found\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::TokenSigner;
+    use crate::jwt::tests::key_pair;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn accepts_only_the_kids_of_its_cached_key_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwks = dir.path().join("jwks.json");
+        let port_file = dir.path().join("port");
+        let (pem1, jwk1) = key_pair("v1");
+        let (pem2, jwk2) = key_pair("v2");
+        std::fs::write(&jwks, json!({ "keys": [jwk1] }).to_string()).unwrap();
+        let server = start(VerifierConfig {
+            jwks: jwks.to_string_lossy().into_owned(),
+            cache_ttl: Duration::from_millis(300),
+            listen: "127.0.0.1:0".into(),
+            port_file: Some(port_file.clone()),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&port_file).unwrap(),
+            format!("{}\n", server.addr().port())
+        );
+
+        let http = reqwest::Client::new();
+        let exp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 60;
+        let token = |pem: &str, kid: &str| {
+            TokenSigner::from_pem(kid, pem)
+                .unwrap()
+                .sign(&json!({ "sub": "test", "exp": exp }))
+        };
+        let verify = |token: String| {
+            let request = http
+                .get(format!("{}/verify", server.url()))
+                .bearer_auth(token);
+            async move {
+                let response = request.send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            }
+        };
+        assert_eq!(
+            verify(token(&pem1, "v1")).await,
+            (200, "ok: kid v1\n".into())
+        );
+        assert_eq!(
+            verify(token(&pem2, "v2")).await,
+            (401, "rejected: unknown kid\n".into())
+        );
+
+        // A new key set is read on the next refresh (not checked right after
+        // the write: a refresh may fall in between).
+        std::fs::write(&jwks, json!({ "keys": [jwk2] }).to_string()).unwrap();
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(verify(token(&pem2, "v2")).await.0, 200);
+        assert_eq!(verify(token(&pem1, "v1")).await.0, 401);
+
+        let keys: serde_json::Value = http
+            .get(format!("{}/keys", server.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(keys["keys"][0]["kid"], "v2");
+        let metrics = http
+            .get(format!("{}/metrics", server.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in [
+            "drill_verifications_total{kid=\"v1\",result=\"ok\"} 1",
+            "drill_verifications_total{kid=\"v1\",result=\"rejected\"} 1",
+            "drill_verifications_total{kid=\"v2\",result=\"ok\"} 1",
+            "drill_verifications_total{kid=\"v2\",result=\"rejected\"} 1",
+        ] {
+            assert!(metrics.contains(line), "{line} in\n{metrics}");
+        }
     }
 }
