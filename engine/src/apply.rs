@@ -368,10 +368,15 @@ impl Ctx<'_> {
                 "adopted {version}, already in the stores"
             )));
         }
-        let ordinal = self
-            .state()
-            .family(self.name)
-            .map_or(0, |f| f.versions.len());
+        // The turn after the active version's, so that a version abandoned
+        // before its promote does not shift the alternation onto the live one.
+        let ordinal = self.state().family(self.name).map_or(0, |f| {
+            f.active
+                .as_ref()
+                .and_then(|a| f.versions.get(a))
+                .and_then(|a| a.ordinal)
+                .map_or(f.versions.len(), |o| o + 1)
+        });
         self.record_baselines().await?;
         let generated = self
             .providers
@@ -394,6 +399,7 @@ impl Ctx<'_> {
         drop(generated);
         self.record(|s| {
             let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
+            v.ordinal = Some(ordinal);
             v.published_at = published;
             s.families
                 .entry(self.name.into())

@@ -113,6 +113,11 @@ pub struct VersionState {
     pub algorithm: String,
     /// `sha256:` and a prefix of a hash of the public key or material. Never the material.
     pub fingerprint: String,
+    /// Its turn among the family's versions, as given to the generator (a
+    /// `login` takes its user name from it). Absent in states from before it
+    /// was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordinal: Option<usize>,
     /// When the material was generated and stored.
     pub created_at: Timestamp,
     /// When it last entered every key set (publishers, or the store itself).
@@ -185,6 +190,7 @@ impl VersionState {
             kid,
             algorithm,
             fingerprint,
+            ordinal: None,
             created_at: at,
             published_at: None,
             accepted: BTreeMap::new(),

@@ -389,12 +389,14 @@ impl Probe for FakeProbe {
     }
 }
 
-/// Makes fake material: a counter, so every version differs.
+/// Makes fake material: a counter, so every version differs. Keeps the
+/// ordinals it was given.
 #[derive(Default)]
-pub struct FakeGenerator(AtomicU64);
+pub struct FakeGenerator(AtomicU64, pub Mutex<Vec<usize>>);
 
 impl Generator for FakeGenerator {
-    fn generate(&self, how: &Generate, _ordinal: usize) -> Result<Generated, ProviderError> {
+    fn generate(&self, how: &Generate, ordinal: usize) -> Result<Generated, ProviderError> {
+        self.1.lock().unwrap().push(ordinal);
         let n = self.0.fetch_add(1, Ordering::SeqCst);
         let mut jwk = serde_json::Map::new();
         jwk.insert("kty".into(), "oct-fake".into());

@@ -110,6 +110,39 @@ impl<'a> Settings<'a> {
         })
     }
 
+    /// A duration setting longer than zero (`"10s"`, `"2m"`), if present.
+    pub fn duration(
+        &self,
+        key: &str,
+    ) -> Result<Option<(rotor_engine::Duration, &'a Span)>, ConfigError> {
+        let Some((text, span)) = self.string(key)? else {
+            return Ok(None);
+        };
+        match rotor_engine::Duration::parse(text) {
+            Ok(d) if d > rotor_engine::Duration::ZERO => Ok(Some((d, span))),
+            Ok(_) => Err(
+                ConfigError::new(format!("`{key}` must be longer than zero"), span)
+                    .hint("write a duration such as \"10s\""),
+            ),
+            Err(e) => Err(
+                ConfigError::new(format!("`{key}` is not a duration: {e}"), span)
+                    .hint("write a duration such as \"10s\" or \"2m\""),
+            ),
+        }
+    }
+
+    /// A number setting, if present.
+    pub fn number(&self, key: &str) -> Result<Option<(f64, &'a Span)>, ConfigError> {
+        match self.map.get(key) {
+            None => Ok(None),
+            Some(Located {
+                value: Value::Number(n),
+                span,
+            }) => Ok(Some((*n, span))),
+            Some(other) => Err(self.wrong_type(key, other, "a number")),
+        }
+    }
+
     pub fn wrong_type(&self, key: &str, found: &Located<Value>, wanted: &str) -> ConfigError {
         ConfigError::new(
             format!(

@@ -6,9 +6,14 @@
 //! | trait | implementation | spec block |
 //! |---|---|---|
 //! | [`Store`](rotor_engine::Store) | [`FileStore`] | `store "file" "NAME" { path = ".rotor/secrets" }` |
-//! | [`Store`](rotor_engine::Store) | `store::AwsSecretsManagerStore` (feature `aws`) | `store "aws_secretsmanager" "NAME" { region = "us-east-1" }` |
+//! | [`Store`](rotor_engine::Store) | [`store::PostgresStore`] | `store "postgres" "NAME" { host, dbname, user, password, sslmode }` (feature `postgres`) |
+//! | [`Store`](rotor_engine::Store) | [`store::AwsSecretsManagerStore`] | `store "aws_secretsmanager" "NAME" { region, endpoint, prefix }` (feature `aws`) |
 //! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
 //! | [`Probe`](rotor_engine::Probe) | [`CommandProbe`] | `verify "command" { command = [...] }` |
+//! | | [`HttpProbe`] | `verify "http" { url = "…", credential = "bearer_jwt" }` |
+//! | | [`JwksProbe`] | `verify "jwks" { url = "…/jwks.json" }` |
+//! | | [`PrometheusProbe`] | `verify "prometheus" { address = "…", query = "…", above = 0 }` |
+//! | | [`probe::PostgresProbe`] | `verify "postgres" { host, dbname, sslmode }` (feature `postgres`) |
 //! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"` |
 //! | [`StateBackend`](rotor_engine::StateBackend) | [`LocalState`] | `.rotor/state.json` |
 //! | [`Clock`](rotor_engine::Clock) | [`SystemClock`] | |
@@ -28,7 +33,8 @@
 //!
 //! Material passes through this crate only inside
 //! [`SecretValue`](rotor_engine::SecretValue), from the generator to a store's
-//! files. No error message, `Debug` output or probe environment carries it.
+//! files, or to an `http` probe that makes a credential with it. No error
+//! message, `Debug` output, probe detail or probe environment carries it.
 
 #![deny(missing_docs)]
 
@@ -36,6 +42,8 @@ mod clock;
 mod config;
 mod fsutil;
 mod generate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod registry;
 
 pub mod probe;
@@ -46,7 +54,7 @@ pub mod store;
 pub use clock::{SystemClock, now};
 pub use config::ConfigError;
 pub use generate::KeyGenerator;
-pub use probe::CommandProbe;
+pub use probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 pub use publish::JwksFile;
 pub use registry::{PUBLISH_KINDS, STORE_KINDS, VERIFY_KINDS, build_providers};
 pub use state::{LocalState, new_lineage};

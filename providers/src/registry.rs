@@ -7,7 +7,7 @@
 use crate::clock::SystemClock;
 use crate::config::ConfigError;
 use crate::generate::KeyGenerator;
-use crate::probe::CommandProbe;
+use crate::probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 use crate::publish::JwksFile;
 use crate::store::{FileStore, VaultStore};
 use rotor_engine::diagnostics::did_you_mean;
@@ -17,16 +17,31 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Store kinds this build knows (`aws_secretsmanager` with the cargo feature `aws`).
-#[cfg(feature = "aws")]
-pub const STORE_KINDS: &[&str] = &["aws_secretsmanager", "file", "vault"];
-/// Store kinds this build knows (`aws_secretsmanager` with the cargo feature `aws`).
-#[cfg(not(feature = "aws"))]
-pub const STORE_KINDS: &[&str] = &["file", "vault"];
+/// Store kinds this build knows (`aws_secretsmanager` and `postgres` with
+/// their cargo features).
+pub const STORE_KINDS: &[&str] = &[
+    #[cfg(feature = "aws")]
+    "aws_secretsmanager",
+    "file",
+    #[cfg(feature = "postgres")]
+    "postgres",
+    "vault",
+];
 /// Publisher kinds this build knows.
 pub const PUBLISH_KINDS: &[&str] = &["jwks"];
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
-pub const VERIFY_KINDS: &[&str] = &["command", "manual"];
+#[cfg(feature = "postgres")]
+pub const VERIFY_KINDS: &[&str] = &[
+    "command",
+    "http",
+    "jwks",
+    "manual",
+    "postgres",
+    "prometheus",
+];
+/// Verify kinds this build knows; `manual` is handled by the engine itself.
+#[cfg(not(feature = "postgres"))]
+pub const VERIFY_KINDS: &[&str] = &["command", "http", "jwks", "manual", "prometheus"];
 
 /// Builds one provider per `store`, `publish` and `verify` block of a
 /// resolved spec, plus the key generator and the system clock.
@@ -71,6 +86,22 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
                 )
                 .hint("the `aws` cargo feature is on by default: `cargo install --path cli` includes it"),
             ),
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                let families = match login_families(spec, store) {
+                    Ok(f) => f,
+                    Err(errors) => {
+                        errors.into_iter().for_each(&mut report);
+                        continue;
+                    }
+                };
+                match crate::store::PostgresStore::from_spec(store, families) {
+                    Ok(s) => {
+                        stores.insert(store.address(), Arc::new(s));
+                    }
+                    Err(e) => report(e),
+                }
+            }
             other => report(unknown_kind("store", other, STORE_KINDS, &store.span)),
         }
     }
@@ -91,13 +122,19 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     let mut probes: BTreeMap<(String, usize), Arc<dyn Probe>> = BTreeMap::new();
     for consumer in &spec.consumers {
         for (index, verify) in consumer.verify.iter().enumerate() {
+            let mut add = |built: Result<Arc<dyn Probe>, ConfigError>| match built {
+                Ok(p) => {
+                    probes.insert((consumer.name.clone(), index), p);
+                }
+                Err(e) => report(e),
+            };
             match verify.kind.as_str() {
-                "command" => match CommandProbe::from_spec(verify, base_dir) {
-                    Ok(p) => {
-                        probes.insert((consumer.name.clone(), index), Arc::new(p));
-                    }
-                    Err(e) => report(e),
-                },
+                "command" => add(CommandProbe::from_spec(verify, base_dir).map(arc)),
+                "http" => add(HttpProbe::from_spec(verify, base_dir).map(arc)),
+                "jwks" => add(JwksProbe::from_spec(verify, base_dir).map(arc)),
+                "prometheus" => add(PrometheusProbe::from_spec(verify, base_dir).map(arc)),
+                #[cfg(feature = "postgres")]
+                "postgres" => add(crate::probe::PostgresProbe::from_spec(verify).map(arc)),
                 "manual" => {}
                 other => report(
                     ConfigError::new(
@@ -120,6 +157,66 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
         generator: Arc::new(KeyGenerator),
         clock: Arc::new(SystemClock),
     })
+}
+
+fn arc(probe: impl Probe + 'static) -> Arc<dyn Probe> {
+    Arc::new(probe)
+}
+
+/// The families kept in a `postgres` store, each with its login roles. A
+/// database keeps logins only: a family there without `generate "login"`
+/// is an error at its `secret` block.
+#[cfg(feature = "postgres")]
+fn login_families(
+    spec: &Spec,
+    store: &rotor_engine::spec::StoreSpec,
+) -> Result<BTreeMap<String, Vec<String>>, Vec<ConfigError>> {
+    use rotor_engine::spec::Generate;
+    let mut families = BTreeMap::new();
+    let mut errors = Vec::new();
+    for secret in &spec.secrets {
+        let kept_here = secret
+            .stores
+            .iter()
+            .any(|r| r.path.len() == 2 && r.path[0] == store.kind && r.path[1] == store.name);
+        if !kept_here {
+            continue;
+        }
+        match &secret.generate {
+            Some(g) => match &g.value {
+                Generate::Login { usernames, .. } => {
+                    families.insert(secret.name.clone(), usernames.clone());
+                }
+                other => errors.push(
+                    ConfigError::new(
+                        format!(
+                            "{} is kept in {}, which holds database logins, but generates {other}",
+                            secret.address(),
+                            store.address()
+                        ),
+                        &g.span,
+                    )
+                    .hint("use `generate \"login\" { usernames = [\"app_a\", \"app_b\"] }`"),
+                ),
+            },
+            None => errors.push(
+                ConfigError::new(
+                    format!(
+                        "{} is kept in {}, which holds database logins, and has no generate block",
+                        secret.address(),
+                        store.address()
+                    ),
+                    &secret.span,
+                )
+                .hint("add `generate \"login\" { usernames = [\"app_a\", \"app_b\"] }`"),
+            ),
+        }
+    }
+    if errors.is_empty() {
+        Ok(families)
+    } else {
+        Err(errors)
+    }
 }
 
 fn unknown_kind(block: &str, kind: &str, known: &[&str], span: &Span) -> ConfigError {
@@ -262,7 +359,7 @@ mod tests {
         let spec = Spec {
             stores: vec![store("vualt", 0), store("file", 10)],
             publishers: vec![jwks(Default::default())],
-            consumers: vec![consumer("gw", vec![verify("http", 70)])],
+            consumers: vec![consumer("gw", vec![verify("http", 60), verify("grpc", 70)])],
             ..Spec::default()
         };
         let Err(diags) = build(&spec, Path::new("/spec")) else {
@@ -277,7 +374,8 @@ mod tests {
             [
                 ("unknown store kind `vualt`", Some(0)),
                 ("publish \"jwks\" needs a `path` setting", Some(40)),
-                ("probe kind `http` is not available yet", Some(70)),
+                ("verify \"http\" needs a `url` setting", Some(60)),
+                ("probe kind `grpc` is not available yet", Some(70)),
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));

@@ -8,11 +8,15 @@
 #[cfg(feature = "aws")]
 mod aws;
 mod completions;
+mod drill;
 mod fmt;
 mod graph;
 mod harness;
 mod leaks;
 mod locking;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod probes;
 mod resume;
 mod rotate;
 mod rotation;

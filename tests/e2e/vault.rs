@@ -392,3 +392,47 @@ fn the_server_going_down_mid_apply_is_a_clear_error_and_the_next_apply_resumes()
     let state = t.show_json();
     assert_eq!(state["families"][FAMILY]["active"], "2026-11");
 }
+
+#[test]
+fn the_vault_example_keeps_both_stores_identical_through_a_rotation() {
+    server();
+    let example = |name: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../examples/vault")
+                .join(name),
+        )
+        .unwrap()
+    };
+    let path = unique_path();
+    let t = Test::new().spec(&example("rotor.hcl").replace("rotor-example", &path));
+    t.write(
+        "primary.py",
+        &example("primary.py").replace("rotor-example", &path),
+    );
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    t.edit(ROTATE_FROM, ROTATE_TO);
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let state = t.show_json();
+    assert_eq!(
+        state["families"][FAMILY]["versions"]["2026-11"]["last_attempt"]["emit.auth_service"]["outcome"],
+        "passed",
+        "the emitter probe found the new primary in Vault"
+    );
+    let (doc, _) = document(&path);
+    assert_eq!(doc["primary"], "2026-11");
+    let keyset: Value =
+        serde_json::from_str(&t.read(".rotor/secrets/session_signing_key/keyset.json")).unwrap();
+    assert_eq!(keyset["primary"], "2026-11", "{keyset:#}");
+    let file_versions = keyset["versions"].as_array().unwrap();
+    assert_eq!(file_versions.len(), 1, "{keyset:#}");
+    assert_eq!(
+        file_versions[0]["fingerprint"], doc["versions"]["2026-11"]["fingerprint"],
+        "both stores hold the same version"
+    );
+    assert_eq!(
+        t.read(".rotor/secrets/session_signing_key/versions/2026-11.pem"),
+        doc["versions"]["2026-11"]["material"].as_str().unwrap(),
+        "and the same material"
+    );
+}

@@ -250,3 +250,18 @@ fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
         generated.fingerprint
     );
 }
+
+#[test]
+fn a_version_abandoned_before_its_promote_does_not_shift_the_turn() {
+    let mut h = Harness::new();
+    h.drive(&v(&["v1"], "v1"), 20);
+    // v2 is written, then abandoned before its promote.
+    let r = v(&["v1", "v2"], "v1");
+    h.drive(&r, 20);
+    h.drive(&v(&["v1"], "v1"), 20);
+    // v3 takes the turn after the active v1, the one v2 had.
+    h.drive(&v(&["v3"], "v3"), 20);
+    assert_eq!(*h.generator.1.lock().unwrap(), [0, 1, 1]);
+    let s = h.state();
+    assert_eq!(s.version("k", "v3").unwrap().ordinal, Some(1));
+}

@@ -109,23 +109,9 @@ impl CommandProbe {
                 &command.span,
             ));
         }
-        let timeout = match settings.string("timeout")? {
-            None => DEFAULT_TIMEOUT,
-            Some((text, span)) => match Duration::parse(text) {
-                Ok(d) if d > Duration::ZERO => d,
-                Ok(_) => {
-                    return Err(ConfigError::new("`timeout` must be longer than zero", span)
-                        .hint("write a duration such as \"10s\""));
-                }
-                Err(e) => {
-                    return Err(ConfigError::new(
-                        format!("`timeout` is not a duration: {e}"),
-                        span,
-                    )
-                    .hint("write a duration such as \"10s\" or \"2m\""));
-                }
-            },
-        };
+        let timeout = settings
+            .duration("timeout")?
+            .map_or(DEFAULT_TIMEOUT, |(d, _)| d);
         Ok(CommandProbe::new(argv, timeout, base_dir.to_path_buf()))
     }
 }

@@ -1,0 +1,791 @@
+//! The `http` probe: send the consumer a request carrying a credential made
+//! with the version under test, and compare the response with an expectation.
+//!
+//! ```hcl
+//! verify "http" {
+//!   on            = ["accept"]
+//!   url           = "https://gateway.internal/verify?kid=${kid}"
+//!   credential    = "bearer_jwt"    # bearer_jwt | hmac | header | basic | none (default)
+//!   issuer        = "rotor-probe"   # bearer_jwt: iss, aud and sub claims, each optional
+//!   audience      = "api"
+//!   subject       = "rotor-probe"
+//!   token_ttl     = "60s"           # bearer_jwt: exp - iat (default 60s)
+//!   expect_status = 200             # default 200
+//!   expect_body   = "ok"            # optional: a substring of the response body
+//!   timeout       = "5s"            # one attempt (default 10s); `within` bounds the retries
+//!   ca_file       = "ca.pem"        # optional extra root CA, relative to the spec directory
+//! }
+//! ```
+//!
+//! | `credential` | sends | other settings |
+//! |---|---|---|
+//! | `bearer_jwt` | `Authorization: Bearer` a JWT signed with the version's key: header `{alg, typ, kid}`, claims `iss`, `aud`, `sub`, `iat`, `exp`, `jti`. RS256 and ES256 key pairs, HS256 for a random secret | `issuer`, `audience`, `subject`, `token_ttl` |
+//! | `hmac` | a header holding the HMAC-SHA256 of `body`, keyed with the material | `header` (default `X-Signature`), `signature` (default `sha256={hex}`; or `{base64}`) |
+//! | `header` | the material as the value of a header (an API key) | `header` (default `X-Api-Key`) |
+//! | `basic` | `Authorization: Basic user:material`; a `login` secret gives its own user and password | `username` |
+//! | `none` | nothing: checks that the endpoint answers | |
+//!
+//! `method` is `GET` or `POST` (the default for `hmac`, and when a `body` is
+//! set); `POST` sends `body` (default `{"probe":"rotor"}`), exactly the bytes
+//! an `hmac` signs. `${version}`, `${kid}`, `${family}` and `${consumer}` are
+//! filled into `url`, `body`, the claims, `username` and `expect_body`.
+//!
+//! The detail recorded is the status (`HTTP 200`, `HTTP 401 (expected 200)`),
+//! the missing body text, or the transport failure
+//! ([`net`](super::net)). It never holds the credential, and the response
+//! body is not quoted, since a server may echo what it was sent.
+
+use super::credential::{CREDENTIALS, Credential};
+use super::net;
+use crate::config::{ConfigError, Settings};
+use async_trait::async_trait;
+use rotor_engine::Duration;
+use rotor_engine::provider::{Probe, ProbeRequest, ProbeResult};
+use rotor_engine::spec::VerifySpec;
+use std::path::Path;
+
+/// What a `POST` sends when the spec sets no `body`.
+pub const DEFAULT_BODY: &str = r#"{"probe":"rotor"}"#;
+
+/// The lifetime of a probe's JWT when the spec sets no `token_ttl`.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::seconds(60);
+
+/// Settings that belong to one credential only, with that credential.
+const CREDENTIAL_SETTINGS: [(&str, &[&str]); 7] = [
+    ("issuer", &["bearer_jwt"]),
+    ("audience", &["bearer_jwt"]),
+    ("subject", &["bearer_jwt"]),
+    ("token_ttl", &["bearer_jwt"]),
+    ("header", &["hmac", "header"]),
+    ("signature", &["hmac"]),
+    ("username", &["basic"]),
+];
+
+/// A `verify "http"` block.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    url: String,
+    post: bool,
+    body: String,
+    credential: Credential,
+    expect_status: u16,
+    expect_body: Option<String>,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl HttpProbe {
+    /// Reads a `verify "http"` block; `ca_file` is taken from `base_dir`.
+    pub fn from_spec(spec: &VerifySpec, base_dir: &Path) -> Result<HttpProbe, ConfigError> {
+        let settings = Settings {
+            what: format!("verify \"{}\"", spec.kind),
+            map: &spec.settings,
+            block: &spec.span,
+        };
+        let mut known = vec![
+            "url",
+            "method",
+            "credential",
+            "body",
+            "expect_status",
+            "expect_body",
+        ];
+        known.extend(net::COMMON);
+        known.extend(CREDENTIAL_SETTINGS.iter().map(|(k, _)| *k));
+        settings.only(&known, &net::ENGINE_OWNED)?;
+        let url = net::url_setting(&settings, "url", "\"http://127.0.0.1:8081/verify\"")?;
+
+        let kind = match settings.string("credential")? {
+            None => "none",
+            Some((name, span)) => {
+                CREDENTIALS
+                    .into_iter()
+                    .find(|c| *c == name)
+                    .ok_or_else(|| {
+                        let list = CREDENTIALS.join(", ");
+                        let err = ConfigError::new(format!("unknown credential `{name}`"), span);
+                        let prefix = CREDENTIALS
+                            .into_iter()
+                            .find(|c| c.starts_with(name) && !name.is_empty());
+                        match prefix
+                            .or_else(|| rotor_engine::diagnostics::did_you_mean(name, CREDENTIALS))
+                        {
+                            Some(s) => err.hint(format!("did you mean `{s}`? credentials: {list}")),
+                            None => err.hint(format!("credentials: {list}")),
+                        }
+                    })?
+            }
+        };
+        for (key, applies) in CREDENTIAL_SETTINGS {
+            if let Some(value) = spec.settings.get(key)
+                && !applies.contains(&kind)
+            {
+                return Err(ConfigError::new(
+                    format!("`{key}` does not apply to credential = \"{kind}\""),
+                    &value.span,
+                )
+                .hint(format!(
+                    "`{key}` is read with credential = \"{}\"; remove it or change the credential",
+                    applies.join("\" or \"")
+                )));
+            }
+        }
+        let text = |key: &str| -> Result<Option<String>, ConfigError> {
+            Ok(settings.string(key)?.map(|(s, _)| s.to_string()))
+        };
+        let credential = match kind {
+            "bearer_jwt" => Credential::BearerJwt {
+                issuer: text("issuer")?,
+                audience: text("audience")?,
+                subject: text("subject")?,
+                ttl: settings
+                    .duration("token_ttl")?
+                    .map_or(DEFAULT_TOKEN_TTL, |(d, _)| d),
+            },
+            "hmac" => {
+                let format = match settings.string("signature")? {
+                    None => "sha256={hex}".to_string(),
+                    Some((f, _)) if f.contains("{hex}") || f.contains("{base64}") => f.to_string(),
+                    Some((_, span)) => {
+                        return Err(ConfigError::new(
+                            "`signature` must contain {hex} or {base64}, where the signature goes",
+                            span,
+                        )
+                        .hint("for example \"sha256={hex}\""));
+                    }
+                };
+                Credential::Hmac {
+                    header: header_setting(&settings, "X-Signature")?,
+                    format,
+                }
+            }
+            "header" => Credential::Header {
+                name: header_setting(&settings, "X-Api-Key")?,
+            },
+            "basic" => Credential::Basic {
+                username: text("username")?,
+            },
+            _ => Credential::None,
+        };
+
+        let body = text("body")?;
+        let post = match settings.string("method")? {
+            None => body.is_some() || kind == "hmac",
+            Some((m, span)) => match m.to_ascii_uppercase().as_str() {
+                "POST" => true,
+                "GET" if body.is_some() || kind == "hmac" => {
+                    return Err(ConfigError::new(
+                        "a GET request sends no body, and credential = \"hmac\" signs the body",
+                        span,
+                    )
+                    .hint("use method = \"POST\", or remove `body`"));
+                }
+                "GET" => false,
+                _ => {
+                    return Err(
+                        ConfigError::new(format!("method `{m}` is not supported"), span)
+                            .hint("use \"GET\" or \"POST\""),
+                    );
+                }
+            },
+        };
+        let expect_status = match settings.number("expect_status")? {
+            None => 200,
+            Some((n, _)) if n.fract() == 0.0 && (100.0..=599.0).contains(&n) => n as u16,
+            Some((_, span)) => {
+                return Err(ConfigError::new(
+                    "`expect_status` must be an HTTP status from 100 to 599",
+                    span,
+                )
+                .hint(
+                    "for example 200, or 401 for a probe that expects a revoked key to be refused",
+                ));
+            }
+        };
+        let expect_body = text("expect_body")?;
+        let (client, timeout) = net::client(&settings, base_dir)?;
+        Ok(HttpProbe {
+            url,
+            post,
+            body: body.unwrap_or_else(|| DEFAULT_BODY.to_string()),
+            credential,
+            expect_status,
+            expect_body,
+            timeout,
+            client,
+        })
+    }
+}
+
+/// The `header` setting, checked to be a header name.
+fn header_setting(settings: &Settings, default: &str) -> Result<String, ConfigError> {
+    match settings.string("header")? {
+        None => Ok(default.to_string()),
+        Some((name, span)) => match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(_) => Ok(name.to_string()),
+            Err(_) => Err(
+                ConfigError::new(format!("`{name}` is not an HTTP header name"), span)
+                    .hint(format!("for example \"{default}\"")),
+            ),
+        },
+    }
+}
+
+/// Seconds since the epoch, for a JWT's `iat`.
+fn unix_now() -> i64 {
+    crate::clock::now().0 / 1000
+}
+
+#[async_trait]
+impl Probe for HttpProbe {
+    fn kind(&self) -> &str {
+        "http"
+    }
+
+    fn needs_material(&self) -> bool {
+        self.credential.needs_material()
+    }
+
+    async fn check(&self, request: &ProbeRequest) -> ProbeResult {
+        let failed = |detail: String| ProbeResult {
+            passed: false,
+            detail,
+        };
+        let url = net::substitute(&self.url, request);
+        let body = net::substitute(&self.body, request);
+        let credential = match self.credential.header(request, body.as_bytes(), unix_now()) {
+            Ok(c) => c,
+            Err(why) => return failed(format!("could not make the credential: {why}")),
+        };
+        let mut req = if self.post {
+            self.client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+        } else {
+            self.client.get(&url)
+        };
+        if let Some((name, value)) = credential {
+            req = req.header(name, value);
+        }
+        let response = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return failed(net::failure(&e, &url, self.timeout)),
+        };
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
+        let text = match response.bytes().await {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) => return failed(net::failure(&e, &url, self.timeout)),
+        };
+        if status != self.expect_status {
+            let mut detail = format!("HTTP {status} (expected {})", self.expect_status);
+            if let Some(to) = location.filter(|_| (300..400).contains(&status)) {
+                detail.push_str(&format!(", redirects to {to}"));
+            }
+            return failed(detail);
+        }
+        if let Some(want) = &self.expect_body {
+            let want = net::substitute(want, request);
+            if !text.contains(&want) {
+                return failed(format!(
+                    "HTTP {status}, but the body does not contain {want:?}"
+                ));
+            }
+        }
+        ProbeResult {
+            passed: true,
+            detail: format!("HTTP {status}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::span;
+    use crate::probe::net::tests::request;
+    use crate::probe::testserver::{Request, Response, Server};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use rotor_engine::SecretValue;
+    use rotor_engine::provider::{Generated, Generator as _};
+    use rotor_engine::spec::{Generate, Located, ProbePhase, Value};
+    use serde_json::{Map, Value as Json};
+    use std::sync::{Arc, Mutex};
+
+    fn spec(settings: &[(&str, Value)]) -> VerifySpec {
+        let mut map = rotor_engine::spec::Settings::default();
+        for (i, (k, v)) in settings.iter().enumerate() {
+            map.insert(
+                k.to_string(),
+                Located {
+                    value: v.clone(),
+                    span: span(10 * (i + 1)),
+                },
+            );
+        }
+        VerifySpec {
+            kind: "http".into(),
+            on: vec![],
+            within: Duration::seconds(60),
+            settings: map,
+            span: span(0),
+        }
+    }
+
+    fn s(text: &str) -> Value {
+        Value::String(text.into())
+    }
+
+    fn probe(settings: &[(&str, Value)]) -> HttpProbe {
+        HttpProbe::from_spec(&spec(settings), Path::new("/")).unwrap()
+    }
+
+    fn error(settings: &[(&str, Value)]) -> (String, usize, Option<String>) {
+        let e = HttpProbe::from_spec(&spec(settings), Path::new("/")).unwrap_err();
+        (e.message, e.span.range.start, e.hint)
+    }
+
+    fn generate(how: Generate) -> Generated {
+        crate::KeyGenerator.generate(&how, 0).unwrap()
+    }
+
+    fn rsa() -> Generated {
+        generate(Generate::Rsa { bits: 2048 })
+    }
+
+    fn with_material(mut r: ProbeRequest, g: &Generated) -> ProbeRequest {
+        r.algorithm = g.algorithm.clone();
+        r.material = Some(Arc::new(SecretValue::new(g.material.expose().to_vec())));
+        r
+    }
+
+    fn b64url(text: &str) -> Vec<u8> {
+        URL_SAFE_NO_PAD.decode(text).expect("base64url")
+    }
+
+    /// Verifies a compact JWS against a public JWK as a relying party would:
+    /// the signature, the kid, the expiry. Returns the claims.
+    fn verify_jwt(token: &str, kid: &str, jwk: &Map<String, Json>) -> Result<Json, String> {
+        use rsa::signature::Verifier as _;
+        let parts: Vec<&str> = token.split('.').collect();
+        let [h, c, sig] = parts.as_slice() else {
+            return Err("not a JWS".into());
+        };
+        let header: Json = serde_json::from_slice(&b64url(h)).map_err(|e| e.to_string())?;
+        if header["kid"] != kid || header["typ"] != "JWT" {
+            return Err(format!("header {header}"));
+        }
+        let input = format!("{h}.{c}");
+        let sig = b64url(sig);
+        let n = |k: &str| b64url(jwk[k].as_str().unwrap());
+        match header["alg"].as_str() {
+            Some("RS256") => {
+                let key = rsa::PublicKey::new(
+                    rsa::BoxedUint::from_be_slice_vartime(&n("n")),
+                    rsa::BoxedUint::from_be_slice_vartime(&n("e")),
+                )
+                .map_err(|e| e.to_string())?;
+                let sig = rsa::pkcs1v15::Signature::try_from(sig.as_slice())
+                    .map_err(|e| e.to_string())?;
+                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
+                    .verify(input.as_bytes(), &sig)
+                    .map_err(|_| "bad signature".to_string())?;
+            }
+            Some("ES256") => {
+                let mut point = vec![4u8];
+                point.extend(n("x"));
+                point.extend(n("y"));
+                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
+                    .map_err(|e| e.to_string())?;
+                let sig = p256::ecdsa::Signature::from_slice(&sig).map_err(|e| e.to_string())?;
+                key.verify(input.as_bytes(), &sig)
+                    .map_err(|_| "bad signature".to_string())?;
+            }
+            other => return Err(format!("alg {other:?}")),
+        }
+        let claims: Json = serde_json::from_slice(&b64url(c)).map_err(|e| e.to_string())?;
+        let now = unix_now();
+        let (iat, exp) = (
+            claims["iat"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        );
+        if !(iat <= now && now < exp) {
+            return Err("expired".into());
+        }
+        Ok(claims)
+    }
+
+    /// A server that accepts a bearer JWT for `kid` signed by `jwk`'s key,
+    /// answering 200 `ok` with the claims, and 401 otherwise. It keeps the
+    /// last Authorization header it saw.
+    async fn jwt_server(kid: &str, jwk: Map<String, Json>) -> (Server, Arc<Mutex<String>>) {
+        let seen = Arc::new(Mutex::new(String::new()));
+        let kept = seen.clone();
+        let kid = kid.to_string();
+        let server = Server::start(move |r: Request| {
+            let auth = r.header("authorization").unwrap_or("").to_string();
+            *kept.lock().unwrap() = auth.clone();
+            let Some(token) = auth.strip_prefix("Bearer ") else {
+                return Response::new(401, "no token");
+            };
+            match verify_jwt(token, &kid, &jwk) {
+                Ok(claims) => Response::ok(format!("ok {claims}")),
+                // Echo what was sent: the probe must not repeat it.
+                Err(why) => Response::new(401, format!("{why}: {auth}")),
+            }
+        })
+        .await;
+        (server, seen)
+    }
+
+    #[tokio::test]
+    async fn bearer_jwt_rs256_is_verified_with_the_public_key() {
+        let key = rsa();
+        let req = with_material(request(ProbePhase::Accept), &key);
+        let (server, seen) = jwt_server(&req.kid, key.public_jwk.clone().unwrap()).await;
+        let p = probe(&[
+            ("url", s(&server.url("/verify"))),
+            ("credential", s("bearer_jwt")),
+            ("issuer", s("rotor-probe")),
+            ("audience", s("${consumer}")),
+            ("expect_body", s("\"aud\":\"gateway\"")),
+        ]);
+        assert!(p.needs_material());
+        let r = p.check(&req).await;
+        assert_eq!((r.passed, r.detail.as_str()), (true, "HTTP 200"));
+        let token = seen.lock().unwrap().clone();
+        let claims: Json =
+            serde_json::from_slice(&b64url(token.split('.').nth(1).unwrap())).unwrap();
+        assert_eq!(claims["iss"], "rotor-probe");
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            60
+        );
+        assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
+        assert!(claims.get("sub").is_none());
+
+        // Signed with another key under the same kid: the server refuses it.
+        let other = with_material(request(ProbePhase::Accept), &rsa());
+        let r = p.check(&other).await;
+        assert_eq!(
+            (r.passed, r.detail.as_str()),
+            (false, "HTTP 401 (expected 200)")
+        );
+    }
+
+    #[tokio::test]
+    async fn bearer_jwt_es256_signs_raw_r_s() {
+        let key = generate(Generate::Ec {
+            curve: "P-256".into(),
+        });
+        let req = with_material(request(ProbePhase::Emit), &key);
+        let (server, _) = jwt_server(&req.kid, key.public_jwk.clone().unwrap()).await;
+        let p = probe(&[
+            ("url", s(&server.url("/verify"))),
+            ("credential", s("bearer_jwt")),
+            ("token_ttl", s("5m")),
+        ]);
+        let r = p.check(&req).await;
+        assert!(r.passed, "{}", r.detail);
+        // An RSA key where an EC key is expected is told, not panicked on.
+        let mut wrong = with_material(request(ProbePhase::Emit), &rsa());
+        wrong.algorithm = "ES256".into();
+        let r = p.check(&wrong).await;
+        assert_eq!(
+            r.detail,
+            "could not make the credential: the material of 2026-11 is not a PKCS#8 PEM P-256 private key"
+        );
+    }
+
+    fn random_secret() -> Generated {
+        generate(Generate::Random {
+            length: 32,
+            encoding: "base64url".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn hmac_signs_exactly_the_body_sent() {
+        let secret = random_secret();
+        let key = secret.material.expose().to_vec();
+        let server = Server::start(move |r: Request| {
+            use hmac::{KeyInit, Mac};
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+            mac.update(&r.body);
+            let want = format!("v1={}", STANDARD.encode(mac.finalize().into_bytes()));
+            match (r.method.as_str(), r.header("x-hub-signature")) {
+                ("POST", Some(got)) if got == want => Response::new(204, ""),
+                _ => Response::new(401, "bad signature"),
+            }
+        })
+        .await;
+        let settings = [
+            ("url", s(&server.url("/hook"))),
+            ("credential", s("hmac")),
+            ("header", s("X-Hub-Signature")),
+            ("signature", s("v1={base64}")),
+            ("body", s(r#"{"event":"rotor.probe","kid":"${kid}"}"#)),
+            ("expect_status", Value::Number(204.0)),
+        ];
+        let p = probe(&settings);
+        let r = p
+            .check(&with_material(request(ProbePhase::Accept), &secret))
+            .await;
+        assert_eq!((r.passed, r.detail.as_str()), (true, "HTTP 204"));
+        let r = p
+            .check(&with_material(
+                request(ProbePhase::Accept),
+                &random_secret(),
+            ))
+            .await;
+        assert_eq!(r.detail, "HTTP 401 (expected 204)");
+    }
+
+    #[tokio::test]
+    async fn header_and_basic_send_the_material() {
+        let secret = random_secret();
+        let material = String::from_utf8(secret.material.expose().to_vec()).unwrap();
+        let want_key = material.clone();
+        let want_basic = format!("Basic {}", STANDARD.encode(format!("rotor:{material}")));
+        let server = Server::start(move |r: Request| {
+            let ok = match r.target.as_str() {
+                "/key" => r.header("x-api-key") == Some(want_key.as_str()),
+                "/basic" => r.header("authorization") == Some(want_basic.as_str()),
+                "/login" => {
+                    r.header("authorization")
+                        == Some(&*format!("Basic {}", STANDARD.encode("app_blue:pw")))
+                }
+                _ => false,
+            };
+            Response::new(if ok { 200 } else { 403 }, "")
+        })
+        .await;
+        let req = with_material(request(ProbePhase::Accept), &secret);
+        let header = probe(&[("url", s(&server.url("/key"))), ("credential", s("header"))]);
+        assert!(header.check(&req).await.passed);
+        let basic = probe(&[
+            ("url", s(&server.url("/basic"))),
+            ("credential", s("basic")),
+            ("username", s("rotor")),
+        ]);
+        assert!(basic.check(&req).await.passed);
+        // A login secret carries its own user.
+        let mut login = request(ProbePhase::Accept);
+        login.material = Some(Arc::new(SecretValue::new(
+            br#"{"username":"app_blue","password":"pw"}"#.to_vec(),
+        )));
+        let basic = probe(&[
+            ("url", s(&server.url("/login"))),
+            ("credential", s("basic")),
+        ]);
+        let r = basic.check(&login).await;
+        assert!(r.passed, "{}", r.detail);
+        let no_user = probe(&[
+            ("url", s(&server.url("/basic"))),
+            ("credential", s("basic")),
+        ]);
+        let r = no_user.check(&req).await;
+        assert!(
+            r.detail.contains("basic needs a `username` setting"),
+            "{}",
+            r.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn status_body_and_timeouts_are_told_apart() {
+        let server = Server::start(|r: Request| match r.target.as_str() {
+            "/moved" => Response::new(302, ""),
+            "/denied" => Response::new(403, "denied"),
+            _ => Response::ok("status: degraded"),
+        })
+        .await;
+        let none = |path: &str, extra: &[(&str, Value)]| {
+            let mut settings = vec![("url", s(&server.url(path)))];
+            settings.extend_from_slice(extra);
+            probe(&settings)
+        };
+        let req = request(ProbePhase::Accept);
+        assert!(!none("/", &[]).needs_material());
+        assert_eq!(none("/", &[]).check(&req).await.detail, "HTTP 200");
+        let r = none("/denied", &[]).check(&req).await;
+        assert_eq!(
+            (r.passed, r.detail.as_str()),
+            (false, "HTTP 403 (expected 200)")
+        );
+        let r = none("/", &[("expect_body", s("ok"))]).check(&req).await;
+        assert_eq!(
+            (r.passed, r.detail.as_str()),
+            (false, "HTTP 200, but the body does not contain \"ok\"")
+        );
+        let r = none("/moved", &[]).check(&req).await;
+        assert_eq!(r.detail, "HTTP 302 (expected 200)");
+
+        let hanging = Server::hanging().await;
+        let p = probe(&[("url", s(&hanging.url("/"))), ("timeout", s("300ms"))]);
+        let started = std::time::Instant::now();
+        let r = p.check(&req).await;
+        assert_eq!(
+            (r.passed, r.detail.as_str()),
+            (false, "timed out after 300ms")
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
+        let r = probe(&[("url", s("http://rotor-probe.invalid/"))])
+            .check(&req)
+            .await;
+        assert_eq!(r.detail, "DNS: no such host rotor-probe.invalid");
+    }
+
+    #[tokio::test]
+    async fn material_and_tokens_never_reach_the_detail_or_debug() {
+        let canary = "canary-9c1e-do-not-print";
+        // A server that echoes whatever it got, under any status, and keeps
+        // the credential headers to compare with what the probe shows.
+        let sent = Arc::new(Mutex::new(Vec::<String>::new()));
+        let kept = sent.clone();
+        let server = Server::start(move |r: Request| {
+            let creds = ["authorization", "x-signature", "x-api-key"];
+            let values: Vec<String> = creds
+                .iter()
+                .filter_map(|h| r.header(h).map(str::to_string))
+                .collect();
+            kept.lock().unwrap().extend(values.clone());
+            Response::new(401, values.join("\n"))
+        })
+        .await;
+        let mut req = request(ProbePhase::Accept);
+        req.algorithm = "HS256".into();
+        req.material = Some(Arc::new(SecretValue::new(canary.as_bytes().to_vec())));
+        for credential in ["bearer_jwt", "hmac", "header", "basic"] {
+            let mut settings = vec![
+                ("url", s(&server.url("/"))),
+                ("credential", s(credential)),
+                ("expect_body", s("never")),
+            ];
+            if credential == "basic" {
+                settings.push(("username", s("rotor")));
+            }
+            let p = probe(&settings);
+            let r = p.check(&req).await;
+            assert_eq!(r.detail, "HTTP 401 (expected 200)");
+            let shown = format!("{} {r:?} {p:?} {req:?}", r.detail);
+            assert!(!shown.contains(canary), "{credential}: {shown}");
+            let sent = sent.lock().unwrap().pop().expect("a credential was sent");
+            assert!(sent.len() > 20, "{sent}");
+            assert!(!shown.contains(&sent), "{credential}: {shown}");
+            // Nor any long piece of it (the signature of a JWT, say).
+            for piece in sent.split(['.', ' ', '=']).filter(|p| p.len() > 16) {
+                assert!(!shown.contains(piece), "{credential}: {shown}");
+            }
+        }
+        // The token itself: made here and compared with what was shown.
+        let cred = probe(&[
+            ("url", s(&server.url("/"))),
+            ("credential", s("bearer_jwt")),
+        ]);
+        let (_, value) = cred
+            .credential
+            .header(&req, b"", unix_now())
+            .unwrap()
+            .unwrap();
+        assert!(value.is_sensitive());
+        assert_eq!(format!("{value:?}"), "Sensitive");
+    }
+
+    #[test]
+    fn from_spec_reports_mistakes_at_the_attribute() {
+        let url = ("url", s("http://127.0.0.1:8081/verify"));
+        assert_eq!(
+            error(&[]),
+            (
+                "verify \"http\" needs a `url` setting".into(),
+                0,
+                Some("add `url = \"http://127.0.0.1:8081/verify\"`".into())
+            )
+        );
+        assert_eq!(
+            error(&[url.clone(), ("credentail", s("hmac"))]),
+            (
+                "verify \"http\" has no setting `credentail`".into(),
+                20,
+                Some("did you mean `credential`?".into())
+            )
+        );
+        assert_eq!(
+            error(&[url.clone(), ("credential", s("bearer"))]),
+            (
+                "unknown credential `bearer`".into(),
+                20,
+                Some(
+                    "did you mean `bearer_jwt`? credentials: bearer_jwt, hmac, header, basic, none"
+                        .into()
+                )
+            )
+        );
+        assert_eq!(
+            error(&[url.clone(), ("credential", s("hmacc"))]).2.unwrap(),
+            "did you mean `hmac`? credentials: bearer_jwt, hmac, header, basic, none"
+        );
+        assert_eq!(
+            error(&[url.clone(), ("credential", s("oauth"))]).2.unwrap(),
+            "credentials: bearer_jwt, hmac, header, basic, none"
+        );
+        let (message, at, _) = error(&[url.clone(), ("credential", s("hmac")), ("issuer", s("x"))]);
+        assert_eq!(
+            (message.as_str(), at),
+            ("`issuer` does not apply to credential = \"hmac\"", 30)
+        );
+        let (message, at, _) =
+            error(&[url.clone(), ("credential", s("hmac")), ("method", s("GET"))]);
+        assert_eq!(
+            (message.as_str(), at),
+            (
+                "a GET request sends no body, and credential = \"hmac\" signs the body",
+                30
+            )
+        );
+        let (message, ..) = error(&[url.clone(), ("expect_status", Value::Number(2000.0))]);
+        assert_eq!(
+            message,
+            "`expect_status` must be an HTTP status from 100 to 599"
+        );
+        let (message, ..) = error(&[
+            url.clone(),
+            ("credential", s("hmac")),
+            ("signature", s("x")),
+        ]);
+        assert_eq!(
+            message,
+            "`signature` must contain {hex} or {base64}, where the signature goes"
+        );
+        let (message, ..) = error(&[url.clone(), ("ca_file", s("no-such-ca.pem"))]);
+        assert!(
+            message.starts_with("cannot read `ca_file` /no-such-ca.pem: "),
+            "{message}"
+        );
+        let (message, ..) = error(&[url.clone(), ("timeout", s("soon"))]);
+        assert!(
+            message.starts_with("`timeout` is not a duration"),
+            "{message}"
+        );
+
+        let p = probe(&[url.clone(), ("credential", s("hmac"))]);
+        assert!(p.post && p.body == DEFAULT_BODY);
+        assert_eq!(
+            p.credential,
+            Credential::Hmac {
+                header: "X-Signature".into(),
+                format: "sha256={hex}".into()
+            }
+        );
+        let p = probe(&[url]);
+        assert!(!p.post && p.timeout == net::DEFAULT_TIMEOUT && p.credential == Credential::None);
+    }
+}

@@ -1,0 +1,241 @@
+//! The `jwks` probe: fetch a JSON Web Key Set and look for the version's `kid`.
+//!
+//! ```hcl
+//! verify "jwks" {
+//!   on      = ["accept", "guard"]
+//!   url     = "https://gateway.internal/.well-known/jwks.json"  # the consumer's own view, or the CDN's
+//!   timeout = "5s"       # default 10s
+//!   ca_file = "ca.pem"   # optional extra root CA, relative to the spec directory
+//! }
+//! ```
+//!
+//! | phase | passes when the kid is |
+//! |---|---|
+//! | `accept`, `emit` | present: the consumer can verify the new version |
+//! | `drain` | present: the old version is still served until its revoke (a drain probe asks about the old version, which must not have vanished early) |
+//! | `guard` | absent: the revoked version has left every cache in front of the consumer |
+//!
+//! The document must be a JSON object with a `keys` array; each key's `kid`
+//! is read, nothing else. A redirect is not followed (see [`net`](super::net)).
+
+use super::net;
+use crate::config::{ConfigError, Settings};
+use async_trait::async_trait;
+use rotor_engine::Duration;
+use rotor_engine::provider::{Probe, ProbeRequest, ProbeResult};
+use rotor_engine::spec::{ProbePhase, VerifySpec};
+use std::path::Path;
+
+/// How many kids a failure lists before it says "and N more".
+const LISTED_KIDS: usize = 5;
+
+/// A `verify "jwks"` block.
+#[derive(Debug, Clone)]
+pub struct JwksProbe {
+    url: String,
+    timeout: Duration,
+    client: reqwest::Client,
+}
+
+impl JwksProbe {
+    /// Reads a `verify "jwks"` block; `ca_file` is taken from `base_dir`.
+    pub fn from_spec(spec: &VerifySpec, base_dir: &Path) -> Result<JwksProbe, ConfigError> {
+        let settings = Settings {
+            what: format!("verify \"{}\"", spec.kind),
+            map: &spec.settings,
+            block: &spec.span,
+        };
+        let mut known = vec!["url"];
+        known.extend(net::COMMON);
+        settings.only(&known, &net::ENGINE_OWNED)?;
+        let url = net::url_setting(
+            &settings,
+            "url",
+            "\"http://127.0.0.1:8081/.well-known/jwks.json\"",
+        )?;
+        let (client, timeout) = net::client(&settings, base_dir)?;
+        Ok(JwksProbe {
+            url,
+            timeout,
+            client,
+        })
+    }
+
+    /// The kids of the key set at the URL, or why it could not be read.
+    async fn kids(&self, url: &str) -> Result<Vec<String>, String> {
+        let response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| net::failure(&e, url, self.timeout))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| net::failure(&e, url, self.timeout))?;
+        if status != 200 {
+            return Err(format!("HTTP {status} (expected 200) from {url}"));
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("{url} did not return JSON: not a JSON Web Key Set"))?;
+        let Some(keys) = doc.get("keys").and_then(|k| k.as_array()) else {
+            return Err(format!(
+                "{url} returned JSON without a `keys` array: not a JSON Web Key Set"
+            ));
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|k| k.get("kid").and_then(|kid| kid.as_str()))
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+/// `a, b, c` or `a, b, c, d, e and 3 more`; `none` for an empty set.
+fn list(kids: &[String]) -> String {
+    if kids.is_empty() {
+        return "none".into();
+    }
+    let shown = kids[..kids.len().min(LISTED_KIDS)].join(", ");
+    match kids.len().saturating_sub(LISTED_KIDS) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+#[async_trait]
+impl Probe for JwksProbe {
+    fn kind(&self) -> &str {
+        "jwks"
+    }
+
+    async fn check(&self, request: &ProbeRequest) -> ProbeResult {
+        let url = net::substitute(&self.url, request);
+        let kids = match self.kids(&url).await {
+            Ok(kids) => kids,
+            Err(detail) => {
+                return ProbeResult {
+                    passed: false,
+                    detail,
+                };
+            }
+        };
+        let kid = &request.kid;
+        let present = kids.iter().any(|k| k == kid);
+        let want_present = request.phase != ProbePhase::Guard;
+        let detail = match (present, want_present) {
+            (true, true) => format!("kid {kid} is in the key set ({} keys)", kids.len()),
+            (false, false) => format!("kid {kid} is no longer in the key set"),
+            (false, true) => format!("kid {kid} is not in the key set (kids: {})", list(&kids)),
+            (true, false) => format!(
+                "kid {kid} is still in the key set after its revoke (a cache in front of {} may still serve it)",
+                net::target(&url)
+            ),
+        };
+        ProbeResult {
+            passed: present == want_present,
+            detail,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::string;
+    use crate::probe::net::tests::request;
+    use crate::probe::testserver::{Request, Response, Server};
+
+    fn probe(url: &str) -> JwksProbe {
+        let mut settings = rotor_engine::spec::Settings::default();
+        settings.insert("url".into(), string(url, 5));
+        settings.insert("timeout".into(), string("2s", 9));
+        let spec = VerifySpec {
+            kind: "jwks".into(),
+            on: vec![],
+            within: Duration::seconds(60),
+            settings,
+            span: crate::config::tests::span(0),
+        };
+        JwksProbe::from_spec(&spec, Path::new("/")).unwrap()
+    }
+
+    async fn server() -> Server {
+        Server::start(|r: Request| match r.target.as_str() {
+            "/jwks" => Response::ok(
+                r#"{"keys":[{"kid":"2026-08","kty":"RSA"},{"kid":"kid-2026-11","kty":"RSA"}]}"#,
+            ),
+            "/old" => Response::ok(r#"{"keys":[{"kid":"2026-08"}]}"#),
+            "/html" => Response::ok("<html>maintenance</html>"),
+            "/object" => Response::ok(r#"{"kid":"kid-2026-11"}"#),
+            _ => Response::new(404, "not found"),
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn accept_emit_and_drain_want_the_kid_guard_wants_it_gone() {
+        let server = server().await;
+        let with = probe(&server.url("/jwks"));
+        let without = probe(&server.url("/old"));
+        for phase in [ProbePhase::Accept, ProbePhase::Emit, ProbePhase::Drain] {
+            let r = with.check(&request(phase)).await;
+            assert_eq!(
+                (r.passed, r.detail.as_str()),
+                (true, "kid kid-2026-11 is in the key set (2 keys)")
+            );
+            let r = without.check(&request(phase)).await;
+            assert_eq!(
+                (r.passed, r.detail.as_str()),
+                (
+                    false,
+                    "kid kid-2026-11 is not in the key set (kids: 2026-08)"
+                )
+            );
+        }
+        let r = without.check(&request(ProbePhase::Guard)).await;
+        assert_eq!(
+            (r.passed, r.detail.as_str()),
+            (true, "kid kid-2026-11 is no longer in the key set")
+        );
+        let r = with.check(&request(ProbePhase::Guard)).await;
+        assert!(!r.passed);
+        assert!(
+            r.detail
+                .starts_with("kid kid-2026-11 is still in the key set after its revoke")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_document_that_is_not_a_key_set_fails_clearly() {
+        let server = server().await;
+        let req = request(ProbePhase::Accept);
+        let detail = |path: &str| {
+            let p = probe(&server.url(path));
+            let req = req.clone();
+            async move { p.check(&req).await.detail }
+        };
+        let base = server.url("");
+        assert_eq!(
+            detail("/html").await,
+            format!("{base}/html did not return JSON: not a JSON Web Key Set")
+        );
+        assert_eq!(
+            detail("/object").await,
+            format!("{base}/object returned JSON without a `keys` array: not a JSON Web Key Set")
+        );
+        assert_eq!(
+            detail("/missing").await,
+            format!("HTTP 404 (expected 200) from {base}/missing")
+        );
+    }
+
+    #[test]
+    fn lists_a_few_kids() {
+        let kids: Vec<String> = (1..=7).map(|i| format!("k{i}")).collect();
+        assert_eq!(list(&kids), "k1, k2, k3, k4, k5 and 2 more");
+        assert_eq!(list(&[]), "none");
+    }
+}
