@@ -6,6 +6,7 @@
 //! | trait | implementation | spec block |
 //! |---|---|---|
 //! | [`Store`](rotor_engine::Store) | [`FileStore`] | `store "file" "NAME" { path = ".rotor/secrets" }` |
+//! | [`Store`](rotor_engine::Store) | [`VaultStore`](store::VaultStore) | `store "vault" "NAME" { address, token, mount, path, namespace }` |
 //! | [`Store`](rotor_engine::Store) | [`store::PostgresStore`] | `store "postgres" "NAME" { host, dbname, user, password, sslmode }` (feature `postgres`) |
 //! | [`Store`](rotor_engine::Store) | [`store::AwsSecretsManagerStore`] | `store "aws_secretsmanager" "NAME" { region, endpoint, prefix }` (feature `aws`) |
 //! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
@@ -14,7 +15,7 @@
 //! | | [`JwksProbe`] | `verify "jwks" { url = "…/jwks.json" }` |
 //! | | [`PrometheusProbe`] | `verify "prometheus" { address = "…", query = "…", above = 0 }` |
 //! | | [`probe::PostgresProbe`] | `verify "postgres" { host, dbname, sslmode }` (feature `postgres`) |
-//! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"` |
+//! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"`, `"login"` |
 //! | [`StateBackend`](rotor_engine::StateBackend) | [`LocalState`] | `.rotor/state.json` |
 //! | [`Clock`](rotor_engine::Clock) | [`SystemClock`] | |
 //!
