@@ -32,7 +32,7 @@
 //!
 //! The detail recorded is the status (`HTTP 200`, `HTTP 401 (expected 200)`),
 //! the missing body text, or the transport failure
-//! ([`net`](super::net)). It never holds the credential, and the response
+//! ([`net`]). It never holds the credential, and the response
 //! body is not quoted, since a server may echo what it was sent.
 
 use super::credential::{CREDENTIALS, Credential};

@@ -16,7 +16,7 @@
 //! | `guard` | absent: the revoked version has left every cache in front of the consumer |
 //!
 //! The document must be a JSON object with a `keys` array; each key's `kid`
-//! is read, nothing else. A redirect is not followed (see [`net`](super::net)).
+//! is read, nothing else. A redirect is not followed (see [`net`]).
 
 use super::net;
 use crate::config::{ConfigError, Settings};
