@@ -56,12 +56,17 @@ consumer "verifier" {
     within        = "30s"
   }
 
+  # Each query falls back to 0 only while Prometheus scrapes the service
+  # (`up` is 1): a rate with no samples yet is 0, but a service that is not
+  # scraped, or a label that matches nothing, gives no series, and the probe
+  # fails instead of passing on no data. (`or vector(0)` would pass it.)
+  #
   # Before the old key is revoked: no traffic signed with it any more.
   # ${version} is the old version here.
   verify "prometheus" {
     on      = ["drain"]
     address = "http://127.0.0.1:9090"
-    query   = "sum(rate(drill_verifications_total{drill=\"jwt\",kid=\"${version}\",result=\"ok\"}[5s])) or vector(0)"
+    query   = "sum(rate(drill_verifications_total{drill=\"jwt\",kid=\"${version}\",result=\"ok\"}[5s])) or on() (sum(up{drill=\"jwt\"} == 1) * 0)"
     below   = 0.01
     within  = "60s"
   }
@@ -70,7 +75,7 @@ consumer "verifier" {
   verify "prometheus" {
     on           = ["guard"]
     address      = "http://127.0.0.1:9090"
-    query        = "sum(rate(drill_verifications_total{drill=\"jwt\",result=\"rejected\"}[5s])) or vector(0)"
+    query        = "sum(rate(drill_verifications_total{drill=\"jwt\",result=\"rejected\"}[5s])) or on() (sum(up{drill=\"jwt\"} == 1) * 0)"
     max_increase = 0
     within       = "30s"
   }
@@ -88,7 +93,7 @@ consumer "load" {
   verify "prometheus" {
     on      = ["emit"]
     address = "http://127.0.0.1:9090"
-    query   = "sum(rate(drill_verifications_total{drill=\"jwt\",kid=\"${version}\",result=\"ok\"}[5s])) or vector(0)"
+    query   = "sum(rate(drill_verifications_total{drill=\"jwt\",kid=\"${version}\",result=\"ok\"}[5s])) or on() (sum(up{drill=\"jwt\"} == 1) * 0)"
     above   = 1
     within  = "30s"
   }

@@ -109,13 +109,132 @@ fn spec(
     example_label: &str,
     scraped: &Scraped,
 ) -> String {
-    template
+    relabel(template, example_label, &scraped.label)
         .replace(example_url, &server.url())
         .replace(EXAMPLE_PROMETHEUS, &prom.url)
-        .replace(
-            &format!("drill=\\\"{example_label}\\\""),
-            &format!("drill=\\\"{}\\\"", scraped.label),
-        )
+}
+
+/// `template` with every `drill="FROM"` selector (escaped, as in HCL) made
+/// `drill="TO"`. A selector left behind would read the example's series,
+/// or none, so the rewrite must reach every query, the `up` fallbacks too.
+#[track_caller]
+fn relabel(template: &str, from: &str, to: &str) -> String {
+    let selector = |label: &str| format!("drill=\\\"{label}\\\"");
+    let queries = template
+        .lines()
+        .filter(|l| l.trim_start().starts_with("query "))
+        .count();
+    assert_eq!(
+        template.matches(&selector(from)).count(),
+        2 * queries,
+        "every query should select drill=\"{from}\" twice, in its rate and in its `up` fallback"
+    );
+    template.replace(&selector(from), &selector(to))
+}
+
+/// The `verify "prometheus"` block of `template` that runs `on = ["PHASE"]`.
+fn prometheus_block(template: &str, phase: &str) -> String {
+    let on = format!("[\"{phase}\"]");
+    template
+        .split("verify \"prometheus\" {")
+        .skip(1)
+        .map(|rest| rest.split("\n  }").next().unwrap())
+        .find(|block| {
+            block
+                .lines()
+                .any(|l| l.trim_start().starts_with("on ") && l.ends_with(&on))
+        })
+        .unwrap_or_else(|| panic!("no prometheus probe on {phase} in the example"))
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("within ") {
+                // Failing is the point: seconds, not the example's minute.
+                "    within = \"3s\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The example's drain or guard probe, as written, in a small rotation of a
+/// service Prometheus does not scrape (a label no target has): the gate
+/// must fail for want of data, never pass on it. Seconds long: 1s windows,
+/// `within = "3s"`.
+fn unscraped_gate_fails(phase: &str) {
+    let prom = prometheus();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let label = format!("unscraped-{}-{nanos}", std::process::id());
+    let probe = relabel(&prometheus_block(JWT_SPEC, phase), "jwt", &label)
+        .replace(EXAMPLE_PROMETHEUS, &prom.url);
+    let t = Test::new().spec(&format!(
+        r#"store "file" "local" {{}}
+
+secret "unscraped" {{
+  owner         = "team-drill"
+  store         = store.file.local
+  cadence       = "90d"
+  review_by     = "2027-06-01"
+  overlap       = "1s"
+  destroy_after = "1s"
+
+  generate "random" {{
+    length = 32
+  }}
+
+  version "u1" {{}}
+  active = "u1"
+}}
+
+consumer "receiver" {{
+  accepts   = secret.unscraped
+  cache_ttl = "1s"
+
+  verify "prometheus" {{{probe}
+  }}
+}}
+
+consumer "sender" {{
+  emits     = secret.unscraped
+  cache_ttl = "1s"
+}}
+"#
+    ));
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let (from, to) = rotation("u1", "u2");
+    t.edit(&from, &to);
+    t.run(["apply", "--auto-approve", "--wait"])
+        .failure()
+        .stderr_has(&format!(
+            "{phase} prometheus probe of consumer.receiver did not pass for u1 within 3s"
+        ));
+    let state = t.show_json();
+    let u1 = &state["families"]["unscraped"]["versions"]["u1"];
+    let role = if phase == "drain" { "drain" } else { "guarded" };
+    assert!(u1[role]["receiver"].is_null(), "{phase} passed:\n{u1:#}");
+    let attempt = u1["last_attempt"]
+        .as_object()
+        .and_then(|a| a.values().find(|e| e["probe"] == "prometheus"))
+        .unwrap_or_else(|| panic!("no prometheus attempt recorded:\n{u1:#}"));
+    assert_eq!(attempt["outcome"], "failed", "{u1:#}");
+}
+
+/// Regression: the example queries ended in `or vector(0)`, so with nothing
+/// scraped the drain read 0 (below 0.01) and passed.
+#[test]
+fn drill_drain_fails_when_prometheus_does_not_scrape_the_service() {
+    unscraped_gate_fails("drain");
+}
+
+/// Regression: with `or vector(0)` an unscraped guard read 0 against a
+/// baseline of 0 and passed.
+#[test]
+fn drill_guard_fails_when_prometheus_does_not_scrape_the_service() {
+    unscraped_gate_fails("guard");
 }
 
 /// `rotor ARGS` in the test's directory, without blocking the runtime; killed after 90s.

@@ -199,17 +199,21 @@ fn a_rotation_promotes_once_the_gateway_accepts_a_token_signed_with_the_new_key(
     let t = Test::new();
     let verifier = Verifier::start(t.join("public/.well-known/jwks.json"));
     t.write("rotor.hcl", &spec(&verifier.url));
-    t.run_within(
-        Duration::from_secs(60),
-        ["apply", "--auto-approve", "--wait"],
-    )
-    .success();
+    let mut runs = vec![
+        t.run_within(
+            Duration::from_secs(60),
+            ["apply", "--auto-approve", "--wait"],
+        )
+        .success(),
+    ];
     t.edit(ROTATE_FROM, ROTATE_TO);
-    t.run_within(
-        Duration::from_secs(90),
-        ["apply", "--auto-approve", "--wait"],
-    )
-    .success();
+    runs.push(
+        t.run_within(
+            Duration::from_secs(90),
+            ["apply", "--auto-approve", "--wait"],
+        )
+        .success(),
+    );
     assert_eq!(primary(&t), "2026-11");
 
     let seen = verifier.seen.lock().unwrap().clone();
@@ -225,9 +229,18 @@ fn a_rotation_promotes_once_the_gateway_accepts_a_token_signed_with_the_new_key(
         attempts.contains("kid 2026-11 is in the key set"),
         "{new:#}"
     );
-    // The token and the key never reach the state.
-    let text = t.read(".rotor/state.json");
-    assert!(!text.contains("eyJ") && !text.contains("PRIVATE KEY"));
+    // The token and the key never reach the state, nor what rotor printed.
+    runs.push(t.run(["show", "--json"]).success());
+    let mut seen_by_people = vec![(".rotor/state.json".to_string(), t.read(".rotor/state.json"))];
+    for run in &runs {
+        seen_by_people.push((format!("stdout of {}", run.command), run.stdout.clone()));
+        seen_by_people.push((format!("stderr of {}", run.command), run.stderr.clone()));
+    }
+    for (what, text) in &seen_by_people {
+        for material in ["eyJ", "PRIVATE KEY"] {
+            assert!(!text.contains(material), "{material} in {what}:\n{text}");
+        }
+    }
 }
 
 #[test]

@@ -285,7 +285,7 @@ impl Probe for HttpProbe {
         if status != self.expect_status {
             let mut detail = format!("HTTP {status} (expected {})", self.expect_status);
             if let Some(to) = location.filter(|_| (300..400).contains(&status)) {
-                detail.push_str(&format!(", redirects to {to}"));
+                detail.push_str(&format!(", redirects to {}", redirect_target(&url, &to)));
             }
             return failed(detail);
         }
@@ -301,6 +301,27 @@ impl Probe for HttpProbe {
             passed: true,
             detail: format!("HTTP {status}"),
         }
+    }
+}
+
+/// Where a `Location` points, as scheme, host (and port) and path: the
+/// detail lands in state, and a redirect's query string or fragment may carry
+/// a token, a session or a signed URL's signature (a login page's
+/// `?next=…&state=…`), its user info a password. A relative `Location` is
+/// resolved against the probed URL.
+fn redirect_target(url: &str, location: &str) -> String {
+    let resolved = reqwest::Url::parse(url)
+        .and_then(|base| base.join(location))
+        .or_else(|_| reqwest::Url::parse(location));
+    match resolved {
+        Ok(to) => match to.host_str() {
+            Some(host) => {
+                let port = to.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!("{}://{host}{port}{}", to.scheme(), to.path())
+            }
+            None => format!("a {}: URL", to.scheme()),
+        },
+        Err(_) => "a Location that is not a URL".into(),
     }
 }
 
@@ -602,6 +623,11 @@ mod tests {
     async fn status_body_and_timeouts_are_told_apart() {
         let server = Server::start(|r: Request| match r.target.as_str() {
             "/moved" => Response::new(302, ""),
+            "/login" => Response::new(302, "").header(
+                "location",
+                "https://user:canary-pass@sso.example/authorize?client_secret=canary-query#canary-fragment",
+            ),
+            "/relative" => Response::new(307, "").header("location", "/v2/verify?token=canary-token"),
             "/denied" => Response::new(403, "denied"),
             _ => Response::ok("status: degraded"),
         })
@@ -626,6 +652,24 @@ mod tests {
         );
         let r = none("/moved", &[]).check(&req).await;
         assert_eq!(r.detail, "HTTP 302 (expected 200)");
+        // The detail lands in state: where a redirect goes, never what it carries.
+        let r = none("/login", &[]).check(&req).await;
+        assert_eq!(
+            r.detail,
+            "HTTP 302 (expected 200), redirects to https://sso.example/authorize"
+        );
+        let r = none("/relative", &[]).check(&req).await;
+        assert_eq!(
+            r.detail,
+            format!(
+                "HTTP 307 (expected 200), redirects to http://{}/v2/verify",
+                server.addr()
+            )
+        );
+        assert_eq!(
+            redirect_target("http://a/b", "mailto:x@y?subject=canary"),
+            "a mailto: URL"
+        );
 
         let hanging = Server::hanging().await;
         let p = probe(&[("url", s(&hanging.url("/"))), ("timeout", s("300ms"))]);

@@ -12,11 +12,18 @@
 //! | phase | passes when the kid is |
 //! |---|---|
 //! | `accept`, `emit` | present: the consumer can verify the new version |
-//! | `drain` | present: the old version is still served until its revoke (a drain probe asks about the old version, which must not have vanished early) |
-//! | `guard` | absent: the revoked version has left every cache in front of the consumer |
+//! | `guard` | absent, from a key set that still holds at least one key: the revoked version has left every cache in front of the consumer |
 //!
-//! The document must be a JSON object with a `keys` array; each key's `kid`
-//! is read, nothing else. A redirect is not followed (see [`net`]).
+//! `drain` is refused when the spec is read: before its revoke the old kid is
+//! always in the key set, so a drain probe here would pass without showing
+//! that traffic has moved off it. Drain with `prometheus` (no requests signed
+//! with the old kid) or `command`.
+//!
+//! The document must be a JSON object with a `keys` array of JSON Web Keys
+//! (objects with a `kty`); each key's `kid` is read, nothing else. A guard
+//! also needs the array to be non-empty: an empty or broken key set has no
+//! kid at all, which says nothing about the revoked one having left while the
+//! others are served. A redirect is not followed (see [`net`]).
 
 use super::net;
 use crate::config::{ConfigError, Settings};
@@ -48,6 +55,14 @@ impl JwksProbe {
         let mut known = vec!["url"];
         known.extend(net::COMMON);
         settings.only(&known, &net::ENGINE_OWNED)?;
+        if spec.on.contains(&ProbePhase::Drain) {
+            let span = spec.settings.get("on").map_or(&spec.span, |on| &on.span);
+            return Err(ConfigError::new(
+                "verify \"jwks\" cannot drain: the old kid is in the key set until its revoke, so the probe would pass without showing that traffic has moved off it",
+                span,
+            )
+            .hint("drain with a `prometheus` probe (no requests signed with ${version} any more) or a `command`; use jwks on \"accept\" or \"guard\""));
+        }
         let url = net::url_setting(
             &settings,
             "url",
@@ -61,8 +76,9 @@ impl JwksProbe {
         })
     }
 
-    /// The kids of the key set at the URL, or why it could not be read.
-    async fn kids(&self, url: &str) -> Result<Vec<String>, String> {
+    /// The key set at the URL: how many keys it holds and their kids, or
+    /// why it could not be read.
+    async fn keys(&self, url: &str) -> Result<(usize, Vec<String>), String> {
         let response = self
             .client
             .get(url)
@@ -85,11 +101,20 @@ impl JwksProbe {
                 "{url} returned JSON without a `keys` array: not a JSON Web Key Set"
             ));
         };
-        Ok(keys
+        if let Some(i) = keys
+            .iter()
+            .position(|k| !k.get("kty").is_some_and(|kty| kty.is_string()))
+        {
+            return Err(format!(
+                "{url} returned a `keys` array whose key {i} has no `kty`: not a JSON Web Key Set"
+            ));
+        }
+        let kids = keys
             .iter()
             .filter_map(|k| k.get("kid").and_then(|kid| kid.as_str()))
             .map(str::to_string)
-            .collect())
+            .collect();
+        Ok((keys.len(), kids))
     }
 }
 
@@ -113,8 +138,8 @@ impl Probe for JwksProbe {
 
     async fn check(&self, request: &ProbeRequest) -> ProbeResult {
         let url = net::substitute(&self.url, request);
-        let kids = match self.kids(&url).await {
-            Ok(kids) => kids,
+        let (count, kids) = match self.keys(&url).await {
+            Ok(set) => set,
             Err(detail) => {
                 return ProbeResult {
                     passed: false,
@@ -123,10 +148,20 @@ impl Probe for JwksProbe {
             }
         };
         let kid = &request.kid;
+        if request.phase == ProbePhase::Guard && count == 0 {
+            // Absent from nothing proves nothing: a consumer whose key set is
+            // empty verifies no token at all, and a guard must not pass on it.
+            return ProbeResult {
+                passed: false,
+                detail: format!(
+                    "the key set at {url} holds no key: kid {kid} is absent, but so is every other key, which is an outage, not a revoke"
+                ),
+            };
+        }
         let present = kids.iter().any(|k| k == kid);
         let want_present = request.phase != ProbePhase::Guard;
         let detail = match (present, want_present) {
-            (true, true) => format!("kid {kid} is in the key set ({} keys)", kids.len()),
+            (true, true) => format!("kid {kid} is in the key set ({count} keys)"),
             (false, false) => format!("kid {kid} is no longer in the key set"),
             (false, true) => format!("kid {kid} is not in the key set (kids: {})", list(&kids)),
             (true, false) => format!(
@@ -148,18 +183,23 @@ mod tests {
     use crate::probe::net::tests::request;
     use crate::probe::testserver::{Request, Response, Server};
 
-    fn probe(url: &str) -> JwksProbe {
+    fn spec(url: &str, on: Vec<ProbePhase>) -> VerifySpec {
         let mut settings = rotor_engine::spec::Settings::default();
         settings.insert("url".into(), string(url, 5));
         settings.insert("timeout".into(), string("2s", 9));
-        let spec = VerifySpec {
+        // The span is all the probe reads of `on`; the engine parses it.
+        settings.insert("on".into(), string("", 13));
+        VerifySpec {
             kind: "jwks".into(),
-            on: vec![],
+            on,
             within: Duration::seconds(60),
             settings,
             span: crate::config::tests::span(0),
-        };
-        JwksProbe::from_spec(&spec, Path::new("/")).unwrap()
+        }
+    }
+
+    fn probe(url: &str) -> JwksProbe {
+        JwksProbe::from_spec(&spec(url, vec![]), Path::new("/")).unwrap()
     }
 
     async fn server() -> Server {
@@ -167,7 +207,9 @@ mod tests {
             "/jwks" => Response::ok(
                 r#"{"keys":[{"kid":"2026-08","kty":"RSA"},{"kid":"kid-2026-11","kty":"RSA"}]}"#,
             ),
-            "/old" => Response::ok(r#"{"keys":[{"kid":"2026-08"}]}"#),
+            "/old" => Response::ok(r#"{"keys":[{"kid":"2026-08","kty":"RSA"}]}"#),
+            "/empty" => Response::ok(r#"{"keys":[]}"#),
+            "/no-kty" => Response::ok(r#"{"keys":[{"kid":"2026-08"}]}"#),
             "/html" => Response::ok("<html>maintenance</html>"),
             "/object" => Response::ok(r#"{"kid":"kid-2026-11"}"#),
             _ => Response::new(404, "not found"),
@@ -176,11 +218,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn accept_emit_and_drain_want_the_kid_guard_wants_it_gone() {
+    async fn accept_and_emit_want_the_kid_guard_wants_it_gone() {
         let server = server().await;
         let with = probe(&server.url("/jwks"));
         let without = probe(&server.url("/old"));
-        for phase in [ProbePhase::Accept, ProbePhase::Emit, ProbePhase::Drain] {
+        for phase in [ProbePhase::Accept, ProbePhase::Emit] {
             let r = with.check(&request(phase)).await;
             assert_eq!(
                 (r.passed, r.detail.as_str()),
@@ -206,6 +248,81 @@ mod tests {
             r.detail
                 .starts_with("kid kid-2026-11 is still in the key set after its revoke")
         );
+    }
+
+    /// A guard proves the revoked kid left a working key set; an empty or
+    /// broken one holds no kid either, and must not pass for it.
+    #[tokio::test]
+    async fn a_guard_fails_on_an_empty_or_broken_key_set() {
+        let server = server().await;
+        let guard = request(ProbePhase::Guard);
+        let base = server.url("");
+        let r = probe(&server.url("/empty")).check(&guard).await;
+        assert_eq!(
+            (r.passed, r.detail),
+            (
+                false,
+                format!(
+                    "the key set at {base}/empty holds no key: kid kid-2026-11 is absent, but so is every other key, which is an outage, not a revoke"
+                )
+            )
+        );
+        for (path, detail) in [
+            (
+                "/no-kty",
+                format!(
+                    "{base}/no-kty returned a `keys` array whose key 0 has no `kty`: not a JSON Web Key Set"
+                ),
+            ),
+            (
+                "/object",
+                format!(
+                    "{base}/object returned JSON without a `keys` array: not a JSON Web Key Set"
+                ),
+            ),
+            (
+                "/html",
+                format!("{base}/html did not return JSON: not a JSON Web Key Set"),
+            ),
+            (
+                "/missing",
+                format!("HTTP 404 (expected 200) from {base}/missing"),
+            ),
+        ] {
+            let r = probe(&server.url(path)).check(&guard).await;
+            assert_eq!((r.passed, r.detail), (false, detail), "{path}");
+        }
+    }
+
+    /// Before its revoke the old kid is always served: a drain probe would
+    /// pass on nothing, so the spec is refused, pointing at `on`.
+    #[test]
+    fn from_spec_refuses_a_drain() {
+        for on in [
+            vec![ProbePhase::Drain],
+            vec![ProbePhase::Accept, ProbePhase::Drain],
+        ] {
+            let err =
+                JwksProbe::from_spec(&spec("http://gw/jwks", on), Path::new("/")).unwrap_err();
+            assert!(
+                err.message.starts_with("verify \"jwks\" cannot drain"),
+                "{}",
+                err.message
+            );
+            assert_eq!(err.span, crate::config::tests::span(13), "points at `on`");
+            assert!(
+                err.hint
+                    .as_deref()
+                    .is_some_and(|h| h.contains("prometheus")),
+                "{:?}",
+                err.hint
+            );
+        }
+        let ok = spec(
+            "http://gw/jwks",
+            vec![ProbePhase::Accept, ProbePhase::Guard],
+        );
+        JwksProbe::from_spec(&ok, Path::new("/")).unwrap();
     }
 
     #[tokio::test]

@@ -40,6 +40,8 @@ impl Request {
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// Extra header lines, `name: value`.
+    pub headers: Vec<String>,
 }
 
 impl Response {
@@ -47,7 +49,14 @@ impl Response {
         Response {
             status,
             body: body.into(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The response with one more header.
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push(format!("{name}: {value}"));
+        self
     }
 
     pub fn ok(body: impl Into<String>) -> Response {
@@ -158,8 +167,13 @@ async fn connection(
         return;
     };
     let response = handler(request);
+    let extra: String = response
+        .headers
+        .iter()
+        .map(|h| format!("{h}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n",
         response.status,
         response.body.len()
     );

@@ -64,7 +64,10 @@
 //!
 //! - `put` reads the login from the material, refuses a role that still holds
 //!   a version (an enabled one is live; a disabled one is restorable until it
-//!   is destroyed, and writing would take that away), then in one transaction
+//!   is destroyed, and writing would take that away) and a role rotor does not
+//!   manage that can log in (somebody's working login: a new password would
+//!   lock its users out; `ALTER ROLE … NOLOGIN` once nothing uses it hands it
+//!   over), then in one transaction
 //!   sets `LOGIN PASSWORD '<SCRAM-SHA-256 verifier>'` and the comment. The
 //!   verifier is computed here (`postgres_protocol::password::scram_sha_256`):
 //!   the password itself never appears in SQL, and the server never sees it
@@ -501,6 +504,22 @@ impl Store for PostgresStore {
                 };
                 return Err(ProviderError::new(ErrorKind::Conflict, message));
             }
+            // A role rotor has not written to, that can log in, is somebody's
+            // working login (an existing app_a being adopted, say): a new
+            // password would lock out whatever uses it now, an outage. Only a
+            // NOLOGIN role is idle enough to take over.
+            if role.can_login {
+                return Err(ProviderError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{}: {} can log in and rotor does not manage it; setting its password would lock out whatever logs in as {} now; once nothing uses it, run `ALTER ROLE {} NOLOGIN`, or name an idle (NOLOGIN) role in `usernames` instead",
+                        self.address,
+                        role.name,
+                        role.name,
+                        escape_identifier(&role.name)
+                    ),
+                ));
+            }
             let verifier = Zeroizing::new(postgres_protocol::password::scram_sha_256(
                 login.password.expose(),
             ));
@@ -896,6 +915,49 @@ mod tests {
             })
         );
         assert_eq!(comment["note"], "owned by team-db");
+    }
+
+    /// Adopting an existing role that applications log in with: rotor must
+    /// not reset its password (an outage), only take it once it is NOLOGIN.
+    #[tokio::test]
+    async fn a_live_role_rotor_does_not_manage_keeps_its_password() {
+        let roles = fresh_roles().await;
+        let su = superuser().await;
+        su.batch_execute(&format!(
+            "ALTER ROLE {} WITH LOGIN PASSWORD 'canary-in-use'",
+            roles[0]
+        ))
+        .await
+        .unwrap();
+        let s = store("db", &roles);
+        let v1 = login(&roles, 0);
+        let err = s.put("db", &new_version("v1", &v1)).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
+        for text in [
+            format!("{} can log in and rotor does not manage it", roles[0]),
+            format!("ALTER ROLE \"{}\" NOLOGIN", roles[0]),
+            "idle (NOLOGIN) role in `usernames`".to_string(),
+        ] {
+            assert!(
+                err.message.contains(&text),
+                "{text:?} missing: {}",
+                err.message
+            );
+        }
+        assert!(!err.message.contains(&password(&v1)) && !err.message.contains("canary"));
+        // Untouched: the application's password still works, no comment written.
+        let app = endpoint()
+            .connect(&roles[0], &SecretValue::new(b"canary-in-use".to_vec()))
+            .await;
+        assert!(app.is_ok(), "the role's own password was changed");
+        assert_eq!(s.read("db").await.unwrap(), LiveFamily::default());
+
+        // Once the DBA has moved everyone off it, rotor takes it.
+        su.batch_execute(&format!("ALTER ROLE {} NOLOGIN", roles[0]))
+            .await
+            .unwrap();
+        s.put("db", &new_version("v1", &v1)).await.unwrap();
+        can_log_in(&roles[0], &v1).await.unwrap();
     }
 
     #[tokio::test]
