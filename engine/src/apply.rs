@@ -347,6 +347,15 @@ impl Ctx<'_> {
         }
         let now = self.now();
         let published = self.family.publishers.is_empty().then_some(now);
+        // The turn after the active version's, so that a version abandoned
+        // before its promote does not shift the alternation onto the live one.
+        let ordinal = self.state().family(self.name).map_or(0, |f| {
+            f.active
+                .as_ref()
+                .and_then(|a| f.versions.get(a))
+                .and_then(|a| a.ordinal)
+                .map_or(f.versions.len(), |o| o + 1)
+        });
         if !present.is_empty() {
             if present.len() != stores.len() {
                 self.complete_partial_write(version, &stores, &present, &how.value)
@@ -357,6 +366,7 @@ impl Ctx<'_> {
             let algorithm = how.value.algorithm().to_string();
             self.record(|s| {
                 let mut v = VersionState::created(version.into(), algorithm, fingerprint, now);
+                v.ordinal = Some(ordinal);
                 v.published_at = published;
                 s.families
                     .entry(self.name.into())
@@ -368,15 +378,7 @@ impl Ctx<'_> {
                 "adopted {version}, already in the stores"
             )));
         }
-        // The turn after the active version's, so that a version abandoned
-        // before its promote does not shift the alternation onto the live one.
-        let ordinal = self.state().family(self.name).map_or(0, |f| {
-            f.active
-                .as_ref()
-                .and_then(|a| f.versions.get(a))
-                .and_then(|a| a.ordinal)
-                .map_or(f.versions.len(), |o| o + 1)
-        });
+
         self.record_baselines().await?;
         let generated = self
             .providers
@@ -515,6 +517,9 @@ impl Ctx<'_> {
             v.drained_at = None;
             v.accepted.clear();
             v.emitted.clear();
+            v.drain.clear();
+            v.guarded.clear();
+            v.baselines.clear();
             v.last_attempt.clear();
             v.approvals.clear();
             v.published_at = published;
@@ -624,7 +629,7 @@ impl Ctx<'_> {
         };
         let now = self.now();
         // Probes first, so that a failing consumer is found before a long window is waited out.
-        let (outcome, kinds) = self.run_probes(version, &v, c, phase).await?;
+        let (outcome, kinds) = self.run_probes(version, &v, c, phase, base).await?;
         let opens = base + c.cache();
         if now < opens {
             return Ok(waiting(
@@ -697,6 +702,7 @@ impl Ctx<'_> {
         v: &VersionState,
         c: &crate::spec::ConsumerSpec,
         phase: ProbePhase,
+        due: Timestamp,
     ) -> Result<(Outcome, Vec<String>), StepOutcome> {
         let consumer = c.name.as_str();
         let mut kinds = Vec::new();
@@ -762,11 +768,22 @@ impl Ctx<'_> {
                 v.last_attempt.insert(gate.clone(), evidence);
             })?;
             if !result.passed {
-                let deadline = self.options.deadline_base.map(|b| b + verify.within);
-                let restore = format!(
-                    "{version} is only disabled: restore it now with `rotor rollback {} --restore` and `rotor apply`, then find out what broke",
-                    self.name
-                );
+                // `within` counts from when the gate came due, or from the start
+                // of this `--wait` run if that is later.
+                let deadline = self
+                    .options
+                    .deadline_base
+                    .map(|b| b.max(due) + verify.within);
+                let restore = match v.baselines.get(&gate) {
+                    Some(b) if phase == ProbePhase::Guard && b.value.is_none() => format!(
+                        "no baseline was measured when the rotation started ({}): check the guard's query. {version} is only disabled; if something did break, restore it with `rotor rollback {} --restore` and `rotor apply`",
+                        b.detail, self.name
+                    ),
+                    _ => format!(
+                        "{version} is only disabled: restore it now with `rotor rollback {} --restore` and `rotor apply`, then find out what broke",
+                        self.name
+                    ),
+                };
                 if deadline.is_some_and(|d| at >= d) {
                     let rollback = match phase {
                         ProbePhase::Accept => format!(
@@ -865,7 +882,7 @@ impl Ctx<'_> {
         for c in self.family.consumers(self.r) {
             for (index, _) in c.probes(ProbePhase::Guard) {
                 let gate = gate_id(ProbePhase::Guard, &c.name, index);
-                if v.baselines.contains_key(&gate) {
+                if v.baselines.get(&gate).is_some_and(|b| b.value.is_some()) {
                     continue;
                 }
                 let Some(probe) = self.providers.probes.get(&(c.name.clone(), index)) else {
@@ -913,6 +930,9 @@ impl Ctx<'_> {
                 )),
             };
         }
+        // A guard baseline that could not be measured when the rotation
+        // started gets another chance while the old version still serves.
+        self.record_baselines().await?;
         for (addr, store) in self.stores() {
             store
                 .set_primary(self.name, version)
@@ -935,6 +955,12 @@ impl Ctx<'_> {
                 v.emitted.clear();
                 v.retired_at = None;
                 v.drained_at = None;
+                // Evidence from an earlier time it left says nothing about the next.
+                v.drain.clear();
+                v.guarded.clear();
+                v.baselines.clear();
+                v.last_attempt
+                    .retain(|gate, _| !gate.starts_with("drain.") && !gate.starts_with("guard."));
             }
             f.active = Some(version.into());
         })?;
@@ -1021,7 +1047,7 @@ impl Ctx<'_> {
                 if c.probes(ProbePhase::Drain).next().is_none() || v.drain.contains_key(&c.name) {
                     continue;
                 }
-                let (outcome, kinds) = self.run_probes(r, v, c, ProbePhase::Drain).await?;
+                let (outcome, kinds) = self.run_probes(r, v, c, ProbePhase::Drain, until).await?;
                 let evidence = Evidence {
                     probe: kinds.join(","),
                     at: self.now(),
@@ -1097,21 +1123,37 @@ impl Ctx<'_> {
         };
         let grace = self.r.spec.secrets[self.family.secret].destroy_after.value;
         let now = self.now();
-        if now < disabled + grace {
-            return Ok(waiting(
-                "grace period",
-                Some(disabled + grace),
-                format!("{version} stays restorable for {grace} after its revoke"),
-            ));
-        }
-        // Guards: nothing got worse since the revoke. A failing guard keeps the
-        // version restorable.
+        // Guards: nothing got worse since the revoke. They run once every
+        // consumer has had its cache window to drop the version, before the
+        // grace period ends; a failing guard keeps the version restorable. A
+        // version that was never promoted made no traffic to guard.
+        let settle = self
+            .family
+            .consumers(self.r)
+            .map(|c| c.cache())
+            .max()
+            .unwrap_or(crate::time::Duration::ZERO);
+        let guard_due = disabled + settle;
         let mut guarded = Vec::new();
         for c in self.family.consumers(self.r) {
-            if c.probes(ProbePhase::Guard).next().is_none() || v.guarded.contains_key(&c.name) {
+            if v.promoted_at.is_none()
+                || c.probes(ProbePhase::Guard).next().is_none()
+                || v.guarded.contains_key(&c.name)
+            {
                 continue;
             }
-            let (outcome, kinds) = self.run_probes(version, &v, c, ProbePhase::Guard).await?;
+            if now < guard_due {
+                return Ok(waiting(
+                    "guard",
+                    Some(guard_due),
+                    format!(
+                        "guards run {settle} after the revoke, once every consumer has dropped {version}"
+                    ),
+                ));
+            }
+            let (outcome, kinds) = self
+                .run_probes(version, &v, c, ProbePhase::Guard, guard_due)
+                .await?;
             let evidence = Evidence {
                 probe: kinds.join(","),
                 at: self.now(),
@@ -1126,6 +1168,14 @@ impl Ctx<'_> {
             })?;
             guarded.push(c.name.clone());
         }
+        if now < disabled + grace {
+            return Ok(waiting(
+                "grace period",
+                Some(disabled + grace),
+                format!("{version} stays restorable for {grace} after its revoke"),
+            ));
+        }
+
         for (addr, store) in self.stores() {
             // An apply interrupted after destroying it here, before recording so.
             let live = store

@@ -943,7 +943,9 @@ fn annotate(
                     format!("revoked + {} (destroy_after)", secret.destroy_after.value),
                 ));
                 let vs = fstate.versions.get(version);
-                for c in family.consumers(r) {
+                // A version never promoted made no traffic to guard.
+                let used = vs.is_none_or(|v| v.promoted_at.is_some());
+                for c in family.consumers(r).filter(|_| used) {
                     if !vs.is_some_and(|v| v.guarded.contains_key(&c.name)) {
                         probe_gates(c, ProbePhase::Guard, vs, &mut gates);
                     }

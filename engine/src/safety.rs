@@ -411,7 +411,12 @@ pub fn check_revoke(
     // Drain probes, where declared, must have seen the version's traffic gone.
     if vs.promoted_at.is_some() {
         for c in family.consumers(r) {
-            if c.probes(ProbePhase::Drain).next().is_some() && !vs.drain.contains_key(&c.name) {
+            // Evidence from before the version last stopped being the primary does not count.
+            let fresh = vs
+                .drain
+                .get(&c.name)
+                .is_some_and(|e| vs.retired_at.is_none_or(|r| e.at >= r));
+            if c.probes(ProbePhase::Drain).next().is_some() && !fresh {
                 return Err(fail(format!(
                     "revoke of {version} before the drain probe of consumer.{} passed",
                     c.name

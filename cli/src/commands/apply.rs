@@ -23,6 +23,9 @@ pub struct Options {
 
 /// How often `--wait` polls probes while no window is due.
 const POLL: rotor_engine::Duration = rotor_engine::Duration(1000);
+/// The longest pause between polls: while nothing moves, each round waits
+/// twice as long as the last (probes retry with backoff), up to this.
+const MAX_POLL: rotor_engine::Duration = rotor_engine::Duration(16_000);
 /// How often `--wait` says it is still waiting when nothing changes.
 const STATUS_EVERY: rotor_engine::Duration = rotor_engine::Duration(30_000);
 
@@ -102,11 +105,17 @@ async fn execute(
     let approved = action_keys(&plan);
     let mut plan = plan;
     let mut last_status = started;
+    let mut poll = POLL;
     loop {
         let report =
             rotor_engine::apply::apply(resolved, &plan, providers, &recorder, &hook, &options)
                 .await;
         ran += report.ran();
+        poll = if report.ran() > 0 {
+            POLL
+        } else {
+            rotor_engine::Duration(poll.0 * 2).min(MAX_POLL)
+        };
         if report.failed() {
             eprintln!("{}", style::red(&render::plan::apply_summary(&report, ran)));
             return Ok(ERROR);
@@ -162,7 +171,7 @@ async fn execute(
         }
         let wake = report
             .next_window()
-            .map_or(now + POLL, |t| t.min(now + POLL))
+            .map_or(now + poll, |t| t.min(now + poll))
             .max(now + rotor_engine::Duration(100));
         tokio::time::sleep(std::time::Duration::from_millis(
             (wake - now).as_millis() as u64

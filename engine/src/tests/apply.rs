@@ -219,7 +219,11 @@ fn a_failing_probe_fails_the_family_past_within_when_waiting() {
     h.advance(30);
     let report = h.apply_with(&r, &plan, Some(t0));
     assert!(!report.failed(), "{report:#?}");
+    // `within` counts from the publication (t0 + 30s), not from the run's start.
     h.advance(31);
+    let report = h.apply_with(&r, &plan, Some(t0));
+    assert!(!report.failed(), "{report:#?}");
+    h.advance(30);
     let report = h.apply_with(&r, &plan, Some(t0));
     assert!(report.failed(), "{report:#?}");
     let accept = step_id(&plan.families[0].steps, |a| {

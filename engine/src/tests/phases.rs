@@ -120,6 +120,12 @@ fn a_guard_compares_with_the_baseline_and_a_failing_one_keeps_the_version_restor
     assert!(seen_wait, "the guard never failed loudly");
     let s = h.state();
     let v1 = s.version("k", "v1").unwrap();
+    // Guards run once consumers dropped the version, long before the 7d grace ends.
+    assert!(
+        h.now() < v1.disabled_at.unwrap() + Duration::seconds(60),
+        "the guard ran late: {:?} after the revoke",
+        h.now() - v1.disabled_at.unwrap()
+    );
     assert_eq!(v1.phase, Phase::Revoked, "revoked, not destroyed");
     assert_eq!(destroys(&h, "v1"), 0);
     assert_eq!(v1.baselines["guard.api#2"].value.map(|m| m.0), Some(0.25));
@@ -245,10 +251,10 @@ fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
     assert_eq!(x, y, "both stores hold the same versions");
     assert_eq!(mx, my, "and the same material");
     assert_eq!(x.primary.as_deref(), Some("v2"));
-    assert_eq!(
-        h.state().version("k", "v2").unwrap().fingerprint,
-        generated.fingerprint
-    );
+    let s = h.state();
+    let v2 = s.version("k", "v2").unwrap();
+    assert_eq!(v2.fingerprint, generated.fingerprint);
+    assert_eq!(v2.ordinal, Some(1), "an adopted version takes its turn too");
 }
 
 #[test]
@@ -264,4 +270,162 @@ fn a_version_abandoned_before_its_promote_does_not_shift_the_turn() {
     assert_eq!(*h.generator.1.lock().unwrap(), [0, 1, 1]);
     let s = h.state();
     assert_eq!(s.version("k", "v3").unwrap().ordinal, Some(1));
+}
+
+/// `guarded` with `within` on the drain probe.
+fn drain_within(versions: &[&str], active: &str, within: &str) -> Resolved {
+    load(&spec_with(
+        versions,
+        active,
+        &format!(
+            r#"verify "command" {{ command = ["true"] }}
+  verify "command" {{
+    on      = ["drain"]
+    command = ["true"]
+    within  = "{within}"
+  }}"#
+        ),
+    ))
+}
+
+#[test]
+fn within_counts_from_when_the_gate_came_due_not_from_the_start_of_the_run() {
+    let mut h = Harness::new();
+    h.drive(&drain_within(&["v1"], "v1", "10s"), 20);
+    let r = drain_within(&["v2"], "v2", "10s");
+    h.set_probe("api", 1, false);
+    // One `--wait` run from now: the overlap alone (30s) outlasts `within` (10s).
+    let base = h.now();
+    let mut first_drain = None;
+    for _ in 0..30 {
+        let plan = h.checked_plan(&r);
+        let report = h.apply_with(&r, &plan, Some(base));
+        let drain_wait = waits(&report)
+            .iter()
+            .any(|(g, _)| g == "command probe drain.api#1");
+        if let Some(t) = first_drain {
+            if report.failed() {
+                let StepOutcome::Failed { error, .. } = report.families[0]
+                    .outcomes
+                    .iter()
+                    .map(|(_, o)| o)
+                    .find(|o| matches!(o, StepOutcome::Failed { .. }))
+                    .unwrap()
+                else {
+                    unreachable!()
+                };
+                assert!(error.contains("within 10s"), "{error}");
+                assert!(
+                    h.now() >= t + Duration::seconds(10),
+                    "failed before within ran out"
+                );
+                assert_eq!(disables(&h, "v1"), 0);
+                return;
+            }
+        } else if drain_wait {
+            assert!(
+                !report.failed(),
+                "the first drain attempt failed the run: {report:#?}"
+            );
+            first_drain = Some(h.now());
+        } else {
+            assert!(!report.failed(), "{report:#?}");
+        }
+        match report.next_window() {
+            Some(t) if t > h.now() => h.clock.set(t),
+            _ => h.advance(2),
+        }
+    }
+    panic!("the drain gate never failed at its deadline");
+}
+
+#[test]
+fn drain_evidence_from_an_earlier_retirement_does_not_count_after_a_rollback() {
+    let mut h = Harness::new();
+    h.drive(&guarded(&["v1"], "v1"), 20);
+    // v1 drains, and its revoke fails (the store is down at that moment).
+    let r = guarded(&["v2"], "v2");
+    loop {
+        let plan = h.checked_plan(&r);
+        let hold_due = plan.families[0]
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Hold { .. }) && s.earliest.is_none());
+        if hold_due {
+            break;
+        }
+        h.pass(&r);
+    }
+    h.stores["store.file.x"].down.store(true, Ordering::SeqCst);
+    let plan = h.checked_plan(&r);
+    assert!(h.apply(&r, &plan).failed());
+    assert!(
+        h.state()
+            .version("k", "v1")
+            .unwrap()
+            .drain
+            .contains_key("api")
+    );
+    h.stores["store.file.x"].down.store(false, Ordering::SeqCst);
+    let drained_once = h.probes[&("api".to_string(), 1)]
+        .calls
+        .load(Ordering::SeqCst);
+    // Roll back to v1 (still in the key set), then forward again.
+    h.drive(&guarded(&["v1", "v2"], "v1"), 30);
+    assert!(
+        h.state().version("k", "v1").unwrap().drain.is_empty(),
+        "cleared on promote"
+    );
+    h.drive(&guarded(&["v2"], "v2"), 30);
+    let calls = h.probes[&("api".to_string(), 1)]
+        .calls
+        .load(Ordering::SeqCst);
+    assert!(
+        calls > drained_once,
+        "v1 was revoked on its old drain evidence"
+    );
+    assert_eq!(
+        h.state().version("k", "v1").unwrap().phase,
+        Phase::Destroyed
+    );
+}
+
+#[test]
+fn a_version_never_promoted_has_no_guard_and_a_failed_baseline_is_measured_again() {
+    let mut h = Harness::new();
+    h.drive(&guarded(&["v1"], "v1"), 20);
+    // v2 is created (the baseline fails to measure) and abandoned before its promote.
+    h.pass(&guarded(&["v1", "v2"], "v1"));
+    h.set_probe("api", 2, false);
+    h.drive(&guarded(&["v1"], "v1"), 30);
+    assert_eq!(
+        h.state().version("k", "v2").unwrap().phase,
+        Phase::Destroyed
+    );
+    assert!(
+        h.probes[&("api".to_string(), 2)]
+            .requests
+            .lock()
+            .unwrap()
+            .is_empty(),
+        "no guard for a version that made no traffic"
+    );
+    h.set_probe("api", 2, true);
+    // v3: the measurement fails at create, works by the promote.
+    let r = guarded(&["v3"], "v3");
+    h.pass(&r);
+    assert_eq!(
+        h.state().version("k", "v1").unwrap().baselines["guard.api#2"].value,
+        None
+    );
+    *h.probes[&("api".to_string(), 2)].value.lock().unwrap() = Some(2.0);
+    h.drive(&r, 30);
+    let s = h.state();
+    assert_eq!(
+        s.version("k", "v1").unwrap().baselines["guard.api#2"]
+            .value
+            .map(|m| m.0),
+        Some(2.0)
+    );
+    assert_eq!(s.version("k", "v1").unwrap().phase, Phase::Destroyed);
 }

@@ -503,6 +503,15 @@ impl AwsSecretsManagerStore {
                 ),
             ));
         }
+        if described.rotation_enabled() == Some(true) {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: secret `{secret}` has automatic rotation turned on (a rotation Lambda); two rotators would fight over its AWSPENDING label. Turn it off with `aws secretsmanager cancel-rotate-secret --secret-id {secret}`, or point the store elsewhere",
+                    self.address
+                ),
+            ));
+        }
         let mut labels = Labels {
             exists: true,
             versions: Vec::new(),
@@ -838,6 +847,19 @@ impl Store for AwsSecretsManagerStore {
         // same material again would be silently ignored by AWS, so look first.
         if labels.find(id).is_some() || (labels.exists && self.deprecated(family, &vid).await?) {
             return Err(exists());
+        }
+        // A secret whose current value another tool wrote: moving AWSCURRENT to
+        // rotor's version would switch every reader at once, to rotor's format.
+        if let Some(current) = labels.holder(AWSCURRENT).filter(|v| v.rotor().is_none())
+            && labels.rotor_versions().is_empty()
+        {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: secret `{secret}` already holds a value rotor did not write (AWSCURRENT on version {}); taking it over would switch every reader at once. Give rotor a secret of its own (a `prefix` on the store), and move readers to it",
+                    self.address, current.version_id
+                ),
+            ));
         }
         let generated = version.generated;
         let material = std::str::from_utf8(generated.material.expose()).map_err(|_| {
@@ -1321,6 +1343,36 @@ mod tests {
         let live = store.read("p").await.unwrap();
         assert_eq!(live.versions.len(), 2);
         assert_eq!(live.primary.as_deref(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn a_secret_another_tool_serves_is_not_taken_over() {
+        let store = live_store();
+        let secret = store.secret_name("theirs");
+        let made = store
+            .client()
+            .await
+            .create_secret()
+            .name(&secret)
+            .secret_string("{\"password\":\"theirs\"}")
+            .send()
+            .await
+            .unwrap();
+        let err = store
+            .put("theirs", &new_version("a", &random()))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
+        let vid = made.version_id().unwrap();
+        assert!(
+            err.message.contains(&format!(
+                "secret `{secret}` already holds a value rotor did not write (AWSCURRENT on version {vid})"
+            )),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("theirs\""), "{}", err.message);
+        assert!(store.read("theirs").await.unwrap().versions.is_empty());
     }
 
     #[tokio::test]
