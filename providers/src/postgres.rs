@@ -13,7 +13,10 @@
 //! tokio-postgres's SCRAM exchange: no message built here contains one.
 //! `sslmode` is explicit so that a spec never silently talks plaintext to a
 //! server it meant to reach over TLS: `"disable"` is accepted today; TLS
-//! (`"require"`, through rustls) is the next step.
+//! (`"verify-full"`, through rustls) is the next step. Until then use it only
+//! on a network you trust: logins use SCRAM, but `ALTER ROLE` carries each new
+//! password's SCRAM verifier in the clear, and a verifier together with one
+//! sniffed login is enough to log in.
 
 use crate::config::{ConfigError, Settings, describe};
 use rotor_engine::spec::Value;
@@ -87,7 +90,7 @@ impl Endpoint {
                     format!("sslmode `{mode}` is not supported by this build of rotor"),
                     span,
                 )
-                .hint("use `sslmode = \"disable\"` on a trusted network (SCRAM never sends the password itself); TLS is planned"));
+                .hint("TLS is not supported yet: use `sslmode = \"disable\"` only on a network you trust (loopback, a private link). Logins use SCRAM, but the store's `ALTER ROLE` sends each new password's SCRAM verifier, which with one sniffed login is enough to log in"));
             }
         } else {
             return Err(ConfigError::new(
