@@ -68,6 +68,20 @@ pub(crate) struct Settings<'a> {
 }
 
 impl<'a> Settings<'a> {
+    /// The settings of a `BLOCK "KIND"` block (`store "vault"`, `verify "http"`).
+    pub fn of(
+        block_type: &str,
+        kind: &str,
+        map: &'a rotor_engine::spec::Settings,
+        block: &'a Span,
+    ) -> Settings<'a> {
+        Settings {
+            what: format!("{block_type} \"{kind}\""),
+            map,
+            block,
+        }
+    }
+
     /// Fails on the first attribute that is neither `known` nor `engine_owned`
     /// (attributes the engine reads itself, which it may leave in the map).
     pub fn only(&self, known: &[&str], engine_owned: &[&str]) -> Result<(), ConfigError> {
@@ -185,6 +199,25 @@ pub(crate) mod tests {
             value: Value::String(s.into()),
             span: span(at),
         }
+    }
+
+    /// A `store "KIND" "NAME"` block at byte 0 with string settings, the
+    /// n-th (from 0) at byte `10 * (n + 1)`.
+    pub fn store_spec(
+        kind: &str,
+        name: &str,
+        settings: &[(&str, &str)],
+    ) -> rotor_engine::spec::StoreSpec {
+        let mut spec = rotor_engine::spec::StoreSpec {
+            kind: kind.into(),
+            name: name.into(),
+            settings: Default::default(),
+            span: span(0),
+        };
+        for (i, (k, v)) in settings.iter().enumerate() {
+            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
+        }
+        spec
     }
 
     #[test]

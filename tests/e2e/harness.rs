@@ -293,6 +293,17 @@ impl Output {
         self
     }
 
+    /// Asserts that stdout or stderr contains each of `texts`.
+    #[track_caller]
+    pub fn says<T: AsRef<str>>(self, texts: &[T]) -> Output {
+        let all = format!("{}{}", self.stdout, self.stderr);
+        for text in texts {
+            let text = text.as_ref();
+            assert!(all.contains(text), "{text:?} missing\n{self}");
+        }
+        self
+    }
+
     /// Stdout, parsed as JSON.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {

@@ -207,14 +207,11 @@ fn an_unreachable_server_blocks_the_plan_naming_its_address() {
         &unique_path(),
     );
     let out = t.run(["plan"]).failure();
-    let all = format!("{}{}", out.stdout, out.stderr);
-    for text in [
+    out.says(&[
         "cannot read",
         "store.vault.main is unavailable",
         "http://127.0.0.1:1",
-    ] {
-        assert!(all.contains(text), "{text:?} missing\n{out}");
-    }
+    ]);
 }
 
 #[test]
@@ -241,10 +238,7 @@ fn a_read_only_token_is_denied_with_a_clear_message() {
     cmd.env("ROTOR_E2E_RO_TOKEN", &ro);
     let out = Output::new("rotor apply".into(), cmd.output().unwrap()).failure();
     let want = format!("the token lacks permission on secret/{path}/{FAMILY}: check its policy");
-    assert!(
-        format!("{}{}", out.stdout, out.stderr).contains(&want),
-        "{want:?} missing\n{out}"
-    );
+    let out = out.says(&[&want]);
     assert!(
         !out.stderr.contains(&ro) && !out.stdout.contains(&ro),
         "token leaked\n{out}"
@@ -260,13 +254,9 @@ fn a_version_deleted_by_hand_is_reported_as_drift() {
     doc["versions"].as_object_mut().unwrap().remove("2026-08");
     doc["primary"] = Value::Null;
     write_document(&path, &doc, version);
-    let out = t.run(["plan"]).failure();
-    let want =
-        "drift: version 2026-08 is recorded in state (active) but missing from store.vault.main";
-    assert!(
-        format!("{}{}", out.stdout, out.stderr).contains(want),
-        "{want:?} missing\n{out}"
-    );
+    t.run(["plan"]).failure().says(&[
+        "drift: version 2026-08 is recorded in state (active) but missing from store.vault.main",
+    ]);
 }
 
 /// A TCP forwarder to the OpenBao server that a test can take down and bring
@@ -367,10 +357,7 @@ fn the_server_going_down_mid_apply_is_a_clear_error_and_the_next_apply_resumes()
     );
     proxy.stop();
     let out = finish(child, "rotor apply (server down)").failure();
-    let all = format!("{}{}", out.stdout, out.stderr);
-    for text in ["store.vault.main is unavailable", "rotor apply"] {
-        assert!(all.contains(text), "{text:?} missing\n{out}");
-    }
+    out.says(&["store.vault.main is unavailable", "rotor apply"]);
     // State is consistent: the new version is recorded, the old one is still active.
     let state = t.show_json();
     let family = &state["families"][FAMILY];

@@ -59,11 +59,7 @@ impl CommandProbe {
 
     /// Reads a `verify "command"` block; the command runs in `base_dir`.
     pub fn from_spec(spec: &VerifySpec, base_dir: &Path) -> Result<CommandProbe, ConfigError> {
-        let settings = Settings {
-            what: format!("verify \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         settings.only(&["command", "timeout"], &["on", "within"])?;
         let example = "[\"sh\", \"-c\", \"test -f ready\"]";
         let Some(command) = spec.settings.get("command") else {

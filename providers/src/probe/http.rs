@@ -77,11 +77,7 @@ pub struct HttpProbe {
 impl HttpProbe {
     /// Reads a `verify "http"` block; `ca_file` is taken from `base_dir`.
     pub fn from_spec(spec: &VerifySpec, base_dir: &Path) -> Result<HttpProbe, ConfigError> {
-        let settings = Settings {
-            what: format!("verify \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         let mut known = vec![
             "url",
             "method",

@@ -47,11 +47,7 @@ pub struct JwksProbe {
 impl JwksProbe {
     /// Reads a `verify "jwks"` block; `ca_file` is taken from `base_dir`.
     pub fn from_spec(spec: &VerifySpec, base_dir: &Path) -> Result<JwksProbe, ConfigError> {
-        let settings = Settings {
-            what: format!("verify \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         let mut known = vec!["url"];
         known.extend(net::COMMON);
         settings.only(&known, &net::ENGINE_OWNED)?;

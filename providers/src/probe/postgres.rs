@@ -49,11 +49,7 @@ impl PostgresProbe {
 
     /// Reads a `verify "postgres"` block.
     pub fn from_spec(spec: &VerifySpec) -> Result<PostgresProbe, ConfigError> {
-        let settings = Settings {
-            what: format!("verify \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         settings.only(ENDPOINT_SETTINGS, &["on", "within"])?;
         if spec.on.contains(&ProbePhase::Guard) {
             let span = spec.settings.get("on").map_or(&spec.span, |on| &on.span);

@@ -68,11 +68,7 @@ pub struct PrometheusProbe {
 impl PrometheusProbe {
     /// Reads a `verify "prometheus"` block; `ca_file` is taken from `base_dir`.
     pub fn from_spec(spec: &VerifySpec, base_dir: &Path) -> Result<PrometheusProbe, ConfigError> {
-        let settings = Settings {
-            what: format!("verify \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         let mut known = vec!["address", "query"];
         known.extend(net::COMMON);
         known.extend(THRESHOLDS);

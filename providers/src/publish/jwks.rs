@@ -40,11 +40,7 @@ impl JwksFile {
 
     /// Reads a `publish "jwks"` block; `path` is required, relative to `base_dir`.
     pub fn from_spec(spec: &PublishSpec, base_dir: &Path) -> Result<JwksFile, ConfigError> {
-        let settings = Settings {
-            what: format!("publish \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("publish", &spec.kind, &spec.settings, &spec.span);
         settings.only(&["path"], &["secret"])?;
         let (path, span) = settings.required_string("path", "\"public/.well-known/jwks.json\"")?;
         if path.is_empty() {

@@ -286,11 +286,7 @@ impl AwsSecretsManagerStore {
 
     /// Reads a `store "aws_secretsmanager"` block.
     pub fn from_spec(spec: &StoreSpec) -> Result<AwsSecretsManagerStore, ConfigError> {
-        let settings = Settings {
-            what: format!("store \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
         settings.only(&["region", "endpoint", "prefix"], &[])?;
         let (region, region_span) = settings.required_string("region", "\"us-east-1\"")?;
         if region.is_empty()
@@ -1051,19 +1047,10 @@ impl Store for AwsSecretsManagerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::{span, string};
+    use crate::config::tests::span;
 
     fn spec(settings: &[(&str, &str)]) -> StoreSpec {
-        let mut spec = StoreSpec {
-            kind: "aws_secretsmanager".into(),
-            name: "main".into(),
-            settings: Default::default(),
-            span: span(0),
-        };
-        for (i, (k, v)) in settings.iter().enumerate() {
-            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
-        }
-        spec
+        crate::config::tests::store_spec("aws_secretsmanager", "main", settings)
     }
 
     /// The moto server `scripts/test` starts (`scripts/services/moto`).

@@ -148,11 +148,7 @@ impl FileStore {
 
     /// Reads a `store "file"` block; `path` is taken relative to `base_dir`.
     pub fn from_spec(spec: &StoreSpec, base_dir: &Path) -> Result<FileStore, ConfigError> {
-        let settings = Settings {
-            what: format!("store \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
         settings.only(&["path"], &[])?;
         let path = match settings.string("path")? {
             Some(("", span)) => {

@@ -227,11 +227,7 @@ impl PostgresStore {
         spec: &StoreSpec,
         families: BTreeMap<String, Vec<String>>,
     ) -> Result<PostgresStore, ConfigError> {
-        let settings = Settings {
-            what: format!("store \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
         let mut known = ENDPOINT_SETTINGS.to_vec();
         known.extend(["user", "password"]);
         settings.only(&known, &[])?;
@@ -670,7 +666,7 @@ mod tests {
     //! (`scripts/services/postgres`); each test makes login roles of its own.
 
     use super::*;
-    use crate::config::tests::{span, string};
+    use crate::config::tests::string;
     use rotor_engine::Generator;
     use rotor_engine::provider::Generated;
     use rotor_engine::spec::Generate;
@@ -1025,24 +1021,17 @@ mod tests {
 
     #[test]
     fn from_spec_reads_the_block() {
-        let mut spec = StoreSpec {
-            kind: "postgres".into(),
-            name: "db".into(),
-            settings: Default::default(),
-            span: span(0),
-        };
-        for (i, (k, v)) in [
-            ("host", "127.0.0.1"),
-            ("dbname", "app"),
-            ("user", "rotor_admin"),
-            ("password", "canary-admin-password"),
-            ("sslmode", "disable"),
-        ]
-        .iter()
-        .enumerate()
-        {
-            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
-        }
+        let mut spec = crate::config::tests::store_spec(
+            "postgres",
+            "db",
+            &[
+                ("host", "127.0.0.1"),
+                ("dbname", "app"),
+                ("user", "rotor_admin"),
+                ("password", "canary-admin-password"),
+                ("sslmode", "disable"),
+            ],
+        );
         let s = PostgresStore::from_spec(&spec, BTreeMap::new()).unwrap();
         assert_eq!(s.address(), "store.postgres.db");
         assert!(!format!("{s:?}").contains("canary"));

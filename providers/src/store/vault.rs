@@ -193,11 +193,7 @@ impl VaultStore {
 
     /// Reads a `store "vault"` block.
     pub fn from_spec(spec: &StoreSpec) -> Result<VaultStore, ConfigError> {
-        let settings = Settings {
-            what: format!("store \"{}\"", spec.kind),
-            map: &spec.settings,
-            block: &spec.span,
-        };
+        let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
         settings.only(&["address", "token", "mount", "path", "namespace"], &[])?;
         let (url, url_span) = settings.required_string("address", "env(\"VAULT_ADDR\")")?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -631,19 +627,10 @@ impl Store for VaultStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::{span, string};
+    use crate::config::tests::span;
 
     fn spec(settings: &[(&str, &str)]) -> StoreSpec {
-        let mut spec = StoreSpec {
-            kind: "vault".into(),
-            name: "main".into(),
-            settings: Default::default(),
-            span: span(0),
-        };
-        for (i, (k, v)) in settings.iter().enumerate() {
-            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
-        }
-        spec
+        crate::config::tests::store_spec("vault", "main", settings)
     }
 
     #[test]
