@@ -363,17 +363,15 @@ impl Ctx<'_> {
             }
             // An earlier apply wrote the material and stopped before recording it: adopt it.
             let fingerprint = present[0].1.clone();
-            let algorithm = how.value.algorithm().to_string();
-            self.record(|s| {
-                let mut v = VersionState::created(version.into(), algorithm, fingerprint, now);
-                v.ordinal = Some(ordinal);
-                v.published_at = published;
-                s.families
-                    .entry(self.name.into())
-                    .or_default()
-                    .versions
-                    .insert(version.into(), v);
-            })?;
+            let mut v = VersionState::created(
+                version.into(),
+                how.value.algorithm().to_string(),
+                fingerprint,
+                now,
+            );
+            v.ordinal = Some(ordinal);
+            v.published_at = published;
+            self.record_created(version, v)?;
             return Ok(StepOutcome::Done(format!(
                 "adopted {version}, already in the stores"
             )));
@@ -399,21 +397,26 @@ impl Ctx<'_> {
         let fingerprint = generated.fingerprint.clone();
         let algorithm = generated.algorithm.clone();
         drop(generated);
-        self.record(|s| {
-            let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
-            v.ordinal = Some(ordinal);
-            v.published_at = published;
-            s.families
-                .entry(self.name.into())
-                .or_default()
-                .versions
-                .insert(version.into(), v);
-        })?;
+        let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
+        v.ordinal = Some(ordinal);
+        v.published_at = published;
+        self.record_created(version, v)?;
         let stores: Vec<&str> = stores.iter().map(|(a, _)| a.as_str()).collect();
         Ok(StepOutcome::Done(format!(
             "created {version} ({fingerprint}) in {}",
             stores.join(", ")
         )))
+    }
+
+    /// Records a version just written to (or found in) every store.
+    fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepOutcome> {
+        self.record(|s| {
+            s.families
+                .entry(self.name.into())
+                .or_default()
+                .versions
+                .insert(version.into(), v);
+        })
     }
 
     /// An earlier apply wrote `version` to some stores of the family and
@@ -707,6 +710,7 @@ impl Ctx<'_> {
         let consumer = c.name.as_str();
         let mut kinds = Vec::new();
         let mut outcome = Outcome::Assumed;
+        let mut material = None;
         for (index, verify) in c.probes(phase) {
             let gate = gate_id(phase, consumer, index);
             kinds.push(verify.kind.clone());
@@ -749,7 +753,11 @@ impl Ctx<'_> {
                 request.baseline = v.baselines.get(&gate).and_then(|b| b.value.map(|m| m.0));
             }
             if probe.needs_material() {
-                request.material = Some(self.material(version).await?);
+                // Read once for all of this consumer's probes.
+                if material.is_none() {
+                    material = Some(self.material(version).await?);
+                }
+                request.material.clone_from(&material);
             }
             let result = probe.check(&request).await;
             drop(request);

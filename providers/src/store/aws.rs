@@ -180,7 +180,9 @@ struct Envelope {
     fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jwk: Option<Map<String, Value>>,
-    /// Absent when only the metadata was asked for.
+    /// The material. `read` and `public_keys` receive it too (Secrets Manager
+    /// keeps no per-version metadata besides labels) and drop it at once; only
+    /// `read_material` hands it on, inside a `SecretValue`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     material: Option<String>,
 }
@@ -786,7 +788,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
 /// same AWS version and AWS refuses to write it twice.
 fn version_id(family: &str, id: &str) -> String {
     let hash = Sha256::digest(format!("rotor\0{family}\0{id}").as_bytes());
-    let hex: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = rotor_engine::state::hex(&hash[..16]);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
