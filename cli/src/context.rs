@@ -7,6 +7,10 @@ use rotor_engine::{Diagnostics, Providers, State, StateBackend};
 use rotor_providers::LocalState;
 use std::path::{Path, PathBuf};
 
+/// How far ahead of this machine's clock a time in the state may be before
+/// the state is refused: a little skew between machines is normal.
+const FUTURE_SLACK_SECONDS: i64 = 60;
+
 /// An error already explained to the user on stderr.
 pub struct Reported;
 
@@ -39,27 +43,80 @@ impl Workspace {
 
     /// Reads every `*.hcl` file, sorted by name.
     pub fn read_files(&self) -> Result<Vec<(PathBuf, String)>, Reported> {
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| {
-            render::error(
-                &format!("cannot read directory {}: {e}", self.dir.display()),
-                Some("pass the spec's directory with -C DIR"),
-            );
+        self.spec_files().map_err(|(what, hint)| {
+            render::error(&what, Some(&hint));
             Reported
+        })
+    }
+
+    /// Every `*.hcl` entry of the spec directory, read. An entry that cannot
+    /// be read is an error naming it, never a silent skip: a file left out
+    /// could take a consumer, and with it an overlap floor, out of the plan.
+    /// `Err` carries the message and a hint.
+    pub fn spec_files(&self) -> Result<Vec<(PathBuf, String)>, (String, String)> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| {
+            (
+                format!("cannot read directory {}: {e}", self.dir.display()),
+                "pass the spec's directory with -C DIR".to_string(),
+            )
         })?;
-        let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_file())
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| n.ends_with(".hcl"))
-            .collect();
+        let mut names: Vec<String> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                (
+                    format!("cannot read directory {}: {e}", self.dir.display()),
+                    "check the directory's permissions".to_string(),
+                )
+            })?;
+            let raw = entry.file_name();
+            if !raw.as_encoded_bytes().ends_with(b".hcl") {
+                continue;
+            }
+            let Some(name) = raw.to_str().map(str::to_string) else {
+                return Err((
+                    format!(
+                        "cannot read {}: its name is not valid UTF-8",
+                        self.display_path(&raw.to_string_lossy()).display()
+                    ),
+                    "rename the file: spec file names must be UTF-8".into(),
+                ));
+            };
+            // `metadata` follows symlinks: a dangling one fails here.
+            match std::fs::metadata(entry.path()) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => names.push(name),
+                Err(e) => {
+                    return Err((
+                        format!("cannot read {}: {e}", self.display_path(&name).display()),
+                        "a *.hcl entry in the spec directory must be a readable file: fix or remove it (a dangling symlink counts)".into(),
+                    ));
+                }
+            }
+        }
         names.sort();
         let mut files = Vec::new();
         for name in names {
-            let text = std::fs::read_to_string(self.dir.join(&name)).map_err(|e| {
-                render::error(&format!("cannot read {name}: {e}"), None);
-                Reported
+            let shown = self.display_path(&name);
+            let bytes = std::fs::read(self.dir.join(&name)).map_err(|e| {
+                (
+                    format!("cannot read {}: {e}", shown.display()),
+                    "check the file's permissions".to_string(),
+                )
             })?;
-            files.push((self.display_path(&name), text));
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+                let start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                let column = String::from_utf8_lossy(&good[start..]).chars().count() + 1;
+                (
+                    format!(
+                        "{}:{line}:{column}: the file is not valid UTF-8 (a byte that is not text)",
+                        shown.display()
+                    ),
+                    "save the file as UTF-8".to_string(),
+                )
+            })?;
+            files.push((shown, text));
         }
         Ok(files)
     }
@@ -107,7 +164,30 @@ impl Workspace {
     /// The state, if there is one yet.
     pub fn existing_state(&self, backend: &LocalState) -> Result<Option<State>, Reported> {
         match backend.load() {
-            Ok(s) => Ok(s),
+            Ok(Some(s)) => {
+                // Windows are counted from these times: one in the future would
+                // make every window look longer than it is to a later, right clock,
+                // and shorter to this one.
+                let now = rotor_providers::now();
+                if let Some((t, family, version)) = s.latest()
+                    && t > now + rotor_engine::Duration::seconds(FUTURE_SLACK_SECONDS)
+                {
+                    render::error(
+                        &format!(
+                            "{}: it records {} for {family} version {version}, which is in the future (this machine's clock says {})",
+                            backend.describe(),
+                            t.human(),
+                            now.human()
+                        ),
+                        Some(
+                            "this clock is behind, or the state was written by a machine whose clock ran ahead: fix the clock (NTP) and run the command again",
+                        ),
+                    );
+                    return Err(Reported);
+                }
+                Ok(Some(s))
+            }
+            Ok(None) => Ok(None),
             Err(e) => {
                 render::error(
                     &format!("{}: {e}", backend.describe()),

@@ -9,8 +9,8 @@
 
 use crate::StateBackend;
 use crate::plan::{Action, Plan, Step, gate_id};
-use crate::provider::{NewVersion, ProbeRequest, Providers};
-use crate::safety;
+use crate::provider::{FirmGround, Ground, ListedKey, NewVersion, ProbeRequest, Providers};
+use crate::safety::{self, evidence_in_term};
 use crate::secret::SecretValue;
 use crate::spec::{Family, ProbePhase, Resolved};
 use crate::state::{Baseline, Evidence, Measure, Outcome, Phase, State, StateError, VersionState};
@@ -121,13 +121,26 @@ impl Hook for Silent {
 }
 
 /// Settings of one apply pass.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApplyOptions {
     /// Families applied at once.
     pub parallelism: usize,
     /// When the `--wait` run began; probes failing past their `within` from
     /// here fail the family. `None` outside `--wait`: a failing probe waits.
     pub deadline_base: Option<Timestamp>,
+    /// Checked right before every promote, revoke and destroy.
+    pub ground: std::sync::Arc<dyn Ground>,
+}
+
+impl ApplyOptions {
+    /// `parallelism` families at once, no `--wait`, ground that never moves.
+    pub fn new(parallelism: usize) -> ApplyOptions {
+        ApplyOptions {
+            parallelism,
+            deadline_base: None,
+            ground: std::sync::Arc::new(FirmGround),
+        }
+    }
 }
 
 /// State shared by the families of one apply, saved after every change.
@@ -293,6 +306,17 @@ impl Ctx<'_> {
         })
     }
 
+    /// Before an irreversible step: the spec and the clock are still what
+    /// the plan was made from.
+    fn ground(&self) -> Result<(), StepOutcome> {
+        self.options.ground.check().map_err(|why| {
+            failed(
+                why,
+                "nothing irreversible ran; everything done so far is recorded: run `rotor plan` again, then `rotor apply`",
+            )
+        })
+    }
+
     fn stores(&self) -> Vec<(String, std::sync::Arc<dyn crate::Store>)> {
         self.family
             .stores
@@ -336,6 +360,9 @@ impl Ctx<'_> {
         };
         let stores = self.stores();
         let mut present = Vec::new();
+        let mut thumbprint = None;
+        // Whether every store that holds it serves it as the primary.
+        let mut primary_everywhere = true;
         for (addr, store) in &stores {
             let live = store
                 .read(self.name)
@@ -343,10 +370,11 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
             if let Some(lv) = live.versions.iter().find(|v| v.id == version) {
                 present.push((addr.clone(), lv.fingerprint.clone()));
+                thumbprint = thumbprint.or_else(|| lv.thumbprint.clone());
+                primary_everywhere &= live.primary.as_deref() == Some(version);
             }
         }
         let now = self.now();
-        let published = self.family.publishers.is_empty().then_some(now);
         // The turn after the active version's, so that a version abandoned
         // before its promote does not shift the alternation onto the live one.
         let ordinal = self.state().family(self.name).map_or(0, |f| {
@@ -361,7 +389,11 @@ impl Ctx<'_> {
                 self.complete_partial_write(version, &stores, &present, &how.value)
                     .await?;
             }
-            // An earlier apply wrote the material and stopped before recording it: adopt it.
+            // The stores hold it and state has no history of it: an earlier
+            // apply stopped before recording it, the state was lost, or
+            // another state file or a person wrote it. Adopt it as possibly
+            // in use, so that its revoke waits a full overlap from now; the
+            // stores' primary counts as promoted now.
             let fingerprint = present[0].1.clone();
             let mut v = VersionState::created(
                 version.into(),
@@ -370,11 +402,30 @@ impl Ctx<'_> {
                 now,
             );
             v.ordinal = Some(ordinal);
-            v.published_at = published;
-            self.record_created(version, v)?;
-            return Ok(StepOutcome::Done(format!(
-                "adopted {version}, already in the stores"
-            )));
+            v.published_at = Some(now);
+            v.thumbprint = thumbprint;
+            v.adopted_at = Some(now);
+            let has_active = self
+                .state()
+                .family(self.name)
+                .is_some_and(|f| f.active.is_some());
+            let as_primary = primary_everywhere && !has_active;
+            if as_primary {
+                v.phase = Phase::Active;
+                v.promoted_at = Some(now);
+            }
+            self.record(|s| {
+                let f = s.families.entry(self.name.into()).or_default();
+                f.versions.insert(version.into(), v);
+                if as_primary {
+                    f.active = Some(version.into());
+                }
+            })?;
+            return Ok(StepOutcome::Done(if as_primary {
+                format!("adopted {version}, already the stores' primary: held as promoted now")
+            } else {
+                format!("adopted {version}, already in the stores: held as in use from now")
+            }));
         }
 
         self.record_baselines().await?;
@@ -396,10 +447,12 @@ impl Ctx<'_> {
         }
         let fingerprint = generated.fingerprint.clone();
         let algorithm = generated.algorithm.clone();
+        let thumbprint = generated.public_jwk.as_ref().map(crate::jwk::thumbprint);
         drop(generated);
         let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
         v.ordinal = Some(ordinal);
-        v.published_at = published;
+        v.published_at = Some(now);
+        v.thumbprint = thumbprint;
         self.record_created(version, v)?;
         let stores: Vec<&str> = stores.iter().map(|(a, _)| a.as_str()).collect();
         Ok(StepOutcome::Done(format!(
@@ -511,7 +564,6 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("restoring {version} in {addr}: {e}"), RESUME))?;
         }
         let now = self.now();
-        let published = self.family.publishers.is_empty().then_some(now);
         self.record_version(version, |v| {
             v.phase = Phase::Pending;
             v.disabled_at = None;
@@ -525,7 +577,9 @@ impl Ctx<'_> {
             v.baselines.clear();
             v.last_attempt.clear();
             v.approvals.clear();
-            v.published_at = published;
+            // Back in the stores' key sets now; every publisher lists it anew.
+            v.published_at = Some(now);
+            v.published.clear();
         })?;
         Ok(StepOutcome::Done(format!("restored {version}")))
     }
@@ -547,49 +601,74 @@ impl Ctx<'_> {
             .public_keys(self.name)
             .await
             .map_err(|e| failed(format!("reading public keys from {addr}: {e}"), RESUME))?;
-        let want: BTreeSet<String> = keys.iter().map(|k| k.kid.clone()).collect();
-        let current = p
-            .read_kids()
+        let want: BTreeSet<ListedKey> = keys.iter().map(ListedKey::of).collect();
+        let current: Option<BTreeSet<ListedKey>> = p
+            .read_keys()
             .await
-            .map_err(|e| failed(format!("reading {publisher}: {e}"), RESUME))?;
-        let state = self.state();
-        let unpublished: Vec<String> = state
-            .family(self.name)
-            .map(|f| {
-                f.versions
-                    .iter()
-                    .filter(|(_, v)| v.phase.is_accepted_set() && v.published_at.is_none())
-                    .map(|(id, _)| id.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let same = current.map(|c| c.into_iter().collect::<BTreeSet<_>>()) == Some(want.clone());
+            .map_err(|e| failed(format!("reading {publisher}: {e}"), RESUME))?
+            .map(|keys| keys.into_iter().collect());
+        let same = current.as_ref() == Some(&want);
         if !same {
             p.publish(&keys)
                 .await
                 .map_err(|e| failed(format!("writing {publisher}: {e}"), RESUME))?;
         }
-        if same && unpublished.is_empty() {
-            return Ok(StepOutcome::AlreadyDone);
-        }
+        // Since when the publisher lists each version's key: from now if this
+        // write (re)added it (it was missing, or listed with another key), and
+        // from now if state has no record; a listing that was already right
+        // keeps its record. Verifiers reading `via` it count from here.
         let now = self.now();
-        self.record(|s| {
-            if let Some(f) = s.families.get_mut(self.name) {
-                for v in f.versions.values_mut() {
-                    if v.phase.is_accepted_set()
-                        && v.published_at.is_none()
-                        && want.contains(&v.kid)
-                    {
-                        v.published_at = Some(now);
+        let listed_before = |k: &ListedKey| current.as_ref().is_some_and(|c| c.contains(k));
+        let mut restarted = Vec::new();
+        let mut changes: Vec<(String, Timestamp)> = Vec::new();
+        let state = self.state();
+        if let Some(f) = state.family(self.name) {
+            for (id, v) in &f.versions {
+                if !v.phase.is_accepted_set() {
+                    continue;
+                }
+                let Some(key) = want.iter().find(|k| k.kid == v.kid) else {
+                    continue;
+                };
+                let recorded = v.published.contains_key(publisher);
+                if !listed_before(key) {
+                    changes.push((id.clone(), now));
+                    if recorded {
+                        restarted.push(v.kid.clone());
                     }
+                } else if !recorded {
+                    changes.push((id.clone(), now));
                 }
             }
-        })?;
-        let kids: Vec<String> = want.into_iter().collect();
-        Ok(StepOutcome::Done(format!(
-            "published kids [{}]",
-            kids.join(", ")
-        )))
+        }
+        if same && changes.is_empty() {
+            return Ok(StepOutcome::AlreadyDone);
+        }
+        if !changes.is_empty() {
+            self.record(|s| {
+                if let Some(f) = s.families.get_mut(self.name) {
+                    for (id, at) in &changes {
+                        if let Some(v) = f.versions.get_mut(id) {
+                            v.published.insert(publisher.to_string(), *at);
+                        }
+                    }
+                }
+            })?;
+        }
+        let kids: Vec<String> = want.into_iter().map(|k| k.kid).collect();
+        let restarted = if restarted.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} listed anew, so accept windows via {publisher} start again",
+                restarted.join(", ")
+            )
+        };
+        Ok(StepOutcome::Done(if same {
+            format!("{publisher} already lists [{}]", kids.join(", "))
+        } else {
+            format!("published kids [{}]{restarted}", kids.join(", "))
+        }))
     }
 
     async fn await_gate(
@@ -604,13 +683,13 @@ impl Ctx<'_> {
                 "this is a bug in rotor",
             ));
         };
-        if v.evidence(phase).contains_key(consumer) {
+        let c = self.r.consumer(consumer).expect("resolved consumer");
+        if evidence_in_term(phase, c, &v).is_some() {
             return Ok(StepOutcome::AlreadyDone);
         }
-        let c = self.r.consumer(consumer).expect("resolved consumer");
         // The window: a probe reaches one instance; the cache window covers the rest.
         let base = match phase {
-            ProbePhase::Accept => v.published_at,
+            ProbePhase::Accept => safety::accept_since(c, &v),
             ProbePhase::Emit => v.promoted_at,
             ProbePhase::Drain | ProbePhase::Guard => {
                 unreachable!("drain and guard run in hold and destroy")
@@ -715,7 +794,7 @@ impl Ctx<'_> {
             let gate = gate_id(phase, consumer, index);
             kinds.push(verify.kind.clone());
             if verify.kind == "manual" {
-                match v.approvals.get(&gate) {
+                match safety::approval_in_term(phase, c, v, &gate) {
                     Some(_) => outcome = Outcome::Approved,
                     None => {
                         return Err(waiting(
@@ -731,10 +810,7 @@ impl Ctx<'_> {
                 }
                 continue;
             }
-            if v.last_attempt
-                .get(&gate)
-                .is_some_and(|e| e.outcome == Outcome::Passed)
-            {
+            if safety::passed_in_term(phase, c, v, &gate) {
                 outcome = Outcome::Passed;
                 continue;
             }
@@ -759,8 +835,10 @@ impl Ctx<'_> {
                 }
                 request.material.clone_from(&material);
             }
-            let result = probe.check(&request).await;
+            let mut result = probe.check(&request).await;
             drop(request);
+            // Output from outside is printed and kept: never with material in it.
+            result.detail = self.redacted(&result.detail, material.as_deref()).await;
             let at = self.now();
             let evidence = Evidence {
                 probe: verify.kind.clone(),
@@ -850,11 +928,43 @@ impl Ctx<'_> {
             version: version.into(),
             kid: v.kid.clone(),
             algorithm: v.algorithm.clone(),
+            thumbprint: v.thumbprint.clone(),
             phase,
             consumer: consumer.into(),
             material: None,
             baseline: None,
         }
+    }
+
+    /// A probe's output with every piece of this family's material rotor
+    /// can read taken out, cut to its tail: see [`crate::secret::redact`].
+    async fn redacted(&self, text: &str, known: Option<&SecretValue>) -> String {
+        if text.is_empty() {
+            return String::new();
+        }
+        let state = self.state();
+        let mut held: Vec<SecretValue> = Vec::new();
+        let ids = state
+            .family(self.name)
+            .map(|f| {
+                f.versions
+                    .iter()
+                    .filter(|(_, v)| v.phase != Phase::Destroyed)
+                    .map(|(id, _)| id.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for id in ids {
+            for (_, store) in self.stores() {
+                if let Ok(m) = store.read_material(self.name, &id).await {
+                    held.push(m);
+                    break;
+                }
+            }
+        }
+        let mut all: Vec<&SecretValue> = held.iter().collect();
+        all.extend(known);
+        crate::secret::redact(text, &all)
     }
 
     /// A version's material, from the first store of the family that can give it.
@@ -938,6 +1048,7 @@ impl Ctx<'_> {
                 )),
             };
         }
+        self.ground()?;
         // A guard baseline that could not be measured when the rotation
         // started gets another chance while the old version still serves.
         self.record_baselines().await?;
@@ -960,15 +1071,21 @@ impl Ctx<'_> {
             if let Some(v) = f.versions.get_mut(version) {
                 v.phase = Phase::Active;
                 v.promoted_at = Some(now);
+                // A new term as the primary: emitters must be seen using it
+                // again, and approvals of its emit gates given again.
                 v.emitted.clear();
+                v.approvals.retain(|gate, _| !gate.starts_with("emit."));
                 v.retired_at = None;
                 v.drained_at = None;
                 // Evidence from an earlier time it left says nothing about the next.
                 v.drain.clear();
                 v.guarded.clear();
                 v.baselines.clear();
-                v.last_attempt
-                    .retain(|gate, _| !gate.starts_with("drain.") && !gate.starts_with("guard."));
+                v.last_attempt.retain(|gate, _| {
+                    !gate.starts_with("drain.")
+                        && !gate.starts_with("guard.")
+                        && !gate.starts_with("emit.")
+                });
             }
             f.active = Some(version.into());
         })?;
@@ -1010,7 +1127,7 @@ impl Ctx<'_> {
         };
         for &c in &self.family.emitters {
             let c = &self.r.spec.consumers[c];
-            if !s.emitted.contains_key(&c.name) {
+            if evidence_in_term(ProbePhase::Emit, c, s).is_none() {
                 return Ok(waiting(
                     "overlap",
                     None,
@@ -1018,7 +1135,12 @@ impl Ctx<'_> {
                 ));
             }
         }
-        let until = promoted + overlap;
+        // A version found live without a history holds from when it was found.
+        let adopted = retiring
+            .iter()
+            .filter_map(|r| state.version(self.name, r).and_then(|v| v.adopted_at))
+            .max();
+        let until = adopted.map_or(promoted, |a| a.max(promoted)) + overlap;
         if let Some((h, c)) = hold.filter(|(h, _)| *h > until && now < *h) {
             let reason = c.hold_reason.as_ref().map_or("", |r| r.value.as_str());
             return Ok(waiting(
@@ -1052,7 +1174,9 @@ impl Ctx<'_> {
                 continue;
             };
             for c in self.family.consumers(self.r) {
-                if c.probes(ProbePhase::Drain).next().is_none() || v.drain.contains_key(&c.name) {
+                if c.probes(ProbePhase::Drain).next().is_none()
+                    || evidence_in_term(ProbePhase::Drain, c, v).is_some()
+                {
                     continue;
                 }
                 let (outcome, kinds) = self.run_probes(r, v, c, ProbePhase::Drain, until).await?;
@@ -1093,6 +1217,7 @@ impl Ctx<'_> {
             Some(v) if v.phase.is_accepted_set() => {}
             _ => return Ok(StepOutcome::AlreadyDone),
         }
+        self.ground()?;
         let now = self.now();
         if let Err(v) = safety::check_revoke(self.r, self.family, &self.state(), version, now) {
             return Err(failed(
@@ -1144,9 +1269,9 @@ impl Ctx<'_> {
         let guard_due = disabled + settle;
         let mut guarded = Vec::new();
         for c in self.family.consumers(self.r) {
-            if v.promoted_at.is_none()
+            if !v.was_used()
                 || c.probes(ProbePhase::Guard).next().is_none()
-                || v.guarded.contains_key(&c.name)
+                || evidence_in_term(ProbePhase::Guard, c, &v).is_some()
             {
                 continue;
             }
@@ -1184,6 +1309,7 @@ impl Ctx<'_> {
             ));
         }
 
+        self.ground()?;
         for (addr, store) in self.stores() {
             // An apply interrupted after destroying it here, before recording so.
             let live = store

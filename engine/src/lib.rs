@@ -21,6 +21,7 @@ pub mod diagnostics;
 pub mod edit;
 pub mod format;
 pub mod inventory;
+pub mod jwk;
 pub mod plan;
 pub mod provider;
 pub mod refresh;

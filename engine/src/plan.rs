@@ -8,6 +8,7 @@
 //! separately, on every plan.
 
 use crate::refresh::{Live, LiveView};
+use crate::safety;
 use crate::spec::{Family, ProbePhase, Resolved, Window};
 use crate::state::{Phase, State, VersionState};
 use crate::time::Timestamp;
@@ -595,12 +596,33 @@ fn plan_family(
         .collect();
     let enabled_after: Vec<String> = secret.versions.iter().map(|v| v.id.clone()).collect();
 
-    // Publishers: one rewrite after the new versions exist, if a kid is missing.
+    // Publishers: one rewrite after the new versions exist, if a key is
+    // missing or listed under its kid with another key (compared by
+    // thumbprint, never by kid alone), or if state has no record of since
+    // when the publisher lists a version (a verifier reading it counts its
+    // window from that record).
     let entering_ids: Vec<usize> = entering.iter().map(|(_, s)| *s).collect();
+    let keys: BTreeMap<&str, Option<&str>> = store_addrs
+        .first()
+        .and_then(|a| live.store(a))
+        .map(|lf| {
+            lf.versions
+                .iter()
+                .map(|lv| (lv.id.as_str(), lv.thumbprint.as_deref()))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut publish_step: BTreeMap<String, usize> = BTreeMap::new();
     for &p in &family.publishers {
         let addr = spec.publishers[p].address();
-        let current: Vec<String> = live.published(&addr).cloned().unwrap_or_default();
+        let listed: BTreeMap<&str, &str> = live
+            .published(&addr)
+            .map(|keys| {
+                keys.iter()
+                    .map(|k| (k.kid.as_str(), k.thumbprint.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let want: Vec<String> = fstate
             .versions
             .iter()
@@ -610,24 +632,35 @@ fn plan_family(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
+        let mut wrong_key = Vec::new();
         let add: Vec<String> = want
             .iter()
-            .filter(|k| !current.contains(k))
+            .filter(|k| match (listed.get(k.as_str()), keys.get(k.as_str())) {
+                (None, _) => true,
+                (Some(have), Some(Some(should))) if have != should => {
+                    wrong_key.push((*k).clone());
+                    true
+                }
+                _ => false,
+            })
             .cloned()
             .collect();
-        let stale: Vec<String> = current
-            .iter()
-            .filter(|k| !want.contains(k) && !leaving.contains(k))
-            .cloned()
+        let stale: Vec<String> = listed
+            .keys()
+            .filter(|k| !want.iter().any(|w| w == *k) && !leaving.iter().any(|l| l == *k))
+            .map(|k| k.to_string())
             .collect();
-        // Entering versions too: one adopted while already in the key set has no `add`, yet
-        // only a publish step records `published_at`, which its accept window waits for.
-        let unpublished = !entering.is_empty()
+        let unrecorded = !entering.is_empty()
             || fstate
                 .versions
                 .values()
-                .any(|v| v.phase.is_accepted_set() && v.published_at.is_none());
-        if !add.is_empty() || !stale.is_empty() || unpublished {
+                .any(|v| v.phase.is_accepted_set() && !v.published.contains_key(&addr));
+        for k in &wrong_key {
+            fp.notes.push(format!(
+                "{addr} lists kid {k} with a different key than the store holds; it will be rewritten, and the accept window starts again"
+            ));
+        }
+        if !add.is_empty() || !stale.is_empty() || unrecorded {
             let id = b.push(
                 Action::Publish {
                     publisher: addr.clone(),
@@ -636,7 +669,9 @@ fn plan_family(
                     kids: want.clone(),
                 },
                 entering_ids.clone(),
-                if stale.is_empty() {
+                if !wrong_key.is_empty() {
+                    "the published key set lists a kid with another key (edited, or left by a family of the same name)"
+                } else if stale.is_empty() {
                     "new versions enter the key set"
                 } else {
                     "the published key set differs from state (edited outside rotor)"
@@ -652,7 +687,20 @@ fn plan_family(
         let vs = fstate.versions.get(&v.id);
         let restored = vs.is_some_and(|s| s.phase == Phase::Revoked);
         for c in &verifiers {
-            let has = vs.is_some_and(|s| !restored && s.accepted.contains_key(&c.name));
+            // Evidence counts only for the publication it proved: a rewrite
+            // planned here for the publisher `c` reads starts a new term.
+            let republished = c.via.as_ref().is_some_and(|via| {
+                let via = via.to_string();
+                b.steps.iter().any(|s| {
+                    matches!(&s.action, Action::Publish { publisher, add, .. }
+                        if *publisher == via && add.contains(&v.id))
+                })
+            });
+            let has = vs.is_some_and(|s| {
+                !restored
+                    && !republished
+                    && safety::evidence_in_term(ProbePhase::Accept, c, s).is_some()
+            });
             if has {
                 continue;
             }
@@ -703,9 +751,12 @@ fn plan_family(
             );
             promote_step = Some(id);
         }
-        let emitted = fstate.versions.get(t).map(|v| &v.emitted);
+        let current = fstate.versions.get(t);
         for c in &emitters {
-            if promote_step.is_none() && emitted.is_some_and(|e| e.contains_key(&c.name)) {
+            if promote_step.is_none()
+                && current
+                    .is_some_and(|v| safety::evidence_in_term(ProbePhase::Emit, c, v).is_some())
+            {
                 continue;
             }
             let id = b.push(
@@ -725,8 +776,8 @@ fn plan_family(
         .iter()
         .filter(|id| {
             let v = &fstate.versions[*id];
-            v.promoted_at.is_some()
-                && !(crate::safety::drained(v, r.overlap(family), now)
+            v.was_used()
+                && !(safety::drained(v, r.overlap(family), now)
                     && r.hold_until(family).is_none_or(|(h, _)| h <= now))
         })
         .cloned()
@@ -830,11 +881,16 @@ fn annotate(
     let spec = &r.spec;
     let secret = &spec.secrets[family.secret];
     let mut done_at: BTreeMap<usize, Timestamp> = BTreeMap::new();
-    let mut published: BTreeMap<String, Timestamp> = fstate
-        .versions
-        .iter()
-        .filter_map(|(id, v)| v.published_at.map(|t| (id.clone(), t)))
-        .collect();
+    // Since when each version is listed: by its stores (`None`) and by each publisher.
+    let mut published: BTreeMap<(String, Option<String>), Timestamp> = BTreeMap::new();
+    for (id, v) in &fstate.versions {
+        if let Some(t) = v.published_at {
+            published.insert((id.clone(), None), t);
+        }
+        for (p, t) in &v.published {
+            published.insert((id.clone(), Some(p.clone())), *t);
+        }
+    }
     let mut promoted: Option<Timestamp> = fstate
         .active
         .as_ref()
@@ -858,13 +914,16 @@ fn annotate(
         let mut ready = start;
         match &step.action {
             Action::Create { version, .. } | Action::Restore { version } => {
-                if family.publishers.is_empty() {
-                    published.insert(version.clone(), start);
-                }
+                published.insert((version.clone(), None), start);
             }
-            Action::Publish { add, .. } => {
+            Action::Publish { publisher, add, .. } => {
                 for k in add {
-                    published.entry(k.clone()).or_insert(start);
+                    published.insert((k.clone(), Some(publisher.clone())), start);
+                }
+                for id in fstate.versions.keys() {
+                    published
+                        .entry((id.clone(), Some(publisher.clone())))
+                        .or_insert(start);
                 }
             }
             Action::Promote { .. } => {
@@ -877,7 +936,9 @@ fn annotate(
                     Action::AwaitAccept { .. } => (
                         ProbePhase::Accept,
                         "published",
-                        published.get(version).copied(),
+                        published
+                            .get(&(version.clone(), c.via.as_ref().map(|v| v.to_string())))
+                            .copied(),
                     ),
                     _ => (ProbePhase::Emit, "promoted", promoted),
                 };
@@ -895,14 +956,22 @@ fn annotate(
                 for c in family.consumers(r) {
                     for old in retiring {
                         let vs = fstate.versions.get(old);
-                        if vs.is_some_and(|v| v.drain.contains_key(&c.name)) {
+                        if vs.is_some_and(|v| {
+                            safety::evidence_in_term(ProbePhase::Drain, c, v).is_some()
+                        }) {
                             continue;
                         }
                         probe_gates(c, ProbePhase::Drain, vs, &mut gates);
                     }
                 }
                 let overlap = r.overlap(family);
-                let opens = promoted.unwrap_or(start) + overlap;
+                // A version found live without a history holds from when it was found.
+                let adopted = retiring
+                    .iter()
+                    .filter_map(|id| fstate.versions.get(id).and_then(|v| v.adopted_at))
+                    .max();
+                let from = promoted.unwrap_or(start);
+                let opens = adopted.map_or(from, |a| a.max(from)) + overlap;
                 ready = ready.max(opens);
                 let floor = r.overlap_floor(family);
                 gates.push(window_gate(
@@ -944,9 +1013,11 @@ fn annotate(
                 ));
                 let vs = fstate.versions.get(version);
                 // A version never promoted made no traffic to guard.
-                let used = vs.is_none_or(|v| v.promoted_at.is_some());
+                let used = vs.is_none_or(VersionState::was_used);
                 for c in family.consumers(r).filter(|_| used) {
-                    if !vs.is_some_and(|v| v.guarded.contains_key(&c.name)) {
+                    if !vs.is_some_and(|v| {
+                        safety::evidence_in_term(ProbePhase::Guard, c, v).is_some()
+                    }) {
                         probe_gates(c, ProbePhase::Guard, vs, &mut gates);
                     }
                 }
@@ -983,7 +1054,7 @@ fn probe_gates(
         any = true;
         let gate = gate_id(phase, &c.name, i);
         if v.kind == "manual" {
-            let approved = vs.and_then(|s| s.approvals.get(&gate));
+            let approved = vs.and_then(|s| safety::approval_in_term(phase, c, s, &gate));
             gates.push(Gate {
                 kind: GateKind::Manual,
                 name: format!("manual approval {gate}"),

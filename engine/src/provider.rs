@@ -55,6 +55,9 @@ pub struct LiveVersion {
     pub fingerprint: String,
     /// Whether it is in the family's key set (not disabled).
     pub enabled: bool,
+    /// The RFC 7638 thumbprint of its public key ([`crate::jwk::thumbprint`]),
+    /// for key pairs; `None` for random secrets and stores without public keys.
+    pub thumbprint: Option<String>,
 }
 
 /// What a store holds for one family.
@@ -136,13 +139,33 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// A key as a publisher lists it: its kid and which key it is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListedKey {
+    /// The `kid` it is listed under.
+    pub kid: String,
+    /// The RFC 7638 thumbprint of the key listed under that kid.
+    pub thumbprint: String,
+}
+
+impl ListedKey {
+    /// The listing of a public key.
+    pub fn of(key: &PublicKey) -> ListedKey {
+        ListedKey {
+            kid: key.kid.clone(),
+            thumbprint: crate::jwk::thumbprint(&key.jwk),
+        }
+    }
+}
+
 /// A derived public artifact, such as a JWKS document.
 #[async_trait]
 pub trait Publisher: Send + Sync {
     /// `publish.jwks.public`.
     fn address(&self) -> &str;
-    /// The kids currently published; `None` when nothing has been published yet.
-    async fn read_kids(&self) -> Result<Option<Vec<String>>, ProviderError>;
+    /// The keys currently published, by kid and thumbprint; `None` when
+    /// nothing has been published yet.
+    async fn read_keys(&self) -> Result<Option<Vec<ListedKey>>, ProviderError>;
     /// Replaces the published set with these keys, atomically.
     async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError>;
 }
@@ -159,6 +182,9 @@ pub struct ProbeRequest {
     pub kid: String,
     /// Its JOSE algorithm (`RS256`, `ES256`, `HS256`).
     pub algorithm: String,
+    /// The thumbprint of its public key as the store holds it, for key
+    /// pairs: a probe that reads a key set checks that the kid carries this key.
+    pub thumbprint: Option<String>,
     /// Accept, emit, drain or guard.
     pub phase: ProbePhase,
     /// Consumer name.
@@ -222,6 +248,24 @@ pub trait StateBackend: Send + Sync {
 pub trait Clock: Send + Sync {
     /// Now.
     fn now(&self) -> Timestamp;
+}
+
+/// What an apply re-checks right before each irreversible step (promote,
+/// revoke, destroy): that the ground it planned on still holds. The CLI's
+/// checks that the spec on disk still hashes to what was planned and that
+/// the wall clock has not jumped against the monotonic clock.
+pub trait Ground: Send + Sync {
+    /// `Err` with a message for people when the apply must stop.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// Ground that never moves, for tests and read-only uses.
+pub struct FirmGround;
+
+impl Ground for FirmGround {
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Everything apply needs from the outside, keyed by spec address.

@@ -1,6 +1,6 @@
 //! Refresh: read what the stores and publishers hold now.
 
-use crate::provider::{LiveFamily, ProviderError, Providers};
+use crate::provider::{ListedKey, LiveFamily, ProviderError, Providers};
 use crate::spec::Resolved;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
@@ -11,8 +11,8 @@ pub struct LiveView {
     /// By store address. (A family has a store or two: a list is lighter than a map
     /// when there are tens of thousands of families.)
     pub stores: Vec<(String, LiveFamily)>,
-    /// Published kids by publisher address; `None` when nothing is published yet.
-    pub publishers: Vec<(String, Option<Vec<String>>)>,
+    /// Published keys by publisher address; `None` when nothing is published yet.
+    pub publishers: Vec<(String, Option<Vec<ListedKey>>)>,
     /// Stores or publishers that could not be read, with why.
     pub errors: Vec<(String, ProviderError)>,
 }
@@ -26,8 +26,8 @@ impl LiveView {
             .map(|(_, l)| l)
     }
 
-    /// The kids a publisher serves; `None` when it has published nothing (or was not read).
-    pub fn published(&self, address: &str) -> Option<&Vec<String>> {
+    /// The keys a publisher serves; `None` when it has published nothing (or was not read).
+    pub fn published(&self, address: &str) -> Option<&Vec<ListedKey>> {
         self.publishers
             .iter()
             .find(|(a, _)| a == address)
@@ -61,9 +61,9 @@ pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: us
             let Some(publisher) = providers.publishers.get(&address) else {
                 continue;
             };
-            match publisher.read_kids().await {
-                Ok(kids) => {
-                    view.publishers.push((address, kids));
+            match publisher.read_keys().await {
+                Ok(keys) => {
+                    view.publishers.push((address, keys));
                 }
                 Err(e) => view.errors.push((address, e)),
             }

@@ -14,8 +14,8 @@
 //! and revoke at apply time, against recorded evidence and the clock.
 
 use crate::plan::{Action, FamilyPlan, Plan, Step};
-use crate::spec::{Family, ProbePhase, Resolved};
-use crate::state::{FamilyState, Phase, State, VersionState};
+use crate::spec::{ConsumerSpec, Family, ProbePhase, Resolved};
+use crate::state::{Approval, Evidence, FamilyState, Outcome, Phase, State, VersionState};
 use crate::time::{Duration, Timestamp};
 use std::collections::BTreeSet;
 
@@ -44,11 +44,92 @@ fn violation(family: &str) -> impl Fn(String) -> Violation + '_ {
     }
 }
 
-/// Whether a version emitters used has drained: a hold recorded it, and the
-/// overlap in force has passed since it stopped being the primary (the overlap
-/// may have grown since the hold). A promote of the version clears the record.
+/// Whether a version emitters used has drained: a hold recorded it at least
+/// the overlap in force after it stopped being used (the overlap may have
+/// grown since the hold), and that much time has passed. A promote of the
+/// version clears the record; the times are checked here all the same.
 pub fn drained(v: &VersionState, overlap: Duration, now: Timestamp) -> bool {
-    v.drained_at.is_some() && v.retired_at.is_some_and(|r| r + overlap <= now)
+    let Some(since) = retired_since(v) else {
+        return false;
+    };
+    v.drained_at.is_some_and(|d| d >= since + overlap) && since + overlap <= now
+}
+
+/// Since when a version has been out of use: the later of when a successor
+/// was promoted over it and when it was found live without a history.
+pub fn retired_since(v: &VersionState) -> Option<Timestamp> {
+    match (v.retired_at, v.adopted_at) {
+        (Some(r), Some(a)) => Some(r.max(a)),
+        (r, a) => r.or(a),
+    }
+}
+
+// Evidence is bound to the term it proves. Each phase's term starts at a
+// fact recorded in state; evidence, approvals and passed probe attempts
+// from before that start prove nothing about this term. These functions are
+// the one place that says so: the planner asks them what is missing, apply
+// asks them what it may skip, and the checks below refuse what they reject,
+// whatever else the state says.
+
+/// When `c` could first see `v`: when the publisher it reads (`via`) began
+/// listing the version's key, or, without `via`, when the version entered
+/// its stores' key sets.
+pub fn accept_since(c: &ConsumerSpec, v: &VersionState) -> Option<Timestamp> {
+    match &c.via {
+        Some(via) => v.published.get(&via.to_string()).copied(),
+        None => v.published_at,
+    }
+}
+
+/// When the term a phase's evidence must follow began: the publication
+/// `c` reads (accept), the version's latest promote (emit), when it went out
+/// of use (drain), when it was disabled (guard).
+pub fn term_start(phase: ProbePhase, c: &ConsumerSpec, v: &VersionState) -> Option<Timestamp> {
+    match phase {
+        ProbePhase::Accept => accept_since(c, v),
+        ProbePhase::Emit => v.promoted_at,
+        ProbePhase::Drain => retired_since(v),
+        ProbePhase::Guard => v.disabled_at,
+    }
+}
+
+/// `c`'s evidence for `phase` of `v`, if it proves the current term: for
+/// accept and emit, gathered once `c`'s cache window had passed since the
+/// term began; for drain and guard, gathered after it began.
+pub fn evidence_in_term<'v>(
+    phase: ProbePhase,
+    c: &ConsumerSpec,
+    v: &'v VersionState,
+) -> Option<&'v Evidence> {
+    let e = v.evidence(phase).get(&c.name)?;
+    let start = term_start(phase, c, v)?;
+    let earliest = match phase {
+        ProbePhase::Accept | ProbePhase::Emit => start + c.cache(),
+        ProbePhase::Drain | ProbePhase::Guard => start,
+    };
+    (e.at >= earliest).then_some(e)
+}
+
+/// A manual approval of `gate`, if given during the current term.
+pub fn approval_in_term<'v>(
+    phase: ProbePhase,
+    c: &ConsumerSpec,
+    v: &'v VersionState,
+    gate: &str,
+) -> Option<&'v Approval> {
+    let a = v.approvals.get(gate)?;
+    let start = term_start(phase, c, v)?;
+    (a.at >= start).then_some(a)
+}
+
+/// Whether the probe behind `gate` last passed during the current term.
+pub fn passed_in_term(phase: ProbePhase, c: &ConsumerSpec, v: &VersionState, gate: &str) -> bool {
+    let Some(start) = term_start(phase, c, v) else {
+        return false;
+    };
+    v.last_attempt
+        .get(gate)
+        .is_some_and(|e| e.outcome == Outcome::Passed && e.at >= start)
 }
 
 /// Checks a whole plan. Returns every violation.
@@ -108,15 +189,15 @@ fn check_family(
             return;
         }
     }
-    let verifiers: Vec<&str> = family
+    let verifiers: Vec<&ConsumerSpec> = family
         .verifiers
         .iter()
-        .map(|&c| spec.consumers[c].name.as_str())
+        .map(|&c| &spec.consumers[c])
         .collect();
-    let emitters: Vec<&str> = family
+    let emitters: Vec<&ConsumerSpec> = family
         .emitters
         .iter()
-        .map(|&c| spec.consumers[c].name.as_str())
+        .map(|&c| &spec.consumers[c])
         .collect();
     let has_step = |anc: &BTreeSet<usize>, pred: &dyn Fn(&Action) -> bool| {
         anc.iter().any(|a| pred(&steps[a - 1].action))
@@ -140,19 +221,29 @@ fn check_family(
 
     for (i, s) in steps.iter().enumerate() {
         let anc = ancestors(steps, i);
-        let accepted_by = |v: &str, c: &str| {
+        let accepted_by = |v: &str, c: &ConsumerSpec| {
             let restored = has_step(
                 &anc,
                 &|a| matches!(a, Action::Restore { version } if version == v),
             );
+            // A rewrite of the publisher `c` reads that (re)adds the key
+            // starts a new term: evidence from before it proves nothing.
+            let republished = c.via.as_ref().is_some_and(|via| {
+                let via = via.to_string();
+                has_step(
+                    &anc,
+                    &|a| matches!(a, Action::Publish { publisher, add, .. } if *publisher == via && add.iter().any(|k| k == v)),
+                )
+            });
             (!restored
+                && !republished
                 && fstate
                     .versions
                     .get(v)
-                    .is_some_and(|vs| vs.accepted.contains_key(c)))
+                    .is_some_and(|vs| evidence_in_term(ProbePhase::Accept, c, vs).is_some()))
                 || has_step(
                     &anc,
-                    &|a| matches!(a, Action::AwaitAccept { version, consumer } if version == v && consumer == c),
+                    &|a| matches!(a, Action::AwaitAccept { version, consumer } if version == v && *consumer == c.name),
                 )
         };
         let exists = |v: &str| {
@@ -177,7 +268,10 @@ fn check_family(
                     if !accepted_by(version, c) {
                         bad(
                             s.id,
-                            format!("promote of {version} before consumer.{c} accepted it"),
+                            format!(
+                                "promote of {version} before consumer.{} accepted it",
+                                c.name
+                            ),
                         );
                     }
                 }
@@ -215,14 +309,19 @@ fn check_family(
                     continue;
                 }
                 let vs = fstate.versions.get(version);
-                let was_emitted = vs.is_some_and(|v| v.promoted_at.is_some());
-                let promoted_now = fstate.active.as_deref() == Some(successor.as_str());
+                let was_emitted = vs.is_some_and(VersionState::was_used);
+                // The successor counts as promoted only with a promote time to hold from.
+                let promoted_now = fstate.active.as_deref() == Some(successor.as_str())
+                    && fstate
+                        .versions
+                        .get(&successor)
+                        .is_some_and(|v| v.promoted_at.is_some());
                 let promoted_before = promoted_now
                     || has_step(
                         &anc,
                         &|a| matches!(a, Action::Promote { version: p, .. } if *p == successor),
                     );
-                if fstate.active.as_deref() == Some(version.as_str()) && !promoted_before {
+                if !promoted_before {
                     bad(
                         s.id,
                         format!("revoke of {version} before {successor} is promoted"),
@@ -240,33 +339,30 @@ fn check_family(
                     if !accepted_by(&successor, c) {
                         bad(
                             s.id,
-                            format!("revoke of {version} before consumer.{c} accepted {successor}"),
+                            format!(
+                                "revoke of {version} before consumer.{} accepted {successor}",
+                                c.name
+                            ),
                         );
                     }
                 }
                 if was_emitted {
-                    if !promoted_before {
-                        bad(
-                            s.id,
-                            format!("revoke of {version} before {successor} is promoted"),
-                        );
-                    }
                     for c in &emitters {
                         let emitted = (promoted_now
                             && !has_step(&anc, &|a| matches!(a, Action::Promote { .. }))
-                            && fstate
-                                .versions
-                                .get(&successor)
-                                .is_some_and(|v| v.emitted.contains_key(*c)))
+                            && fstate.versions.get(&successor).is_some_and(|v| {
+                                evidence_in_term(ProbePhase::Emit, c, v).is_some()
+                            }))
                             || has_step(
                                 &anc,
-                                &|a| matches!(a, Action::AwaitEmit { version: e, consumer } if *e == successor && consumer == c),
+                                &|a| matches!(a, Action::AwaitEmit { version: e, consumer } if *e == successor && *consumer == c.name),
                             );
                         if !emitted {
                             bad(
                                 s.id,
                                 format!(
-                                    "revoke of {version} before consumer.{c} emits {successor}"
+                                    "revoke of {version} before consumer.{} emits {successor}",
+                                    c.name
                                 ),
                             );
                         }
@@ -327,24 +423,27 @@ pub fn check_promote(
     }
     for &c in &family.verifiers {
         let c = &r.spec.consumers[c];
-        if !vs.accepted.contains_key(&c.name) {
-            return Err(fail(format!(
-                "promote of {version} without acceptance evidence from consumer.{}",
-                c.name
-            )));
-        }
-        let published = vs
-            .published_at
-            .ok_or_else(|| fail(format!("promote of {version}, which was never published")))?;
-        if now < published + c.cache() {
+        let since = accept_since(c, vs).ok_or_else(|| {
+            fail(format!(
+                "promote of {version}, which was never published{}",
+                c.via.as_ref().map_or(String::new(), |v| format!(" to {v}"))
+            ))
+        })?;
+        if now < since + c.cache() {
             return Err(Violation {
-                opens_at: Some(published + c.cache()),
+                opens_at: Some(since + c.cache()),
                 ..fail(format!(
                     "promote of {version} before consumer.{}'s cache window ({}) has passed since it was published",
                     c.name,
                     c.cache()
                 ))
             });
+        }
+        if evidence_in_term(ProbePhase::Accept, c, vs).is_none() {
+            return Err(fail(format!(
+                "promote of {version} without acceptance evidence from consumer.{} gathered since it was last published",
+                c.name
+            )));
         }
     }
     Ok(())
@@ -372,12 +471,22 @@ pub fn check_revoke(
     if active == version {
         return Err(fail(format!("revoke of {version}, the active version")));
     }
-    let avs = &fstate.versions[active];
+    let avs = fstate
+        .versions
+        .get(active)
+        .ok_or_else(|| fail(format!("the active version {active} is not in state")))?;
+    // Every overlap is counted from the successor's promote: without one
+    // there is nothing to hold from.
+    let promoted = avs.promoted_at.ok_or_else(|| {
+        fail(format!(
+            "revoke of {version} while its successor {active} has no promote time"
+        ))
+    })?;
     for &c in &family.verifiers {
         let c = &r.spec.consumers[c];
-        if !avs.accepted.contains_key(&c.name) {
+        if evidence_in_term(ProbePhase::Accept, c, avs).is_none() {
             return Err(fail(format!(
-                "revoke of {version} before consumer.{} accepted {active}",
+                "revoke of {version} before consumer.{} accepted {active} (since it was last published)",
                 c.name
             )));
         }
@@ -386,36 +495,32 @@ pub fn check_revoke(
         .versions
         .get(version)
         .ok_or_else(|| fail(format!("revoke of {version}, which is not in state")))?;
-    // A version emitters used must drain: its successor emitted and held for the
-    // overlap. A recorded drain is that proof, even if `active` has moved on again since.
-    if vs.promoted_at.is_some() && !drained(vs, r.overlap(family), now) {
+    // A version emitters may have used must drain: its successor emitted and
+    // held for the overlap. A recorded drain is that proof, even if `active`
+    // has moved on again since.
+    if vs.was_used() && !drained(vs, r.overlap(family), now) {
         for &c in &family.emitters {
             let c = &r.spec.consumers[c];
-            if !avs.emitted.contains_key(&c.name) {
+            if evidence_in_term(ProbePhase::Emit, c, avs).is_none() {
                 return Err(fail(format!(
-                    "revoke of {version} before consumer.{} emits {active}",
+                    "revoke of {version} before consumer.{} emits {active} (since its latest promote)",
                     c.name
                 )));
             }
         }
-        let promoted = avs
-            .promoted_at
-            .ok_or_else(|| fail(format!("{active} has no promote time")))?;
         let overlap = r.overlap(family);
-        if now < promoted + overlap {
+        let since = vs.adopted_at.map_or(promoted, |a| a.max(promoted));
+        if now < since + overlap {
             return Err(fail(format!(
                 "revoke of {version} before the overlap ({overlap}) since {active} was promoted"
             )));
         }
     }
     // Drain probes, where declared, must have seen the version's traffic gone.
-    if vs.promoted_at.is_some() {
+    if vs.was_used() {
         for c in family.consumers(r) {
-            // Evidence from before the version last stopped being the primary does not count.
-            let fresh = vs
-                .drain
-                .get(&c.name)
-                .is_some_and(|e| vs.retired_at.is_none_or(|r| e.at >= r));
+            // Evidence from before the version last stopped being used does not count.
+            let fresh = evidence_in_term(ProbePhase::Drain, c, vs).is_some();
             if c.probes(ProbePhase::Drain).next().is_some() && !fresh {
                 return Err(fail(format!(
                     "revoke of {version} before the drain probe of consumer.{} passed",
@@ -424,7 +529,7 @@ pub fn check_revoke(
             }
         }
     }
-    if vs.promoted_at.is_some()
+    if vs.was_used()
         && let Some((h, c)) = r.hold_until(family).filter(|(h, _)| now < *h)
     {
         return Err(fail(format!(

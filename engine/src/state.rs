@@ -113,6 +113,11 @@ pub struct VersionState {
     pub algorithm: String,
     /// `sha256:` and a prefix of a hash of the public key or material. Never the material.
     pub fingerprint: String,
+    /// The RFC 7638 thumbprint of its public key, for key pairs: what a
+    /// publisher must list under its kid. Absent for random secrets and in
+    /// states from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbprint: Option<String>,
     /// Its turn among the family's versions, as given to the generator (a
     /// `login` takes its user name from it). Absent in states from before it
     /// was recorded.
@@ -120,9 +125,22 @@ pub struct VersionState {
     pub ordinal: Option<usize>,
     /// When the material was generated and stored.
     pub created_at: Timestamp,
-    /// When it last entered every key set (publishers, or the store itself).
+    /// When it last entered its stores' key sets: written, restored, or
+    /// found there without a history (adopted). A verifier that reads the
+    /// store directly (no `via`) counts its accept window from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_at: Option<Timestamp>,
+    /// Per publisher address: since when that publisher has listed this
+    /// version's key (the right key, by thumbprint) without a break. A
+    /// rewrite that (re)adds the key restarts it; a verifier reading `via`
+    /// that publisher counts its accept window from here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published: BTreeMap<String, Timestamp>,
+    /// When rotor found it live in a store without a history (lost state,
+    /// another state file, a store changed by hand). Such a version may be in
+    /// use: revoking it waits a full overlap from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_at: Option<Timestamp>,
     /// Acceptance evidence, by consumer.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub accepted: BTreeMap<String, Evidence>,
@@ -190,9 +208,12 @@ impl VersionState {
             kid,
             algorithm,
             fingerprint,
+            thumbprint: None,
             ordinal: None,
             created_at: at,
             published_at: None,
+            published: BTreeMap::new(),
+            adopted_at: None,
             accepted: BTreeMap::new(),
             promoted_at: None,
             emitted: BTreeMap::new(),
@@ -206,6 +227,43 @@ impl VersionState {
             guarded: BTreeMap::new(),
             baselines: BTreeMap::new(),
         }
+    }
+
+    /// Whether emitters may have used it: it was promoted, or it was found
+    /// live without a history. Such a version is only revoked after a hold.
+    pub fn was_used(&self) -> bool {
+        self.promoted_at.is_some() || self.adopted_at.is_some()
+    }
+
+    /// Every time recorded for this version, for the check that a state
+    /// holds no time in the future.
+    pub fn timestamps(&self) -> impl Iterator<Item = Timestamp> + '_ {
+        let single = [
+            Some(self.created_at),
+            self.published_at,
+            self.adopted_at,
+            self.promoted_at,
+            self.retired_at,
+            self.drained_at,
+            self.disabled_at,
+            self.destroyed_at,
+        ];
+        let evidence = [
+            &self.accepted,
+            &self.emitted,
+            &self.last_attempt,
+            &self.drain,
+            &self.guarded,
+        ]
+        .into_iter()
+        .flat_map(|m| m.values().map(|e| e.at));
+        single
+            .into_iter()
+            .flatten()
+            .chain(self.published.values().copied())
+            .chain(self.approvals.values().map(|a| a.at))
+            .chain(self.baselines.values().map(|b| b.at))
+            .chain(evidence)
     }
 
     /// The evidence map for a phase.
@@ -325,6 +383,20 @@ impl State {
     /// One version's state, if any.
     pub fn version(&self, family: &str, id: &str) -> Option<&VersionState> {
         self.families.get(family)?.versions.get(id)
+    }
+
+    /// The latest time the state records, with its family and version: a
+    /// state written while the clock ran ahead (or edited) holds times in
+    /// the future, and every window counted from them would be wrong.
+    pub fn latest(&self) -> Option<(Timestamp, &str, &str)> {
+        self.families
+            .iter()
+            .flat_map(|(f, fs)| {
+                fs.versions.iter().flat_map(move |(id, v)| {
+                    v.timestamps().map(move |t| (t, f.as_str(), id.as_str()))
+                })
+            })
+            .max_by_key(|(t, _, _)| *t)
     }
 }
 

@@ -55,8 +55,8 @@ pub enum Event {
     Enable(String, String, Timestamp),
     /// A version was destroyed.
     Destroy(String, String, Timestamp),
-    /// A publisher was rewritten with these kids.
-    Publish(String, Vec<String>, Timestamp),
+    /// A publisher was rewritten with these keys.
+    Publish(String, Vec<ListedKey>, Timestamp),
 }
 
 /// A shared, ordered log of events.
@@ -143,6 +143,7 @@ impl Store for FakeStore {
                         id: id.clone(),
                         fingerprint: v.fingerprint.clone(),
                         enabled: v.enabled,
+                        thumbprint: v.public.as_ref().map(crate::jwk::thumbprint),
                     })
                     .collect(),
                 primary: primary.clone(),
@@ -270,9 +271,11 @@ impl Store for FakeStore {
 /// An in-memory publisher.
 pub struct FakePublisher {
     address: String,
-    kids: Mutex<Option<Vec<String>>>,
+    keys: Mutex<Option<Vec<ListedKey>>>,
     clock: Arc<dyn Clock>,
     log: EventLog,
+    /// When set, every write fails with `Unavailable`.
+    pub down: AtomicBool,
 }
 
 impl FakePublisher {
@@ -280,15 +283,33 @@ impl FakePublisher {
     pub fn new(address: &str, clock: Arc<dyn Clock>, log: EventLog) -> Arc<FakePublisher> {
         Arc::new(FakePublisher {
             address: address.into(),
-            kids: Mutex::new(None),
+            keys: Mutex::new(None),
             clock,
             log,
+            down: AtomicBool::new(false),
         })
     }
 
-    /// What is published now.
+    /// The kids published now.
     pub fn kids(&self) -> Option<Vec<String>> {
-        self.kids.lock().unwrap().clone()
+        self.keys()
+            .map(|keys| keys.into_iter().map(|k| k.kid).collect())
+    }
+
+    /// The keys published now.
+    pub fn keys(&self) -> Option<Vec<ListedKey>> {
+        self.keys.lock().unwrap().clone()
+    }
+
+    /// Replaces the document outside rotor (a restore from backup, another
+    /// tool), logged like any rewrite so that an oracle sees it.
+    pub fn tamper(&self, keys: Option<Vec<ListedKey>>) {
+        *self.keys.lock().unwrap() = keys.clone();
+        self.log.lock().unwrap().push(Event::Publish(
+            self.address.clone(),
+            keys.unwrap_or_default(),
+            self.clock.now(),
+        ));
     }
 }
 
@@ -298,17 +319,24 @@ impl Publisher for FakePublisher {
         &self.address
     }
 
-    async fn read_kids(&self) -> Result<Option<Vec<String>>, ProviderError> {
-        Ok(self.kids())
+    async fn read_keys(&self) -> Result<Option<Vec<ListedKey>>, ProviderError> {
+        Ok(self.keys())
     }
 
     async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError> {
-        let kids: Vec<String> = keys.iter().map(|k| k.kid.clone()).collect();
-        *self.kids.lock().unwrap() = Some(kids.clone());
-        self.log
-            .lock()
-            .unwrap()
-            .push(Event::Publish(self.address.clone(), kids, self.clock.now()));
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ProviderError::new(
+                ErrorKind::Unavailable,
+                format!("{} is down", self.address),
+            ));
+        }
+        let listed: Vec<ListedKey> = keys.iter().map(ListedKey::of).collect();
+        *self.keys.lock().unwrap() = Some(listed.clone());
+        self.log.lock().unwrap().push(Event::Publish(
+            self.address.clone(),
+            listed,
+            self.clock.now(),
+        ));
         Ok(())
     }
 }
@@ -400,6 +428,7 @@ impl Generator for FakeGenerator {
         let n = self.0.fetch_add(1, Ordering::SeqCst);
         let mut jwk = serde_json::Map::new();
         jwk.insert("kty".into(), "oct-fake".into());
+        jwk.insert("n".into(), n.into());
         Ok(Generated {
             material: SecretValue::new(format!("fake-material-{n}").into_bytes()),
             algorithm: how.algorithm().into(),

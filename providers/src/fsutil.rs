@@ -95,6 +95,26 @@ pub(crate) fn io_error(what: &str, path: &Path, e: &io::Error) -> ProviderError 
     ProviderError::new(kind, format!("could not {what} {}: {e}", path.display()))
 }
 
+/// A path with `.` and `..` components folded away (lexically, without the
+/// file system: the file may not exist yet), so that two spellings of one
+/// file compare equal.
+pub(crate) fn normalize(path: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,10 +107,36 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     }
 
     let mut publishers: BTreeMap<String, Arc<dyn Publisher>> = BTreeMap::new();
+    // Two publishers writing one file would overwrite each other on every
+    // apply, and each would restart the other's accept windows.
+    let mut written: BTreeMap<std::path::PathBuf, &rotor_engine::spec::PublishSpec> =
+        BTreeMap::new();
     for publish in &spec.publishers {
         match publish.kind.as_str() {
             "jwks" => match JwksFile::from_spec(publish, base_dir) {
                 Ok(p) => {
+                    let path = crate::fsutil::normalize(p.path());
+                    if let Some(first) = written.get(&path) {
+                        let line = spec.sources.locate(&first.span);
+                        report(
+                            ConfigError::new(
+                                format!(
+                                    "{} writes {}, which {} (at {}) writes too",
+                                    publish.address(),
+                                    p.path().display(),
+                                    first.address(),
+                                    line
+                                ),
+                                publish
+                                    .settings
+                                    .get("path")
+                                    .map_or(&publish.span, |v| &v.span),
+                            )
+                            .hint("give each publisher a file of its own; two families cannot share one key set file"),
+                        );
+                        continue;
+                    }
+                    written.insert(path, publish);
                     publishers.insert(publish.address(), Arc::new(p));
                 }
                 Err(e) => report(e),

@@ -49,7 +49,7 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         eprintln!("Apply cancelled.");
         return Ok(ERROR);
     }
-    execute(&resolved, &providers, &backend, state, plan, &opts).await
+    execute(ws, &resolved, &providers, &backend, state, plan, &opts).await
 }
 
 /// `rotor apply FILE`: a saved plan, refused when the spec or state moved on
@@ -81,12 +81,77 @@ async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Rep
         );
         return Ok(ERROR);
     }
-    execute(&resolved, &providers, &backend, state, plan, &opts).await
+    execute(ws, &resolved, &providers, &backend, state, plan, &opts).await
+}
+
+/// How far the wall clock may move against the monotonic clock during an
+/// apply before it stops: NTP slews by milliseconds, a jump is a jump.
+const CLOCK_JUMP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The ground an apply stands on, checked before every promote, revoke and
+/// destroy: the spec on disk still hashes to what was planned, and the wall
+/// clock (which every window is counted on) has not jumped.
+struct Footing {
+    ws_dir: PathBuf,
+    state_path: PathBuf,
+    spec_hash: String,
+    wall: rotor_engine::Timestamp,
+    mono: std::time::Instant,
+}
+
+impl Footing {
+    fn new(ws: &Workspace, spec_hash: &str) -> Footing {
+        Footing {
+            ws_dir: ws.dir.clone(),
+            state_path: ws.state_path.clone(),
+            spec_hash: spec_hash.to_string(),
+            wall: rotor_providers::now(),
+            mono: std::time::Instant::now(),
+        }
+    }
+
+    /// `Err` when the wall clock moved more than [`CLOCK_JUMP`] away from
+    /// the monotonic clock since the apply began.
+    fn clock(&self) -> Result<(), String> {
+        let wall = (rotor_providers::now() - self.wall).as_millis() as i128;
+        let mono = self.mono.elapsed().as_millis() as i128;
+        let jump = wall - mono;
+        if jump.unsigned_abs() > CLOCK_JUMP.as_millis() {
+            return Err(format!(
+                "the system clock jumped {} by {}s during this apply: every window is counted on it, so rotor stops here",
+                if jump > 0 { "forward" } else { "back" },
+                jump.unsigned_abs() / 1000
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl rotor_engine::provider::Ground for Footing {
+    fn check(&self) -> Result<(), String> {
+        self.clock()?;
+        let ws = Workspace {
+            dir: self.ws_dir.clone(),
+            state_path: self.state_path.clone(),
+        };
+        let files = ws
+            .spec_files()
+            .map_err(|(what, _)| format!("the spec can no longer be read ({what})"))?;
+        let hash =
+            rotor_engine::spec::files_hash(files.iter().map(|(p, t)| (p.as_path(), t.as_str())));
+        if hash != self.spec_hash {
+            return Err(
+                "the spec changed since this apply began: run `rotor plan` again".to_string(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Runs an approved plan (made now, or saved) to the end or to its closed
 /// gates; with `--wait`, follows it from the state until every gate opened.
 async fn execute(
+    ws: &Workspace,
     resolved: &Resolved,
     providers: &Providers,
     backend: &LocalState,
@@ -97,9 +162,11 @@ async fn execute(
     let recorder = Recorder::new(state, backend);
     let hook = render::plan::Progress::new();
     let started = providers.clock.now();
+    let footing = std::sync::Arc::new(Footing::new(ws, &resolved.hash));
     let options = ApplyOptions {
         parallelism: opts.parallelism,
         deadline_base: opts.wait.then_some(started),
+        ground: footing.clone(),
     };
     let mut ran = 0;
     let approved = action_keys(&plan);
@@ -123,10 +190,27 @@ async fn execute(
         if report.is_complete() {
             // Anything the finished plan made newly possible (none expected) is planned
             // afresh, and runs only if it was part of what was approved.
+            let done = action_keys(&plan);
             plan =
                 super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
                     .await?;
             if report_blocked(&plan) {
+                return Ok(ERROR);
+            }
+            // A pass in which nothing ran, followed by a plan that asks for
+            // the same steps again, would repeat forever: a step counted
+            // itself done without its effect sticking. That is a bug; say so.
+            if report.ran() == 0
+                && let Some(again) = action_keys(&plan).intersection(&done).next()
+            {
+                render::error(
+                    &format!(
+                        "internal error: `{again}` counted itself done, yet a fresh plan asks for it again"
+                    ),
+                    Some(
+                        "this is a bug in rotor; nothing more was applied. Run `rotor plan` to see the state, and please report it with `rotor plan --json` (it holds no secret material)",
+                    ),
+                );
                 return Ok(ERROR);
             }
             if plan.step_count() == 0 {
@@ -149,6 +233,15 @@ async fn execute(
             return Ok(if opts.detailed_exitcode { PENDING } else { OK });
         }
         // Sleep until the next window opens, polling probes meanwhile.
+        if let Err(why) = footing.clock() {
+            render::error(
+                &why,
+                Some(
+                    "everything done so far is recorded; fix the clock (NTP) and run `rotor apply` again",
+                ),
+            );
+            return Ok(ERROR);
+        }
         let now = providers.clock.now();
         if now - last_status >= STATUS_EVERY {
             last_status = now;

@@ -10,7 +10,7 @@ mod resolve;
 mod rules;
 
 pub use parse::{EnvLookup, parse_files};
-pub use resolve::{Family, ResourceGraph, ResourceId, Window};
+pub use resolve::{Family, ResourceGraph, ResourceId, Window, files_hash};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
 use crate::time::{Duration, Timestamp};

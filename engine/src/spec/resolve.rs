@@ -231,16 +231,12 @@ pub(super) fn resolve(spec: Spec, diags: &mut Diagnostics) -> Resolved {
     }
 
     report_cycles(&graph, &spec, diags);
-    let mut hasher = Sha256::new();
-    for f in &spec.sources.files {
-        // The file's name, not the path as typed: `-C DIR` and `cd DIR` are the same spec.
-        let name = f.path.file_name().unwrap_or(f.path.as_os_str());
-        hasher.update(name.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(f.text.as_bytes());
-        hasher.update([0]);
-    }
-    let hash = format!("sha256:{}", crate::state::hex(&hasher.finalize()));
+    let hash = files_hash(
+        spec.sources
+            .files
+            .iter()
+            .map(|f| (f.path.as_path(), f.text.as_str())),
+    );
     let family_index = spec
         .secrets
         .iter()
@@ -429,4 +425,20 @@ impl Resolved {
             .as_ref()
             .map_or_else(|| self.overlap_floor(family).length, |o| o.value)
     }
+}
+
+/// The hash of a spec's files (in the order read), as [`Resolved::hash`]
+/// holds it: an apply compares it with the files on disk before each
+/// irreversible step, and a saved plan with the spec it is applied to.
+pub fn files_hash<'a>(files: impl Iterator<Item = (&'a std::path::Path, &'a str)>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, text) in files {
+        // The file's name, not the path as typed: `-C DIR` and `cd DIR` are the same spec.
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        hasher.update(name.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+        hasher.update([0]);
+    }
+    format!("sha256:{}", crate::state::hex(&hasher.finalize()))
 }

@@ -75,7 +75,7 @@ fn a_full_rotation_ends_with_only_the_new_version() {
     // Bootstrap: written, published, promoted once the 10s accept window passed.
     assert!(matches!(&boot[0], Event::Put(f, v, _) if f == "k" && v == "v1"));
     assert!(
-        matches!(&boot[1], Event::Publish(p, kids, _) if p == "publish.jwks.p" && kids == &["v1"])
+        matches!(&boot[1], Event::Publish(p, keys, _) if p == "publish.jwks.p" && keys.len() == 1 && keys[0].kid == "v1")
     );
     assert!(matches!(&boot[2], Event::Primary(f, v, _) if f == "k" && v == "v1"));
     assert_eq!(boot.len(), 3);
@@ -90,7 +90,13 @@ fn a_full_rotation_ends_with_only_the_new_version() {
         .iter()
         .map(|e| match e {
             Event::Put(_, v, _) => format!("put {v}"),
-            Event::Publish(_, kids, _) => format!("publish {}", kids.join(",")),
+            Event::Publish(_, keys, _) => format!(
+                "publish {}",
+                keys.iter()
+                    .map(|k| k.kid.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
             Event::Primary(_, v, _) => format!("primary {v}"),
             Event::Disable(_, v, _) => format!("disable {v}"),
             Event::Enable(_, v, _) => format!("enable {v}"),
@@ -657,10 +663,7 @@ fn parallelism_bounds_the_provider_calls_in_flight_across_families() {
             &providers,
             &recorder,
             &crate::apply::Silent,
-            &crate::apply::ApplyOptions {
-                parallelism,
-                deadline_base: None,
-            },
+            &crate::apply::ApplyOptions::new(parallelism),
         ));
         assert!(!report.failed(), "{report:#?}");
         assert_eq!(

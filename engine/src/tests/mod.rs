@@ -261,8 +261,8 @@ impl Harness {
             &recorder,
             &Silent,
             &ApplyOptions {
-                parallelism: 4,
                 deadline_base,
+                ..ApplyOptions::new(4)
             },
         ))
     }

@@ -265,8 +265,8 @@ struct FamilyTrack {
     ever_primary: BTreeSet<String>,
     /// Versions that were primary and no longer are, with when they stopped.
     superseded: BTreeMap<String, Timestamp>,
-    /// Per publisher: kids published, with since when continuously.
-    published: BTreeMap<String, BTreeMap<String, Timestamp>>,
+    /// Per publisher: keys (kid and thumbprint) published, with since when continuously.
+    published: BTreeMap<String, BTreeMap<crate::provider::ListedKey, Timestamp>>,
 }
 
 /// Checks the promise from the event log alone. `phases` gives, for each
@@ -320,7 +320,10 @@ fn check_promise(events: &[Event], phases: &[(usize, &Resolved)]) {
                 );
                 for &p in &family.publishers {
                     let addr = r.spec.publishers[p].address();
-                    let since = track.published.get(&addr).and_then(|d| d.get(s)).copied();
+                    let since = track
+                        .published
+                        .get(&addr)
+                        .and_then(|d| d.iter().find(|(k, _)| k.kid == *s).map(|(_, t)| *t));
                     assert!(
                         since.is_some_and(|since| since + window <= t),
                         "{s} promoted before {addr} published it for {window} (since {since:?}): {}",
@@ -487,7 +490,12 @@ fn the_event_log_checker_catches_an_early_revoke() {
     let publish = |kids: &[&str], s: i64| {
         Event::Publish(
             "publish.jwks.p".into(),
-            kids.iter().map(|k| k.to_string()).collect(),
+            kids.iter()
+                .map(|k| crate::provider::ListedKey {
+                    kid: k.to_string(),
+                    thumbprint: format!("sha256:{k}"),
+                })
+                .collect(),
             t(s),
         )
     };

@@ -233,15 +233,22 @@ fn hand_state() -> State {
     let f = s.families.entry("k".into()).or_default();
     let mut v1 = version(Phase::Active, T0);
     v1.published_at = Some(T0);
-    v1.accepted
-        .insert("api".into(), evidence(Outcome::Passed, T0));
-    v1.promoted_at = Some(T0);
-    v1.emitted
-        .insert("auth".into(), evidence(Outcome::Assumed, T0));
+    v1.published.insert("publish.jwks.p".into(), T0);
+    // Evidence is gathered once each consumer's cache window has passed.
+    v1.accepted.insert(
+        "api".into(),
+        evidence(Outcome::Passed, T0 + Duration::seconds(10)),
+    );
+    v1.promoted_at = Some(T0 + Duration::seconds(10));
+    v1.emitted.insert(
+        "auth".into(),
+        evidence(Outcome::Assumed, T0 + Duration::seconds(15)),
+    );
     f.versions.insert("v1".into(), v1);
     let t1 = T0 + Duration::seconds(3600);
     let mut v2 = version(Phase::Pending, t1);
     v2.published_at = Some(t1);
+    v2.published.insert("publish.jwks.p".into(), t1);
     f.versions.insert("v2".into(), v2);
     f.active = Some("v1".into());
     s
@@ -272,9 +279,23 @@ fn check_promote_wants_evidence_and_the_cache_window() {
         .versions
         .get_mut("v2")
         .unwrap();
+    // Evidence from before the cache window passed proves nothing.
     v2.accepted
         .insert("api".into(), evidence(Outcome::Passed, t1()));
     v2.phase = Phase::Accepted;
+    let e = err(&s, "v2", t1() + Duration::seconds(60));
+    assert!(e.contains("gathered since it was last published"), "{e}");
+    let v2 = s
+        .families
+        .get_mut("k")
+        .unwrap()
+        .versions
+        .get_mut("v2")
+        .unwrap();
+    v2.accepted.insert(
+        "api".into(),
+        evidence(Outcome::Passed, t1() + Duration::seconds(10)),
+    );
     let e = err(&s, "v2", t1() + Duration::seconds(9));
     assert!(e.contains("cache window (10s)"), "{e}");
     assert!(check_promote(&r, fam, &s, "v2", t1() + Duration::seconds(10)).is_ok());
@@ -286,7 +307,8 @@ fn check_promote_wants_evidence_and_the_cache_window() {
         .versions
         .get_mut("v2")
         .unwrap()
-        .published_at = None;
+        .published
+        .clear();
     assert!(err(&s, "v2", t1() + Duration::seconds(60)).contains("never published"));
 
     // A revoked version cannot be promoted.
@@ -297,7 +319,7 @@ fn check_promote_wants_evidence_and_the_cache_window() {
         .versions
         .get_mut("v2")
         .unwrap();
-    v2.published_at = Some(t1());
+    v2.published.insert("publish.jwks.p".into(), t1());
     v2.phase = Phase::Revoked;
     assert!(err(&s, "v2", t1() + Duration::seconds(60)).contains("revoked"));
 }
@@ -307,8 +329,10 @@ fn promoted_state() -> State {
     let mut s = hand_state();
     let f = s.families.get_mut("k").unwrap();
     let v2 = f.versions.get_mut("v2").unwrap();
-    v2.accepted
-        .insert("api".into(), evidence(Outcome::Passed, t1()));
+    v2.accepted.insert(
+        "api".into(),
+        evidence(Outcome::Passed, t1() + Duration::seconds(10)),
+    );
     v2.phase = Phase::Active;
     v2.promoted_at = Some(t1() + Duration::seconds(10));
     let v1 = f.versions.get_mut("v1").unwrap();

@@ -193,6 +193,7 @@ mod tests {
             phase: ProbePhase::Accept,
             consumer: "gateway".into(),
             material: None,
+            thumbprint: None,
             baseline: None,
         }
     }

@@ -72,9 +72,9 @@ impl JwksProbe {
         })
     }
 
-    /// The key set at the URL: how many keys it holds and their kids, or
-    /// why it could not be read.
-    async fn keys(&self, url: &str) -> Result<(usize, Vec<String>), String> {
+    /// The key set at the URL: how many keys it holds and their kids with
+    /// each key's thumbprint, or why it could not be read.
+    async fn keys(&self, url: &str) -> Result<(usize, Vec<(String, String)>), String> {
         let response = self
             .client
             .get(url)
@@ -107,8 +107,11 @@ impl JwksProbe {
         }
         let kids = keys
             .iter()
-            .filter_map(|k| k.get("kid").and_then(|kid| kid.as_str()))
-            .map(str::to_string)
+            .filter_map(|k| {
+                let kid = k.get("kid").and_then(|kid| kid.as_str())?;
+                let member = k.as_object()?;
+                Some((kid.to_string(), rotor_engine::jwk::thumbprint(member)))
+            })
             .collect();
         Ok((keys.len(), kids))
     }
@@ -154,8 +157,31 @@ impl Probe for JwksProbe {
                 ),
             };
         }
-        let present = kids.iter().any(|k| k == kid);
+        // Listed by kid is not enough: the key under it must be the
+        // version's own (by thumbprint), or no signature made with the
+        // version verifies there.
+        let listed: Vec<&String> = kids
+            .iter()
+            .filter(|(k, _)| k == kid)
+            .map(|(_, t)| t)
+            .collect();
         let want_present = request.phase != ProbePhase::Guard;
+        if want_present
+            && let Some(expected) = &request.thumbprint
+            && !listed.is_empty()
+            && !listed.contains(&expected)
+        {
+            return ProbeResult {
+                passed: false,
+                detail: format!(
+                    "kid {kid} is listed with a different key at {url} (thumbprint {}, the store holds {})",
+                    rotor_engine::jwk::short(listed[0]),
+                    rotor_engine::jwk::short(expected)
+                ),
+            };
+        }
+        let present = !listed.is_empty();
+        let kids: Vec<String> = kids.into_iter().map(|(k, _)| k).collect();
         let detail = match (present, want_present) {
             (true, true) => format!("kid {kid} is in the key set ({count} keys)"),
             (false, false) => format!("kid {kid} is no longer in the key set"),
@@ -243,6 +269,30 @@ mod tests {
         assert!(
             r.detail
                 .starts_with("kid kid-2026-11 is still in the key set after its revoke")
+        );
+    }
+
+    /// A kid listed with another key (a renamed family, a key set left over
+    /// from a lost `.rotor/`) is not the version: no signature made with it
+    /// verifies there.
+    #[tokio::test]
+    async fn a_kid_listed_with_another_key_fails() {
+        let srv = server().await;
+        let probe = probe(&srv.url("/jwks"));
+        let listed = serde_json::json!({"kid": "kid-2026-11", "kty": "RSA"});
+        let mut req = request(ProbePhase::Accept);
+        req.thumbprint = Some(rotor_engine::jwk::thumbprint(listed.as_object().unwrap()));
+        let ok = probe.check(&req).await;
+        assert!(ok.passed, "{}", ok.detail);
+        req.thumbprint = Some("sha256:0123456789abcdef".into());
+        let wrong = probe.check(&req).await;
+        assert!(!wrong.passed);
+        assert!(
+            wrong
+                .detail
+                .starts_with("kid kid-2026-11 is listed with a different key at "),
+            "{}",
+            wrong.detail
         );
     }
 

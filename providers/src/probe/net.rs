@@ -222,6 +222,7 @@ pub(crate) mod tests {
             phase,
             consumer: "gateway".into(),
             material: None,
+            thumbprint: None,
             baseline: None,
         }
     }

@@ -177,6 +177,7 @@ mod tests {
             algorithm: "password".into(),
             phase: ProbePhase::Accept,
             consumer: "database".into(),
+            thumbprint: None,
             material: Some(Arc::new(SecretValue::new(
                 material.to_string().into_bytes(),
             ))),

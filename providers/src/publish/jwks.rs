@@ -15,7 +15,7 @@
 use crate::config::{ConfigError, Settings};
 use crate::fsutil::{self, io_error};
 use async_trait::async_trait;
-use rotor_engine::provider::{ErrorKind, ProviderError, PublicKey, Publisher};
+use rotor_engine::provider::{ErrorKind, ListedKey, ProviderError, PublicKey, Publisher};
 use rotor_engine::spec::PublishSpec;
 use serde_json::{Map, Value, json};
 use std::fs;
@@ -89,7 +89,7 @@ impl Publisher for JwksFile {
         &self.address
     }
 
-    async fn read_kids(&self) -> Result<Option<Vec<String>>, ProviderError> {
+    async fn read_keys(&self) -> Result<Option<Vec<ListedKey>>, ProviderError> {
         let text = match fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -100,17 +100,24 @@ impl Publisher for JwksFile {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or_else(|| self.invalid("it has no `keys` list"))?;
-        let kids = keys
+        let listed = keys
             .iter()
             .enumerate()
             .map(|(i, key)| {
-                key.get("kid")
+                let member = key
+                    .as_object()
+                    .ok_or_else(|| self.invalid(format!("key {} is not an object", i + 1)))?;
+                let kid = member
+                    .get("kid")
                     .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .ok_or_else(|| self.invalid(format!("key {} has no `kid`", i + 1)))
+                    .ok_or_else(|| self.invalid(format!("key {} has no `kid`", i + 1)))?;
+                Ok(ListedKey {
+                    kid: kid.to_string(),
+                    thumbprint: rotor_engine::jwk::thumbprint(member),
+                })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(kids))
+            .collect::<Result<Vec<_>, ProviderError>>()?;
+        Ok(Some(listed))
     }
 
     async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError> {
@@ -148,12 +155,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("public/.well-known/jwks.json");
         let jwks = JwksFile::new("publish.jwks.public".into(), path.clone());
-        assert_eq!(jwks.read_kids().await.unwrap(), None);
+        assert_eq!(jwks.read_keys().await.unwrap(), None);
 
         jwks.publish(&[key("b"), key("a")]).await.unwrap();
+        let listed = jwks.read_keys().await.unwrap().unwrap();
+        let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, ["a", "b"]);
+        // Listed by key: the thumbprint is the key's, whatever its kid.
         assert_eq!(
-            jwks.read_kids().await.unwrap(),
-            Some(vec!["a".into(), "b".into()])
+            listed[0].thumbprint,
+            rotor_engine::jwk::thumbprint(&key("z").jwk)
         );
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -166,7 +177,7 @@ mod tests {
         );
 
         jwks.publish(&[]).await.unwrap();
-        assert_eq!(jwks.read_kids().await.unwrap(), Some(vec![]));
+        assert_eq!(jwks.read_keys().await.unwrap(), Some(vec![]));
     }
 
     #[tokio::test]
@@ -180,7 +191,7 @@ mod tests {
             "{\"keys\": [{\"kty\": \"EC\"}]}",
         ] {
             fs::write(&path, text).unwrap();
-            let err = jwks.read_kids().await.unwrap_err();
+            let err = jwks.read_keys().await.unwrap_err();
             assert_eq!(err.kind, ErrorKind::Invalid, "{text}");
             assert!(
                 err.message.contains(&path.display().to_string()),

@@ -814,6 +814,7 @@ impl Store for AwsSecretsManagerStore {
                 let envelope = self.envelope(family, id, &v.version_id).await?;
                 Ok::<_, ProviderError>(LiveVersion {
                     id: id.to_string(),
+                    thumbprint: envelope.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
                     fingerprint: envelope.fingerprint,
                     enabled,
                 })

@@ -65,6 +65,11 @@
 //! Every file is replaced atomically (temporary file, fsync, rename, fsync of
 //! the directory), so a reader sees the old or the new `keyset.json`, never
 //! a mix, and a crash at any point leaves a layout that `read` understands.
+//! The metadata and `keyset.json`'s `primary` are the record; the key set's
+//! list and the `primary` file are derived from them, and every read or
+//! change first rewrites whichever a kill left behind, removes temporary
+//! files and shreds material whose metadata was never written. A family is
+//! held with an OS lock on `<family>/.lock` while it is read or changed.
 
 use crate::clock;
 use crate::config::{ConfigError, Settings};
@@ -79,6 +84,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -90,8 +96,8 @@ pub const DEFAULT_PATH: &str = ".rotor/secrets";
 pub struct FileStore {
     address: String,
     root: PathBuf,
-    /// Serialises changes made through this value. Separate rotor processes
-    /// are kept apart by the state lock; this covers parallel tasks in one apply.
+    /// Serialises this value's tasks; other processes are kept apart by
+    /// an OS lock per family (see [`FileStore::lock`]).
     write: Mutex<()>,
 }
 
@@ -172,13 +178,109 @@ impl FileStore {
         Ok(self.root.join(family))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    /// Holds one family for a read or a change: this value's tasks through a
+    /// mutex, other processes (a `rotor plan` beside an apply, two applies on
+    /// different families) through an OS lock on `<family>/.lock`. A read of
+    /// a family that has no directory yet creates nothing and locks nothing.
+    fn lock(&self, family: &str, create: bool) -> Result<FamilyLock<'_>, ProviderError> {
         // A panic in another task cannot leave the files half-written (every
         // write is atomic), so a poisoned lock is safe to take over.
-        self.write.lock().unwrap_or_else(|p| p.into_inner())
+        let guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let dir = self.family_dir(family)?;
+        if !dir.is_dir() {
+            if !create {
+                return Ok(FamilyLock {
+                    _guard: guard,
+                    _file: None,
+                });
+            }
+            fsutil::create_private_dir(&dir).map_err(|e| io_error("create", &dir, &e))?;
+        }
+        let path = dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(PRIVATE_FILE)
+            .open(&path)
+            .map_err(|e| io_error("open", &path, &e))?;
+        file.lock().map_err(|e| io_error("lock", &path, &e))?;
+        Ok(FamilyLock {
+            _guard: guard,
+            _file: Some(file),
+        })
     }
 
+    /// What is on disk for a family, after finishing whatever an interrupted
+    /// change left half done; call with the family locked.
     fn load(&self, family: &str) -> Result<FamilyFiles, ProviderError> {
+        let files = self.read_files(family)?;
+        self.repair(family, &files)?;
+        Ok(files)
+    }
+
+    /// Crash recovery, run before every read and change. The metadata files
+    /// and `keyset.json`'s `primary` are the record; `keyset.json`'s list and
+    /// the `primary` file are derived from them for readers, and a kill
+    /// between two writes can leave them behind the record. Rewrite what
+    /// differs, remove temporary files a killed write left, and shred
+    /// material whose metadata was never written (a `put` killed in between:
+    /// that version never existed for anyone).
+    fn repair(&self, family: &str, files: &FamilyFiles) -> Result<(), ProviderError> {
+        let dir = self.family_dir(family)?;
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let versions_dir = dir.join("versions");
+        for d in [&dir, &versions_dir] {
+            let Ok(entries) = fs::read_dir(d) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let path = entry.path();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    shred(&path).map_err(|e| io_error("remove", &path, &e))?;
+                } else if *d == versions_dir
+                    && let Some(id) = name
+                        .strip_suffix(".pem")
+                        .or_else(|| name.strip_suffix(".key"))
+                    && !files.versions.iter().any(|m| m.id == id)
+                {
+                    shred(&path).map_err(|e| io_error("remove", &path, &e))?;
+                }
+            }
+        }
+        if files.versions.is_empty() && files.primary.is_none() {
+            return Ok(());
+        }
+        let keyset_path = dir.join("keyset.json");
+        let want = keyset_text(family, files);
+        if fs::read_to_string(&keyset_path).ok().as_deref() != Some(want.as_str()) {
+            fsutil::write_atomic(&keyset_path, want.as_bytes(), PRIVATE_FILE)
+                .map_err(|e| io_error("write", &keyset_path, &e))?;
+        }
+        let primary_path = dir.join("primary");
+        let want = files.primary.as_ref().map(|id| format!("{id}\n"));
+        if fs::read_to_string(&primary_path).ok() != want {
+            self.write_primary(&primary_path, files.primary.as_deref())?;
+        }
+        Ok(())
+    }
+
+    fn write_primary(&self, path: &Path, primary: Option<&str>) -> Result<(), ProviderError> {
+        match primary {
+            Some(id) => fsutil::write_atomic(path, format!("{id}\n").as_bytes(), PRIVATE_FILE)
+                .map_err(|e| io_error("write", path, &e)),
+            None => match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", path, &e)),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn read_files(&self, family: &str) -> Result<FamilyFiles, ProviderError> {
         let dir = self.family_dir(family)?;
         let versions_dir = dir.join("versions");
         let mut versions = Vec::new();
@@ -248,37 +350,40 @@ impl FileStore {
     /// written first: it is the source of truth that `read` uses for the primary.
     fn write_keyset(&self, family: &str, files: &FamilyFiles) -> Result<(), ProviderError> {
         let dir = self.family_dir(family)?;
-        let keyset = Keyset {
-            family: family.to_string(),
-            primary: files.primary.clone(),
-            versions: files
-                .versions
-                .iter()
-                .filter(|m| m.enabled && !m.destroyed)
-                .map(|m| KeysetEntry {
-                    id: m.id.clone(),
-                    kid: m.kid.clone(),
-                    alg: m.alg.clone(),
-                    fingerprint: m.fingerprint.clone(),
-                    file: m.file.clone(),
-                })
-                .collect(),
-        };
-        write_json(&dir.join("keyset.json"), &keyset)?;
-        let primary_path = dir.join("primary");
-        match &files.primary {
-            Some(id) => {
-                fsutil::write_atomic(&primary_path, format!("{id}\n").as_bytes(), PRIVATE_FILE)
-                    .map_err(|e| io_error("write", &primary_path, &e))
-            }
-            None => match fs::remove_file(&primary_path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                    Err(io_error("remove", &primary_path, &e))
-                }
-                _ => Ok(()),
-            },
-        }
+        let path = dir.join("keyset.json");
+        fsutil::write_atomic(&path, keyset_text(family, files).as_bytes(), PRIVATE_FILE)
+            .map_err(|e| io_error("write", &path, &e))?;
+        self.write_primary(&dir.join("primary"), files.primary.as_deref())
     }
+}
+
+/// Holds a family (see [`FileStore::lock`]); released when dropped.
+struct FamilyLock<'a> {
+    _guard: std::sync::MutexGuard<'a, ()>,
+    _file: Option<fs::File>,
+}
+
+/// The text of `keyset.json` for what the metadata says.
+fn keyset_text(family: &str, files: &FamilyFiles) -> String {
+    let keyset = Keyset {
+        family: family.to_string(),
+        primary: files.primary.clone(),
+        versions: files
+            .versions
+            .iter()
+            .filter(|m| m.enabled && !m.destroyed)
+            .map(|m| KeysetEntry {
+                id: m.id.clone(),
+                kid: m.kid.clone(),
+                alg: m.alg.clone(),
+                fingerprint: m.fingerprint.clone(),
+                file: m.file.clone(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&keyset).expect("store metadata serialises");
+    text.push('\n');
+    text
 }
 
 /// Family names and version ids become file names: keep them to a safe
@@ -345,6 +450,7 @@ impl Store for FileStore {
     }
 
     async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+        let _lock = self.lock(family, false)?;
         let files = self.load(family)?;
         Ok(LiveFamily {
             versions: files
@@ -352,6 +458,7 @@ impl Store for FileStore {
                 .into_iter()
                 .filter(|m| !m.destroyed)
                 .map(|m| LiveVersion {
+                    thumbprint: m.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
                     id: m.id,
                     fingerprint: m.fingerprint,
                     enabled: m.enabled,
@@ -363,7 +470,7 @@ impl Store for FileStore {
 
     async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
-        let _guard = self.lock();
+        let _lock = self.lock(family, true)?;
         let mut files = self.load(family)?;
         let id = version.id;
         if files.versions.iter().any(|m| m.id == id) {
@@ -408,7 +515,7 @@ impl Store for FileStore {
     }
 
     async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let _guard = self.lock();
+        let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let meta = self.version(&mut files, family, id)?;
         if !meta.enabled {
@@ -425,7 +532,7 @@ impl Store for FileStore {
     }
 
     async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let _guard = self.lock();
+        let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         if files.primary.as_deref() == Some(id) {
             return Err(ProviderError::new(
@@ -449,7 +556,7 @@ impl Store for FileStore {
     }
 
     async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let _guard = self.lock();
+        let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let meta = self.version(&mut files, family, id)?;
         meta.enabled = true;
@@ -460,7 +567,7 @@ impl Store for FileStore {
 
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
-        let _guard = self.lock();
+        let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         if files.versions.iter().any(|m| m.id == id && m.destroyed) {
             return Ok(()); // already done; a resumed apply may ask again
@@ -483,7 +590,7 @@ impl Store for FileStore {
     }
 
     async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
-        let _guard = self.lock();
+        let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let file = self.version(&mut files, family, id)?.file.clone();
         let path = self.family_dir(family)?.join(&file);
@@ -493,6 +600,7 @@ impl Store for FileStore {
     }
 
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+        let _lock = self.lock(family, false)?;
         let files = self.load(family)?;
         Ok(files
             .versions
@@ -554,6 +662,58 @@ mod tests {
                 assert!(!err.message.contains(line), "material in: {}", err.message);
             }
         }
+    }
+
+    /// What a kill between two writes leaves is finished by the next read:
+    /// the derived files follow the metadata, temporaries and material
+    /// without metadata are gone.
+    #[tokio::test]
+    async fn a_read_finishes_what_a_killed_change_left_half_done() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new("store.file.local".into(), tmp.path().join("s"));
+        let dir = store.root().join("signing");
+        let (g1, g2) = (ec(), ec());
+        store.put("signing", &new_version("v1", &g1)).await.unwrap();
+        store.set_primary("signing", "v1").await.unwrap();
+        let before_v2 = fs::read_to_string(dir.join("keyset.json")).unwrap();
+        store.put("signing", &new_version("v2", &g2)).await.unwrap();
+        let keyset_with_v2 = fs::read_to_string(dir.join("keyset.json")).unwrap();
+
+        // A put killed after the metadata, before keyset.json.
+        fs::write(dir.join("keyset.json"), &before_v2).unwrap();
+        // A write killed before its rename, and material whose metadata never came.
+        fs::write(dir.join(".keyset.json.tmp"), "half").unwrap();
+        fs::write(dir.join("versions/.v3.pem.tmp"), "half").unwrap();
+        fs::write(dir.join("versions/v3.pem"), "orphan").unwrap();
+        let live = store.read("signing").await.unwrap();
+        assert_eq!(live.versions.len(), 2);
+        assert_eq!(
+            fs::read_to_string(dir.join("keyset.json")).unwrap(),
+            keyset_with_v2
+        );
+        for gone in [
+            ".keyset.json.tmp",
+            "versions/.v3.pem.tmp",
+            "versions/v3.pem",
+        ] {
+            assert!(!dir.join(gone).exists(), "{gone} left behind");
+        }
+
+        // A promote killed between keyset.json and the primary file.
+        store.set_primary("signing", "v2").await.unwrap();
+        fs::write(dir.join("primary"), "v1\n").unwrap();
+        store.read("signing").await.unwrap();
+        assert_eq!(fs::read_to_string(dir.join("primary")).unwrap(), "v2\n");
+
+        // A disable killed after the metadata, before keyset.json: asked
+        // again, the key set still loses the version.
+        let listed = fs::read_to_string(dir.join("keyset.json")).unwrap();
+        store.disable("signing", "v1").await.unwrap();
+        fs::write(dir.join("keyset.json"), &listed).unwrap();
+        store.disable("signing", "v1").await.unwrap();
+        let ks = keyset(&dir);
+        assert_eq!(ks["versions"].as_array().unwrap().len(), 1);
+        assert_eq!(ks["versions"][0]["id"], "v2");
     }
 
     #[tokio::test]

@@ -444,6 +444,7 @@ impl Store for PostgresStore {
                 id: held.version,
                 fingerprint: held.fingerprint,
                 enabled: role.can_login,
+                thumbprint: None,
             });
         }
         live.versions.sort_by(|a, b| a.id.cmp(&b.id));

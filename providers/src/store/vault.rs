@@ -443,6 +443,7 @@ impl Store for VaultStore {
                 .filter(|(_, v)| !(v.destroyed && v.purged))
                 .map(|(id, v)| LiveVersion {
                     id,
+                    thumbprint: v.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
                     fingerprint: v.fingerprint,
                     enabled: v.enabled && !v.destroyed,
                 })
