@@ -8,7 +8,7 @@
 //! it wait too, everything independent still runs, and the apply ends cleanly.
 
 use crate::StateBackend;
-use crate::plan::{Action, Plan, Step, gate_id};
+use crate::plan::{Action, Step, gate_id};
 use crate::provider::{FirmGround, Ground, ListedKey, NewVersion, ProbeRequest, Providers};
 use crate::safety::{self, evidence_in_term};
 use crate::secret::SecretValue;
@@ -185,7 +185,7 @@ impl<'a> Recorder<'a> {
 /// Runs a plan once. Safe to run again: done steps are skipped.
 pub async fn apply(
     resolved: &Resolved,
-    plan: &Plan,
+    plan: &crate::safety::CheckedPlan,
     providers: &Providers,
     recorder: &Recorder<'_>,
     hook: &dyn Hook,

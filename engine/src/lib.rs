@@ -28,11 +28,13 @@ pub mod refresh;
 pub mod runbook;
 pub mod safety;
 pub mod secret;
+pub mod session;
 pub mod spec;
 pub mod state;
 pub mod testing;
 pub mod time;
 
+pub use async_trait::async_trait;
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, SourceMap, Span};
 pub use provider::{Clock, Generator, Probe, Providers, Publisher, StateBackend, Store};
 pub use secret::SecretValue;

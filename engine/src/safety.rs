@@ -148,6 +148,39 @@ pub fn check_plan(resolved: &Resolved, state: &State, plan: &Plan) -> Vec<Violat
     out
 }
 
+/// A plan the safety checker accepted against a state: the only kind
+/// [`crate::apply::apply`] runs. Made by [`CheckedPlan::check`] alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPlan(Plan);
+
+impl CheckedPlan {
+    /// Checks `plan` against `state` and the spec; every violation when it fails.
+    pub fn check(
+        resolved: &Resolved,
+        state: &State,
+        plan: Plan,
+    ) -> Result<CheckedPlan, Vec<Violation>> {
+        let violations = check_plan(resolved, state, &plan);
+        if violations.is_empty() {
+            Ok(CheckedPlan(plan))
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// The plan, to save or render.
+    pub fn into_plan(self) -> Plan {
+        self.0
+    }
+}
+
+impl std::ops::Deref for CheckedPlan {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.0
+    }
+}
+
 /// All steps a step transitively runs after.
 fn ancestors(steps: &[Step], index: usize) -> BTreeSet<usize> {
     let mut seen = BTreeSet::new();

@@ -2,12 +2,12 @@ use super::{ERROR, OK, PENDING, plan_file};
 use crate::context::{Reported, Workspace};
 use crate::render;
 use crate::style;
-use rotor_engine::apply::{ApplyOptions, Recorder};
-use rotor_engine::plan::Plan;
+use rotor_engine::apply::{ApplyOptions, ApplyReport, Recorder};
+use rotor_engine::safety::CheckedPlan;
+use rotor_engine::session::{End, Session, Waiter};
 use rotor_engine::spec::Resolved;
 use rotor_engine::{Providers, State};
 use rotor_providers::LocalState;
-use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -21,11 +21,6 @@ pub struct Options {
     pub plan_file: Option<PathBuf>,
 }
 
-/// How often `--wait` polls probes while no window is due.
-const POLL: rotor_engine::Duration = rotor_engine::Duration(1000);
-/// The longest pause between polls: while nothing moves, each round waits
-/// twice as long as the last (probes retry with backoff), up to this.
-const MAX_POLL: rotor_engine::Duration = rotor_engine::Duration(16_000);
 /// How often `--wait` says it is still waiting when nothing changes.
 const STATUS_EVERY: rotor_engine::Duration = rotor_engine::Duration(30_000);
 
@@ -67,8 +62,7 @@ async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Rep
     let existing = ws.existing_state(&backend)?;
     plan_file::check_fresh(&saved, path, &resolved.hash, existing.as_ref())?;
     let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));
-    let plan = saved.plan;
-    plan_file::check_safety(&resolved, &state, &plan, path)?;
+    let plan = plan_file::check_safety(&resolved, &state, saved.plan, path)?;
     render::plan::print_human(&plan);
     if plan.is_empty() {
         eprintln!("Nothing to apply: the saved plan has no changes.");
@@ -150,187 +144,138 @@ impl rotor_engine::provider::Ground for Footing {
 
 /// Runs an approved plan (made now, or saved) to the end or to its closed
 /// gates; with `--wait`, follows it from the state until every gate opened.
+/// The loop itself is the engine's [`Session`]; this renders how it ended.
 async fn execute(
     ws: &Workspace,
     resolved: &Resolved,
     providers: &Providers,
     backend: &LocalState,
     state: State,
-    plan: Plan,
+    plan: CheckedPlan,
     opts: &Options,
 ) -> Result<u8, Reported> {
     let recorder = Recorder::new(state, backend);
     let hook = render::plan::Progress::new();
     let started = providers.clock.now();
     let footing = std::sync::Arc::new(Footing::new(ws, &resolved.hash));
-    let options = ApplyOptions {
-        parallelism: opts.parallelism,
-        deadline_base: opts.wait.then_some(started),
-        ground: footing.clone(),
+    let waiter = Waiting {
+        footing: footing.clone(),
+        clock: providers.clock.clone(),
+        last_status: std::sync::Mutex::new(started),
     };
-    let mut ran = 0;
-    let approved = action_keys(&plan);
-    let mut plan = plan;
-    let mut last_status = started;
-    let mut poll = POLL;
-    loop {
-        let report =
-            rotor_engine::apply::apply(resolved, &plan, providers, &recorder, &hook, &options)
-                .await;
-        ran += report.ran();
-        poll = if report.ran() > 0 {
-            POLL
-        } else {
-            rotor_engine::Duration(poll.0 * 2).min(MAX_POLL)
-        };
-        if report.failed() {
-            eprintln!("{}", style::red(&render::plan::apply_summary(&report, ran)));
-            return Ok(ERROR);
+    let session = Session {
+        resolved,
+        providers,
+        recorder: &recorder,
+        hook: &hook,
+        options: ApplyOptions {
+            parallelism: opts.parallelism,
+            deadline_base: opts.wait.then_some(started),
+            ground: footing,
+        },
+        wait: opts.wait.then_some(&waiter as &dyn Waiter),
+    };
+    const RESUME: &str = "everything done so far is recorded; fix the cause and run `rotor apply` again: it resumes from the last recorded step";
+    match session.run(plan).await {
+        End::Complete { report, ran } => {
+            eprintln!(
+                "{}",
+                style::green(&render::plan::apply_summary(&report, ran))
+            );
+            Ok(OK)
         }
-        if report.is_complete() {
-            // Anything the finished plan made newly possible (none expected) is planned
-            // afresh, and runs only if it was part of what was approved.
-            let done = action_keys(&plan);
-            plan =
-                super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
-                    .await?;
-            if report_blocked(&plan) {
-                return Ok(ERROR);
-            }
-            // A pass in which nothing ran, followed by a plan that asks for
-            // the same steps again, would repeat forever: a step counted
-            // itself done without its effect sticking. That is a bug; say so.
-            if report.ran() == 0
-                && let Some(again) = action_keys(&plan).intersection(&done).next()
-            {
-                render::error(
-                    &format!(
-                        "internal error: `{again}` counted itself done, yet a fresh plan asks for it again"
-                    ),
-                    Some(
-                        "this is a bug in rotor; nothing more was applied. Run `rotor plan` to see the state, and please report it with `rotor plan --json` (it holds no secret material)",
-                    ),
-                );
-                return Ok(ERROR);
-            }
-            if plan.step_count() == 0 {
-                eprintln!(
-                    "{}",
-                    style::green(&render::plan::apply_summary(&report, ran))
-                );
-                return Ok(if plan.summary.blocked > 0 { ERROR } else { OK });
-            }
-            if !within_approved(&plan, &approved) {
-                return Ok(ERROR);
-            }
-            continue;
-        }
-        if !opts.wait {
+        End::Pending { report, ran } => {
             eprintln!(
                 "{}",
                 style::yellow(&render::plan::apply_summary(&report, ran))
             );
-            return Ok(if opts.detailed_exitcode { PENDING } else { OK });
+            Ok(if opts.detailed_exitcode { PENDING } else { OK })
         }
-        // Sleep until the next window opens, polling probes meanwhile.
-        if let Err(why) = footing.clock() {
+        End::Failed { report, ran } => {
+            eprintln!("{}", style::red(&render::plan::apply_summary(&report, ran)));
+            Ok(ERROR)
+        }
+        End::Blocked(families) => {
+            // A fresh plan made while applying found a family it cannot go on
+            // with (a store that stopped answering, drift): say which and why.
+            for (family, reason) in families {
+                render::error(&format!("secret.{family} stopped: {reason}"), Some(RESUME));
+            }
+            Ok(ERROR)
+        }
+        End::Unapproved(new) => {
             render::error(
-                &why,
+                &format!(
+                    "the plan changed while applying: {} was not in the plan you approved",
+                    new.join(", ")
+                ),
                 Some(
-                    "everything done so far is recorded; fix the clock (NTP) and run `rotor apply` again",
+                    "run `rotor plan` to review the new plan, then `rotor apply` again; everything that ran is recorded",
                 ),
             );
-            return Ok(ERROR);
+            Ok(ERROR)
         }
-        let now = providers.clock.now();
-        if now - last_status >= STATUS_EVERY {
-            last_status = now;
-            let waiting = report
-                .families
-                .iter()
-                .flat_map(|f| &f.outcomes)
-                .filter(|(_, o)| matches!(o, rotor_engine::apply::StepOutcome::Waiting { .. }))
-                .count();
-            let next = report
-                .next_window()
-                .map(|t| format!("; next window opens {} (in {})", t.human(), t - now))
-                .unwrap_or_default();
-            eprintln!(
-                "{} {waiting} gate{} still closed after {}{next}",
-                style::dim("…"),
-                if waiting == 1 { "" } else { "s" },
-                now - started
+        End::NoProgress(step) => {
+            render::error(
+                &format!(
+                    "internal error: `{step}` counted itself done, yet a fresh plan asks for it again"
+                ),
+                Some(
+                    "this is a bug in rotor; nothing more was applied. Run `rotor plan` to see the state, and please report it with `rotor plan --json` (it holds no secret material)",
+                ),
             );
+            Ok(ERROR)
         }
-        let wake = report
-            .next_window()
-            .map_or(now + poll, |t| t.min(now + poll))
-            .max(now + rotor_engine::Duration(100));
+        End::Stopped(why) => {
+            render::error(&why, Some(RESUME));
+            Ok(ERROR)
+        }
+        End::Unsafe(violations) => {
+            super::plan::report_unsafe(&violations);
+            Ok(ERROR)
+        }
+    }
+}
+
+/// How `apply --wait` passes the time: sleeps, stops on a clock jump, and
+/// says every 30 s what it still waits for.
+struct Waiting {
+    footing: std::sync::Arc<Footing>,
+    clock: std::sync::Arc<dyn rotor_engine::Clock>,
+    last_status: std::sync::Mutex<rotor_engine::Timestamp>,
+}
+
+#[rotor_engine::async_trait]
+impl Waiter for Waiting {
+    async fn sleep_until(&self, until: rotor_engine::Timestamp) -> Result<(), String> {
+        self.footing.clock()?;
+        let now = self.clock.now();
         tokio::time::sleep(std::time::Duration::from_millis(
-            (wake - now).as_millis() as u64
+            (until - now).as_millis().max(0) as u64,
         ))
         .await;
-        // Follow the approved plan from the state as it is now: what ran drops out, and a gate
-        // that depended on a step outside the plan cannot wait forever on a stale copy.
-        plan = super::plan::make_plan(resolved, providers, &recorder.snapshot(), opts.parallelism)
-            .await?;
-        if report_blocked(&plan) || !within_approved(&plan, &approved) {
-            return Ok(ERROR);
+        self.footing.clock()
+    }
+
+    fn waiting(&self, report: &ApplyReport, started: rotor_engine::Timestamp) {
+        let now = self.clock.now();
+        let mut last = self.last_status.lock().expect("status lock");
+        if now - *last < STATUS_EVERY {
+            return;
         }
+        *last = now;
+        let waiting = rotor_engine::session::waiting_steps(report);
+        let next = report
+            .next_window()
+            .map(|t| format!("; next window opens {} (in {})", t.human(), t - now))
+            .unwrap_or_default();
+        eprintln!(
+            "{} {waiting} gate{} still closed after {}{next}",
+            style::dim("…"),
+            if waiting == 1 { "" } else { "s" },
+            now - started
+        );
     }
-}
-
-/// A fresh plan made while applying found a family it cannot go on with (a
-/// store that stopped answering, drift): say which and why, and stop.
-fn report_blocked(plan: &Plan) -> bool {
-    let mut any = false;
-    for f in &plan.families {
-        if let Some(reason) = &f.blocked {
-            any = true;
-            render::error(
-                &format!("secret.{} stopped: {reason}", f.family),
-                Some(
-                    "everything done so far is recorded; fix the cause and run `rotor apply` again: it resumes from the last recorded step",
-                ),
-            );
-        }
-    }
-    any
-}
-
-/// What each step does, without its numbering: `family verb target`.
-fn action_keys(plan: &Plan) -> BTreeSet<String> {
-    plan.families
-        .iter()
-        .flat_map(|f| {
-            f.steps.iter().map(move |s| {
-                format!(
-                    "secret.{} {} {}",
-                    f.family,
-                    s.action.verb(),
-                    s.action.target()
-                )
-            })
-        })
-        .collect()
-}
-
-/// Whether a fresh plan asks only for what was approved; says what is new when not.
-fn within_approved(plan: &Plan, approved: &BTreeSet<String>) -> bool {
-    let new: Vec<String> = action_keys(plan).difference(approved).cloned().collect();
-    if new.is_empty() {
-        return true;
-    }
-    render::error(
-        &format!(
-            "the plan changed while applying: {} was not in the plan you approved",
-            new.join(", ")
-        ),
-        Some(
-            "run `rotor plan` to review the new plan, then `rotor apply` again; everything that ran is recorded",
-        ),
-    );
-    false
 }
 
 fn confirm(no_input: bool) -> Result<bool, Reported> {

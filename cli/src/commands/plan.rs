@@ -2,7 +2,7 @@ use super::{ERROR, OK, PENDING};
 use crate::context::{Reported, Workspace};
 use crate::render;
 use crate::render::plan::PlanFormat;
-use rotor_engine::plan::Plan;
+use rotor_engine::safety::CheckedPlan;
 use rotor_engine::spec::Resolved;
 use rotor_engine::{Providers, State};
 use std::path::Path;
@@ -13,34 +13,27 @@ pub async fn make_plan(
     providers: &Providers,
     state: &State,
     parallelism: usize,
-) -> Result<Plan, Reported> {
-    let live = rotor_engine::refresh::refresh(resolved, providers, parallelism).await;
-    plan_from(resolved, providers, state, &live)
+) -> Result<CheckedPlan, Reported> {
+    rotor_engine::session::checked_plan(resolved, providers, state, parallelism)
+        .await
+        .map_err(|violations| {
+            report_unsafe(&violations);
+            Reported
+        })
 }
 
-/// Plans against a live view already read, and checks the plan.
-pub fn plan_from(
-    resolved: &Resolved,
-    providers: &Providers,
-    state: &State,
-    live: &rotor_engine::refresh::Live,
-) -> Result<Plan, Reported> {
-    let plan = rotor_engine::plan::plan(resolved, state, live, providers.clock.now());
-    let violations = rotor_engine::safety::check_plan(resolved, state, &plan);
-    if !violations.is_empty() {
-        for v in &violations {
-            render::error(
-                &format!("internal error: the safety checker rejected the plan: {v}"),
-                None,
-            );
-        }
+/// The safety checker rejected a plan the planner made: a bug, said as one.
+pub fn report_unsafe(violations: &[rotor_engine::safety::Violation]) {
+    for v in violations {
         render::error(
-            "this is a bug in rotor's planner; nothing was applied",
-            Some("please report it with `rotor plan --json` output (it holds no secret material)"),
+            &format!("internal error: the safety checker rejected the plan: {v}"),
+            None,
         );
-        return Err(Reported);
     }
-    Ok(plan)
+    render::error(
+        "this is a bug in rotor's planner; nothing was applied",
+        Some("please report it with `rotor plan --json` output (it holds no secret material)"),
+    );
 }
 
 pub async fn run(

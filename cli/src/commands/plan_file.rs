@@ -239,21 +239,19 @@ pub fn refuse(path: &Path, why: &Stale) -> Reported {
 pub fn check_safety(
     resolved: &Resolved,
     state: &State,
-    plan: &Plan,
+    plan: Plan,
     path: &Path,
-) -> Result<(), Reported> {
-    let violations = rotor_engine::safety::check_plan(resolved, state, plan);
-    if violations.is_empty() {
-        return Ok(());
-    }
-    for v in &violations {
-        render::error(&format!("the saved plan fails the safety check: {v}"), None);
-    }
-    render::error(
-        &format!("refusing to apply {}; nothing was applied", path.display()),
-        Some(PLAN_AGAIN),
-    );
-    Err(Reported)
+) -> Result<rotor_engine::safety::CheckedPlan, Reported> {
+    rotor_engine::safety::CheckedPlan::check(resolved, state, plan).map_err(|violations| {
+        for v in &violations {
+            render::error(&format!("the saved plan fails the safety check: {v}"), None);
+        }
+        render::error(
+            &format!("refusing to apply {}; nothing was applied", path.display()),
+            Some(PLAN_AGAIN),
+        );
+        Reported
+    })
 }
 
 /// Whether `show`'s argument names a saved plan rather than a family.

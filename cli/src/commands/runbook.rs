@@ -17,7 +17,11 @@ pub async fn run(ws: &Workspace, families: &[String], html: bool) -> Result<u8, 
     let backend = ws.backend("rotor runbook", false)?;
     let state = ws.state(&backend)?;
     let live = rotor_engine::refresh::refresh(&resolved, &providers, 10).await;
-    let plan = super::plan::plan_from(&resolved, &providers, &state, &live)?;
+    let plan = rotor_engine::plan::plan(&resolved, &state, &live, providers.clock.now());
+    let plan = rotor_engine::safety::CheckedPlan::check(&resolved, &state, plan).map_err(|v| {
+        super::plan::report_unsafe(&v);
+        Reported
+    })?;
     let now = providers.clock.now();
     let books = rotor_engine::runbook::runbooks(&resolved, &state, &live, &plan, now, families);
     let generated = now.human();

@@ -656,6 +656,7 @@ fn parallelism_bounds_the_provider_calls_in_flight_across_families() {
             .insert("store.file.x".into(), counting.clone() as Arc<dyn Store>);
         let live = block_on(crate::refresh::refresh(&r, &providers, parallelism));
         let plan = crate::plan::plan(&r, &h.state(), &live, h.now());
+        let plan = crate::safety::CheckedPlan::check(&r, &h.state(), plan).unwrap();
         let recorder = crate::apply::Recorder::new(h.state(), &h.backend);
         let report = block_on(crate::apply::apply(
             &r,

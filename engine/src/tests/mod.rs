@@ -253,10 +253,13 @@ impl Harness {
         deadline_base: Option<Timestamp>,
     ) -> ApplyReport {
         self.wire(r);
-        let recorder = Recorder::new(self.state(), &self.backend);
+        let state = self.state();
+        let plan = crate::safety::CheckedPlan::check(r, &state, plan.clone())
+            .unwrap_or_else(|v| panic!("applying an unsafe plan: {v:#?}"));
+        let recorder = Recorder::new(state, &self.backend);
         block_on(crate::apply::apply(
             r,
-            plan,
+            &plan,
             &self.providers(),
             &recorder,
             &Silent,
