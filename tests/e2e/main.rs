@@ -8,6 +8,7 @@
 #[cfg(feature = "aws")]
 mod aws;
 mod completions;
+mod crash;
 mod drill;
 mod fmt;
 mod graph;
@@ -17,6 +18,7 @@ mod locking;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod probes;
+mod promise;
 mod resume;
 mod rotate;
 mod rotation;
