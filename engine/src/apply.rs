@@ -553,9 +553,23 @@ impl Ctx<'_> {
     }
 
     async fn restore(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
-        match self.version(version) {
-            Some(v) if v.phase == Phase::Revoked => {}
-            _ => return Ok(StepOutcome::AlreadyDone),
+        let Some(v) = self.version(version) else {
+            return Ok(StepOutcome::AlreadyDone);
+        };
+        // Revoked in state, or disabled in a store by a revoke whose record was lost.
+        let mut disabled_somewhere = false;
+        for (addr, store) in self.stores() {
+            let live = store
+                .read(self.name)
+                .await
+                .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
+            disabled_somewhere |= live
+                .versions
+                .iter()
+                .any(|lv| lv.id == version && !lv.enabled);
+        }
+        if v.phase != Phase::Revoked && !(v.phase.is_accepted_set() && disabled_somewhere) {
+            return Ok(StepOutcome::AlreadyDone);
         }
         for (addr, store) in self.stores() {
             store
@@ -608,19 +622,14 @@ impl Ctx<'_> {
             .map_err(|e| failed(format!("reading {publisher}: {e}"), RESUME))?
             .map(|keys| keys.into_iter().collect());
         let same = current.as_ref() == Some(&want);
-        if !same {
-            p.publish(&keys)
-                .await
-                .map_err(|e| failed(format!("writing {publisher}: {e}"), RESUME))?;
-        }
-        // Since when the publisher lists each version's key: from now if this
-        // write (re)added it (it was missing, or listed with another key), and
+        // Since when the publisher lists each version's key: from the write
+        // if it (re)adds the key (missing, or listed with another key), and
         // from now if state has no record; a listing that was already right
         // keeps its record. Verifiers reading `via` it count from here.
-        let now = self.now();
         let listed_before = |k: &ListedKey| current.as_ref().is_some_and(|c| c.contains(k));
         let mut restarted = Vec::new();
-        let mut changes: Vec<(String, Timestamp)> = Vec::new();
+        let mut readded = Vec::new();
+        let mut unrecorded = Vec::new();
         let state = self.state();
         if let Some(f) = state.family(self.name) {
             for (id, v) in &f.versions {
@@ -632,15 +641,41 @@ impl Ctx<'_> {
                 };
                 let recorded = v.published.contains_key(publisher);
                 if !listed_before(key) {
-                    changes.push((id.clone(), now));
+                    readded.push(id.clone());
                     if recorded {
                         restarted.push(v.kid.clone());
                     }
                 } else if !recorded {
-                    changes.push((id.clone(), now));
+                    unrecorded.push(id.clone());
                 }
             }
         }
+        if !same {
+            // The old record goes before the write: should the write land and
+            // its record be lost (a crash, a failed save), the next run finds
+            // no record and counts from then, never from a publication that a
+            // hand edit may have undone in between.
+            if !restarted.is_empty() {
+                self.record(|s| {
+                    if let Some(f) = s.families.get_mut(self.name) {
+                        for id in &readded {
+                            if let Some(v) = f.versions.get_mut(id) {
+                                v.published.remove(publisher);
+                            }
+                        }
+                    }
+                })?;
+            }
+            p.publish(&keys)
+                .await
+                .map_err(|e| failed(format!("writing {publisher}: {e}"), RESUME))?;
+        }
+        let now = self.now();
+        let changes: Vec<(String, Timestamp)> = readded
+            .into_iter()
+            .chain(unrecorded)
+            .map(|id| (id, now))
+            .collect();
         if same && changes.is_empty() {
             return Ok(StepOutcome::AlreadyDone);
         }
@@ -1026,7 +1061,20 @@ impl Ctx<'_> {
 
     async fn promote(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
         let state = self.state();
-        if state.family(self.name).and_then(|f| f.active.as_deref()) == Some(version) {
+        // What the stores serve now: a primary other than the one state
+        // records (an interrupted promote, a change by hand) may be in use.
+        let mut served = Vec::new();
+        for (addr, store) in self.stores() {
+            let live = store
+                .read(self.name)
+                .await
+                .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
+            served.push(live.primary);
+        }
+        let active = state.family(self.name).and_then(|f| f.active.clone());
+        if active.as_deref() == Some(version)
+            && served.iter().all(|p| p.as_deref() == Some(version))
+        {
             return Ok(StepOutcome::AlreadyDone);
         }
         let now = self.now();
@@ -1052,6 +1100,23 @@ impl Ctx<'_> {
         // A guard baseline that could not be measured when the rotation
         // started gets another chance while the old version still serves.
         self.record_baselines().await?;
+        let in_use: Vec<String> = served
+            .into_iter()
+            .flatten()
+            .filter(|p| p != version && Some(p) != active.as_ref())
+            .filter(|p| state.version(self.name, p).is_some())
+            .collect();
+        if !in_use.is_empty() {
+            self.record(|s| {
+                if let Some(f) = s.families.get_mut(self.name) {
+                    for p in &in_use {
+                        if let Some(v) = f.versions.get_mut(p) {
+                            v.adopted_at = Some(now);
+                        }
+                    }
+                }
+            })?;
+        }
         for (addr, store) in self.stores() {
             store
                 .set_primary(self.name, version)
@@ -1136,11 +1201,12 @@ impl Ctx<'_> {
             }
         }
         // A version found live without a history holds from when it was found.
-        let adopted = retiring
+        let start = retiring
             .iter()
-            .filter_map(|r| state.version(self.name, r).and_then(|v| v.adopted_at))
+            .filter_map(|r| state.version(self.name, r))
+            .filter_map(|v| safety::hold_start(self.r, self.family, s, v))
             .max();
-        let until = adopted.map_or(promoted, |a| a.max(promoted)) + overlap;
+        let until = start.map_or(promoted, |a| a.max(promoted)) + overlap;
         if let Some((h, c)) = hold.filter(|(h, _)| *h > until && now < *h) {
             let reason = c.hold_reason.as_ref().map_or("", |r| r.value.as_str());
             return Ok(waiting(

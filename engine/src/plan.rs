@@ -488,11 +488,31 @@ fn plan_family(
         }
     }
     // Drift of the primary: a store whose primary is neither the version rotor
-    // last promoted nor the one a promote in progress is setting was changed by hand.
+    // last promoted nor the one a promote in progress is setting. When it is a
+    // version rotor holds in the key set (a promote interrupted after the
+    // store's write, then `active` moved back; or a change by hand), emitters
+    // may be using it: the promote below sets the primary again, and apply
+    // holds that version as in use from then. Anything else needs a person.
+    let mut repromote = false;
     for addr in &store_addrs {
         let Some(primary) = live.store(addr).and_then(|lf| lf.primary.as_ref()) else {
             continue;
         };
+        if fstate.active.is_some()
+            && fstate.active.as_ref() != Some(primary)
+            && target.as_ref() != Some(primary)
+            && fstate
+                .versions
+                .get(primary)
+                .is_some_and(|v| v.phase.is_accepted_set())
+        {
+            fp.notes.push(format!(
+                "{addr}'s primary is {primary}, not {} as rotor last promoted (an interrupted promote, or a change by hand): it is set again, and {primary} is held as in use from then",
+                fstate.active.as_deref().unwrap_or("none")
+            ));
+            repromote = true;
+            continue;
+        }
         if fstate.active.is_some()
             && fstate.active.as_ref() != Some(primary)
             && target.as_ref() != Some(primary)
@@ -560,6 +580,25 @@ fn plan_family(
                 );
                 entering.push((v.id.clone(), id));
             }
+            Some(vs)
+                if vs.phase.is_accepted_set()
+                    && store_addrs.iter().any(|a| {
+                        live.store(a).is_some_and(|lf| {
+                            lf.versions.iter().any(|lv| lv.id == v.id && !lv.enabled)
+                        })
+                    }) =>
+            {
+                // A revoke interrupted after the store's write: the version
+                // left the key sets, so it comes back as a restore does.
+                let id = b.push(
+                    Action::Restore {
+                        version: v.id.clone(),
+                    },
+                    vec![],
+                    "declared, and disabled in a store by an interrupted revoke",
+                );
+                entering.push((v.id.clone(), id));
+            }
             Some(vs) if vs.phase == Phase::Revoked => {
                 let id = b.push(
                     Action::Restore {
@@ -623,12 +662,32 @@ fn plan_family(
                     .collect()
             })
             .unwrap_or_default();
-        let want: Vec<String> = fstate
-            .versions
-            .iter()
-            .filter(|(_, v)| v.phase.is_accepted_set())
-            .map(|(_, v)| v.kid.clone())
-            .chain(entering.iter().map(|(id, _)| id.clone()))
+        // What the publisher is to list: exactly what the store's key set
+        // holds (as the publish step writes it: rotor's versions, and any it
+        // leaves alone), plus the versions entering now. A version a store
+        // already disabled (a revoke whose record was lost) is not in it.
+        let asymmetric = secret
+            .generate
+            .as_ref()
+            .is_some_and(|g| g.value.is_asymmetric());
+        let want: Vec<String> = store_addrs
+            .first()
+            .and_then(|a| live.store(a))
+            .map(|lf| {
+                lf.versions
+                    .iter()
+                    .filter(|lv| lv.enabled && lv.thumbprint.is_some())
+                    .map(|lv| lv.id.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .chain(
+                entering
+                    .iter()
+                    .filter(|_| asymmetric)
+                    .map(|(id, _)| id.clone()),
+            )
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -651,10 +710,11 @@ fn plan_family(
             .map(|k| k.to_string())
             .collect();
         let unrecorded = !entering.is_empty()
-            || fstate
-                .versions
-                .values()
-                .any(|v| v.phase.is_accepted_set() && !v.published.contains_key(&addr));
+            || fstate.versions.values().any(|v| {
+                v.phase.is_accepted_set()
+                    && want.contains(&v.kid)
+                    && !v.published.contains_key(&addr)
+            });
         for k in &wrong_key {
             fp.notes.push(format!(
                 "{addr} lists kid {k} with a different key than the store holds; it will be rewritten, and the accept window starts again"
@@ -685,7 +745,9 @@ fn plan_family(
     let mut accept_steps: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for v in &secret.versions {
         let vs = fstate.versions.get(&v.id);
-        let restored = vs.is_some_and(|s| s.phase == Phase::Revoked);
+        // Restored (from a revoke, finished or interrupted): it left the key
+        // sets, and evidence from before says nothing about now.
+        let restored = vs.is_some() && entering.iter().any(|(id, _)| *id == v.id);
         for c in &verifiers {
             // Evidence counts only for the publication it proved: a rewrite
             // planned here for the publisher `c` reads starts a new term.
@@ -729,7 +791,7 @@ fn plan_family(
     let mut emit_steps = Vec::new();
     let mut promote_step = None;
     if let Some(t) = &target {
-        if fstate.active.as_ref() != Some(t) {
+        if fstate.active.as_ref() != Some(t) || repromote {
             let rollback = fstate
                 .versions
                 .get(t)

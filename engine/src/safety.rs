@@ -64,6 +64,34 @@ pub fn retired_since(v: &VersionState) -> Option<Timestamp> {
     }
 }
 
+/// When the overlap before `retiring`'s revoke starts: the successor's
+/// promote, or later when the facts say emitters kept using the old key
+/// longer. A version found live without a history counts from then; an
+/// emitter whose switch was seen late (its emit evidence came more than its
+/// cache window after the promote: it was still on the old key when probed
+/// before) counts from when it was seen switched, less its cache window.
+pub fn hold_start(
+    r: &Resolved,
+    family: &Family,
+    successor: &VersionState,
+    retiring: &VersionState,
+) -> Option<Timestamp> {
+    let promoted = successor.promoted_at?;
+    let seen = family
+        .emitters
+        .iter()
+        .map(|&c| &r.spec.consumers[c])
+        .filter_map(|c| evidence_in_term(ProbePhase::Emit, c, successor).map(|e| e.at - c.cache()))
+        .max();
+    Some(
+        [Some(promoted), seen, retiring.adopted_at]
+            .into_iter()
+            .flatten()
+            .max()
+            .expect("promoted is there"),
+    )
+}
+
 // Evidence is bound to the term it proves. Each phase's term starts at a
 // fact recorded in state; evidence, approvals and passed probe attempts
 // from before that start prove nothing about this term. These functions are
@@ -542,7 +570,7 @@ pub fn check_revoke(
             }
         }
         let overlap = r.overlap(family);
-        let since = vs.adopted_at.map_or(promoted, |a| a.max(promoted));
+        let since = hold_start(r, family, avs, vs).unwrap_or(promoted);
         if now < since + overlap {
             return Err(fail(format!(
                 "revoke of {version} before the overlap ({overlap}) since {active} was promoted"

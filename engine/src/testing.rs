@@ -66,13 +66,25 @@ pub type EventLog = Arc<Mutex<Vec<Event>>>;
 struct FakeVersion {
     material: Vec<u8>,
     fingerprint: String,
+    /// The store's record: whether the version is enabled.
     enabled: bool,
+    /// What readers see: whether the key set lists it. Written after the
+    /// record, so that a crash between the two leaves them apart until the
+    /// next operation repairs it (as the file store's metadata and
+    /// `keyset.json` can be).
+    listed: bool,
     public: Option<serde_json::Map<String, serde_json::Value>>,
     algorithm: String,
 }
 
-/// A family's versions and its primary.
-type FakeFamily = (BTreeMap<String, FakeVersion>, Option<String>);
+/// A family's versions and its primary, written in two places readers read
+/// (as the file store's `keyset.json` and `primary` file).
+#[derive(Debug, Default)]
+struct FakeFamily {
+    versions: BTreeMap<String, FakeVersion>,
+    primary: Option<String>,
+    served: Option<String>,
+}
 
 /// An in-memory store.
 pub struct FakeStore {
@@ -82,6 +94,13 @@ pub struct FakeStore {
     log: EventLog,
     /// When set, every write fails with `Unavailable`.
     pub down: AtomicBool,
+    /// Internal writes left before the store "crashes": the operation stops
+    /// after that write, with an error, as a killed process would.
+    /// `u64::MAX` never.
+    pub crash_in: AtomicU64,
+    /// The thumbprint of every key ever written, by (family, version): what
+    /// a version's key is, for an oracle, even after it was destroyed.
+    pub keys: Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl FakeStore {
@@ -93,7 +112,63 @@ impl FakeStore {
             clock,
             log,
             down: AtomicBool::new(false),
+            crash_in: AtomicU64::new(u64::MAX),
+            keys: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// The primary readers of a family see now.
+    pub fn served_primary(&self, family: &str) -> Option<String> {
+        self.families
+            .lock()
+            .unwrap()
+            .get(family)
+            .and_then(|f| f.served.clone())
+    }
+
+    /// Whether readers of the store's key set see the version now.
+    pub fn lists(&self, family: &str, version: &str) -> bool {
+        self.families
+            .lock()
+            .unwrap()
+            .get(family)
+            .and_then(|f| f.versions.get(version))
+            .is_some_and(|v| v.listed)
+    }
+
+    /// Counts one internal write; `Err` when the store is to crash after it.
+    fn wrote(&self) -> Result<(), ProviderError> {
+        let left = self.crash_in.load(Ordering::SeqCst);
+        if left == u64::MAX {
+            return Ok(());
+        }
+        self.crash_in
+            .store(left.saturating_sub(1), Ordering::SeqCst);
+        if left <= 1 {
+            self.crash_in.store(u64::MAX, Ordering::SeqCst);
+            return Err(ProviderError::new(
+                ErrorKind::Unavailable,
+                format!("{} crashed between two writes", self.address),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Crash recovery, before every read and write: what readers see is
+    /// rewritten from the record.
+    fn repair(&self, family: &str, f: &mut FakeFamily) {
+        let now = self.clock.now();
+        for (id, v) in f.versions.iter_mut() {
+            if v.listed != v.enabled {
+                v.listed = v.enabled;
+                self.event(if v.enabled {
+                    Event::Enable(family.into(), id.clone(), now)
+                } else {
+                    Event::Disable(family.into(), id.clone(), now)
+                });
+            }
+        }
+        f.served = f.primary.clone();
     }
 
     fn event(&self, e: Event) {
@@ -109,21 +184,6 @@ impl FakeStore {
         }
         Ok(())
     }
-
-    fn with<T>(
-        &self,
-        family: &str,
-        id: &str,
-        f: impl FnOnce(&mut FakeVersion, &mut Option<String>) -> Result<T, ProviderError>,
-    ) -> Result<T, ProviderError> {
-        self.check_up()?;
-        let mut fams = self.families.lock().unwrap();
-        let (versions, primary) = fams.entry(family.into()).or_default();
-        let v = versions
-            .get_mut(id)
-            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no version {id}")))?;
-        f(v, primary)
-    }
 }
 
 #[async_trait]
@@ -133,45 +193,56 @@ impl Store for FakeStore {
     }
 
     async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
-        let fams = self.families.lock().unwrap();
-        Ok(fams
-            .get(family)
-            .map(|(versions, primary)| LiveFamily {
-                versions: versions
-                    .iter()
-                    .map(|(id, v)| LiveVersion {
-                        id: id.clone(),
-                        fingerprint: v.fingerprint.clone(),
-                        enabled: v.enabled,
-                        thumbprint: v.public.as_ref().map(crate::jwk::thumbprint),
-                    })
-                    .collect(),
-                primary: primary.clone(),
-            })
-            .unwrap_or_default())
+        let mut fams = self.families.lock().unwrap();
+        let Some(f) = fams.get_mut(family) else {
+            return Ok(LiveFamily::default());
+        };
+        self.repair(family, f);
+        Ok(LiveFamily {
+            versions: f
+                .versions
+                .iter()
+                .map(|(id, v)| LiveVersion {
+                    id: id.clone(),
+                    fingerprint: v.fingerprint.clone(),
+                    enabled: v.enabled,
+                    thumbprint: v.public.as_ref().map(crate::jwk::thumbprint),
+                })
+                .collect(),
+            primary: f.primary.clone(),
+        })
     }
 
     async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
         self.check_up()?;
         let mut fams = self.families.lock().unwrap();
-        let (versions, _) = fams.entry(family.into()).or_default();
-        if versions.contains_key(version.id) {
+        let f = fams.entry(family.into()).or_default();
+        self.repair(family, f);
+        if f.versions.contains_key(version.id) {
             return Err(ProviderError::new(
                 ErrorKind::Conflict,
                 format!("{} exists", version.id),
             ));
         }
-        versions.insert(
+        if let Some(jwk) = &version.generated.public_jwk {
+            self.keys.lock().unwrap().insert(
+                (family.into(), version.id.into()),
+                crate::jwk::thumbprint(jwk),
+            );
+        }
+        f.versions.insert(
             version.id.into(),
             FakeVersion {
                 material: version.generated.material.expose().to_vec(),
                 fingerprint: version.generated.fingerprint.clone(),
                 enabled: true,
+                listed: false,
                 public: version.generated.public_jwk.clone(),
                 algorithm: version.generated.algorithm.clone(),
             },
         );
-        drop(fams);
+        self.wrote()?;
+        f.versions.get_mut(version.id).expect("just written").listed = true;
         self.event(Event::Put(
             family.into(),
             version.id.into(),
@@ -181,49 +252,53 @@ impl Store for FakeStore {
     }
 
     async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        self.with(family, id, |v, primary| {
-            if !v.enabled {
+        self.check_up()?;
+        let mut fams = self.families.lock().unwrap();
+        let f = fams.entry(family.into()).or_default();
+        self.repair(family, f);
+        match f.versions.get(id) {
+            None => {
+                return Err(ProviderError::new(
+                    ErrorKind::NotFound,
+                    format!("no version {id}"),
+                ));
+            }
+            Some(v) if !v.enabled => {
                 return Err(ProviderError::new(ErrorKind::Invalid, "disabled"));
             }
-            *primary = Some(id.into());
-            Ok(())
-        })?;
-        self.event(Event::Primary(family.into(), id.into(), self.clock.now()));
+            Some(_) => {}
+        }
+        if f.primary.as_deref() == Some(id) && f.served.as_deref() == Some(id) {
+            return Ok(());
+        }
+        // Both are what readers see (as the file store's `keyset.json` and
+        // `primary`): the first write is when emitters may take it up.
+        if f.primary.as_deref() != Some(id) {
+            f.primary = Some(id.into());
+            self.event(Event::Primary(family.into(), id.into(), self.clock.now()));
+        }
+        self.wrote()?;
+        f.served = Some(id.into());
         Ok(())
     }
 
     async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        self.with(family, id, |v, primary| {
-            if primary.as_deref() == Some(id) {
-                return Err(ProviderError::new(
-                    ErrorKind::Invalid,
-                    "cannot disable the primary",
-                ));
-            }
-            v.enabled = false;
-            Ok(())
-        })?;
-        self.event(Event::Disable(family.into(), id.into(), self.clock.now()));
-        Ok(())
+        self.set_enabled(family, id, false)
     }
 
     async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        self.with(family, id, |v, _| {
-            v.enabled = true;
-            Ok(())
-        })?;
-        self.event(Event::Enable(family.into(), id.into(), self.clock.now()));
-        Ok(())
+        self.set_enabled(family, id, true)
     }
 
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
         self.check_up()?;
         {
             let mut fams = self.families.lock().unwrap();
-            let (versions, _) = fams.entry(family.into()).or_default();
-            match versions.get(id) {
+            let f = fams.entry(family.into()).or_default();
+            self.repair(family, f);
+            match f.versions.get(id) {
                 Some(v) if !v.enabled => {
-                    versions.remove(id);
+                    f.versions.remove(id);
                 }
                 _ => {
                     return Err(ProviderError::new(
@@ -238,33 +313,65 @@ impl Store for FakeStore {
     }
 
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
-        let fams = self.families.lock().unwrap();
-        Ok(fams
-            .get(family)
-            .map(|(versions, _)| {
-                versions
-                    .iter()
-                    .filter(|(_, v)| v.enabled)
-                    .filter_map(|(id, v)| {
-                        Some(PublicKey {
-                            version: id.clone(),
-                            kid: id.clone(),
-                            algorithm: v.algorithm.clone(),
-                            jwk: v.public.clone()?,
-                        })
-                    })
-                    .collect()
+        let mut fams = self.families.lock().unwrap();
+        let Some(f) = fams.get_mut(family) else {
+            return Ok(Vec::new());
+        };
+        self.repair(family, f);
+        Ok(f.versions
+            .iter()
+            .filter(|(_, v)| v.enabled)
+            .filter_map(|(id, v)| {
+                Some(PublicKey {
+                    version: id.clone(),
+                    kid: id.clone(),
+                    algorithm: v.algorithm.clone(),
+                    jwk: v.public.clone()?,
+                })
             })
-            .unwrap_or_default())
+            .collect())
     }
 
     async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
         self.check_up()?;
         let fams = self.families.lock().unwrap();
         fams.get(family)
-            .and_then(|(versions, _)| versions.get(id))
+            .and_then(|f| f.versions.get(id))
             .map(|v| SecretValue::new(v.material.clone()))
             .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no {id}")))
+    }
+}
+
+impl FakeStore {
+    /// Disable or enable: the record, then what readers see.
+    fn set_enabled(&self, family: &str, id: &str, enabled: bool) -> Result<(), ProviderError> {
+        self.check_up()?;
+        let mut fams = self.families.lock().unwrap();
+        let f = fams.entry(family.into()).or_default();
+        self.repair(family, f);
+        if !enabled && f.primary.as_deref() == Some(id) {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                "cannot disable the primary",
+            ));
+        }
+        let v = f
+            .versions
+            .get_mut(id)
+            .ok_or_else(|| ProviderError::new(ErrorKind::NotFound, format!("no version {id}")))?;
+        if v.enabled == enabled && v.listed == enabled {
+            return Ok(());
+        }
+        v.enabled = enabled;
+        self.wrote()?;
+        v.listed = enabled;
+        let now = self.clock.now();
+        self.event(if enabled {
+            Event::Enable(family.into(), id.into(), now)
+        } else {
+            Event::Disable(family.into(), id.into(), now)
+        });
+        Ok(())
     }
 }
 

@@ -101,6 +101,13 @@ impl std::ops::Add<Duration> for Timestamp {
     }
 }
 
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0 - d.0)
+    }
+}
+
 impl std::ops::Sub for Timestamp {
     type Output = Duration;
     fn sub(self, other: Timestamp) -> Duration {

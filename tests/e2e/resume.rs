@@ -114,7 +114,7 @@ fn a_state_moved_aside_is_rebuilt_by_adopting_what_the_stores_hold() {
     let adopted = t
         .run_within(Duration::from_secs(60), APPLY)
         .success()
-        .stderr_has("adopted 2026-08, already in the stores")
+        .stderr_has("adopted 2026-08, already the stores' primary: held as promoted now")
         .stderr_has("Apply complete");
     assert!(!adopted.stderr.contains("created 2026-08"), "{adopted}");
 

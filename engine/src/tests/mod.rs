@@ -5,6 +5,7 @@
 //! refresh → plan → check → apply passes over a fake clock.
 
 mod apply;
+mod machine;
 mod phases;
 mod planner;
 mod props;

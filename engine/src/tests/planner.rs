@@ -411,8 +411,14 @@ fn unmanaged_versions_are_noted_and_left_alone() {
         fp.notes
     );
     assert!(fp.blocked.is_none());
-    assert!(fp.steps.is_empty(), "{:?}", verbs(&fp.steps));
-    assert!(plan.is_empty());
+    // Left alone in the store, and published as the store holds it: tokens
+    // signed with it may be in flight, so its key stays verifiable.
+    assert_eq!(verbs(&fp.steps), ["publish publish.jwks.p"]);
+    h.drive(&r, 5);
+    let mut kids = h.publishers["publish.jwks.p"].kids().unwrap();
+    kids.sort();
+    assert_eq!(kids, ["manual", "v1"]);
+    assert!(h.plan(&r).is_empty());
 }
 
 /// Found by the planner property: with the active version unchanged, a
@@ -449,23 +455,55 @@ consumer "edge" {
     assert_eq!(s.version("k", "v1").unwrap().phase, Phase::Destroyed);
 }
 
-/// A primary changed by hand in the store blocks the family; a primary that a
-/// promote in progress already set (an interrupted apply) does not.
+/// A primary changed by hand in the store (or by a promote interrupted after
+/// the store's write, before `active` moved back) is set again, and the
+/// version that was served is held as in use from then; a primary that a
+/// promote in progress already set (an interrupted apply) is that promote's.
 #[test]
-fn a_primary_changed_outside_rotor_is_drift() {
+fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     let mut h = bootstrapped();
     let r = load(&basic_spec(&["v1", "v2"], "v1"));
     h.drive(&r, 20);
     let store = h.stores["store.file.x"].clone();
     futures_executor::block_on(crate::Store::set_primary(&*store, "k", "v2")).unwrap();
     let plan = h.checked_plan(&r);
-    let why = only_family(&plan).blocked.as_deref().expect("blocked");
+    let fp = only_family(&plan);
+    assert!(fp.blocked.is_none(), "{:?}", fp.blocked);
     assert!(
-        why.contains("primary is v2 but rotor last promoted v1"),
-        "{why}"
+        fp.notes
+            .iter()
+            .any(|n| n.contains("primary is v2, not v1 as rotor last promoted")),
+        "{:?}",
+        fp.notes
+    );
+    assert!(
+        verbs(&fp.steps)
+            .iter()
+            .any(|v| v == "promote v1" || v == "rollback v1"),
+        "{:?}",
+        verbs(&fp.steps)
+    );
+    let set_back = h.now();
+    h.drive(&r, 20);
+    let live = futures_executor::block_on(crate::Store::read(&*store, "k")).unwrap();
+    assert_eq!(live.primary.as_deref(), Some("v1"));
+    let v2 = h.state().version("k", "v2").unwrap().clone();
+    assert!(v2.adopted_at.is_some_and(|t| t >= set_back), "{v2:?}");
+
+    // Then v2 leaves the spec: its revoke holds a full overlap from then.
+    let r2 = load(&basic_spec(&["v1"], "v1"));
+    let plan = h.checked_plan(&r2);
+    assert!(
+        verbs(&only_family(&plan).steps)
+            .iter()
+            .any(|v| v.starts_with("hold"))
     );
 
     // The same store state is an interrupted promote when the spec asks for v2.
+    let mut h = bootstrapped();
+    h.drive(&r, 20);
+    let store = h.stores["store.file.x"].clone();
+    futures_executor::block_on(crate::Store::set_primary(&*store, "k", "v2")).unwrap();
     let r = load(&basic_spec(&["v1", "v2"], "v2"));
     let plan = h.checked_plan(&r);
     let fp = only_family(&plan);
