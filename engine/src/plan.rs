@@ -471,7 +471,7 @@ fn plan_family(
                 None => {
                     fp.blocked = Some(format!(
                         "drift: version {id} is recorded in state ({}) but missing from {addr}; \
-                         restore it in the store, or remove the family's state entry once you have checked every consumer",
+                         restore it in the store; or, once you have checked every consumer, start the state over (move the state file aside): rotor then adopts what the stores hold and holds every live version a full overlap",
                         v.phase.as_str()
                     ));
                     return fp;
