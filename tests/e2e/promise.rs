@@ -950,3 +950,48 @@ fn a_spec_edited_while_apply_waits_stops_it_before_the_promote() {
     assert_ne!(out.code, 0, "{out}");
     out.says(&["the spec changed since this apply began"]);
 }
+
+/// A spec file with bytes that are not UTF-8 is reported at the line and
+/// column of the first such byte, not skipped and not "stream did not
+/// contain valid UTF-8" without a place.
+#[test]
+fn a_spec_file_with_bad_bytes_is_reported_at_its_line_and_column() {
+    let t = Test::quickstart();
+    let mut bytes = b"# extra settings\n# caf".to_vec();
+    bytes.push(0xe9); // Latin-1 'é': not UTF-8
+    bytes.extend_from_slice(b"\n");
+    std::fs::write(t.join("extra.hcl"), bytes).unwrap();
+    t.run(["validate"])
+        .failure()
+        .says(&["extra.hcl:2:6: the file is not valid UTF-8"]);
+}
+
+/// A state whose times lie in the future (written while a clock ran ahead)
+/// would make every window look shorter to this clock: it is refused, with
+/// the time it holds, and nothing is applied.
+#[test]
+fn a_state_with_times_in_the_future_is_refused() {
+    let t = Test::quickstart();
+    t.run(APPLY_WAIT).success();
+    let path = t.join(".rotor/state.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut state = rotor_engine::State::from_json(&text).unwrap();
+    let v = state
+        .families
+        .get_mut("session_signing_key")
+        .unwrap()
+        .versions
+        .get_mut("2026-08")
+        .unwrap();
+    v.promoted_at = v
+        .promoted_at
+        .map(|t| t + rotor_engine::Duration::seconds(86_400));
+    std::fs::write(&path, state.to_json()).unwrap();
+    t.edit(ROTATE_FROM, crate::harness::ROTATE_TO);
+    let out = t.run(APPLY).failure();
+    let out = out.says(&["which is in the future", "fix the clock"]);
+    assert!(
+        !t.exists(".rotor/secrets/session_signing_key/versions/2026-11.json"),
+        "nothing was created\n{out}"
+    );
+}
