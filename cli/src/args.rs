@@ -79,6 +79,10 @@ pub enum Command {
         /// Exit 2 when steps remain behind gates, 0 when everything is done.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Take over families a store marks as another state's (after a lost
+        /// state): every live version is held as in use for a full overlap.
+        #[arg(long)]
+        adopt: bool,
     },
     /// Show the state: each family, its versions, phases and evidence.
     Show {

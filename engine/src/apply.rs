@@ -130,6 +130,9 @@ pub struct ApplyOptions {
     pub deadline_base: Option<Timestamp>,
     /// Checked right before every promote, revoke and destroy.
     pub ground: std::sync::Arc<dyn Ground>,
+    /// Take over families a store marks as another state's (`--adopt`):
+    /// the recovery of a lost state on stores that keep an owner marker.
+    pub adopt: bool,
 }
 
 impl ApplyOptions {
@@ -139,6 +142,7 @@ impl ApplyOptions {
             parallelism,
             deadline_base: None,
             ground: std::sync::Arc::new(FirmGround),
+            adopt: false,
         }
     }
 }
@@ -359,6 +363,25 @@ impl Ctx<'_> {
             return Err(failed("no generate block", "add one"));
         };
         let stores = self.stores();
+        // A family another state claimed in a store is not taken over
+        // unless the user says so: two state files on one store would each
+        // believe it manages the family.
+        let lineage = self.state().lineage;
+        for (addr, store) in &stores {
+            let owner = store
+                .owner(self.name)
+                .await
+                .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
+            if let Some(owner) = owner.filter(|o| *o != lineage && !self.options.adopt) {
+                return Err(failed(
+                    format!(
+                        "{addr} holds secret.{} for another state (lineage {owner}), not this one ({lineage}): a second state file, or a lost one",
+                        self.name
+                    ),
+                    "if that other state is in use, run rotor with it (--state); if it is gone, take the family over with `rotor apply --adopt`: every live version is then held as in use for a full overlap",
+                ));
+            }
+        }
         let mut present = Vec::new();
         let mut thumbprint = None;
         // Whether every store that holds it serves it as the primary.
@@ -421,6 +444,7 @@ impl Ctx<'_> {
                     f.active = Some(version.into());
                 }
             })?;
+            self.claim().await?;
             return Ok(StepOutcome::Done(if as_primary {
                 format!("adopted {version}, already the stores' primary: held as promoted now")
             } else {
@@ -454,11 +478,28 @@ impl Ctx<'_> {
         v.published_at = Some(now);
         v.thumbprint = thumbprint;
         self.record_created(version, v)?;
+        // Claimed once state records the version: a crash before leaves no
+        // marker naming a state that was never saved.
+        self.claim().await?;
         let stores: Vec<&str> = stores.iter().map(|(a, _)| a.as_str()).collect();
         Ok(StepOutcome::Done(format!(
             "created {version} ({fingerprint}) in {}",
             stores.join(", ")
         )))
+    }
+
+    /// Marks the family in every store as this state's.
+    async fn claim(&self) -> Result<(), StepOutcome> {
+        let lineage = self.state().lineage;
+        for (addr, store) in self.stores() {
+            store.claim(self.name, &lineage).await.map_err(|e| {
+                failed(
+                    format!("marking secret.{} in {addr}: {e}", self.name),
+                    RESUME,
+                )
+            })?;
+        }
+        Ok(())
     }
 
     /// Records a version just written to (or found in) every store.

@@ -538,6 +538,15 @@ fn plan_family(
         }
     }
 
+    for (addr, lineage) in &live.owners {
+        if *lineage != state.lineage {
+            fp.notes.push(format!(
+                "{addr} holds secret.{} for another state (lineage {lineage}); this state is {}. If that state is gone, `rotor apply --adopt` takes the family over, holding every live version as in use for a full overlap",
+                secret.name, state.lineage
+            ));
+        }
+    }
+
     let mut b = Builder { steps: Vec::new() };
     let verifiers: Vec<&crate::spec::ConsumerSpec> = family
         .verifiers

@@ -126,6 +126,19 @@ pub trait Store: Send + Sync {
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError>;
     /// Public keys of the enabled versions (empty for symmetric families).
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError>;
+    /// The lineage of the state that manages `family` in this store, where
+    /// the store can keep such a marker (`None` when it cannot, or when no
+    /// rotor has claimed the family yet). A second state file on one store
+    /// is found this way instead of adopting what another state manages.
+    async fn owner(&self, family: &str) -> Result<Option<String>, ProviderError> {
+        let _ = family;
+        Ok(None)
+    }
+    /// Marks `family` in this store as managed by the state of `lineage`.
+    async fn claim(&self, family: &str, lineage: &str) -> Result<(), ProviderError> {
+        let _ = (family, lineage);
+        Ok(())
+    }
     /// The material of one version, as it was written: for a probe that must
     /// make a credential with it, and for copying a version into another store
     /// of the family. A store that keeps no readable copy (a database keeps only

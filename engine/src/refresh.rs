@@ -15,6 +15,8 @@ pub struct LiveView {
     pub publishers: Vec<(String, Option<Vec<ListedKey>>)>,
     /// Stores or publishers that could not be read, with why.
     pub errors: Vec<(String, ProviderError)>,
+    /// By store address: the lineage of the state that claimed the family there.
+    pub owners: Vec<(String, String)>,
 }
 
 impl LiveView {
@@ -51,8 +53,13 @@ pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: us
             };
             match store.read(&secret.name).await {
                 Ok(live) => {
-                    view.stores.push((address, live));
+                    view.stores.push((address.clone(), live));
                 }
+                Err(e) => view.errors.push((address.clone(), e)),
+            }
+            match store.owner(&secret.name).await {
+                Ok(Some(lineage)) => view.owners.push((address, lineage)),
+                Ok(None) => {}
                 Err(e) => view.errors.push((address, e)),
             }
         }

@@ -434,8 +434,8 @@ fn apply_after_the_state_is_lost_mid_rotation_makes_progress_or_stops() {
     // A whole rotation of this spec takes about 3 s.
     let limit = Duration::from_secs(30);
     let (wait, stuck) = run_limited(
-        t.command(APPLY_WAIT),
-        "rotor apply --auto-approve --wait",
+        t.command(["apply", "--auto-approve", "--wait", "--adopt"]),
+        "rotor apply --auto-approve --wait --adopt",
         limit,
     );
     assert!(

@@ -471,7 +471,17 @@ fn after_the_state_is_lost_the_old_primary_is_held_a_full_overlap_after_the_new_
     let watch = Watch::start(&t, &[PRIMARY, KEYSET, &old_meta]);
     t.run(["rotate", "session_signing_key", "--version", "2026-11"])
         .success();
-    let rotation = t.run_within(LIMIT, APPLY_WAIT).success();
+    // The store knows it is another state's family: taking it over is said out loud.
+    t.run(["plan"])
+        .success()
+        .says(&["for another state", "rotor apply --adopt"]);
+    t.run_within(LIMIT, APPLY_WAIT)
+        .failure()
+        .says(&["for another state", "rotor apply --adopt"]);
+    assert_eq!(t.read(PRIMARY), "2026-08\n");
+    let rotation = t
+        .run_within(LIMIT, ["apply", "--auto-approve", "--wait", "--adopt"])
+        .success();
     assert_eq!(t.read(PRIMARY), "2026-11\n");
     t.run(["retire", "session_signing_key", "2026-08"])
         .success();

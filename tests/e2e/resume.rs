@@ -110,9 +110,13 @@ fn a_state_moved_aside_is_rebuilt_by_adopting_what_the_stores_hold() {
 
     t.run(["plan"])
         .success()
-        .stdout_has("adopt    2026-08  (already in store.file.local; record it)");
+        .stdout_has("adopt    2026-08  (already in store.file.local; record it)")
+        .stdout_has("holds secret.session_signing_key for another state");
     let adopted = t
-        .run_within(Duration::from_secs(60), APPLY)
+        .run_within(
+            Duration::from_secs(60),
+            ["apply", "--auto-approve", "--wait", "--adopt"],
+        )
         .success()
         .stderr_has("adopted 2026-08, already the stores' primary: held as promoted now")
         .stderr_has("Apply complete");

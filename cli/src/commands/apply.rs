@@ -17,6 +17,8 @@ pub struct Options {
     pub parallelism: usize,
     pub no_input: bool,
     pub detailed_exitcode: bool,
+    /// Take over families another state claimed in a store.
+    pub adopt: bool,
     /// A plan saved by `rotor plan -out FILE`, applied instead of a fresh one.
     pub plan_file: Option<PathBuf>,
 }
@@ -172,6 +174,7 @@ async fn execute(
             parallelism: opts.parallelism,
             deadline_base: opts.wait.then_some(started),
             ground: footing,
+            adopt: opts.adopt,
         },
         wait: opts.wait.then_some(&waiter as &dyn Waiter),
     };

@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> u8 {
             parallelism,
             no_input,
             detailed_exitcode,
+            adopt,
         } => {
             apply::run(
                 &ws,
@@ -63,6 +64,7 @@ pub async fn run(cli: Cli) -> u8 {
                     parallelism,
                     no_input,
                     detailed_exitcode,
+                    adopt,
                     plan_file,
                 },
             )

@@ -14,6 +14,7 @@
 //! <path>/                          0700
 //!   <family>/                      0700, one per secret family
 //!     keyset.json                  0600, the accepted set (see below)
+//!     owner                        0600, the lineage of the state that manages the family
 //!     primary                      0600, the primary version id and a newline
 //!     versions/                    0700
 //!       <id>.pem                   0600, a key pair's private key, PKCS#8 PEM
@@ -589,6 +590,25 @@ impl Store for FileStore {
         self.write_metadata(family, &meta)
     }
 
+    async fn owner(&self, family: &str) -> Result<Option<String>, ProviderError> {
+        let path = self.family_dir(family)?.join("owner");
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_string()).filter(|l| !l.is_empty())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path, &e)),
+        }
+    }
+
+    async fn claim(&self, family: &str, lineage: &str) -> Result<(), ProviderError> {
+        let _lock = self.lock(family, true)?;
+        let path = self.family_dir(family)?.join("owner");
+        if fs::read_to_string(&path).is_ok_and(|t| t.trim() == lineage) {
+            return Ok(());
+        }
+        fsutil::write_atomic(&path, format!("{lineage}\n").as_bytes(), PRIVATE_FILE)
+            .map_err(|e| io_error("write", &path, &e))
+    }
+
     async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
@@ -662,6 +682,25 @@ mod tests {
                 assert!(!err.message.contains(line), "material in: {}", err.message);
             }
         }
+    }
+
+    /// The owner marker: absent until claimed, then the claiming lineage.
+    #[tokio::test]
+    async fn a_family_is_claimed_by_one_lineage() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = FileStore::new("store.file.local".into(), tmp.path().join("s"));
+        assert_eq!(store.owner("signing").await.unwrap(), None);
+        store.claim("signing", "lineage-a").await.unwrap();
+        assert_eq!(
+            store.owner("signing").await.unwrap().as_deref(),
+            Some("lineage-a")
+        );
+        store.claim("signing", "lineage-b").await.unwrap();
+        assert_eq!(
+            store.owner("signing").await.unwrap().as_deref(),
+            Some("lineage-b")
+        );
+        assert_eq!(mode(&store.root().join("signing/owner")), 0o600);
     }
 
     /// What a kill between two writes leaves is finished by the next read:
