@@ -201,3 +201,26 @@ fn show_renders_a_saved_plan_and_warns_when_it_is_stale() {
             "warning: {PLAN} is stale, `rotor apply` would refuse it: the spec changed since the plan was made"
         ));
 }
+
+/// A saved plan is a file from elsewhere: one whose bytes changed after it
+/// was saved is refused, naming the file, and one that never ends is refused
+/// by its size rather than read until memory runs out.
+#[test]
+fn an_edited_plan_and_an_endless_file_are_refused() {
+    let t = Test::quickstart();
+    t.run(["plan", "--out", PLAN]).success();
+    let text = t.read(PLAN);
+    assert!(text.contains("\"checksum\": \"sha256:"), "{text}");
+    let edited = text.replacen("\"overlap\": \"5s\"", "\"overlap\": \"1s\"", 1);
+    assert_ne!(edited, text, "the plan names its overlap");
+    t.write("edited.plan", &edited);
+    t.run(["apply", "edited.plan"]).failure().stderr_has(
+        "error: edited.plan does not match its checksum: the plan was changed after `rotor plan -out` saved it",
+    );
+    t.run(["apply", "/dev/zero"])
+        .failure()
+        .stderr_has("cannot read /dev/zero: it is larger than 256 MiB");
+    assert!(!t.exists(".rotor"), "nothing applied, no state created");
+    // The untouched plan still applies.
+    t.run(["apply", PLAN]).success();
+}

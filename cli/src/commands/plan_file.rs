@@ -35,6 +35,24 @@ pub struct SavedPlan {
     pub state_exists: bool,
     /// The plan, as `rotor plan --json` prints it minus `summary_line`.
     pub plan: Plan,
+    /// `sha256:` of the plan as saved: a plan whose bytes changed after
+    /// `rotor plan -out` (by hand, by a broken transfer) is refused.
+    #[serde(default)]
+    pub checksum: String,
+}
+
+/// The largest saved plan rotor reads: far above any real plan, and a
+/// guard against `rotor apply /dev/zero` reading until memory runs out.
+pub const MAX_PLAN_BYTES: u64 = 256 << 20;
+
+/// The checksum of a plan: SHA-256 of its compact JSON.
+fn plan_checksum(plan: &Plan) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(plan).expect("a plan serialises");
+    format!(
+        "sha256:{}",
+        rotor_engine::state::hex(&sha2::Sha256::digest(&bytes))
+    )
 }
 
 impl SavedPlan {
@@ -50,6 +68,7 @@ impl SavedPlan {
             format_version: FORMAT_VERSION,
             kind: KIND.into(),
             state_exists,
+            checksum: plan_checksum(&plan),
             plan,
         }
     }
@@ -149,7 +168,7 @@ pub fn load(path: &Path) -> Result<SavedPlan, Reported> {
         render::error(&message, Some(hint));
         Reported
     };
-    let text = std::fs::read_to_string(path)
+    let text = read_bounded(path)
         .map_err(|e| fail(format!("cannot read {}: {e}", path.display()), PLAN_AGAIN))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         fail(
@@ -197,13 +216,45 @@ pub fn load(path: &Path) -> Result<SavedPlan, Reported> {
             "make and apply the plan with the same rotor version",
         ));
     }
-    serde_json::from_value(value).map_err(|e| {
+    let saved: SavedPlan = serde_json::from_value(value).map_err(|e| {
         fail(
             format!(
                 "{} is not a rotor plan: {e} (edited or corrupt?)",
                 path.display()
             ),
             PLAN_AGAIN,
+        )
+    })?;
+    if saved.checksum != plan_checksum(&saved.plan) {
+        return Err(fail(
+            format!(
+                "{} does not match its checksum: the plan was changed after `rotor plan -out` saved it",
+                path.display()
+            ),
+            PLAN_AGAIN,
+        ));
+    }
+    Ok(saved)
+}
+
+/// A file's text, refused past [`MAX_PLAN_BYTES`] (read in bounded steps,
+/// so that a device that never ends is refused too).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_PLAN_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PLAN_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB, far larger than any saved plan",
+            MAX_PLAN_BYTES >> 20
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "it is not text (a rotor plan is JSON)",
         )
     })
 }
