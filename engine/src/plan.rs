@@ -255,6 +255,52 @@ pub struct Summary {
     pub gated_until: Option<Timestamp>,
     /// Families that could not be planned.
     pub blocked: usize,
+    /// Families the spec no longer declares whose versions are still live.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undeclared: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Families that state holds with live versions and the spec no longer
+/// declares: deleting a `secret` block does not make its material go away,
+/// so the plan says so, every time, instead of "No changes".
+fn forgotten(resolved: &Resolved, state: &State) -> Vec<FamilyPlan> {
+    state
+        .families
+        .iter()
+        .filter(|(name, _)| resolved.family_by_name(name).is_none())
+        .filter_map(|(name, f)| {
+            let live: Vec<String> = f
+                .versions
+                .iter()
+                .filter(|(_, v)| v.phase != Phase::Destroyed)
+                .map(|(id, v)| format!("{id} ({})", v.phase.as_str()))
+                .collect();
+            if live.is_empty() {
+                return None;
+            }
+            let none = || WindowView {
+                length: "-".into(),
+                set_by: String::new(),
+            };
+            Some(FamilyPlan {
+                family: name.clone(),
+                active: f.active.clone(),
+                overlap: "-".into(),
+                overlap_floor: none(),
+                accept_window: none(),
+                steps: Vec::new(),
+                notes: vec![format!(
+                    "no longer declared, but its material is live in the stores: {}. Declare `secret \"{name}\"` again to keep managing it (its history is kept); to retire it, declare it again and let rotor revoke its versions through the overlap; rotor never forgets it silently",
+                    live.join(", ")
+                )],
+                blocked: None,
+            })
+        })
+        .collect()
 }
 
 /// A plan: plain data. Apply executes it and never re-plans silently.
@@ -287,6 +333,14 @@ impl Plan {
     /// The summary line: `Plan: 1 to create, 1 to promote, 1 to revoke (gated until …).`
     pub fn summary_line(&self) -> String {
         let s = &self.summary;
+        if self.is_empty() && s.undeclared > 0 {
+            return format!(
+                "No changes to the declared families; {} famil{} no longer declared still hold{} live versions (see below).",
+                s.undeclared,
+                if s.undeclared == 1 { "y" } else { "ies" },
+                if s.undeclared == 1 { "s" } else { "" }
+            );
+        }
         if self.is_empty() {
             return "No changes. Every family matches its spec.".into();
         }
@@ -367,10 +421,15 @@ pub fn plan(resolved: &Resolved, state: &State, live: &Live, now: Timestamp) -> 
                 .collect()
         })
     };
+    let mut families = families;
+    families.extend(forgotten(resolved, state));
     let mut summary = Summary::default();
     for f in &families {
         if f.blocked.is_some() {
             summary.blocked += 1;
+        }
+        if resolved.family_by_name(&f.family).is_none() {
+            summary.undeclared += 1;
         }
         for s in &f.steps {
             match s.action {

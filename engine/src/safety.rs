@@ -165,9 +165,12 @@ pub fn check_plan(resolved: &Resolved, state: &State, plan: &Plan) -> Vec<Violat
     let mut out = Vec::new();
     for fp in &plan.families {
         let Some(family) = resolved.family_by_name(&fp.family) else {
-            out.push(violation(&fp.family)(
-                "the plan names a family the spec does not declare".into(),
-            ));
+            // An undeclared family is only ever listed, never acted on.
+            if !fp.steps.is_empty() {
+                out.push(violation(&fp.family)(
+                    "the plan names a family the spec does not declare".into(),
+                ));
+            }
             continue;
         };
         let fstate = state.family(&fp.family).cloned().unwrap_or_default();

@@ -90,3 +90,27 @@ fn a_state_from_a_newer_format_is_refused_naming_the_version() {
         .failure()
         .stderr_has("the state has format version 99; this rotor reads version 1");
 }
+
+/// A `secret` block removed from the spec does not take its material with
+/// it: the plan lists the family and its live versions every time, instead
+/// of "No changes".
+#[test]
+fn a_family_removed_from_the_spec_is_listed_with_its_live_versions() {
+    let t = Test::quickstart();
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let spec = t.read("rotor.hcl");
+    t.write(
+        "rotor.hcl",
+        &spec.replace("session_signing_key", "renamed_signing_key"),
+    );
+    let plan = t.run(["plan"]).success();
+    let plan = plan
+        .stdout_has("secret.session_signing_key")
+        .stdout_has("no longer declared, but its material is live in the stores: 2026-08 (active)");
+    assert!(
+        !plan.stdout.contains("Every family matches its spec"),
+        "{plan}"
+    );
+    let json = t.run(["plan", "--json"]).success().json();
+    assert_eq!(json["summary"]["undeclared"], 1, "{json}");
+}
