@@ -109,6 +109,10 @@ pub enum Command {
         version: String,
         /// Gate id, as the plan shows it (`accept.CONSUMER` or `emit.CONSUMER`).
         gate: String,
+        /// Who approves (default: the CI actor, `GITHUB_ACTOR` or
+        /// `GITLAB_USER_LOGIN`, else user@host).
+        #[arg(long, value_name = "NAME")]
+        actor: Option<String>,
     },
     /// Start a rotation: declare a new version in the spec and make it active.
     Rotate {

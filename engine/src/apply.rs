@@ -167,6 +167,17 @@ impl<'a> Recorder<'a> {
         self.state.lock().expect("state lock").clone()
     }
 
+    /// Takes in approvals recorded since (a person ran `rotor approve` while
+    /// this apply waits). They are saved with the next change.
+    pub fn take_approvals(&self) -> Result<usize, StateError> {
+        let records = self.backend.approvals()?;
+        Ok(self
+            .state
+            .lock()
+            .expect("state lock")
+            .merge_approvals(&records))
+    }
+
     /// The state, consumed.
     pub fn into_state(self) -> State {
         self.state.into_inner().expect("state lock")

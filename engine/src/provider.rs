@@ -6,7 +6,7 @@
 
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
-use crate::state::{State, StateError};
+use crate::state::{ApprovalRecord, State, StateError};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -255,6 +255,19 @@ pub trait StateBackend: Send + Sync {
     fn load(&self) -> Result<Option<State>, StateError>;
     /// Writes atomically.
     fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Approvals recorded on their own since the state was written (see
+    /// [`ApprovalRecord`]); a backend that keeps none has none.
+    fn approvals(&self) -> Result<Vec<ApprovalRecord>, StateError> {
+        Ok(Vec::new())
+    }
+    /// Records an approval on its own, without the state's lock.
+    fn add_approval(&self, record: &ApprovalRecord) -> Result<(), StateError> {
+        let _ = record;
+        Err(StateError::Backend(format!(
+            "{} keeps no approvals of its own",
+            self.describe()
+        )))
+    }
 }
 
 /// The time, from outside.

@@ -129,6 +129,9 @@ impl Session<'_> {
         let mut ran = 0;
         let mut poll = POLL;
         loop {
+            // Approvals given while this session waits count from now on;
+            // one that cannot be read is not fatal here (the gate waits).
+            let _ = self.recorder.take_approvals();
             let report = crate::apply::apply(
                 self.resolved,
                 &plan,

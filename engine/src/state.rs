@@ -102,6 +102,22 @@ pub struct Approval {
     pub by: String,
 }
 
+/// An approval as `rotor approve` records it, on its own: an approver does
+/// not wait for (or lock out) an apply that is running, and a waiting
+/// `apply --wait` takes it up on its next poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// Family name.
+    pub family: String,
+    /// Version id.
+    pub version: String,
+    /// Gate id (`accept.api_gateway`).
+    pub gate: String,
+    /// When and by whom.
+    #[serde(flatten)]
+    pub approval: Approval,
+}
+
 /// One version of a family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionState {
@@ -383,6 +399,31 @@ impl State {
     /// One version's state, if any.
     pub fn version(&self, family: &str, id: &str) -> Option<&VersionState> {
         self.families.get(family)?.versions.get(id)
+    }
+
+    /// Takes in approvals recorded on their own: each one for a version state
+    /// holds, newer than the one it has for that gate. Whether it counts is
+    /// decided by its time against the gate's term, as for any approval.
+    /// Returns how many were new.
+    pub fn merge_approvals(&mut self, records: &[ApprovalRecord]) -> usize {
+        let mut new = 0;
+        for r in records {
+            let Some(v) = self
+                .families
+                .get_mut(&r.family)
+                .and_then(|f| f.versions.get_mut(&r.version))
+            else {
+                continue;
+            };
+            if v.approvals
+                .get(&r.gate)
+                .is_none_or(|a| a.at < r.approval.at)
+            {
+                v.approvals.insert(r.gate.clone(), r.approval.clone());
+                new += 1;
+            }
+        }
+        new
     }
 
     /// The latest time the state records, with its family and version: a

@@ -550,6 +550,8 @@ impl Generator for FakeGenerator {
 pub struct MemoryState {
     /// The last saved state.
     pub saved: Mutex<Option<State>>,
+    /// Approvals recorded on their own.
+    pub approvals: Mutex<Vec<crate::state::ApprovalRecord>>,
     /// Fail every save after this many (for crash tests); `u64::MAX` never.
     pub fail_after: AtomicU64,
     saves: AtomicU64,
@@ -560,6 +562,7 @@ impl MemoryState {
     pub fn new() -> MemoryState {
         MemoryState {
             saved: Mutex::new(None),
+            approvals: Mutex::new(Vec::new()),
             fail_after: AtomicU64::new(u64::MAX),
             saves: AtomicU64::new(0),
         }
@@ -583,6 +586,15 @@ impl StateBackend for MemoryState {
         // Round-trip through JSON, as a real backend would.
         let back = State::from_json(&state.to_json())?;
         *self.saved.lock().unwrap() = Some(back);
+        Ok(())
+    }
+
+    fn approvals(&self) -> Result<Vec<crate::state::ApprovalRecord>, StateError> {
+        Ok(self.approvals.lock().unwrap().clone())
+    }
+
+    fn add_approval(&self, record: &crate::state::ApprovalRecord) -> Result<(), StateError> {
+        self.approvals.lock().unwrap().push(record.clone());
         Ok(())
     }
 }

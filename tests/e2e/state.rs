@@ -114,3 +114,67 @@ fn a_family_removed_from_the_spec_is_listed_with_its_live_versions() {
     let json = t.run(["plan", "--json"]).success().json();
     assert_eq!(json["summary"]["undeclared"], 1, "{json}");
 }
+
+/// `rotor approve` does not need the state's lock: given while `apply
+/// --wait` holds it and waits at the manual gate, the approval is taken up
+/// on the next poll and the rotation goes on to the end. The approver is the
+/// CI actor when one is set.
+#[test]
+fn an_approval_given_while_apply_waits_opens_the_gate_on_the_next_poll() {
+    let t = Test::quickstart();
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let spec = t.read("rotor.hcl");
+    let accept = "  verify \"command\" {\n    command = [\"sh\", \"-c\", \"grep -q \\\"\\\\\\\"$ROTOR_KID\\\\\\\"\\\" public/.well-known/jwks.json\"]\n    timeout = \"5s\"\n  }";
+    assert!(
+        spec.contains(accept),
+        "the quickstart's accept probe\n{spec}"
+    );
+    t.write("rotor.hcl", &spec.replace(accept, "  verify \"manual\" {}"));
+    t.edit(
+        crate::harness::ROTATE_FROM,
+        "version \"2026-08\" {}\n  version \"2026-11\" {}\n  active = \"2026-11\"",
+    );
+    let mut apply = t.spawn(["apply", "--auto-approve", "--wait"]);
+    // Wait until 2026-11 exists and the apply waits on the gate.
+    crate::harness::poll(
+        std::time::Duration::from_secs(30),
+        "2026-11 created",
+        || {
+            t.exists(".rotor/secrets/session_signing_key/versions/2026-11.json")
+                .then_some(())
+        },
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert!(
+        apply.try_wait().unwrap().is_none(),
+        "apply waits at the gate"
+    );
+    t.command([
+        "approve",
+        "session_signing_key",
+        "2026-11",
+        "accept.api_gateway",
+    ])
+    .env("GITHUB_ACTOR", "octo-reviewer")
+    .output()
+    .map(|o| assert!(o.status.success(), "{o:?}"))
+    .unwrap();
+    let out = crate::harness::poll(
+        std::time::Duration::from_secs(60),
+        "apply --wait to finish",
+        || apply.try_wait().unwrap(),
+    );
+    let done = crate::harness::finish(apply, "rotor apply --auto-approve --wait");
+    assert!(out.success(), "{done}");
+    done.stderr_has("Apply complete");
+    assert_eq!(
+        t.read(".rotor/secrets/session_signing_key/primary"),
+        "2026-11\n"
+    );
+    let state = t.show_json();
+    assert_eq!(
+        state["families"]["session_signing_key"]["versions"]["2026-11"]["approvals"]["accept.api_gateway"]
+            ["by"],
+        "octo-reviewer"
+    );
+}

@@ -4,9 +4,15 @@ use crate::render;
 use rotor_engine::StateBackend;
 use rotor_engine::plan::gate_id;
 use rotor_engine::spec::ProbePhase;
-use rotor_engine::state::Approval;
+use rotor_engine::state::{Approval, ApprovalRecord};
 
-pub fn run(ws: &Workspace, family: &str, version: &str, gate: &str) -> Result<u8, Reported> {
+pub fn run(
+    ws: &Workspace,
+    family: &str,
+    version: &str,
+    gate: &str,
+    actor: Option<String>,
+) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let Some(fam) = resolved.family_by_name(family) else {
         render::error(&format!("no secret `{family}` in the spec"), None);
@@ -48,43 +54,48 @@ pub fn run(ws: &Workspace, family: &str, version: &str, gate: &str) -> Result<u8
         );
         return Err(Reported);
     }
-    let backend = ws.backend("rotor approve", true)?;
-    let mut state = ws.state(&backend)?;
-    let Some(v) = state
-        .families
-        .get_mut(family)
-        .and_then(|f| f.versions.get_mut(version))
-    else {
+    // No state lock: an approval is a record of its own, appended beside the
+    // state, so it can be given while `apply --wait` holds the lock and
+    // waits for it (it takes it up on its next poll).
+    let backend = ws.backend("rotor approve", false)?;
+    let state = ws.state(&backend)?;
+    if state.version(family, version).is_none() {
         render::error(
             &format!("version {version} of secret.{family} is not in state yet"),
             Some("run `rotor apply` first: a gate can be approved once its version exists"),
         );
         return Err(Reported);
-    };
-    let by = format!(
-        "{}@{}",
-        std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into()),
-        std::fs::read_to_string("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into())
-    );
-    let now = rotor_providers::now();
-    v.approvals.insert(
-        gate.to_string(),
-        Approval {
-            at: now,
+    }
+    let by = actor
+        .or_else(|| std::env::var("GITHUB_ACTOR").ok())
+        .or_else(|| std::env::var("GITLAB_USER_LOGIN").ok())
+        .filter(|a| !a.trim().is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{}@{}",
+                std::env::var("USER")
+                    .or_else(|_| std::env::var("LOGNAME"))
+                    .unwrap_or_else(|_| "unknown".into()),
+                std::fs::read_to_string("/etc/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "localhost".into())
+            )
+        });
+    let record = ApprovalRecord {
+        family: family.to_string(),
+        version: version.to_string(),
+        gate: gate.to_string(),
+        approval: Approval {
+            at: rotor_providers::now(),
             by: by.clone(),
         },
-    );
-    state.serial += 1;
-    backend.save(&state).map_err(|e| {
+    };
+    backend.add_approval(&record).map_err(|e| {
         render::error(&e.to_string(), None);
         Reported
     })?;
     eprintln!(
-        "Approved {gate} for secret.{family} {version} as {by}. Run `rotor apply` to continue."
+        "Approved {gate} for secret.{family} {version} as {by}. A waiting `rotor apply --wait` takes it up on its next poll; otherwise run `rotor apply`."
     );
     Ok(OK)
 }

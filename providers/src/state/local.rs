@@ -13,7 +13,7 @@
 
 use crate::clock;
 use crate::fsutil::{self, PRIVATE_FILE};
-use rotor_engine::state::{State, StateError};
+use rotor_engine::state::{ApprovalRecord, State, StateError};
 use rotor_engine::{StateBackend, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -155,7 +155,57 @@ impl StateBackend for LocalState {
         // The checks' errors are returned unchanged, variants intact, for
         // callers that match on them (`Edited` has its own advice); callers
         // name the file with `describe()`, so the path is not repeated here.
-        State::from_json(&text).map(Some)
+        let mut state = State::from_json(&text)?;
+        state.merge_approvals(&self.approvals()?);
+        Ok(Some(state))
+    }
+
+    /// `state.json.approvals`: one JSON approval per line, appended by
+    /// `rotor approve` without the state's lock.
+    fn approvals(&self) -> Result<Vec<ApprovalRecord>, StateError> {
+        let path = sibling(&self.path, ".approvals");
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(backend_error("read", &path, &e)),
+        };
+        // A line cut short by a crash mid-append (JSON that ends too soon)
+        // is skipped; every other line must be an approval.
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            match serde_json::from_str::<ApprovalRecord>(line) {
+                Ok(r) => out.push(r),
+                Err(e) if e.is_eof() => {}
+                Err(e) => {
+                    return Err(StateError::Corrupt(format!(
+                        "{} line {}: {e}",
+                        path.display(),
+                        i + 1
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_approval(&self, record: &ApprovalRecord) -> Result<(), StateError> {
+        let path = sibling(&self.path, ".approvals");
+        let dir = fsutil::parent(&path).to_path_buf();
+        fsutil::create_private_dir(&dir).map_err(|e| backend_error("create", &dir, &e))?;
+        let mut line = serde_json::to_string(record).expect("an approval serialises") + "\n";
+        // After a line cut short by a crash, start on a line of its own.
+        if fs::read(&path).is_ok_and(|b| !b.is_empty() && !b.ends_with(b"\n")) {
+            line.insert(0, '\n');
+        }
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(PRIVATE_FILE)
+            .open(&path)
+            .map_err(|e| backend_error("open", &path, &e))?;
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| backend_error("write", &path, &e))
     }
 
     fn save(&self, state: &State) -> Result<(), StateError> {
@@ -219,6 +269,58 @@ mod tests {
             State::from_json(&fs::read_to_string(sibling(&path, ".backup")).unwrap()).unwrap();
         assert_eq!(backup.serial, 1);
         assert!(!sibling(&path, ".tmp").exists());
+    }
+
+    /// Approvals are appended without the lock and merged into every load;
+    /// a line cut short by a crash is skipped, and the next one starts anew.
+    #[test]
+    fn approvals_are_appended_beside_the_state_and_merged_on_load() {
+        use rotor_engine::state::{Approval, VersionState};
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(".rotor/state.json");
+        let locked = LocalState::open(path.clone(), "rotor apply", true).unwrap();
+        let mut state = State::new(new_lineage());
+        state
+            .families
+            .entry("k".into())
+            .or_default()
+            .versions
+            .insert(
+                "v1".into(),
+                VersionState::created(
+                    "v1".into(),
+                    "ES256".into(),
+                    "sha256:00".into(),
+                    Timestamp(1),
+                ),
+            );
+        locked.save(&state).unwrap();
+        // Another process, without the lock.
+        let other = LocalState::open(path.clone(), "rotor approve", false).unwrap();
+        let record = |at: i64| ApprovalRecord {
+            family: "k".into(),
+            version: "v1".into(),
+            gate: "accept.api".into(),
+            approval: Approval {
+                at: Timestamp(at),
+                by: "ada".into(),
+            },
+        };
+        other.add_approval(&record(5)).unwrap();
+        let approvals = sibling(&path, ".approvals");
+        let mut text = fs::read_to_string(&approvals).unwrap();
+        text.push_str("{\"family\": \"k\", \"vers");
+        fs::write(&approvals, text).unwrap();
+        assert_eq!(other.approvals().unwrap(), vec![record(5)]);
+        other.add_approval(&record(9)).unwrap();
+        assert_eq!(other.approvals().unwrap(), vec![record(5), record(9)]);
+        let loaded = locked.load().unwrap().unwrap();
+        let v = loaded.version("k", "v1").unwrap();
+        assert_eq!(v.approvals["accept.api"].at, Timestamp(9));
+        assert_eq!(
+            fs::metadata(&approvals).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
