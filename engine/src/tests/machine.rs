@@ -519,6 +519,16 @@ impl World {
                     spec.present.insert(name);
                 }
                 self.set_spec(spec);
+                // A consumer taken out of the spec is gone (decommissioned);
+                // declared again, it is a fresh deployment that reads the
+                // primary anew, not one still stuck on an old key.
+                if name == "ea"
+                    && !self.spec.declared("ea")
+                    && self.emitter.lock().unwrap().stuck.is_some()
+                {
+                    self.emitter.lock().unwrap().stuck = None;
+                    self.mark(Mark::Stuck(None));
+                }
             }
             Op::Overlap(extra) => {
                 spec.overlap_extra = *extra;
@@ -564,7 +574,7 @@ impl World {
             Op::CrashState(n) => self.h.crash_after_saves(*n),
             Op::Stick(on) => {
                 let family = self.spec.family;
-                let stuck = if *on {
+                let stuck = if *on && self.spec.declared("ea") {
                     self.h
                         .stores
                         .get("store.file.x")
@@ -1114,6 +1124,31 @@ fn a_publisher_declared_again_after_a_lost_state() {
             Op::ToggleQ,
             Op::Apply,
             Op::ToggleQ,
+        ],
+    );
+}
+
+/// Found by the 100,000-case run (a model artifact, not a rotor bug): an
+/// emitter taken out of the spec while stuck, and declared again after its
+/// key was revoked. A consumer that leaves the spec is decommissioned; one
+/// declared again reads the primary anew.
+#[test]
+fn an_emitter_declared_again_is_a_fresh_deployment() {
+    let mut timing = zero_timing();
+    timing.insert("vs", Timing { cache: 1, token: 0 });
+    adversary(
+        timing,
+        vec![
+            Op::Rotate,
+            Op::Rotate,
+            Op::Stick(true),
+            Op::ApplyWait,
+            Op::ToggleConsumer(3),
+            Op::Retire,
+            Op::Approve,
+            Op::ApplyWait,
+            Op::ToggleConsumer(3),
+            Op::Advance(1),
         ],
     );
 }
