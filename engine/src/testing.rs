@@ -59,6 +59,20 @@ pub enum Event {
     Publish(String, Vec<ListedKey>, Timestamp),
 }
 
+impl Event {
+    /// When it happened.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Event::Put(_, _, t)
+            | Event::Primary(_, _, t)
+            | Event::Disable(_, _, t)
+            | Event::Enable(_, _, t)
+            | Event::Destroy(_, _, t)
+            | Event::Publish(_, _, t) => *t,
+        }
+    }
+}
+
 /// A shared, ordered log of events.
 pub type EventLog = Arc<Mutex<Vec<Event>>>;
 

@@ -114,14 +114,7 @@ fn a_full_rotation_ends_with_only_the_new_version() {
             "destroy v1"
         ]
     );
-    let at = |i: usize| match &events[i] {
-        Event::Put(_, _, t)
-        | Event::Publish(_, _, t)
-        | Event::Primary(_, _, t)
-        | Event::Disable(_, _, t)
-        | Event::Destroy(_, _, t)
-        | Event::Enable(_, _, t) => *t,
-    };
+    let at = |i: usize| events[i].at();
     assert_eq!(at(2) - at(1), Duration::seconds(10), "accept window");
     assert_eq!(at(3) - at(2), Duration::seconds(30), "overlap");
     assert_eq!(at(5) - at(3), Duration::seconds(7 * 86_400), "grace period");

@@ -676,14 +676,7 @@ fn judge(w: &World) {
     let events = w.h.events();
     let end = w.h.now() + Duration::seconds(3600);
     let keys = w.h.stores["store.file.x"].keys.lock().unwrap().clone();
-    let at = |i: usize| match &events[i] {
-        Event::Put(_, _, t)
-        | Event::Primary(_, _, t)
-        | Event::Disable(_, _, t)
-        | Event::Enable(_, _, t)
-        | Event::Destroy(_, _, t)
-        | Event::Publish(_, _, t) => *t,
-    };
+    let at = |i: usize| events[i].at();
     // Listing spans per source: (family, version) in the store's key set;
     // (kid, thumbprint) in a publisher's document.
     let mut store_open: BTreeMap<(String, String), Timestamp> = BTreeMap::new();

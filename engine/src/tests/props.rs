@@ -245,17 +245,6 @@ fn drive_settled(h: &mut Harness, r: &Resolved) {
     );
 }
 
-fn time_of(e: &Event) -> Timestamp {
-    match e {
-        Event::Put(_, _, t)
-        | Event::Primary(_, _, t)
-        | Event::Disable(_, _, t)
-        | Event::Enable(_, _, t)
-        | Event::Destroy(_, _, t)
-        | Event::Publish(_, _, t) => *t,
-    }
-}
-
 #[derive(Default)]
 struct FamilyTrack {
     /// Versions in the store's key set, with when they (last) entered it.
@@ -280,7 +269,7 @@ fn check_promise(events: &[Event], phases: &[(usize, &Resolved)]) {
             .find(|(start, _)| *start <= i)
             .expect("phase")
             .1;
-        let t = time_of(e);
+        let t = e.at();
         let ctx = || format!("event {i} {e:?} in\n{events:#?}");
         match e {
             Event::Put(f, v, _) | Event::Enable(f, v, _) => {
