@@ -92,6 +92,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Look at and repair the state: list, show, rm, pull, push.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
     /// Every family: active version and age, rotation in flight, next due, owner, review date, flags.
     Status {
         /// Machine-readable status.
@@ -173,6 +178,40 @@ pub enum Command {
     /// Print the man page, in roff (`rotor man | man -l -`).
     #[command(hide = false, display_order = 1001)]
     Man,
+}
+
+/// `rotor state …`.
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// One line per family: active version and live versions.
+    List,
+    /// One family's versions, phases and evidence (as `rotor show FAMILY`).
+    Show {
+        /// Secret family.
+        family: String,
+        /// Machine-readable.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a family; its material stays in the stores (asks first).
+    Rm {
+        /// Secret family.
+        family: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Print the whole state as JSON (the format `show --json` reads).
+    Pull,
+    /// Replace the state with one `state pull` printed; refused for another
+    /// lineage or an older serial unless --force.
+    Push {
+        /// The state file to push.
+        file: PathBuf,
+        /// Push it anyway.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// How `rotor runbook` writes.

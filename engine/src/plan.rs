@@ -530,8 +530,9 @@ fn plan_family(
                 None => {
                     fp.blocked = Some(format!(
                         "drift: version {id} is recorded in state ({}) but missing from {addr}; \
-                         restore it in the store; or, once you have checked every consumer, start the state over (move the state file aside): rotor then adopts what the stores hold and holds every live version a full overlap",
-                        v.phase.as_str()
+                         restore it in the store; or, once you have checked every consumer, forget the family with `rotor state rm {}`: rotor then adopts what the stores hold and holds every live version a full overlap",
+                        v.phase.as_str(),
+                        secret.name
                     ));
                     return fp;
                 }

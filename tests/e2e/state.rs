@@ -178,3 +178,67 @@ fn an_approval_given_while_apply_waits_opens_the_gate_on_the_next_poll() {
         "octo-reviewer"
     );
 }
+
+/// `rotor state list`, `pull` and `push`: a pulled state pushes back; an
+/// older one, one of another lineage or an edited one is refused (the first
+/// two pass with --force); `state rm` names the live versions it leaves,
+/// asks, and the next plan adopts them.
+#[test]
+fn state_commands_list_pull_push_and_rm() {
+    let t = Test::quickstart();
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    t.run(["state", "list"])
+        .success()
+        .stdout_has("session_signing_key\tactive 2026-08\t2026-08 (active)");
+    let pulled = t.run(["state", "pull"]).success().stdout;
+    t.write("old.json", &pulled);
+    let serial = t.show_json()["serial"].as_u64().unwrap();
+
+    // The same state pushes back, as a newer serial.
+    t.run(["state", "push", "old.json"]).success();
+    assert_eq!(t.show_json()["serial"].as_u64().unwrap(), serial + 1);
+    // Now it is older than the state.
+    t.run(["state", "push", "old.json"])
+        .code(1)
+        .stderr_has("refusing to push old.json: it is older than the state it would replace");
+    t.run(["state", "push", "old.json", "--force"])
+        .success()
+        .stderr_has("warning: pushing old.json although it is older");
+    // Edited: refused even with --force (evidence could be forged).
+    t.write(
+        "edited.json",
+        &pulled.replacen("\"phase\": \"active\"", "\"phase\": \"retiring\"", 1),
+    );
+    t.run(["state", "push", "edited.json", "--force"])
+        .failure()
+        .stderr_has("edited.json: the state was changed outside rotor");
+
+    // rm asks: the wrong answer removes nothing.
+    let mut no = t
+        .command(["state", "rm", "session_signing_key"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    no.stdin.take().unwrap().write_all(b"no\n").unwrap();
+    let no = crate::harness::finish(no, "rotor state rm session_signing_key");
+    assert_eq!(no.code, 1, "{no}");
+    let no = no.says(&["2026-08 (active)", "Nothing removed"]);
+    drop(no);
+    t.run(["state", "rm", "session_signing_key", "--yes"])
+        .success()
+        .stderr_has("Removed secret.session_signing_key");
+    t.run(["state", "list"]).success();
+    assert!(t.show_json()["families"]["session_signing_key"].is_null());
+    // Same lineage: the family is adopted again, held as in use.
+    t.run(["plan"]).success().stdout_has("adopt    2026-08");
+    t.run(["apply", "--auto-approve", "--wait"])
+        .success()
+        .stderr_has("adopted 2026-08, already the stores' primary: held as promoted now");
+    assert!(
+        t.show_json()["families"]["session_signing_key"]["versions"]["2026-08"]["adopted_at"]
+            .is_string()
+    );
+}

@@ -15,10 +15,11 @@ mod plan_file;
 mod rotate;
 mod runbook;
 mod show;
+mod state;
 mod status;
 mod validate;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, StateCommand};
 use crate::context::Workspace;
 
 pub const OK: u8 = 0;
@@ -71,6 +72,13 @@ pub async fn run(cli: Cli) -> u8 {
             .await
         }
         Command::Show { families, json } => show::run(&ws, &families, json),
+        Command::State { command } => match command {
+            StateCommand::List => state::list(&ws),
+            StateCommand::Show { family, json } => show::run(&ws, &[family], json),
+            StateCommand::Rm { family, yes } => state::rm(&ws, &family, yes),
+            StateCommand::Pull => state::pull(&ws),
+            StateCommand::Push { file, force } => state::push(&ws, &file, force),
+        },
         Command::Status { json, due } => status::run(&ws, json, due).await,
         Command::Approve {
             family,
