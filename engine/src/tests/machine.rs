@@ -326,7 +326,6 @@ struct World {
     /// (index of the first event after it, when, what).
     marks: Vec<(usize, Timestamp, Mark)>,
     jwks_snapshot: Option<(String, Option<Vec<ListedKey>>)>,
-    lineage: u32,
     resolved: Resolved,
 }
 
@@ -350,7 +349,6 @@ impl World {
             emitter: Arc::default(),
             marks: Vec::new(),
             jwks_snapshot: None,
-            lineage: 0,
         };
         w.mark(Mark::Spec(spec));
         w
@@ -543,7 +541,6 @@ impl World {
             Op::Approve => self.approve(),
             Op::Advance(s) => self.h.advance(*s),
             Op::LoseState => {
-                self.lineage += 1;
                 self.h.backend = crate::testing::MemoryState::new();
             }
             Op::PublisherDown(q, down) => {
