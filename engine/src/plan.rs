@@ -489,6 +489,10 @@ fn plan_family(
 ) -> FamilyPlan {
     let spec = &r.spec;
     let secret = &spec.secrets[family.secret];
+    // A set, not a scan: a family may declare thousands of versions.
+    let declared: std::collections::HashSet<&str> =
+        secret.versions.iter().map(|v| v.id.as_str()).collect();
+    let declares = |id: &str| declared.contains(id);
     let fstate = state.family(&secret.name).cloned().unwrap_or_default();
     let target = secret.active.as_ref().map(|a| a.value.clone());
     let mut fp = FamilyPlan {
@@ -520,7 +524,7 @@ fn plan_family(
         // A revoked version that is no longer declared and is gone from a store was
         // destroyed by an apply interrupted before it recorded so: the Destroy step
         // planned below finishes the job. Anything else missing is drift.
-        let destroy_interrupted = v.phase == Phase::Revoked && !secret.declares(id);
+        let destroy_interrupted = v.phase == Phase::Revoked && !declares(id);
         for addr in &store_addrs {
             let Some(lf) = live.store(addr) else {
                 continue;
@@ -588,7 +592,7 @@ fn plan_family(
     for addr in &store_addrs {
         if let Some(lf) = live.store(addr) {
             for lv in &lf.versions {
-                if !fstate.versions.contains_key(&lv.id) && !secret.declares(&lv.id) {
+                if !fstate.versions.contains_key(&lv.id) && !declares(&lv.id) {
                     fp.notes.push(format!(
                         "{addr} holds version {} that rotor does not manage; left alone",
                         lv.id
@@ -693,13 +697,13 @@ fn plan_family(
     let leaving: Vec<String> = fstate
         .versions
         .iter()
-        .filter(|(id, v)| v.phase.is_accepted_set() && !secret.declares(id))
+        .filter(|(id, v)| v.phase.is_accepted_set() && !declares(id))
         .map(|(id, _)| id.clone())
         .collect();
     let to_destroy: Vec<String> = fstate
         .versions
         .iter()
-        .filter(|(id, v)| v.phase == Phase::Revoked && !secret.declares(id))
+        .filter(|(id, v)| v.phase == Phase::Revoked && !declares(id))
         .map(|(id, _)| id.clone())
         .collect();
     let enabled_after: Vec<String> = secret.versions.iter().map(|v| v.id.clone()).collect();
@@ -812,21 +816,31 @@ fn plan_family(
 
     // Acceptance: every verifier, for every declared version without its evidence.
     let mut accept_steps: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    // By version: the step that makes it exist, and the publishers whose
+    // rewrite planned above (re)adds its key. (Maps, not scans: a family may
+    // declare thousands of versions.)
+    let entering_step: std::collections::HashMap<&str, usize> =
+        entering.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+    let mut readded: std::collections::HashSet<(String, String)> = std::collections::HashSet::new();
+    for s in &b.steps {
+        if let Action::Publish { publisher, add, .. } = &s.action {
+            for k in add {
+                readded.insert((publisher.clone(), k.clone()));
+            }
+        }
+    }
     for v in &secret.versions {
         let vs = fstate.versions.get(&v.id);
         // Restored (from a revoke, finished or interrupted): it left the key
         // sets, and evidence from before says nothing about now.
-        let restored = vs.is_some() && entering.iter().any(|(id, _)| *id == v.id);
+        let restored = vs.is_some() && entering_step.contains_key(v.id.as_str());
         for c in &verifiers {
             // Evidence counts only for the publication it proved: a rewrite
             // planned here for the publisher `c` reads starts a new term.
-            let republished = c.via.as_ref().is_some_and(|via| {
-                let via = via.to_string();
-                b.steps.iter().any(|s| {
-                    matches!(&s.action, Action::Publish { publisher, add, .. }
-                        if *publisher == via && add.contains(&v.id))
-                })
-            });
+            let republished = c
+                .via
+                .as_ref()
+                .is_some_and(|via| readded.contains(&(via.to_string(), v.id.clone())));
             let has = vs.is_some_and(|s| {
                 !restored
                     && !republished
@@ -835,10 +849,10 @@ fn plan_family(
             if has {
                 continue;
             }
-            let mut after: Vec<usize> = entering
-                .iter()
-                .filter(|(id, _)| *id == v.id)
-                .map(|(_, s)| *s)
+            let mut after: Vec<usize> = entering_step
+                .get(v.id.as_str())
+                .copied()
+                .into_iter()
                 .collect();
             after.extend(publish_step.values().copied());
             let id = b.push(

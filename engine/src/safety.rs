@@ -17,7 +17,6 @@ use crate::plan::{Action, FamilyPlan, Plan, Step};
 use crate::spec::{ConsumerSpec, Family, ProbePhase, Resolved};
 use crate::state::{Approval, Evidence, FamilyState, Outcome, Phase, State, VersionState};
 use crate::time::{Duration, Timestamp};
-use std::collections::BTreeSet;
 
 /// Why a plan or an action is unsafe.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,18 +211,49 @@ impl std::ops::Deref for CheckedPlan {
     }
 }
 
-/// All steps a step transitively runs after.
-fn ancestors(steps: &[Step], index: usize) -> BTreeSet<usize> {
-    let mut seen = BTreeSet::new();
-    let mut todo: Vec<usize> = steps[index].after.clone();
-    while let Some(id) = todo.pop() {
-        if seen.insert(id)
-            && let Some(s) = steps.iter().find(|s| s.id == id)
-        {
-            todo.extend(s.after.iter().copied());
+/// What a step (transitively) runs after, asked one question at a time.
+///
+/// Walks the `after` edges back from a step, stopping at the first step that
+/// matches: most questions ("is there an accept of v before this?") are
+/// answered a step or two back. One walker serves a whole family, its marks
+/// stamped per walk, so that a family of thousands of versions is checked
+/// without a set per step. Steps must be numbered 1.. in order (checked first).
+struct Walker<'a> {
+    steps: &'a [Step],
+    seen: std::cell::RefCell<Vec<u32>>,
+    walk: std::cell::Cell<u32>,
+}
+
+impl<'a> Walker<'a> {
+    fn new(steps: &'a [Step]) -> Walker<'a> {
+        Walker {
+            steps,
+            seen: std::cell::RefCell::new(vec![0; steps.len() + 1]),
+            walk: std::cell::Cell::new(0),
         }
     }
-    seen
+
+    /// Whether a step the step at `index` (transitively) runs after matches `pred`.
+    fn any_before(&self, index: usize, pred: &dyn Fn(&Action) -> bool) -> bool {
+        let walk = self.walk.get() + 1;
+        self.walk.set(walk);
+        let mut seen = self.seen.borrow_mut();
+        // Breadth first: the step asked about is usually a direct parent.
+        let mut todo: std::collections::VecDeque<usize> =
+            self.steps[index].after.iter().copied().collect();
+        while let Some(id) = todo.pop_front() {
+            if id == 0 || id > self.steps.len() || seen[id] == walk {
+                continue;
+            }
+            seen[id] = walk;
+            let s = &self.steps[id - 1];
+            if pred(&s.action) {
+                return true;
+            }
+            todo.extend(s.after.iter().copied());
+        }
+        false
+    }
 }
 
 fn check_family(
@@ -263,9 +293,8 @@ fn check_family(
         .iter()
         .map(|&c| &spec.consumers[c])
         .collect();
-    let has_step = |anc: &BTreeSet<usize>, pred: &dyn Fn(&Action) -> bool| {
-        anc.iter().any(|a| pred(&steps[a - 1].action))
-    };
+    let walker = Walker::new(steps);
+    let has_step = |anc: &usize, pred: &dyn Fn(&Action) -> bool| walker.any_before(*anc, pred);
     // The primary after the plan: the last promote, else the state's.
     let final_active = steps
         .iter()
@@ -284,7 +313,7 @@ fn check_family(
     }
 
     for (i, s) in steps.iter().enumerate() {
-        let anc = ancestors(steps, i);
+        let anc = i;
         let accepted_by = |v: &str, c: &ConsumerSpec| {
             let restored = has_step(
                 &anc,

@@ -488,6 +488,8 @@ impl Parser<'_, '_> {
         let mut generate = None;
         let mut generate_seen = false;
         let mut versions: Vec<VersionSpec> = Vec::new();
+        // Index by id: a family may declare thousands of versions.
+        let mut by_id: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for b in body.blocks() {
             match b.ident.as_str() {
                 "generate" => {
@@ -504,7 +506,7 @@ impl Parser<'_, '_> {
                         continue;
                     };
                     let span = self.header(b);
-                    if let Some(first) = versions.iter().find(|v| v.id == l[0]) {
+                    if let Some(first) = by_id.get(l[0].as_str()).map(|&i| &versions[i]) {
                         let first_at = first.span.clone();
                         self.diags.push(
                             Diagnostic::error(
@@ -518,6 +520,7 @@ impl Parser<'_, '_> {
                     }
                     let vr = BodyReader::new(self, &b.body, &[], false);
                     vr.finish(&[]);
+                    by_id.insert(l[0].to_string(), versions.len());
                     versions.push(VersionSpec {
                         id: l[0].clone(),
                         span,
