@@ -273,12 +273,7 @@ fn forgotten(resolved: &Resolved, state: &State) -> Vec<FamilyPlan> {
         .iter()
         .filter(|(name, _)| resolved.family_by_name(name).is_none())
         .filter_map(|(name, f)| {
-            let live: Vec<String> = f
-                .versions
-                .iter()
-                .filter(|(_, v)| v.phase != Phase::Destroyed)
-                .map(|(id, v)| format!("{id} ({})", v.phase.as_str()))
-                .collect();
+            let live = f.live_versions();
             if live.is_empty() {
                 return None;
             }

@@ -304,6 +304,18 @@ pub struct FamilyState {
     pub versions: BTreeMap<String, VersionState>,
 }
 
+impl FamilyState {
+    /// The versions whose material is still in the stores, as `id (phase)`:
+    /// what forgetting or undeclaring the family would leave behind.
+    pub fn live_versions(&self) -> Vec<String> {
+        self.versions
+            .iter()
+            .filter(|(_, v)| v.phase != Phase::Destroyed)
+            .map(|(id, v)| format!("{id} ({})", v.phase.as_str()))
+            .collect()
+    }
+}
+
 /// The whole state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {

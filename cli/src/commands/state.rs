@@ -7,7 +7,7 @@
 use super::{ERROR, OK};
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::{Phase, State, StateBackend};
+use rotor_engine::{State, StateBackend};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -19,12 +19,7 @@ pub fn list(ws: &Workspace) -> Result<u8, Reported> {
         return Ok(OK);
     };
     for (name, f) in &state.families {
-        let live: Vec<String> = f
-            .versions
-            .iter()
-            .filter(|(_, v)| v.phase != Phase::Destroyed)
-            .map(|(id, v)| format!("{id} ({})", v.phase.as_str()))
-            .collect();
+        let live = f.live_versions();
         println!(
             "{name}\tactive {}\t{}",
             f.active.as_deref().unwrap_or("none"),
@@ -137,12 +132,7 @@ pub fn rm(ws: &Workspace, family: &str, yes: bool) -> Result<u8, Reported> {
         render::error(&format!("no family `{family}` in state"), hint.as_deref());
         return Err(Reported);
     };
-    let live: Vec<String> = f
-        .versions
-        .iter()
-        .filter(|(_, v)| v.phase != Phase::Destroyed)
-        .map(|(id, v)| format!("{id} ({})", v.phase.as_str()))
-        .collect();
+    let live = f.live_versions();
     if !live.is_empty() {
         eprintln!(
             "secret.{family} has live versions in its stores: {}.\nForgetting it leaves them there: rotor will not revoke or destroy them. \
