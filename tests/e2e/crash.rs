@@ -424,12 +424,7 @@ fn apply_after_the_state_is_lost_mid_rotation_makes_progress_or_stops() {
     t.run(["apply", "--auto-approve"]).success();
     assert_eq!(jwks_kids(&t.read(JWKS)), ["2026-08", "2026-11"]);
     assert_eq!(t.read(PRIMARY), "2026-08\n");
-    std::fs::rename(t.join(".rotor/state.json"), t.join("state.json.aside")).unwrap();
-    std::fs::rename(
-        t.join(".rotor/state.json.backup"),
-        t.join("state.json.backup.aside"),
-    )
-    .unwrap();
+    crate::promise::lose_state(&t);
 
     // A whole rotation of this spec takes about 3 s.
     let limit = Duration::from_secs(30);

@@ -43,6 +43,16 @@ const QUICKSTART_ACCEPT_WINDOW_MS: i64 = 2_000;
 /// The quickstart's overlap.
 const QUICKSTART_OVERLAP_MS: i64 = 5_000;
 
+/// Loses the state as a user would: `state.json` and its backup moved aside.
+pub(crate) fn lose_state(t: &Test) {
+    std::fs::rename(t.join(".rotor/state.json"), t.join("state.json.aside")).unwrap();
+    std::fs::rename(
+        t.join(".rotor/state.json.backup"),
+        t.join("state.json.backup.aside"),
+    )
+    .unwrap();
+}
+
 /// Milliseconds since the epoch, wall clock.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -460,12 +470,7 @@ fn after_the_state_is_lost_the_old_primary_is_held_a_full_overlap_after_the_new_
     let t = Test::quickstart();
     t.run_within(LIMIT, APPLY_WAIT).success();
     assert_eq!(t.read(PRIMARY), "2026-08\n");
-    std::fs::rename(t.join(".rotor/state.json"), t.join("state.json.aside")).unwrap();
-    std::fs::rename(
-        t.join(".rotor/state.json.backup"),
-        t.join("state.json.backup.aside"),
-    )
-    .unwrap();
+    lose_state(&t);
 
     let old_meta = format!("{FAMILY_DIR}/versions/2026-08.json");
     let watch = Watch::start(&t, &[PRIMARY, KEYSET, &old_meta]);
