@@ -13,7 +13,9 @@ use crate::provider::{FirmGround, Ground, ListedKey, NewVersion, ProbeRequest, P
 use crate::safety::{self, evidence_in_term};
 use crate::secret::SecretValue;
 use crate::spec::{Family, ProbePhase, Resolved};
-use crate::state::{Baseline, Evidence, Measure, Outcome, Phase, State, StateError, VersionState};
+use crate::state::{
+    Baseline, Event, Evidence, FamilyState, Measure, Outcome, Phase, State, StateError, VersionState,
+};
 use crate::time::Timestamp;
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
@@ -133,6 +135,9 @@ pub struct ApplyOptions {
     /// Take over families a store marks as another state's (`--adopt`):
     /// the recovery of a lost state on stores that keep an owner marker.
     pub adopt: bool,
+    /// The families this apply leased, when it leased some: fresh plans
+    /// made while it runs cover these alone.
+    pub scope: Option<BTreeSet<String>>,
 }
 
 impl ApplyOptions {
@@ -143,14 +148,19 @@ impl ApplyOptions {
             deadline_base: None,
             ground: std::sync::Arc::new(FirmGround),
             adopt: false,
+            scope: None,
         }
     }
 }
 
-/// State shared by the families of one apply, saved after every change.
+/// State shared by the families of one apply. Every change is to one
+/// family's record and saves that record alone, so a step costs the same
+/// however many families the state holds.
 pub struct Recorder<'a> {
     state: Mutex<State>,
     backend: &'a dyn StateBackend,
+    /// Who runs this apply, for the history.
+    actor: String,
 }
 
 impl<'a> Recorder<'a> {
@@ -159,7 +169,14 @@ impl<'a> Recorder<'a> {
         Recorder {
             state: Mutex::new(state),
             backend,
+            actor: "rotor".into(),
         }
+    }
+
+    /// Names who runs the apply in the history it appends.
+    pub fn with_actor(mut self, actor: &str) -> Self {
+        self.actor = actor.to_string();
+        self
     }
 
     /// A copy of the current state.
@@ -167,8 +184,20 @@ impl<'a> Recorder<'a> {
         self.state.lock().expect("state lock").clone()
     }
 
+    /// A copy of the state holding one family only: what a step of that
+    /// family reads, without copying every other family's record.
+    pub fn family_view(&self, name: &str) -> State {
+        let guard = self.state.lock().expect("state lock");
+        let mut view = State::new(guard.lineage.clone());
+        view.serial = guard.serial;
+        if let Some(f) = guard.families.get(name) {
+            view.families.insert(name.to_string(), f.clone());
+        }
+        view
+    }
+
     /// Takes in approvals recorded since (a person ran `rotor approve` while
-    /// this apply waits). They are saved with the next change.
+    /// this apply waits). They are saved with the family's next change.
     pub fn take_approvals(&self) -> Result<usize, StateError> {
         let records = self.backend.approvals()?;
         Ok(self
@@ -183,17 +212,41 @@ impl<'a> Recorder<'a> {
         self.state.into_inner().expect("state lock")
     }
 
-    /// Changes the state and saves it at once; on a failed save the change is undone.
-    pub fn record(&self, change: impl FnOnce(&mut State)) -> Result<(), StateError> {
+    /// Changes one family's record and saves it at once; on a failed save
+    /// nothing changes. The save runs outside the shared lock, so families
+    /// save in parallel; a family's own steps run one after another.
+    pub fn record(&self, family: &str, change: impl FnOnce(&mut FamilyState)) -> Result<(), StateError> {
+        let (lineage, mut record) = {
+            let guard = self.state.lock().expect("state lock");
+            (guard.lineage.clone(), guard.families.get(family).cloned().unwrap_or_default())
+        };
+        change(&mut record);
+        record.serial += 1;
+        self.backend.save_family(&lineage, family, &record)?;
         let mut guard = self.state.lock().expect("state lock");
-        let before = guard.clone();
-        change(&mut guard);
+        guard.families.insert(family.to_string(), record);
         guard.serial += 1;
-        if let Err(e) = self.backend.save(&guard) {
-            *guard = before;
-            return Err(e);
-        }
         Ok(())
+    }
+
+    /// Appends a step's end to the history. The history is for people: a
+    /// failure to append is not a failure of the step, whose effect is
+    /// already recorded in the family's record.
+    fn event(&self, family: &str, step: &Step, outcome: &StepOutcome, at: Timestamp) {
+        let (outcome, detail) = match outcome {
+            StepOutcome::Done(detail) => ("done", detail.clone()),
+            StepOutcome::Failed { error, .. } => ("failed", error.clone()),
+            _ => return,
+        };
+        let event = Event {
+            at,
+            family: family.to_string(),
+            what: format!("{} {}", step.action.verb(), step.action.target()),
+            outcome: outcome.to_string(),
+            actor: self.actor.clone(),
+            detail,
+        };
+        let _ = self.backend.append_event(&event);
     }
 }
 
@@ -236,6 +289,7 @@ pub async fn apply(
                     if matches!(outcome, StepOutcome::Failed { .. }) {
                         failed = true;
                     }
+                    recorder.event(&fp.family, step, &outcome, providers.clock.now());
                     hook.step(&fp.family, step, &outcome);
                     outcomes.push((step.id, outcome));
                 }
@@ -290,17 +344,19 @@ impl Ctx<'_> {
         self.providers.clock.now()
     }
 
+    /// The state of this family (with the lineage): a step never reads
+    /// another family's record.
     fn state(&self) -> State {
-        self.recorder.snapshot()
+        self.recorder.family_view(self.name)
     }
 
     fn version(&self, id: &str) -> Option<VersionState> {
         self.state().version(self.name, id).cloned()
     }
 
-    fn record(&self, change: impl FnOnce(&mut State)) -> Result<(), StepOutcome> {
+    fn record(&self, change: impl FnOnce(&mut FamilyState)) -> Result<(), StepOutcome> {
         self.recorder
-            .record(change)
+            .record(self.name, change)
             .map_err(|e| failed(format!("could not save state: {e}"), RESUME))
     }
 
@@ -310,12 +366,8 @@ impl Ctx<'_> {
         version: &str,
         change: impl FnOnce(&mut VersionState),
     ) -> Result<(), StepOutcome> {
-        self.record(|s| {
-            if let Some(v) = s
-                .families
-                .get_mut(self.name)
-                .and_then(|f| f.versions.get_mut(version))
-            {
+        self.record(|f| {
+            if let Some(v) = f.versions.get_mut(version) {
                 change(v);
             }
         })
@@ -448,8 +500,7 @@ impl Ctx<'_> {
                 v.phase = Phase::Active;
                 v.promoted_at = Some(now);
             }
-            self.record(|s| {
-                let f = s.families.entry(self.name.into()).or_default();
+            self.record(|f| {
                 f.versions.insert(version.into(), v);
                 if as_primary {
                     f.active = Some(version.into());
@@ -515,12 +566,8 @@ impl Ctx<'_> {
 
     /// Records a version just written to (or found in) every store.
     fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepOutcome> {
-        self.record(|s| {
-            s.families
-                .entry(self.name.into())
-                .or_default()
-                .versions
-                .insert(version.into(), v);
+        self.record(|f| {
+            f.versions.insert(version.into(), v);
         })
     }
 
@@ -708,12 +755,10 @@ impl Ctx<'_> {
             // no record and counts from then, never from a publication that a
             // hand edit may have undone in between.
             if !restarted.is_empty() {
-                self.record(|s| {
-                    if let Some(f) = s.families.get_mut(self.name) {
-                        for id in &readded {
-                            if let Some(v) = f.versions.get_mut(id) {
-                                v.published.remove(publisher);
-                            }
+                self.record(|f| {
+                    for id in &readded {
+                        if let Some(v) = f.versions.get_mut(id) {
+                            v.published.remove(publisher);
                         }
                     }
                 })?;
@@ -732,12 +777,10 @@ impl Ctx<'_> {
             return Ok(StepOutcome::AlreadyDone);
         }
         if !changes.is_empty() {
-            self.record(|s| {
-                if let Some(f) = s.families.get_mut(self.name) {
-                    for (id, at) in &changes {
-                        if let Some(v) = f.versions.get_mut(id) {
-                            v.published.insert(publisher.to_string(), *at);
-                        }
+            self.record(|f| {
+                for (id, at) in &changes {
+                    if let Some(v) = f.versions.get_mut(id) {
+                        v.published.insert(publisher.to_string(), *at);
                     }
                 }
             })?;
@@ -1159,12 +1202,10 @@ impl Ctx<'_> {
             .filter(|p| state.version(self.name, p).is_some())
             .collect();
         if !in_use.is_empty() {
-            self.record(|s| {
-                if let Some(f) = s.families.get_mut(self.name) {
-                    for p in &in_use {
-                        if let Some(v) = f.versions.get_mut(p) {
-                            v.adopted_at = Some(now);
-                        }
+            self.record(|f| {
+                for p in &in_use {
+                    if let Some(v) = f.versions.get_mut(p) {
+                        v.adopted_at = Some(now);
                     }
                 }
             })?;
@@ -1176,8 +1217,7 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("promoting {version} in {addr}: {e}"), RESUME))?;
         }
         let mut from = None;
-        self.record(|s| {
-            let f = s.families.entry(self.name.into()).or_default();
+        self.record(|f| {
             if let Some(old) = f.active.take() {
                 if let Some(o) = f.versions.get_mut(&old) {
                     o.phase = Phase::Retiring;
@@ -1310,12 +1350,10 @@ impl Ctx<'_> {
                 drained.push(c.name.clone());
             }
         }
-        self.record(|s| {
-            if let Some(f) = s.families.get_mut(self.name) {
-                for r in retiring {
-                    if let Some(v) = f.versions.get_mut(r) {
-                        v.drained_at = Some(now);
-                    }
+        self.record(|f| {
+            for r in retiring {
+                if let Some(v) = f.versions.get_mut(r) {
+                    v.drained_at = Some(now);
                 }
             }
         })?;

@@ -589,6 +589,7 @@ consumer "api" {
             spec_hash: String::new(),
             lineage: String::new(),
             serial: 0,
+            serials: Default::default(),
             families: Vec::new(),
             summary: Default::default(),
         };

@@ -311,6 +311,11 @@ pub struct Plan {
     pub lineage: String,
     /// Serial of the state it was made against.
     pub serial: u64,
+    /// The serial of each planned family's record (0: none yet): a saved
+    /// plan is stale once any of them moved, and only then — an apply on
+    /// other families does not stale it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub serials: BTreeMap<String, u64>,
     /// Families with steps, blocked families, in spec order.
     pub families: Vec<FamilyPlan>,
     /// Counts.
@@ -418,8 +423,31 @@ pub fn plan(resolved: &Resolved, state: &State, live: &Live, now: Timestamp) -> 
     };
     let mut families = families;
     families.extend(forgotten(resolved, state));
+    let summary = Summary::of(resolved, &families, now);
+    let serials = families
+        .iter()
+        .map(|f| {
+            let serial = state.family(&f.family).map_or(0, |s| s.serial);
+            (f.family.clone(), serial)
+        })
+        .collect();
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        made_at: now,
+        spec_hash: resolved.hash.clone(),
+        lineage: state.lineage.clone(),
+        serial: state.serial,
+        serials,
+        families,
+        summary,
+    }
+}
+
+impl Summary {
+    /// Counts the steps of `families`.
+    fn of(resolved: &Resolved, families: &[FamilyPlan], now: Timestamp) -> Summary {
     let mut summary = Summary::default();
-    for f in &families {
+    for f in families {
         if f.blocked.is_some() {
             summary.blocked += 1;
         }
@@ -440,14 +468,26 @@ pub fn plan(resolved: &Resolved, state: &State, live: &Live, now: Timestamp) -> 
             }
         }
     }
-    Plan {
-        format_version: PLAN_FORMAT_VERSION,
-        made_at: now,
-        spec_hash: resolved.hash.clone(),
-        lineage: state.lineage.clone(),
-        serial: state.serial,
-        families,
-        summary,
+    summary
+    }
+}
+
+impl Plan {
+    /// Keeps only the families in `scope`, the summary counted again: an
+    /// apply that leased some families plans for those alone.
+    pub fn restrict(&mut self, resolved: &Resolved, scope: &BTreeSet<String>) {
+        self.families.retain(|f| scope.contains(&f.family));
+        self.serials.retain(|f, _| scope.contains(f));
+        self.summary = Summary::of(resolved, &self.families, self.made_at);
+    }
+
+    /// Families with steps to run.
+    pub fn families_with_steps(&self) -> BTreeSet<String> {
+        self.families
+            .iter()
+            .filter(|f| !f.steps.is_empty())
+            .map(|f| f.family.clone())
+            .collect()
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
-use crate::state::{ApprovalRecord, State, StateError};
+use crate::state::{ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, State, StateError};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -247,26 +247,117 @@ pub trait Generator: Send + Sync {
     fn generate(&self, how: &Generate, ordinal: usize) -> Result<Generated, ProviderError>;
 }
 
-/// Where state is kept.
+/// Where state is kept: one record per family (its versions, evidence and
+/// approvals, with its own serial), a workspace record (lineage), approvals
+/// and events appended on their own, and leases.
+///
+/// The contract every backend passes (see the providers' conformance suite):
+/// - `save_family` writes one family's record and nothing else, atomically,
+///   and only when the stored serial is one below the record's (a writer
+///   that lost a race gets [`StateError::Conflict`]), and only while this
+///   process holds the family's lease where it took one
+///   ([`StateError::LeaseLost`] otherwise);
+/// - `acquire` leases every family asked for or none, failing fast with
+///   [`StateError::Leased`] naming the holder; a lease lapses when its
+///   holder stops renewing it;
+/// - approvals and events are appended without any lease.
 pub trait StateBackend: Send + Sync {
     /// Where, for messages.
     fn describe(&self) -> String;
-    /// The state, or `None` when there is none yet.
+    /// The whole state (every family's record, approvals merged), or `None`
+    /// when there is none yet.
     fn load(&self) -> Result<Option<State>, StateError>;
-    /// Writes atomically.
+    /// Replaces the whole state at once (`state push`, migration, tests).
     fn save(&self, state: &State) -> Result<(), StateError>;
+    /// Saves one family's record. `family.serial` is the new serial; the
+    /// stored one must be one below it (0: the family is new). Creates the
+    /// workspace with `lineage` if there is none; refuses another lineage.
+    fn save_family(&self, lineage: &str, name: &str, family: &FamilyState) -> Result<(), StateError> {
+        let mut state = self.load()?.unwrap_or_else(|| State::new(lineage.to_string()));
+        if state.lineage != lineage {
+            return Err(StateError::Backend(format!(
+                "{} holds another state (lineage {})",
+                self.describe(),
+                state.lineage
+            )));
+        }
+        let stored = state.families.get(name).map_or(0, |f| f.serial);
+        if stored + 1 != family.serial {
+            return Err(StateError::Conflict {
+                family: name.to_string(),
+                expected: family.serial.saturating_sub(1),
+                found: stored,
+            });
+        }
+        state.families.insert(name.to_string(), family.clone());
+        state.serial += 1;
+        self.save(&state)
+    }
+    /// Forgets a family's record and its approvals.
+    fn remove_family(&self, name: &str) -> Result<(), StateError> {
+        if let Some(mut state) = self.load()? {
+            state.families.remove(name);
+            state.serial += 1;
+            self.save(&state)?;
+        }
+        Ok(())
+    }
+    /// Moves a family's record to a new name; refuses a name in use.
+    fn rename_family(&self, old: &str, new: &str) -> Result<(), StateError> {
+        let mut state = self.load()?.ok_or_else(|| StateError::Backend("there is no state".into()))?;
+        if state.families.contains_key(new) {
+            return Err(StateError::Backend(format!("the state already has a family {new}")));
+        }
+        let mut f = state
+            .families
+            .remove(old)
+            .ok_or_else(|| StateError::Backend(format!("the state has no family {old}")))?;
+        f.serial += 1;
+        state.families.insert(new.to_string(), f);
+        state.serial += 1;
+        self.save(&state)
+    }
     /// Approvals recorded on their own since the state was written (see
     /// [`ApprovalRecord`]); a backend that keeps none has none.
     fn approvals(&self) -> Result<Vec<ApprovalRecord>, StateError> {
         Ok(Vec::new())
     }
-    /// Records an approval on its own, without the state's lock.
+    /// Records an approval on its own, without a lease.
     fn add_approval(&self, record: &ApprovalRecord) -> Result<(), StateError> {
         let _ = record;
         Err(StateError::Backend(format!(
             "{} keeps no approvals of its own",
             self.describe()
         )))
+    }
+    /// Leases `families` to `holder`, all or none, and keeps them renewed
+    /// until [`release`](Self::release) or the end of the process.
+    fn acquire(&self, families: &[String], holder: &LeaseHolder) -> Result<(), StateError> {
+        let _ = (families, holder);
+        Ok(())
+    }
+    /// Gives up every lease this value took.
+    fn release(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+    /// The leases held now (lapsed ones included, with their expiry).
+    fn leases(&self) -> Result<Vec<Lease>, StateError> {
+        Ok(Vec::new())
+    }
+    /// Breaks a family's lease, whoever holds it; returns what it was.
+    fn break_lease(&self, family: &str) -> Result<Option<Lease>, StateError> {
+        let _ = family;
+        Ok(None)
+    }
+    /// Appends to the history.
+    fn append_event(&self, event: &Event) -> Result<(), StateError> {
+        let _ = event;
+        Ok(())
+    }
+    /// The history, oldest first; one family's with `Some`.
+    fn events(&self, family: Option<&str>) -> Result<Vec<Event>, StateError> {
+        let _ = family;
+        Ok(Vec::new())
     }
 }
 

@@ -42,8 +42,21 @@ pub type Live = BTreeMap<String, LiveView>;
 
 /// Reads every family's stores and publishers, at most `parallelism` families at once.
 pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: usize) -> Live {
+    refresh_in(resolved, providers, parallelism, None).await
+}
+
+/// [`refresh`], of the families in `scope` only when one is given.
+pub async fn refresh_in(
+    resolved: &Resolved,
+    providers: &Providers,
+    parallelism: usize,
+    scope: Option<&std::collections::BTreeSet<String>>,
+) -> Live {
     let spec = &resolved.spec;
-    let jobs = resolved.families.iter().map(|family| async move {
+    let in_scope = |family: &&crate::spec::Family| {
+        scope.is_none_or(|s| s.contains(&spec.secrets[family.secret].name))
+    };
+    let jobs = resolved.families.iter().filter(in_scope).map(|family| async move {
         let secret = &spec.secrets[family.secret];
         let mut view = LiveView::default();
         for &s in &family.stores {

@@ -82,8 +82,24 @@ pub async fn checked_plan(
     state: &State,
     parallelism: usize,
 ) -> Result<CheckedPlan, Vec<Violation>> {
-    let live = crate::refresh::refresh(resolved, providers, parallelism).await;
-    let plan = crate::plan::plan(resolved, state, &live, providers.clock.now());
+    checked_plan_in(resolved, providers, state, parallelism, None).await
+}
+
+/// [`checked_plan`] of the families in `scope` only, when one is given: an
+/// apply plans for the families it leased, and leaves the others to
+/// whoever holds them.
+pub async fn checked_plan_in(
+    resolved: &Resolved,
+    providers: &Providers,
+    state: &State,
+    parallelism: usize,
+    scope: Option<&BTreeSet<String>>,
+) -> Result<CheckedPlan, Vec<Violation>> {
+    let live = crate::refresh::refresh_in(resolved, providers, parallelism, scope).await;
+    let mut plan = crate::plan::plan(resolved, state, &live, providers.clock.now());
+    if let Some(scope) = scope {
+        plan.restrict(resolved, scope);
+    }
     CheckedPlan::check(resolved, state, plan)
 }
 
@@ -166,11 +182,12 @@ impl Session<'_> {
                 }
             }
             let done = action_keys(&plan);
-            let fresh = match checked_plan(
+            let fresh = match checked_plan_in(
                 self.resolved,
                 self.providers,
                 &self.recorder.snapshot(),
                 self.options.parallelism,
+                self.options.scope.as_ref(),
             )
             .await
             {

@@ -296,6 +296,12 @@ impl VersionState {
 /// One family's state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyState {
+    /// Raised on every save of this family's record: a saved plan records
+    /// it for each family it touches and is stale once any of them moved,
+    /// and a save is refused unless it raises the stored one by exactly one
+    /// (another writer got there first). 0 for a family never saved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub serial: u64,
     /// The primary version, as last promoted by rotor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<String>,
@@ -314,6 +320,103 @@ impl FamilyState {
             .map(|(id, v)| format!("{id} ({})", v.phase.as_str()))
             .collect()
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl FamilyState {
+    /// The record as a backend stores it: compact JSON and the checksum
+    /// that detects an edit made outside rotor (over the name and the JSON,
+    /// so a record moved to another name is caught too).
+    pub fn to_record(&self, name: &str) -> (String, String) {
+        let body = serde_json::to_string(self).expect("a family state serialises");
+        let checksum = record_checksum(name, &body);
+        (body, checksum)
+    }
+
+    /// Reads a stored record, checking its checksum.
+    pub fn from_record(name: &str, body: &str, checksum: &str) -> Result<FamilyState, StateError> {
+        if record_checksum(name, body) != checksum {
+            return Err(StateError::EditedRecord(name.to_string()));
+        }
+        serde_json::from_str(body).map_err(|e| StateError::Corrupt(format!("family {name}: {e}")))
+    }
+}
+
+fn record_checksum(name: &str, body: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update(body.as_bytes());
+    format!("sha256:{}", hex(&h.finalize()))
+}
+
+/// Who holds a lease on a family: enough for a person to find them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// Random per process: a lease is only renewed, released or relied on
+    /// by the process that took it.
+    pub token: String,
+    /// Process id on `host`.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// The OS user, or the CI actor where one is set.
+    pub who: String,
+    /// The command (`rotor apply`).
+    pub command: String,
+    /// When it was taken.
+    pub since: Timestamp,
+}
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The family.
+    pub family: String,
+    /// Who holds it.
+    pub holder: LeaseHolder,
+    /// Last renewed (the backend's clock: the database server's for PostgreSQL).
+    pub heartbeat: Timestamp,
+    /// Lapses at this time unless renewed.
+    pub expires: Timestamp,
+}
+
+impl Lease {
+    /// `pid N on host H (who, `command`, since T, last heartbeat T)`.
+    pub fn describe(&self) -> String {
+        let h = &self.holder;
+        format!(
+            "pid {} on host {} ({}, `{}`, since {}, last heartbeat {})",
+            h.pid,
+            h.host,
+            h.who,
+            h.command,
+            h.since.human(),
+            self.heartbeat.human()
+        )
+    }
+}
+
+/// One line of a family's history: a step that ran, a gate opened by a
+/// person, a state command. Appended, never rewritten; never material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: Timestamp,
+    /// The family.
+    pub family: String,
+    /// What: `create v2`, `promote v2`, `approve v2 accept.api`, `state rm`.
+    pub what: String,
+    /// How it ended: `done`, `failed`, `approved`, `removed`, ….
+    pub outcome: String,
+    /// Who ran it (CI actor, or user@host).
+    pub actor: String,
+    /// Evidence or reason, for people. Never material.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
 }
 
 /// The whole state.
@@ -350,6 +453,30 @@ pub enum StateError {
     /// The checksum does not match the body.
     #[error("the state was changed outside rotor (its checksum does not match its contents)")]
     Edited,
+    /// One family's record does not match its checksum.
+    #[error("the state of family {0} was changed outside rotor (its checksum does not match its contents)")]
+    EditedRecord(String),
+    /// Another writer saved the family since it was loaded.
+    #[error("the state of family {family} was saved by another rotor since this one read it (serial {expected} expected, {found} found)")]
+    Conflict {
+        /// The family.
+        family: String,
+        /// The serial this writer read.
+        expected: u64,
+        /// The serial stored now.
+        found: u64,
+    },
+    /// The family is leased by another process.
+    #[error("family {family} is being changed by {holder}")]
+    Leased {
+        /// The family.
+        family: String,
+        /// Who holds it, described.
+        holder: String,
+    },
+    /// This process's lease was broken or lapsed.
+    #[error("this apply no longer holds the lease on family {0} (it lapsed, or `rotor state unlock --force` broke it): stopped before saving")]
+    LeaseLost(String),
     /// I/O or locking trouble in a backend.
     #[error("{0}")]
     Backend(String),

@@ -60,6 +60,11 @@ pub(crate) fn write_atomic_via(path: &Path, tmp: &Path, bytes: &[u8], mode: u32)
     result
 }
 
+/// Flushes a file's contents to disk.
+pub(crate) fn sync_file(path: &Path) -> io::Result<()> {
+    OpenOptions::new().write(true).open(path)?.sync_all()
+}
+
 /// Flushes a directory, so that a rename or removal in it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -16,7 +16,7 @@
 //! | | [`PrometheusProbe`] | `verify "prometheus" { address = "…", query = "…", above = 0 }` |
 //! | | [`probe::PostgresProbe`] | `verify "postgres" { host, dbname, sslmode }` (feature `postgres`) |
 //! | [`Generator`](rotor_engine::Generator) | [`KeyGenerator`] | `generate "rsa"`, `"ec"`, `"random"`, `"login"` |
-//! | [`StateBackend`](rotor_engine::StateBackend) | [`LocalState`] | `.rotor/state.json` |
+//! | [`StateBackend`](rotor_engine::StateBackend) | [`SqliteState`], `PgState` | `.rotor/state.db`, PostgreSQL |
 //! | [`Clock`](rotor_engine::Clock) | [`SystemClock`] | |
 //!
 //! The CLI calls [`build_providers`] once per command to turn a resolved spec
@@ -58,5 +58,5 @@ pub use generate::KeyGenerator;
 pub use probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 pub use publish::JwksFile;
 pub use registry::{PUBLISH_KINDS, STORE_KINDS, VERIFY_KINDS, build_providers};
-pub use state::{LocalState, new_lineage};
+pub use state::{SqliteState, actor, holder, new_lineage};
 pub use store::FileStore;

@@ -227,7 +227,7 @@ impl std::fmt::Display for ConnectError {
 /// A reason for people from a tokio-postgres error. The server's own
 /// message is used (it never repeats a statement), except for a failed
 /// password, which is said plainly for the user it was tried for.
-fn why(e: &tokio_postgres::Error, user: &str) -> Failure {
+pub(crate) fn why(e: &tokio_postgres::Error, user: &str) -> Failure {
     if let Some(db) = e.as_db_error() {
         let code = db.code().code().to_string();
         let reason = if code == "28P01" {

@@ -1,0 +1,808 @@
+//! The PostgreSQL backend, for teams and CI: `state "postgres" { conn = …
+//! schema = "rotor" }` in the spec, or `--state postgres://…`.
+//!
+//! The same record model as the embedded default ([`super::sqlite`]): one
+//! row per family with its own serial, a workspace row (lineage), approvals
+//! and an append-only `events` table, and leases. Lease times are the
+//! server's clock (`clock_timestamp()`), so machines whose clocks differ
+//! agree on when a lease lapsed.
+//!
+//! The schema is created on first use; a DBA who creates it instead runs
+//! what `rotor state init --print-sql` prints. The connection string never
+//! appears in a message: it may hold a password.
+//!
+//! The engine calls backends synchronously; this one runs its client on a
+//! runtime of its own (one thread) and waits for each operation.
+
+use super::{LEASE_TTL, Leases, host_name, pid_alive};
+use crate::postgres::why;
+use rotor_engine::state::{
+    ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State,
+    StateError,
+};
+use rotor_engine::{Duration, StateBackend, Timestamp};
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, GenericClient, NoTls};
+
+/// The schema's tables, in `{schema}`.
+pub fn schema_sql(schema: &str) -> String {
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.workspace (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    format_version INTEGER NOT NULL,
+    lineage TEXT NOT NULL,
+    serial BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.families (
+    name TEXT PRIMARY KEY,
+    serial BIGINT NOT NULL,
+    record TEXT NOT NULL,
+    checksum TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.approvals (
+    id BIGSERIAL PRIMARY KEY,
+    family TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.leases (
+    family TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    heartbeat BIGINT NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {schema}.events (
+    id BIGSERIAL PRIMARY KEY,
+    at BIGINT NOT NULL,
+    family TEXT NOT NULL,
+    event TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_family ON {schema}.events (family, id);
+"
+    )
+}
+
+/// The server's clock, in milliseconds since the epoch.
+const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Whether `name` is a plain lowercase SQL identifier (it is spliced into
+/// statements, so nothing else is accepted).
+pub fn valid_schema(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63
+}
+
+/// State in a PostgreSQL schema.
+pub struct PgState {
+    conn: String,
+    schema: String,
+    where_: String,
+    rt: Option<tokio::runtime::Runtime>,
+    client: Arc<Mutex<Option<Client>>>,
+    leases: Leases,
+    ttl: Duration,
+}
+
+/// A failure as people read it, with what to do for the common ones.
+fn pg_error(where_: &str, schema: &str, e: &tokio_postgres::Error) -> StateError {
+    let f = why(e, "the state's role");
+    let hint = match f.code.as_deref() {
+        Some("42501") => format!(
+            "\n  hint: the role may not use schema {schema}: have a DBA create it with `rotor state init --print-sql` and grant the role USAGE on the schema and SELECT, INSERT, UPDATE, DELETE on its tables (USAGE on its sequences)"
+        ),
+        Some("3D000") => "\n  hint: the database in the connection string does not exist".into(),
+        Some("28P01") | Some("28000") => {
+            "\n  hint: check the user and password in the connection string".into()
+        }
+        _ if f.unreachable => {
+            "\n  hint: is the server up and reachable? Nothing was changed; run the command again once it is".into()
+        }
+        _ => String::new(),
+    };
+    StateError::Backend(format!("PostgreSQL state {where_}: {}{hint}", f.reason))
+}
+
+impl PgState {
+    /// A backend on `conn` (a libpq connection string or URL), in `schema`.
+    /// Nothing connects until first use.
+    pub fn new(conn: &str, schema: &str) -> Result<PgState, StateError> {
+        if !valid_schema(schema) {
+            return Err(StateError::Backend(format!(
+                "state schema {schema:?} must be a lowercase SQL identifier (letters, digits, _)"
+            )));
+        }
+        let config: tokio_postgres::Config = conn.parse().map_err(|_| {
+            StateError::Backend(
+                "the PostgreSQL state's connection string does not parse: expected postgres://USER:PASSWORD@HOST:PORT/DB or host=… user=… dbname=…".into(),
+            )
+        })?;
+        let host = config
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".into());
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let where_ = format!(
+            "{}@{host}:{port}/{} (schema {schema})",
+            config.get_user().unwrap_or("?"),
+            config.get_dbname().unwrap_or("?")
+        );
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rotor-state-pg")
+            .enable_all()
+            .build()
+            .map_err(|e| StateError::Backend(format!("could not start the state's runtime: {e}")))?;
+        Ok(PgState {
+            conn: conn.to_string(),
+            schema: schema.to_string(),
+            where_,
+            rt: Some(rt),
+            client: Arc::new(Mutex::new(None)),
+            leases: Leases::default(),
+            ttl: LEASE_TTL,
+        })
+    }
+
+    /// Leases lapse `ttl` after their holder's last heartbeat.
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> PgState {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Runs `f` with a connected client (connecting, and creating the
+    /// schema, on first use), on this backend's runtime, and waits for it.
+    fn run<R, F, Fut>(&self, f: F) -> Result<R, StateError>
+    where
+        R: Send + 'static,
+        F: FnOnce(Arc<Mutex<Option<Client>>>, Ctx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<R, StateError>> + Send + 'static,
+    {
+        let ctx = Ctx {
+            conn: self.conn.clone(),
+            schema: self.schema.clone(),
+            where_: self.where_.clone(),
+        };
+        let client = self.client.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.rt.as_ref().expect("runtime").spawn(async move {
+            let result = async {
+                ctx.ensure(&client).await?;
+                f(client, ctx).await
+            }
+            .await;
+            let _ = tx.send(result);
+        });
+        rx.recv().map_err(|_| {
+            StateError::Backend(format!("PostgreSQL state {}: the operation was lost", self.where_))
+        })?
+    }
+}
+
+/// What an operation needs to know besides the client.
+#[derive(Clone)]
+struct Ctx {
+    conn: String,
+    schema: String,
+    where_: String,
+}
+
+impl Ctx {
+    fn err(&self, e: &tokio_postgres::Error) -> StateError {
+        pg_error(&self.where_, &self.schema, e)
+    }
+
+    /// Connects if there is no live connection; creates the schema.
+    async fn ensure(&self, client: &Mutex<Option<Client>>) -> Result<(), StateError> {
+        let mut guard = client.lock().await;
+        if guard.as_ref().is_some_and(|c| !c.is_closed()) {
+            return Ok(());
+        }
+        let c = self.connect().await?;
+        let s = &self.schema;
+        // A DBA may have created the schema and granted only table rights:
+        // create nothing when the tables are there.
+        let exists = c
+            .query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'events'",
+                &[s],
+            )
+            .await
+            .map_err(|e| self.err(&e))?
+            .is_some();
+        if !exists {
+            c.batch_execute(&schema_sql(s))
+                .await
+                .map_err(|e| self.err(&e))?;
+        }
+        *guard = Some(c);
+        Ok(())
+    }
+
+    async fn connect(&self) -> Result<Client, StateError> {
+        let config: tokio_postgres::Config = self
+            .conn
+            .parse()
+            .map_err(|_| StateError::Backend("the connection string does not parse".into()))?;
+        let mut config = config;
+        config
+            .application_name("rotor state")
+            .connect_timeout(std::time::Duration::from_secs(10));
+        let (client, connection) = tokio::time::timeout(
+            std::time::Duration::from_secs(15),
+            config.connect(NoTls),
+        )
+        .await
+        .map_err(|_| {
+            StateError::Backend(format!(
+                "PostgreSQL state {}: connecting timed out after 15s",
+                self.where_
+            ))
+        })?
+        .map_err(|e| self.err(&e))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+}
+
+async fn read_lease(
+    c: &impl GenericClient,
+    s: &str,
+    family: &str,
+    lock: &str,
+) -> Result<Option<Lease>, tokio_postgres::Error> {
+    let row = c
+        .query_opt(
+            &format!("SELECT holder, heartbeat, expires FROM {s}.leases WHERE family = $1 {lock}"),
+            &[&family],
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        Some(Lease {
+            family: family.to_string(),
+            holder: serde_json::from_str(r.get::<_, &str>(0)).ok()?,
+            heartbeat: Timestamp(r.get(1)),
+            expires: Timestamp(r.get(2)),
+        })
+    }))
+}
+
+async fn server_now(c: &impl GenericClient) -> Result<Timestamp, tokio_postgres::Error> {
+    Ok(Timestamp(c.query_one(&format!("SELECT {NOW_MS}"), &[]).await?.get(0)))
+}
+
+/// Whether a lease keeps `family` from this backend value.
+fn blocks(lease: &Lease, mine: Option<&str>, now: Timestamp) -> bool {
+    Some(lease.holder.token.as_str()) != mine
+        && lease.expires > now
+        && (lease.holder.host != host_name() || pid_alive(lease.holder.pid))
+}
+
+impl StateBackend for PgState {
+    fn describe(&self) -> String {
+        format!("PostgreSQL state {}", self.where_)
+    }
+
+    fn load(&self) -> Result<Option<State>, StateError> {
+        self.run(|client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let s = &ctx.schema;
+            let tx = c
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await
+                .map_err(|e| ctx.err(&e))?;
+            let Some(ws) = tx
+                .query_opt(
+                    &format!("SELECT format_version, lineage, serial FROM {s}.workspace WHERE id = 1"),
+                    &[],
+                )
+                .await
+                .map_err(|e| ctx.err(&e))?
+            else {
+                return Ok(None);
+            };
+            let format: i32 = ws.get(0);
+            if format as u32 != STATE_FORMAT_VERSION {
+                return Err(StateError::FormatVersion {
+                    found: format as u32,
+                });
+            }
+            let mut state = State::new(ws.get(1));
+            state.serial = ws.get::<_, i64>(2) as u64;
+            for row in tx
+                .query(&format!("SELECT name, record, checksum FROM {s}.families"), &[])
+                .await
+                .map_err(|e| ctx.err(&e))?
+            {
+                let name: String = row.get(0);
+                let family = FamilyState::from_record(&name, row.get(1), row.get(2))?;
+                state.families.insert(name, family);
+            }
+            let approvals = read_approvals(&tx, s).await.map_err(|e| ctx.err(&e))?;
+            state.merge_approvals(&approvals);
+            tx.commit().await.map_err(|e| ctx.err(&e))?;
+            Ok(Some(state))
+        })
+    }
+
+    fn save(&self, state: &State) -> Result<(), StateError> {
+        let state = state.clone();
+        self.run(move |client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let s = &ctx.schema;
+            let tx = c.transaction().await.map_err(|e| ctx.err(&e))?;
+            let run = async {
+                tx.execute(&format!("DELETE FROM {s}.families"), &[]).await?;
+                tx.execute(&format!("DELETE FROM {s}.approvals"), &[]).await?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET format_version = $1, lineage = $2, serial = $3"
+                    ),
+                    &[&(STATE_FORMAT_VERSION as i32), &state.lineage, &(state.serial as i64)],
+                )
+                .await?;
+                let insert = tx
+                    .prepare(&format!(
+                        "INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)"
+                    ))
+                    .await?;
+                for (name, family) in &state.families {
+                    let (record, checksum) = family.to_record(name);
+                    tx.execute(&insert, &[name, &(family.serial as i64), &record, &checksum])
+                        .await?;
+                }
+                Ok::<_, tokio_postgres::Error>(())
+            };
+            run.await.map_err(|e| ctx.err(&e))?;
+            tx.commit().await.map_err(|e| ctx.err(&e))
+        })
+    }
+
+    fn save_family(
+        &self,
+        lineage: &str,
+        name: &str,
+        family: &FamilyState,
+    ) -> Result<(), StateError> {
+        let (lineage, name, family) = (lineage.to_string(), name.to_string(), family.clone());
+        let leased = self.leases.holds(&name);
+        let mine = self.leases.token();
+        self.run(move |client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let s = &ctx.schema;
+            let e = |e: tokio_postgres::Error| ctx.err(&e);
+            let tx = c.transaction().await.map_err(e)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, 0)
+                     ON CONFLICT (id) DO NOTHING"
+                ),
+                &[&(STATE_FORMAT_VERSION as i32), &lineage],
+            )
+            .await
+            .map_err(e)?;
+            let stored: String = tx
+                .query_one(&format!("SELECT lineage FROM {s}.workspace WHERE id = 1 FOR UPDATE"), &[])
+                .await
+                .map_err(e)?
+                .get(0);
+            if stored != lineage {
+                return Err(StateError::Backend(format!(
+                    "PostgreSQL state {} holds another state (lineage {stored}, not {lineage}): it was replaced while this command ran",
+                    ctx.where_
+                )));
+            }
+            // FOR SHARE: the lease cannot be broken until this commits.
+            let lease = read_lease(&tx, s, &name, "FOR SHARE").await.map_err(e)?;
+            if leased {
+                if lease.as_ref().map(|l| l.holder.token.as_str()) != mine.as_deref() {
+                    return Err(StateError::LeaseLost(name));
+                }
+            } else if let Some(l) = lease {
+                let now = server_now(&tx).await.map_err(e)?;
+                if blocks(&l, mine.as_deref(), now) {
+                    return Err(StateError::Leased {
+                        family: name,
+                        holder: l.describe(),
+                    });
+                }
+            }
+            let found: i64 = tx
+                .query_opt(
+                    &format!("SELECT serial FROM {s}.families WHERE name = $1 FOR UPDATE"),
+                    &[&name],
+                )
+                .await
+                .map_err(e)?
+                .map_or(0, |r| r.get(0));
+            if found as u64 + 1 != family.serial {
+                return Err(StateError::Conflict {
+                    family: name,
+                    expected: family.serial.saturating_sub(1),
+                    found: found as u64,
+                });
+            }
+            let (record, checksum) = family.to_record(&name);
+            // A new family raced by another writer fails on the key: a conflict.
+            let written = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (name) DO UPDATE SET serial = $2, record = $3, checksum = $4
+                         WHERE {s}.families.serial = $2 - 1"
+                    ),
+                    &[&name, &(family.serial as i64), &record, &checksum],
+                )
+                .await
+                .map_err(e)?;
+            if written != 1 {
+                return Err(StateError::Conflict {
+                    family: name,
+                    expected: family.serial.saturating_sub(1),
+                    found: family.serial,
+                });
+            }
+            tx.execute(&format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"), &[])
+                .await
+                .map_err(e)?;
+            tx.commit().await.map_err(e)
+        })
+    }
+
+    fn remove_family(&self, name: &str) -> Result<(), StateError> {
+        let name = name.to_string();
+        let mine = self.leases.token();
+        self.run(move |client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let s = &ctx.schema;
+            let e = |e: tokio_postgres::Error| ctx.err(&e);
+            let tx = c.transaction().await.map_err(e)?;
+            if let Some(l) = read_lease(&tx, s, &name, "FOR UPDATE").await.map_err(e)? {
+                let now = server_now(&tx).await.map_err(e)?;
+                if blocks(&l, mine.as_deref(), now) {
+                    return Err(StateError::Leased {
+                        family: name,
+                        holder: l.describe(),
+                    });
+                }
+            }
+            tx.execute(&format!("DELETE FROM {s}.families WHERE name = $1"), &[&name])
+                .await
+                .map_err(e)?;
+            tx.execute(&format!("DELETE FROM {s}.approvals WHERE family = $1"), &[&name])
+                .await
+                .map_err(e)?;
+            tx.execute(&format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"), &[])
+                .await
+                .map_err(e)?;
+            tx.commit().await.map_err(e)
+        })
+    }
+
+    fn rename_family(&self, old: &str, new: &str) -> Result<(), StateError> {
+        let (old, new) = (old.to_string(), new.to_string());
+        let mine = self.leases.token();
+        self.run(move |client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let s = &ctx.schema;
+            let e = |e: tokio_postgres::Error| ctx.err(&e);
+            let tx = c.transaction().await.map_err(e)?;
+            let now = server_now(&tx).await.map_err(e)?;
+            for name in [&old, &new] {
+                if let Some(l) = read_lease(&tx, s, name, "FOR UPDATE").await.map_err(e)?
+                    && blocks(&l, mine.as_deref(), now)
+                {
+                    return Err(StateError::Leased {
+                        family: name.clone(),
+                        holder: l.describe(),
+                    });
+                }
+            }
+            if tx
+                .query_opt(&format!("SELECT 1 FROM {s}.families WHERE name = $1"), &[&new])
+                .await
+                .map_err(e)?
+                .is_some()
+            {
+                return Err(StateError::Backend(format!("the state already has a family {new}")));
+            }
+            let Some(row) = tx
+                .query_opt(
+                    &format!("SELECT record, checksum FROM {s}.families WHERE name = $1 FOR UPDATE"),
+                    &[&old],
+                )
+                .await
+                .map_err(e)?
+            else {
+                return Err(StateError::Backend(format!("the state has no family {old}")));
+            };
+            let family = FamilyState::from_record(&old, row.get(0), row.get(1))?;
+            let approvals: Vec<ApprovalRecord> = read_approvals(&tx, s)
+                .await
+                .map_err(e)?
+                .into_iter()
+                .filter(|a| a.family == old)
+                .map(|mut a| {
+                    a.family = new.clone();
+                    a
+                })
+                .collect();
+            let mut holder = State::new(String::new());
+            holder.families.insert(new.clone(), family);
+            holder.merge_approvals(&approvals);
+            let mut family = holder.families.remove(&new).expect("just inserted");
+            family.serial += 1;
+            let (record, checksum) = family.to_record(&new);
+            tx.execute(&format!("DELETE FROM {s}.families WHERE name = $1"), &[&old])
+                .await
+                .map_err(e)?;
+            tx.execute(&format!("DELETE FROM {s}.approvals WHERE family = $1"), &[&old])
+                .await
+                .map_err(e)?;
+            tx.execute(
+                &format!("INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)"),
+                &[&new, &(family.serial as i64), &record, &checksum],
+            )
+            .await
+            .map_err(e)?;
+            tx.execute(&format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"), &[])
+                .await
+                .map_err(e)?;
+            tx.commit().await.map_err(e)
+        })
+    }
+
+    fn approvals(&self) -> Result<Vec<ApprovalRecord>, StateError> {
+        self.run(|client, ctx| async move {
+            let guard = client.lock().await;
+            let c = guard.as_ref().expect("connected");
+            read_approvals(c, &ctx.schema).await.map_err(|e| ctx.err(&e))
+        })
+    }
+
+    fn add_approval(&self, record: &ApprovalRecord) -> Result<(), StateError> {
+        let family = record.family.clone();
+        let json = serde_json::to_string(record).expect("an approval serialises");
+        self.run(move |client, ctx| async move {
+            let guard = client.lock().await;
+            let c = guard.as_ref().expect("connected");
+            c.execute(
+                &format!("INSERT INTO {}.approvals (family, record) VALUES ($1, $2)", ctx.schema),
+                &[&family, &json],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| ctx.err(&e))
+        })
+    }
+
+    fn acquire(&self, families: &[String], holder: &LeaseHolder) -> Result<(), StateError> {
+        let families_owned = families.to_vec();
+        let holder_owned = holder.clone();
+        let ttl = self.ttl;
+        self.run(move |client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let s = &ctx.schema;
+            let e = |e: tokio_postgres::Error| ctx.err(&e);
+            let tx = c.transaction().await.map_err(e)?;
+            // One acquirer at a time; readers are not held up.
+            tx.batch_execute(&format!("LOCK TABLE {s}.leases IN EXCLUSIVE MODE"))
+                .await
+                .map_err(e)?;
+            let now = server_now(&tx).await.map_err(e)?;
+            for family in &families_owned {
+                if let Some(l) = read_lease(&tx, s, family, "").await.map_err(e)?
+                    && blocks(&l, Some(&holder_owned.token), now)
+                {
+                    return Err(StateError::Leased {
+                        family: family.clone(),
+                        holder: l.describe(),
+                    });
+                }
+            }
+            let json = serde_json::to_string(&holder_owned).expect("a holder serialises");
+            for family in &families_owned {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {s}.leases (family, token, holder, heartbeat, expires)
+                         VALUES ($1, $2, $3, {NOW_MS}, {NOW_MS} + $4)
+                         ON CONFLICT (family) DO UPDATE SET token = $2, holder = $3,
+                         heartbeat = {NOW_MS}, expires = {NOW_MS} + $4"
+                    ),
+                    &[family, &holder_owned.token, &json, &ttl.0],
+                )
+                .await
+                .map_err(e)?;
+            }
+            tx.commit().await.map_err(e)
+        })?;
+        self.leases.add(families, &holder.token);
+        // The heartbeat renews on a connection of its own, on this runtime.
+        let ctx = Ctx {
+            conn: self.conn.clone(),
+            schema: self.schema.clone(),
+            where_: self.where_.clone(),
+        };
+        let handle = self.rt.as_ref().expect("runtime").handle().clone();
+        let beat: Arc<Mutex<Option<Client>>> = Arc::new(Mutex::new(None));
+        self.leases.keep(ttl, move |token| {
+            let (ctx, beat, token) = (ctx.clone(), beat.clone(), token.to_string());
+            let (tx, rx) = std::sync::mpsc::channel();
+            handle.spawn(async move {
+                let result = async {
+                    let mut guard = beat.lock().await;
+                    if guard.as_ref().is_none_or(|c| c.is_closed()) {
+                        *guard = Some(ctx.connect().await?);
+                    }
+                    let c = guard.as_ref().expect("connected");
+                    c.execute(
+                        &format!(
+                            "UPDATE {}.leases SET heartbeat = {NOW_MS}, expires = {NOW_MS} + $1 WHERE token = $2",
+                            ctx.schema
+                        ),
+                        &[&ttl.0, &token],
+                    )
+                    .await
+                    .map(|n| n as usize)
+                    .map_err(|e| ctx.err(&e))
+                }
+                .await;
+                let _ = tx.send(result);
+            });
+            rx.recv()
+                .map_err(|_| StateError::Backend("heartbeat lost".into()))?
+        });
+        Ok(())
+    }
+
+    fn release(&self) -> Result<(), StateError> {
+        let Some(token) = self.leases.stop() else {
+            return Ok(());
+        };
+        self.run(move |client, ctx| async move {
+            let guard = client.lock().await;
+            let c = guard.as_ref().expect("connected");
+            c.execute(&format!("DELETE FROM {}.leases WHERE token = $1", ctx.schema), &[&token])
+                .await
+                .map(|_| ())
+                .map_err(|e| ctx.err(&e))
+        })
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, StateError> {
+        self.run(|client, ctx| async move {
+            let guard = client.lock().await;
+            let c = guard.as_ref().expect("connected");
+            let names = c
+                .query(&format!("SELECT family FROM {}.leases ORDER BY family", ctx.schema), &[])
+                .await
+                .map_err(|e| ctx.err(&e))?;
+            let mut out = Vec::new();
+            for row in names {
+                let family: String = row.get(0);
+                if let Some(l) = read_lease(c, &ctx.schema, &family, "")
+                    .await
+                    .map_err(|e| ctx.err(&e))?
+                {
+                    out.push(l);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn break_lease(&self, family: &str) -> Result<Option<Lease>, StateError> {
+        let family = family.to_string();
+        self.run(move |client, ctx| async move {
+            let mut guard = client.lock().await;
+            let c = guard.as_mut().expect("connected");
+            let tx = c.transaction().await.map_err(|e| ctx.err(&e))?;
+            let lease = read_lease(&tx, &ctx.schema, &family, "FOR UPDATE")
+                .await
+                .map_err(|e| ctx.err(&e))?;
+            tx.execute(&format!("DELETE FROM {}.leases WHERE family = $1", ctx.schema), &[&family])
+                .await
+                .map_err(|e| ctx.err(&e))?;
+            tx.commit().await.map_err(|e| ctx.err(&e))?;
+            Ok(lease)
+        })
+    }
+
+    fn append_event(&self, event: &Event) -> Result<(), StateError> {
+        let (at, family) = (event.at.0, event.family.clone());
+        let json = serde_json::to_string(event).expect("an event serialises");
+        self.run(move |client, ctx| async move {
+            let guard = client.lock().await;
+            let c = guard.as_ref().expect("connected");
+            c.execute(
+                &format!("INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)", ctx.schema),
+                &[&at, &family, &json],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| ctx.err(&e))
+        })
+    }
+
+    fn events(&self, family: Option<&str>) -> Result<Vec<Event>, StateError> {
+        let family = family.map(str::to_string);
+        self.run(move |client, ctx| async move {
+            let guard = client.lock().await;
+            let c = guard.as_ref().expect("connected");
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT event FROM {}.events WHERE $1::text IS NULL OR family = $1 ORDER BY id",
+                        ctx.schema
+                    ),
+                    &[&family],
+                )
+                .await
+                .map_err(|e| ctx.err(&e))?;
+            rows.iter()
+                .map(|r| {
+                    serde_json::from_str(r.get::<_, &str>(0))
+                        .map_err(|e| StateError::Corrupt(format!("an event: {e}")))
+                })
+                .collect()
+        })
+    }
+}
+
+async fn read_approvals(
+    c: &impl GenericClient,
+    s: &str,
+) -> Result<Vec<ApprovalRecord>, tokio_postgres::Error> {
+    let rows = c
+        .query(&format!("SELECT record FROM {s}.approvals ORDER BY id"), &[])
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| serde_json::from_str(r.get::<_, &str>(0)).ok())
+        .collect())
+}
+
+impl PgState {
+    /// Drops this value as a killed process would: the heartbeat stops,
+    /// the leases stay until they lapse. For tests of lease expiry.
+    pub fn abandon(mut self) {
+        let _ = self.leases.stop();
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PgState {
+    fn drop(&mut self) {
+        let _ = self.release();
+        // Dropping a runtime inside another one's task is refused; this
+        // lets its thread finish on its own.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
