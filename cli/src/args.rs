@@ -20,9 +20,12 @@ pub struct Global {
     /// Directory holding the spec's .hcl files (default: the current directory).
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// State file (default: DIR/.rotor/state.json).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    /// Where the state is, overriding the spec's `state` block: a database
+    /// file (default: DIR/.rotor/state.db) or a PostgreSQL connection
+    /// string (`postgres://…`). A relative file is taken from the current
+    /// directory.
+    #[arg(long, global = true, value_name = "FILE|URL")]
+    pub state: Option<String>,
     /// Plain output without colour (also when NO_COLOR is set).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -91,8 +94,12 @@ pub enum Command {
         /// Machine-readable state.
         #[arg(long)]
         json: bool,
+        /// The history instead: every step, approval and state command,
+        /// oldest first (with --json, one JSON object per line).
+        #[arg(long)]
+        events: bool,
     },
-    /// Look at and repair the state: list, show, rm, pull, push.
+    /// Look at and repair the state: list, show, rm, mv, pull, push, unlock, init.
     State {
         #[command(subcommand)]
         command: StateCommand,
@@ -200,6 +207,28 @@ pub enum StateCommand {
         /// Do not ask.
         #[arg(long)]
         yes: bool,
+    },
+    /// Rename a family in the state, without a rotation.
+    Mv {
+        /// The family's old name.
+        old: String,
+        /// Its new name.
+        new: String,
+    },
+    /// Break a family's lease (a crashed apply on another machine).
+    Unlock {
+        /// Secret family.
+        family: String,
+        /// Required: breaking the lease of an apply that still runs lets two
+        /// applies change one family.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create the state's tables now (PostgreSQL: the schema).
+    Init {
+        /// Print the SQL instead, for a DBA to run (PostgreSQL).
+        #[arg(long)]
+        print_sql: bool,
     },
     /// Print the whole state as JSON (the format `show --json` reads).
     Pull,

@@ -4,7 +4,6 @@ use crate::args::Global;
 use crate::render;
 use rotor_engine::spec::{self, Resolved};
 use rotor_engine::{Diagnostics, Providers, State, StateBackend};
-use rotor_providers::LocalState;
 use std::path::{Path, PathBuf};
 
 /// How far ahead of this machine's clock a time in the state may be before
@@ -16,20 +15,38 @@ pub struct Reported;
 
 pub struct Workspace {
     pub dir: PathBuf,
-    pub state_path: PathBuf,
+    /// `--state`, when given.
+    pub state_flag: Option<String>,
 }
+
+/// The state as `rotor --state` or the spec's `state` block configures it.
+pub type Backend = Box<dyn StateBackend>;
 
 impl Workspace {
     pub fn new(global: &Global) -> Workspace {
         let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        let state_path = global.state.clone().unwrap_or_else(|| {
-            if dir == Path::new(".") {
-                PathBuf::from(".rotor/state.json")
-            } else {
-                dir.join(".rotor").join("state.json")
-            }
-        });
-        Workspace { dir, state_path }
+        Workspace {
+            dir,
+            state_flag: global.state.clone(),
+        }
+    }
+
+    /// The embedded database's path when the state is local (for the
+    /// `.gitignore` warning), as the user would type it.
+    fn local_state_path(&self, resolved: Option<&Resolved>) -> Option<PathBuf> {
+        match (
+            &self.state_flag,
+            resolved.and_then(|r| r.spec.state.as_ref()),
+        ) {
+            (Some(flag), _) if rotor_providers::state::is_postgres(flag) => None,
+            (Some(flag), _) => Some(PathBuf::from(flag)),
+            (None, Some(block)) if block.kind != "local" => None,
+            (None, Some(block)) => Some(match block.settings.get("path").map(|v| &v.value) {
+                Some(spec::Value::String(p)) => self.dir.join(p),
+                _ => self.display_path(rotor_providers::state::sqlite::DEFAULT_PATH),
+            }),
+            (None, None) => Some(self.display_path(rotor_providers::state::sqlite::DEFAULT_PATH)),
+        }
     }
 
     /// Paths as the user would type them: `rotor.hcl` in the current directory, `DIR/rotor.hcl` with `-C DIR`.
@@ -146,23 +163,88 @@ impl Workspace {
         })
     }
 
-    /// Opens the state backend; `lock` for commands that may write.
-    pub fn backend(&self, command: &str, lock: bool) -> Result<LocalState, Reported> {
-        LocalState::open(self.state_path.clone(), command, lock).map_err(|e| {
-            render::error(&e.to_string(), None);
+    /// Opens the state backend: `--state`, else the spec's `state` block,
+    /// else `.rotor/state.db`. Nothing is locked: commands that change
+    /// families lease them (see [`lease`](Self::lease)).
+    pub fn backend(&self, resolved: Option<&Resolved>) -> Result<Backend, Reported> {
+        let loaded;
+        let resolved = match resolved {
+            Some(r) => Some(r),
+            None if self.state_flag.is_some() => None,
+            None => {
+                // The spec says where the state is; a spec with errors is
+                // reported as such, since its `state` block cannot be trusted.
+                loaded = self.resolved()?;
+                Some(&loaded)
+            }
+        };
+        let block = resolved.and_then(|r| r.spec.state.as_ref());
+        rotor_providers::state::open(self.state_flag.as_deref(), block, &self.dir).map_err(|e| {
+            match e {
+                rotor_providers::state::OpenError::Spec(diags) => {
+                    let sources = &resolved.expect("a spec error has a spec").spec.sources;
+                    render::diagnostics::human(&Diagnostics(diags), sources);
+                }
+                rotor_providers::state::OpenError::Flag(message) => {
+                    render::error(
+                        &message,
+                        Some("pass --state FILE or --state postgres://USER:PASSWORD@HOST:PORT/DB"),
+                    );
+                }
+            }
             Reported
         })
     }
 
+    /// The PostgreSQL schema the spec's `state` block names (`rotor` unless it does).
+    pub fn state_schema(&self) -> Result<String, Reported> {
+        let (resolved, _, _) = self.load_spec()?;
+        Ok(resolved
+            .and_then(|r| r.spec.state)
+            .and_then(
+                |s| match s.settings.get("schema").map(|v| v.value.clone()) {
+                    Some(spec::Value::String(name)) => Some(name),
+                    _ => None,
+                },
+            )
+            .unwrap_or_else(|| "rotor".into()))
+    }
+
+    /// Leases `families` for this command, or explains who holds one.
+    pub fn lease(
+        &self,
+        backend: &dyn StateBackend,
+        families: &[String],
+        command: &str,
+    ) -> Result<(), Reported> {
+        if families.is_empty() {
+            return Ok(());
+        }
+        backend
+            .acquire(families, &rotor_providers::holder(command))
+            .map_err(|e| {
+                render::error(
+                    &format!("{}: {e}", backend.describe()),
+                    Some(match e {
+                        rotor_engine::state::StateError::Leased { .. } => {
+                            "wait for it to finish (other families are free meanwhile). If that process is gone, its lease lapses within a minute of its last heartbeat; `rotor state unlock FAMILY --force` breaks it at once"
+                        }
+                        _ => "check that the state backend is reachable, then run the command again",
+                    }),
+                );
+                Reported
+            })
+    }
+
     /// The state, or a new one.
-    pub fn state(&self, backend: &LocalState) -> Result<State, Reported> {
+    pub fn state(&self, backend: &dyn StateBackend) -> Result<State, Reported> {
         Ok(self
             .existing_state(backend)?
             .unwrap_or_else(|| State::new(rotor_providers::new_lineage())))
     }
 
     /// The state, if there is one yet.
-    pub fn existing_state(&self, backend: &LocalState) -> Result<Option<State>, Reported> {
+    pub fn existing_state(&self, backend: &dyn StateBackend) -> Result<Option<State>, Reported> {
         match backend.load() {
             Ok(Some(s)) => {
                 // Windows are counted from these times: one in the future would
@@ -192,11 +274,12 @@ impl Workspace {
                 render::error(
                     &format!("{}: {e}", backend.describe()),
                     Some(match e {
-                        rotor_engine::state::StateError::Edited => {
-                            "state must only be written by rotor; restore it from state.json.backup or version control of your state backend"
+                        rotor_engine::state::StateError::Edited
+                        | rotor_engine::state::StateError::EditedRecord(_) => {
+                            "state must only be written by rotor; restore it with `rotor state push` from a `rotor state pull` you kept, or `rotor state rm` the family (rotor then adopts what the stores hold)"
                         }
                         _ => {
-                            "restore the state from state.json.backup, or move it aside to start over (rotor will then adopt what the stores hold)"
+                            "check that the state backend is reachable and readable; to start over, move the state aside (rotor then adopts what the stores hold)"
                         }
                     }),
                 );
@@ -217,7 +300,7 @@ impl Workspace {
                 _ => self.dir.join(rotor_providers::store::file::DEFAULT_PATH),
             })
             .collect();
-        paths.push(self.state_path.clone());
+        paths.extend(self.local_state_path(Some(resolved)));
         for path in paths {
             let status = std::process::Command::new("git")
                 .arg("-C")

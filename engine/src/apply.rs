@@ -14,7 +14,8 @@ use crate::safety::{self, evidence_in_term};
 use crate::secret::SecretValue;
 use crate::spec::{Family, ProbePhase, Resolved};
 use crate::state::{
-    Baseline, Event, Evidence, FamilyState, Measure, Outcome, Phase, State, StateError, VersionState,
+    Baseline, Event, Evidence, FamilyState, Measure, Outcome, Phase, State, StateError,
+    VersionState,
 };
 use crate::time::Timestamp;
 use futures_util::StreamExt;
@@ -215,10 +216,17 @@ impl<'a> Recorder<'a> {
     /// Changes one family's record and saves it at once; on a failed save
     /// nothing changes. The save runs outside the shared lock, so families
     /// save in parallel; a family's own steps run one after another.
-    pub fn record(&self, family: &str, change: impl FnOnce(&mut FamilyState)) -> Result<(), StateError> {
+    pub fn record(
+        &self,
+        family: &str,
+        change: impl FnOnce(&mut FamilyState),
+    ) -> Result<(), StateError> {
         let (lineage, mut record) = {
             let guard = self.state.lock().expect("state lock");
-            (guard.lineage.clone(), guard.families.get(family).cloned().unwrap_or_default())
+            (
+                guard.lineage.clone(),
+                guard.families.get(family).cloned().unwrap_or_default(),
+            )
         };
         change(&mut record);
         record.serial += 1;

@@ -446,29 +446,30 @@ pub fn plan(resolved: &Resolved, state: &State, live: &Live, now: Timestamp) -> 
 impl Summary {
     /// Counts the steps of `families`.
     fn of(resolved: &Resolved, families: &[FamilyPlan], now: Timestamp) -> Summary {
-    let mut summary = Summary::default();
-    for f in families {
-        if f.blocked.is_some() {
-            summary.blocked += 1;
-        }
-        if resolved.family_by_name(&f.family).is_none() {
-            summary.undeclared += 1;
-        }
-        for s in &f.steps {
-            match s.action {
-                Action::Create { .. } | Action::Restore { .. } => summary.create += 1,
-                Action::Promote { .. } => summary.promote += 1,
-                Action::Revoke { .. } => summary.revoke += 1,
-                Action::Destroy { .. } => summary.destroy += 1,
-                Action::Publish { .. } => summary.publish += 1,
-                _ => summary.wait += 1,
+        let mut summary = Summary::default();
+        for f in families {
+            if f.blocked.is_some() {
+                summary.blocked += 1;
             }
-            if let Some(t) = s.earliest.filter(|t| *t > now) {
-                summary.gated_until = Some(summary.gated_until.map_or(t, |g: Timestamp| g.max(t)));
+            if resolved.family_by_name(&f.family).is_none() {
+                summary.undeclared += 1;
+            }
+            for s in &f.steps {
+                match s.action {
+                    Action::Create { .. } | Action::Restore { .. } => summary.create += 1,
+                    Action::Promote { .. } => summary.promote += 1,
+                    Action::Revoke { .. } => summary.revoke += 1,
+                    Action::Destroy { .. } => summary.destroy += 1,
+                    Action::Publish { .. } => summary.publish += 1,
+                    _ => summary.wait += 1,
+                }
+                if let Some(t) = s.earliest.filter(|t| *t > now) {
+                    summary.gated_until =
+                        Some(summary.gated_until.map_or(t, |g: Timestamp| g.max(t)));
+                }
             }
         }
-    }
-    summary
+        summary
     }
 }
 

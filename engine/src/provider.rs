@@ -272,8 +272,15 @@ pub trait StateBackend: Send + Sync {
     /// Saves one family's record. `family.serial` is the new serial; the
     /// stored one must be one below it (0: the family is new). Creates the
     /// workspace with `lineage` if there is none; refuses another lineage.
-    fn save_family(&self, lineage: &str, name: &str, family: &FamilyState) -> Result<(), StateError> {
-        let mut state = self.load()?.unwrap_or_else(|| State::new(lineage.to_string()));
+    fn save_family(
+        &self,
+        lineage: &str,
+        name: &str,
+        family: &FamilyState,
+    ) -> Result<(), StateError> {
+        let mut state = self
+            .load()?
+            .unwrap_or_else(|| State::new(lineage.to_string()));
         if state.lineage != lineage {
             return Err(StateError::Backend(format!(
                 "{} holds another state (lineage {})",
@@ -304,9 +311,13 @@ pub trait StateBackend: Send + Sync {
     }
     /// Moves a family's record to a new name; refuses a name in use.
     fn rename_family(&self, old: &str, new: &str) -> Result<(), StateError> {
-        let mut state = self.load()?.ok_or_else(|| StateError::Backend("there is no state".into()))?;
+        let mut state = self
+            .load()?
+            .ok_or_else(|| StateError::Backend("there is no state".into()))?;
         if state.families.contains_key(new) {
-            return Err(StateError::Backend(format!("the state already has a family {new}")));
+            return Err(StateError::Backend(format!(
+                "the state already has a family {new}"
+            )));
         }
         let mut f = state
             .families

@@ -56,40 +56,44 @@ pub async fn refresh_in(
     let in_scope = |family: &&crate::spec::Family| {
         scope.is_none_or(|s| s.contains(&spec.secrets[family.secret].name))
     };
-    let jobs = resolved.families.iter().filter(in_scope).map(|family| async move {
-        let secret = &spec.secrets[family.secret];
-        let mut view = LiveView::default();
-        for &s in &family.stores {
-            let address = spec.stores[s].address();
-            let Some(store) = providers.stores.get(&address) else {
-                continue;
-            };
-            match store.read(&secret.name).await {
-                Ok(live) => {
-                    view.stores.push((address.clone(), live));
+    let jobs = resolved
+        .families
+        .iter()
+        .filter(in_scope)
+        .map(|family| async move {
+            let secret = &spec.secrets[family.secret];
+            let mut view = LiveView::default();
+            for &s in &family.stores {
+                let address = spec.stores[s].address();
+                let Some(store) = providers.stores.get(&address) else {
+                    continue;
+                };
+                match store.read(&secret.name).await {
+                    Ok(live) => {
+                        view.stores.push((address.clone(), live));
+                    }
+                    Err(e) => view.errors.push((address.clone(), e)),
                 }
-                Err(e) => view.errors.push((address.clone(), e)),
-            }
-            match store.owner(&secret.name).await {
-                Ok(Some(lineage)) => view.owners.push((address, lineage)),
-                Ok(None) => {}
-                Err(e) => view.errors.push((address, e)),
-            }
-        }
-        for &p in &family.publishers {
-            let address = spec.publishers[p].address();
-            let Some(publisher) = providers.publishers.get(&address) else {
-                continue;
-            };
-            match publisher.read_keys().await {
-                Ok(keys) => {
-                    view.publishers.push((address, keys));
+                match store.owner(&secret.name).await {
+                    Ok(Some(lineage)) => view.owners.push((address, lineage)),
+                    Ok(None) => {}
+                    Err(e) => view.errors.push((address, e)),
                 }
-                Err(e) => view.errors.push((address, e)),
             }
-        }
-        (secret.name.clone(), view)
-    });
+            for &p in &family.publishers {
+                let address = spec.publishers[p].address();
+                let Some(publisher) = providers.publishers.get(&address) else {
+                    continue;
+                };
+                match publisher.read_keys().await {
+                    Ok(keys) => {
+                        view.publishers.push((address, keys));
+                    }
+                    Err(e) => view.errors.push((address, e)),
+                }
+            }
+            (secret.name.clone(), view)
+        });
     futures_util::stream::iter(jobs)
         .buffer_unordered(parallelism.max(1))
         .collect::<Vec<_>>()

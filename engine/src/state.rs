@@ -454,10 +454,14 @@ pub enum StateError {
     #[error("the state was changed outside rotor (its checksum does not match its contents)")]
     Edited,
     /// One family's record does not match its checksum.
-    #[error("the state of family {0} was changed outside rotor (its checksum does not match its contents)")]
+    #[error(
+        "the state of family {0} was changed outside rotor (its checksum does not match its contents)"
+    )]
     EditedRecord(String),
     /// Another writer saved the family since it was loaded.
-    #[error("the state of family {family} was saved by another rotor since this one read it (serial {expected} expected, {found} found)")]
+    #[error(
+        "the state of family {family} was saved by another rotor since this one read it (serial {expected} expected, {found} found)"
+    )]
     Conflict {
         /// The family.
         family: String,
@@ -475,7 +479,9 @@ pub enum StateError {
         holder: String,
     },
     /// This process's lease was broken or lapsed.
-    #[error("this apply no longer holds the lease on family {0} (it lapsed, or `rotor state unlock --force` broke it): stopped before saving")]
+    #[error(
+        "this apply no longer holds the lease on family {0} (it lapsed, or `rotor state unlock --force` broke it): stopped before saving"
+    )]
     LeaseLost(String),
     /// I/O or locking trouble in a backend.
     #[error("{0}")]

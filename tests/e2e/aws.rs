@@ -274,11 +274,7 @@ fn a_rotation_on_moto_moves_the_staging_labels_at_every_phase_and_prints_no_mate
 
     // The canary: neither private key appears in anything rotor printed or recorded.
     let mut captured = printed.0;
-    for file in [".rotor/state.json", ".rotor/state.json.backup"] {
-        if t.exists(file) {
-            captured.push((file.to_string(), t.read(file)));
-        }
-    }
+    captured.push((".rotor/state.db".to_string(), t.state_bytes()));
     for (which, pem) in [("2026-08", &old), ("2026-11", &new)] {
         let needles = crate::leaks::pem_needles(pem);
         for (source, text) in &captured {

@@ -1,6 +1,9 @@
 //! Crash injection: `rotor apply --auto-approve --wait` of a quickstart
-//! rotation killed with SIGKILL at its K-th rename (`strace -e inject=…`),
-//! for every K the rotation reaches, then run again to completion. Every
+//! rotation killed with SIGKILL at its K-th rename, and in a second series
+//! at its K-th fsync/fdatasync (`strace -e inject=…`), for every K the
+//! rotation reaches, then run again to completion. Renames are where the
+//! file store and the JWKS change; fsyncs are every durable point of both
+//! and every commit of the state database (a save point of the state). Every
 //! rerun must converge to exactly the spec's end state, judged from the
 //! files consumers read, with nothing stale, duplicated or left over, and
 //! the promise must hold across the crash: a version is in the key set and
@@ -8,8 +11,9 @@
 //! stays in both for the whole overlap after the promote.
 //!
 //! Needs `strace` (Debian's package of that name) and ptrace permission.
-//! Every rename rotor makes (store, JWKS, state) is counted from one thread;
-//! strace counts per thread, which is rotor's main thread today.
+//! Every rename and commit rotor makes is counted from one thread; strace
+//! counts per thread, which is rotor's main thread today (the lease
+//! heartbeat's thread renews every 15 s, after a rotation this short).
 
 use crate::harness::{Output, QUICKSTART, ROTATE_FROM, ROTATE_TO, Test};
 use crate::promise::{
@@ -275,11 +279,12 @@ fn promise_problems(timeline: &Timeline) -> Vec<String> {
     problems
 }
 
-/// One kill at rename `k`, then the rerun; `Err` describes what went wrong.
-fn crash_at(template: &Test, k: usize) -> Result<(), String> {
+/// One kill at the `k`-th of `syscalls`, then the rerun; `Err` describes
+/// what went wrong.
+fn crash_at(template: &Test, syscalls: &str, k: usize) -> Result<(), String> {
     let t = rotation_from(template);
     let watch = Watch::start(&t, &[PRIMARY, KEYSET, JWKS, OLD_META]);
-    let inject = format!("inject=rename,renameat,renameat2:signal=KILL:when={k}");
+    let inject = format!("inject={syscalls}:signal=KILL:when={k}");
     let (killed, stuck) = run_limited(
         strace_rotor(
             &t,
@@ -334,14 +339,23 @@ fn crash_at(template: &Test, k: usize) -> Result<(), String> {
 
 #[test]
 fn a_rotation_killed_at_any_rename_converges_to_the_spec_on_the_next_apply() {
+    killed_at_every("rename,renameat,renameat2", "rename");
+}
+
+#[test]
+fn a_rotation_killed_at_any_state_commit_or_fsync_converges_on_the_next_apply() {
+    killed_at_every("fsync,fdatasync", "fsync");
+}
+
+fn killed_at_every(syscalls: &str, what: &str) {
     require_strace();
     let template = Test::new().spec(&tiny_quickstart());
     let boot = template.run_within(RUN_LIMIT, APPLY_WAIT).success();
     assert!(boot.stderr.contains("Apply complete"), "{boot}");
 
-    // How many renames an uninterrupted rotation makes.
+    // How many an uninterrupted rotation makes.
     let counted = rotation_from(&template);
-    let trace = counted.join("renames.strace");
+    let trace = counted.join("calls.strace");
     let trace_arg = trace.to_string_lossy().into_owned();
     let (out, stuck) = run_limited(
         strace_rotor(
@@ -352,11 +366,11 @@ fn a_rotation_killed_at_any_rename_converges_to_the_spec_on_the_next_apply() {
                 "-o",
                 &trace_arg,
                 "-e",
-                "trace=rename,renameat,renameat2",
+                &format!("trace={syscalls}"),
             ],
             &APPLY_WAIT,
         ),
-        "strace -e trace=rename,renameat,renameat2 rotor apply --auto-approve --wait",
+        &format!("strace -e trace={syscalls} rotor apply --auto-approve --wait"),
         RUN_LIMIT,
     );
     assert!(
@@ -366,9 +380,9 @@ fn a_rotation_killed_at_any_rename_converges_to_the_spec_on_the_next_apply() {
     let renames = std::fs::read_to_string(&trace)
         .unwrap()
         .lines()
-        .filter(|l| l.contains("rename") && !l.contains("resumed>"))
+        .filter(|l| l.contains(what) && !l.contains("resumed>"))
         .count();
-    assert!(renames > 10, "only {renames} renames traced in {trace_arg}");
+    assert!(renames > 10, "only {renames} {what}s traced in {trace_arg}");
     assert!(
         end_state_problems(&counted).is_empty(),
         "the uninterrupted rotation: {:?}",
@@ -387,7 +401,7 @@ fn a_rotation_killed_at_any_rename_converges_to_the_spec_on_the_next_apply() {
                     if k > kills {
                         return;
                     }
-                    if let Err(why) = crash_at(&template, k) {
+                    if let Err(why) = crash_at(&template, syscalls, k) {
                         failures.lock().unwrap().push((k, why));
                     }
                 }
@@ -398,11 +412,11 @@ fn a_rotation_killed_at_any_rename_converges_to_the_spec_on_the_next_apply() {
     failures.sort_by_key(|(k, _)| *k);
     assert!(
         failures.is_empty(),
-        "{} of {kills} kills (at renames 1..={kills}; an uninterrupted rotation makes {renames}) did not converge:\n\n{}",
+        "{} of {kills} kills (at {what}s 1..={kills}; an uninterrupted rotation makes {renames}) did not converge:\n\n{}",
         failures.len(),
         failures
             .iter()
-            .map(|(k, why)| format!("kill at rename {k}:\n    {why}"))
+            .map(|(k, why)| format!("kill at {what} {k}:\n    {why}"))
             .collect::<Vec<_>>()
             .join("\n\n")
     );

@@ -102,7 +102,7 @@ fn quickstart_plan_graph_has_a_cluster_per_family() {
         "{out}"
     );
     // Planning reads the stores but never writes state.
-    assert!(!t.exists(".rotor/state.json"), "graph wrote state");
+    assert!(!t.exists(".rotor/state.db"), "graph wrote state");
     let again = t.run(["graph", "--type", "plan"]).success();
     assert_eq!(out.stdout, again.stdout, "two runs differ");
 }

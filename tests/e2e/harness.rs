@@ -168,11 +168,78 @@ impl Test {
         finish(child, &line)
     }
 
-    /// `.rotor/state.json`, parsed; `None` while it does not exist yet.
+    /// The state in `.rotor/state.db`, read straight from the database as
+    /// `{lineage, serial, families: {NAME: record}}` (the shape `rotor state
+    /// pull` prints); `None` while there is no state yet. Each save is one
+    /// transaction, so a read sees whole records even while rotor runs.
     pub fn state_file(&self) -> Option<serde_json::Value> {
-        // Saves are atomic renames, so a read sees a whole file.
-        let text = std::fs::read_to_string(self.join(".rotor/state.json")).ok()?;
-        Some(serde_json::from_str(&text).expect("state.json is JSON"))
+        let path = self.join(".rotor/state.db");
+        if !path.exists() {
+            return None;
+        }
+        let conn = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open state.db");
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let (lineage, serial): (String, i64) = conn
+            .query_row(
+                "SELECT lineage, serial FROM workspace WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok()?;
+        let mut families = serde_json::Map::new();
+        let mut stmt = conn.prepare("SELECT name, record FROM families").unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap();
+        for row in rows {
+            let (name, record) = row.unwrap();
+            families.insert(
+                name,
+                serde_json::from_str(&record).expect("a record is JSON"),
+            );
+        }
+        Some(serde_json::json!({"lineage": lineage, "serial": serial, "families": families}))
+    }
+
+    /// Rewrites one family's record in the state database, checksum and
+    /// all, as a rotor on another machine could have written it.
+    pub fn edit_record(
+        &self,
+        family: &str,
+        change: impl FnOnce(&mut rotor_engine::state::FamilyState),
+    ) {
+        let conn = rusqlite::Connection::open(self.join(".rotor/state.db")).expect("open state.db");
+        let record: String = conn
+            .query_row(
+                "SELECT record FROM families WHERE name = ?1",
+                [family],
+                |r| r.get(0),
+            )
+            .expect("the family has a record");
+        let mut state: rotor_engine::state::FamilyState = serde_json::from_str(&record).unwrap();
+        change(&mut state);
+        let (record, checksum) = state.to_record(family);
+        conn.execute(
+            "UPDATE families SET record = ?1, checksum = ?2 WHERE name = ?3",
+            rusqlite::params![record, checksum, family],
+        )
+        .unwrap();
+    }
+
+    /// Every byte of the state database (and its write-ahead log), as text:
+    /// what a leak check searches.
+    pub fn state_bytes(&self) -> String {
+        let mut out = String::new();
+        for name in [".rotor/state.db", ".rotor/state.db-wal"] {
+            if let Ok(bytes) = std::fs::read(self.join(name)) {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+            }
+        }
+        out
     }
 
     /// `rotor show --json`, parsed.

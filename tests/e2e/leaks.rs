@@ -29,12 +29,10 @@ impl Transcript {
             .push((format!("{} (stdout)", out.command), out.stdout));
         self.captured
             .push((format!("{} (stderr)", out.command), out.stderr));
-        for file in [".rotor/state.json", ".rotor/state.json.backup"] {
-            if self.t.exists(file) {
-                self.captured
-                    .push((format!("{file} after {}", out.command), self.t.read(file)));
-            }
-        }
+        self.captured.push((
+            format!(".rotor/state.db after {}", out.command),
+            self.t.state_bytes(),
+        ));
         self
     }
 

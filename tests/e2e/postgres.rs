@@ -220,7 +220,7 @@ fn a_session_opened_with_the_old_login_works_through_the_overlap_and_the_old_log
     outputs.push(t.run(["show", "--json"]).success());
 
     // Canary: neither password ever reaches rotor's output or its state.
-    let state = t.read(".rotor/state.json");
+    let state = t.state_bytes();
     for password in [&old.password, &new.password] {
         for out in &outputs {
             assert!(

@@ -231,7 +231,7 @@ fn a_rotation_promotes_once_the_gateway_accepts_a_token_signed_with_the_new_key(
     );
     // The token and the key never reach the state, nor what rotor printed.
     runs.push(t.run(["show", "--json"]).success());
-    let mut seen_by_people = vec![(".rotor/state.json".to_string(), t.read(".rotor/state.json"))];
+    let mut seen_by_people = vec![(".rotor/state.db".to_string(), t.state_bytes())];
     for run in &runs {
         seen_by_people.push((format!("stdout of {}", run.command), run.stdout.clone()));
         seen_by_people.push((format!("stderr of {}", run.command), run.stderr.clone()));

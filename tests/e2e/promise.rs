@@ -43,14 +43,17 @@ const QUICKSTART_ACCEPT_WINDOW_MS: i64 = 2_000;
 /// The quickstart's overlap.
 const QUICKSTART_OVERLAP_MS: i64 = 5_000;
 
-/// Loses the state as a user would: `state.json` and its backup moved aside.
+/// Loses the state as a user would: the state database moved aside.
 pub(crate) fn lose_state(t: &Test) {
-    std::fs::rename(t.join(".rotor/state.json"), t.join("state.json.aside")).unwrap();
-    std::fs::rename(
-        t.join(".rotor/state.json.backup"),
-        t.join("state.json.backup.aside"),
-    )
-    .unwrap();
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        if t.exists(&format!(".rotor/{name}")) {
+            std::fs::rename(
+                t.join(&format!(".rotor/{name}")),
+                t.join(&format!("{name}.aside")),
+            )
+            .unwrap();
+        }
+    }
 }
 
 /// Milliseconds since the epoch, wall clock.
@@ -462,7 +465,7 @@ fn after_a_rollback_an_approval_from_the_earlier_term_does_not_open_the_emit_gat
 // ---------------------------------------------------------------------------
 // 2. A lost state.
 
-/// With `.rotor/state.json` (and its backup) moved aside, the live primary
+/// With the state moved aside, the live primary
 /// was adopted as never promoted, and its revoke skipped the overlap: it was
 /// disabled about 2 s after its successor's promote, against a 5 s overlap.
 #[test]
@@ -847,7 +850,7 @@ fn pem_windows(pem: &str) -> Vec<String> {
 
 /// A failing command probe that prints a line of the version's private key
 /// (on stdout, and another on stderr): its output was recorded in
-/// `state.json` and printed by plan, show and apply.
+/// the state and printed by plan, show and apply.
 #[test]
 fn a_probe_printing_key_material_is_redacted_everywhere() {
     let t = Test::new().spec(&quickstart_with(&[(
@@ -885,11 +888,7 @@ exit 1
         keep(&out.command.clone(), &out);
     }
     let pem = t.read(&format!("{FAMILY_DIR}/versions/2026-08.pem"));
-    for file in [".rotor/state.json", ".rotor/state.json.backup"] {
-        if t.exists(file) {
-            captured.push((file.to_string(), t.read(file)));
-        }
-    }
+    captured.push((".rotor/state.db".to_string(), t.state_bytes()));
     // The probe did print the material, so the test tests something.
     let line2 = pem.lines().nth(1).unwrap();
     let printed = std::process::Command::new("sh")
@@ -988,20 +987,13 @@ fn a_spec_file_with_bad_bytes_is_reported_at_its_line_and_column() {
 fn a_state_with_times_in_the_future_is_refused() {
     let t = Test::quickstart();
     t.run(APPLY_WAIT).success();
-    let path = t.join(".rotor/state.json");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut state = rotor_engine::State::from_json(&text).unwrap();
-    let v = state
-        .families
-        .get_mut("session_signing_key")
-        .unwrap()
-        .versions
-        .get_mut("2026-08")
-        .unwrap();
-    v.promoted_at = v
-        .promoted_at
-        .map(|t| t + rotor_engine::Duration::seconds(86_400));
-    std::fs::write(&path, state.to_json()).unwrap();
+    // As a machine whose clock ran a day ahead would have written it.
+    t.edit_record("session_signing_key", |f| {
+        let v = f.versions.get_mut("2026-08").unwrap();
+        v.promoted_at = v
+            .promoted_at
+            .map(|t| t + rotor_engine::Duration::seconds(86_400));
+    });
     t.edit(ROTATE_FROM, crate::harness::ROTATE_TO);
     let out = t.run(APPLY).failure();
     let out = out.says(&["which is in the future", "fix the clock"]);

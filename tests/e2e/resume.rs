@@ -105,8 +105,7 @@ fn a_state_moved_aside_is_rebuilt_by_adopting_what_the_stores_hold() {
     t.run(APPLY).success();
     let before = t.show_json();
     let fingerprint = version(&before, "2026-08")["fingerprint"].clone();
-    std::fs::rename(t.join(".rotor/state.json"), t.join("state.json.aside")).unwrap();
-    std::fs::remove_file(t.join(".rotor/state.json.backup")).unwrap();
+    crate::promise::lose_state(&t);
 
     t.run(["plan"])
         .success()

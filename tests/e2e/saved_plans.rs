@@ -55,19 +55,15 @@ fn a_plan_saved_on_an_empty_state_is_refused_the_second_time() {
     t.run(["apply", PLAN])
         .success()
         .stderr_has("Apply stopped at gates");
-    let after_first = t.read(".rotor/state.json");
+    let after_first = t.state_file();
 
     t.run(["apply", PLAN])
         .failure()
         .stderr_has(&format!(
-            "error: cannot apply {PLAN}: the plan was made when there was no state, and a state exists now"
+            "error: cannot apply {PLAN}: secret.session_signing_key changed since the plan was made (its serial 0 → "
         ))
         .stderr_has("nothing was applied");
-    assert_eq!(
-        t.read(".rotor/state.json"),
-        after_first,
-        "a refused plan writes nothing"
-    );
+    assert_eq!(t.state_file(), after_first, "a refused plan writes nothing");
 }
 
 #[test]
@@ -77,6 +73,16 @@ fn a_plan_saved_before_another_apply_is_refused_naming_the_serials() {
     t.run(["plan", format!("-out={PLAN}").as_str()]).success();
     let planned = saved(&t, PLAN)["plan"]["serial"].as_u64().unwrap();
     assert_eq!(planned, serial(&t));
+    let family_serial = |t: &Test| {
+        t.show_json()["families"]["session_signing_key"]["serial"]
+            .as_u64()
+            .unwrap()
+    };
+    let planned_family = family_serial(&t);
+    assert_eq!(
+        saved(&t, PLAN)["plan"]["serials"]["session_signing_key"],
+        planned_family
+    );
     assert_eq!(saved(&t, PLAN)["state_exists"], true);
 
     t.run_within(
@@ -90,7 +96,8 @@ fn a_plan_saved_before_another_apply_is_refused_naming_the_serials() {
     t.run(["apply", PLAN])
         .failure()
         .stderr_has(&format!(
-            "the state changed since the plan was made (serial {planned} → {current})"
+            "secret.session_signing_key changed since the plan was made (its serial {planned_family} → {})",
+            family_serial(&t)
         ))
         .stderr_has("run `rotor plan` again");
     assert_eq!(serial(&t), current, "a refused plan writes nothing");

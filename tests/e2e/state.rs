@@ -2,8 +2,6 @@
 
 use crate::harness::Test;
 
-const STATE: &str = ".rotor/state.json";
-
 /// The quickstart after an apply that stops at the first gate: a real state,
 /// quickly (no waiting for windows).
 fn with_state() -> Test {
@@ -11,84 +9,106 @@ fn with_state() -> Test {
     t.run(["apply", "--auto-approve"])
         .success()
         .stderr_has("Apply stopped at gates");
-    assert!(t.exists(".rotor/state.json.backup"));
     t
+}
+
+/// Runs SQL on the state database, as someone with `sqlite3` would.
+fn sql(t: &Test, statement: &str) {
+    let conn = rusqlite::Connection::open(t.join(".rotor/state.db")).unwrap();
+    conn.execute_batch(statement).unwrap();
 }
 
 #[test]
 fn a_state_edited_by_hand_is_refused() {
     let t = with_state();
-    let text = t.read(STATE);
-    let serial = t.state_file().unwrap()["serial"].as_u64().unwrap();
-    let edited = text.replacen(
-        &format!("\"serial\": {serial},"),
-        &format!("\"serial\": {},", serial + 1),
-        1,
+    let pulled = t.run(["state", "pull"]).success().stdout;
+    t.write("kept.json", &pulled);
+    sql(
+        &t,
+        "UPDATE families SET record = replace(record, '\"phase\":\"pending\"', '\"phase\":\"active\"')",
     );
-    assert_ne!(edited, text);
-    t.write(STATE, &edited);
-
     for args in [vec!["plan"], vec!["apply", "--auto-approve"], vec!["show"]] {
         t.run(&args)
             .failure()
-            .stderr_has(".rotor/state.json: the state was changed outside rotor (its checksum does not match its contents)")
-            .stderr_has("hint: state must only be written by rotor; restore it from state.json.backup");
+            .stderr_has(".rotor/state.db: the state of family session_signing_key was changed outside rotor (its checksum does not match its contents)")
+            .stderr_has("hint: state must only be written by rotor; restore it with `rotor state push`");
     }
-    assert_eq!(
-        t.read(STATE),
-        edited,
-        "a refused apply must not rewrite the state"
-    );
-
-    // The advice works: the backup is a state rotor wrote.
-    t.write(STATE, &t.read(".rotor/state.json.backup"));
+    // The advice works: a pulled copy pushes over the edited state.
+    t.run(["state", "push", "kept.json"]).failure();
+    t.run(["state", "push", "kept.json", "--force"])
+        .success()
+        .stderr_has("warning: replacing .rotor/state.db, which cannot be read");
     t.run(["plan"]).success();
 }
 
 #[test]
 fn a_changed_fingerprint_is_detected_too() {
     let t = with_state();
-    let text = t.read(STATE);
-    let at = text.find("\"fingerprint\": \"sha256:").unwrap() + "\"fingerprint\": \"sha256:".len();
-    let mut bytes = text.into_bytes();
-    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
-    t.write(STATE, &String::from_utf8(bytes).unwrap());
+    sql(
+        &t,
+        "UPDATE families SET record = replace(record, '\"fingerprint\":\"sha256:', '\"fingerprint\":\"sha256:0')",
+    );
     t.run(["plan"])
         .failure()
-        .stderr_has("the state was changed outside rotor");
+        .stderr_has("was changed outside rotor");
 }
 
 #[test]
-fn a_truncated_state_is_refused() {
+fn a_file_that_is_not_a_state_database_is_refused() {
     let t = with_state();
-    let text = t.read(STATE);
-    t.write(STATE, &text[..text.len() / 2]);
+    for name in ["state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(t.join(&format!(".rotor/{name}")));
+    }
+    t.write(
+        ".rotor/state.db",
+        "not a database at all, but long enough to have a header of sorts\n",
+    );
     t.run(["plan"])
         .failure()
-        .stderr_has(".rotor/state.json: the state is not valid: EOF while parsing")
-        .stderr_has("hint: restore the state from state.json.backup");
-    t.write(STATE, "not json at all\n");
+        .stderr_has(".rotor/state.db: file is not a database");
     t.run(["apply", "--auto-approve"])
         .failure()
-        .stderr_has("the state is not valid: ");
-    t.write(STATE, "");
-    t.run(["show"])
-        .failure()
-        .stderr_has("the state is not valid");
+        .stderr_has("file is not a database");
 }
 
 #[test]
 fn a_state_from_a_newer_format_is_refused_naming_the_version() {
     let t = with_state();
-    let text = t.read(STATE);
-    assert!(text.contains("\"format_version\": 1,"));
-    t.write(
-        STATE,
-        &text.replacen("\"format_version\": 1,", "\"format_version\": 99,", 1),
-    );
+    sql(&t, "UPDATE workspace SET format_version = 99");
     t.run(["plan"])
         .failure()
         .stderr_has("the state has format version 99; this rotor reads version 1");
+}
+
+/// A `state.json` of an earlier rotor is read as it is by read-only
+/// commands and imported by the first command that writes, lineage and
+/// serial kept, then kept as `state.json.migrated`.
+#[test]
+fn a_state_json_of_an_earlier_rotor_is_migrated_on_first_write() {
+    let t = Test::quickstart();
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    let pulled = t.run(["state", "pull"]).success().stdout;
+    let before: serde_json::Value = serde_json::from_str(&pulled).unwrap();
+    // As the previous release left it: only state.json.
+    for name in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(t.join(&format!(".rotor/{name}")));
+    }
+    t.write(".rotor/state.json", &pulled);
+    t.run(["plan", "--detailed-exitcode"])
+        .success()
+        .stdout_has("No changes.");
+    assert!(!t.exists(".rotor/state.db"), "plan wrote nothing");
+    t.edit(crate::harness::ROTATE_FROM, crate::harness::ROTATE_TO);
+    t.run(["apply", "--auto-approve", "--wait"]).success();
+    assert!(t.exists(".rotor/state.json.migrated"));
+    assert!(!t.exists(".rotor/state.json"));
+    let after = t.show_json();
+    assert_eq!(after["lineage"], before["lineage"]);
+    assert!(after["serial"].as_u64() > before["serial"].as_u64());
+    assert_eq!(
+        after["families"]["session_signing_key"]["versions"]["2026-08"]["created_at"],
+        before["families"]["session_signing_key"]["versions"]["2026-08"]["created_at"]
+    );
 }
 
 /// A `secret` block removed from the spec does not take its material with

@@ -68,7 +68,7 @@ fn status_before_and_after_bootstrap() {
     assert!(out.stdout.contains("2026-08 new: accept 2026-08"), "{out}");
     t.run(["status", "--due"]).success();
     // Read-only: status neither creates the state nor touches the store.
-    assert!(!t.exists(".rotor/state.json"));
+    assert!(!t.exists(".rotor/state.db"));
 
     t.run(["apply", "--auto-approve", "--wait"]).success();
     let f = family(&t);

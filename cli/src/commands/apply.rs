@@ -6,8 +6,8 @@ use rotor_engine::apply::{ApplyOptions, ApplyReport, Recorder};
 use rotor_engine::safety::CheckedPlan;
 use rotor_engine::session::{End, Session, Waiter};
 use rotor_engine::spec::Resolved;
-use rotor_engine::{Providers, State};
-use rotor_providers::LocalState;
+use rotor_engine::{Providers, State, StateBackend};
+use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -32,8 +32,8 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     }
     let resolved = ws.resolved()?;
     let providers = ws.providers(&resolved)?;
-    let backend = ws.backend("rotor apply", true)?;
-    let state = ws.state(&backend)?;
+    let backend = ws.backend(Some(&resolved))?;
+    let state = ws.state(&*backend)?;
     let plan = super::plan::make_plan(&resolved, &providers, &state, opts.parallelism).await?;
     render::plan::print_human(&plan);
     if plan.is_empty() {
@@ -42,11 +42,52 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     if plan.summary.blocked > 0 && plan.step_count() == 0 {
         return Ok(ERROR);
     }
+    // The families this plan changes are leased before anything runs (and
+    // before the prompt, as Terraform locks before it asks): a second apply
+    // on them fails fast; one on other families goes ahead.
+    let scope = plan.families_with_steps();
+    ws.lease(
+        &*backend,
+        &scope.iter().cloned().collect::<Vec<_>>(),
+        "rotor apply",
+    )?;
+    let state = unchanged_since(ws, &*backend, &plan, &scope)?;
     if !opts.auto_approve && !confirm(opts.no_input)? {
         eprintln!("Apply cancelled.");
         return Ok(ERROR);
     }
-    execute(ws, &resolved, &providers, &backend, state, plan, &opts).await
+    execute(
+        ws, &resolved, &providers, &*backend, state, plan, scope, &opts,
+    )
+    .await
+}
+
+/// The state, read again once the plan's families are leased: refused when
+/// one of them changed since the plan was made (another apply got there
+/// between the two reads).
+fn unchanged_since(
+    ws: &Workspace,
+    backend: &dyn StateBackend,
+    plan: &rotor_engine::plan::Plan,
+    scope: &BTreeSet<String>,
+) -> Result<State, Reported> {
+    let state = ws.state(backend)?;
+    for family in scope {
+        let now = state.family(family).map_or(0, |f| f.serial);
+        let planned = plan.serials.get(family).copied().unwrap_or(0);
+        if now != planned {
+            render::error(
+                &format!(
+                    "secret.{family} changed while this plan was made (serial {planned} → {now}): another apply ran"
+                ),
+                Some(
+                    "nothing was applied; run `rotor apply` again to plan from the state as it is now",
+                ),
+            );
+            return Err(Reported);
+        }
+    }
+    Ok(state)
 }
 
 /// `rotor apply FILE`: a saved plan, refused when the spec or state moved on
@@ -60,8 +101,14 @@ async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Rep
         return Err(plan_file::refuse(path, &why));
     }
     let providers = ws.providers(&resolved)?;
-    let backend = ws.backend("rotor apply", true)?;
-    let existing = ws.existing_state(&backend)?;
+    let backend = ws.backend(Some(&resolved))?;
+    let scope = saved.plan.families_with_steps();
+    ws.lease(
+        &*backend,
+        &scope.iter().cloned().collect::<Vec<_>>(),
+        "rotor apply",
+    )?;
+    let existing = ws.existing_state(&*backend)?;
     plan_file::check_fresh(&saved, path, &resolved.hash, existing.as_ref())?;
     let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));
     let plan = plan_file::check_safety(&resolved, &state, saved.plan, path)?;
@@ -77,7 +124,10 @@ async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Rep
         );
         return Ok(ERROR);
     }
-    execute(ws, &resolved, &providers, &backend, state, plan, &opts).await
+    execute(
+        ws, &resolved, &providers, &*backend, state, plan, scope, &opts,
+    )
+    .await
 }
 
 /// How far the wall clock may move against the monotonic clock during an
@@ -89,7 +139,6 @@ const CLOCK_JUMP: std::time::Duration = std::time::Duration::from_secs(5);
 /// clock (which every window is counted on) has not jumped.
 struct Footing {
     ws_dir: PathBuf,
-    state_path: PathBuf,
     spec_hash: String,
     wall: rotor_engine::Timestamp,
     mono: std::time::Instant,
@@ -99,7 +148,6 @@ impl Footing {
     fn new(ws: &Workspace, spec_hash: &str) -> Footing {
         Footing {
             ws_dir: ws.dir.clone(),
-            state_path: ws.state_path.clone(),
             spec_hash: spec_hash.to_string(),
             wall: rotor_providers::now(),
             mono: std::time::Instant::now(),
@@ -128,7 +176,7 @@ impl rotor_engine::provider::Ground for Footing {
         self.clock()?;
         let ws = Workspace {
             dir: self.ws_dir.clone(),
-            state_path: self.state_path.clone(),
+            state_flag: None,
         };
         let files = ws
             .spec_files()
@@ -147,16 +195,18 @@ impl rotor_engine::provider::Ground for Footing {
 /// Runs an approved plan (made now, or saved) to the end or to its closed
 /// gates; with `--wait`, follows it from the state until every gate opened.
 /// The loop itself is the engine's [`Session`]; this renders how it ended.
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     ws: &Workspace,
     resolved: &Resolved,
     providers: &Providers,
-    backend: &LocalState,
+    backend: &dyn StateBackend,
     state: State,
     plan: CheckedPlan,
+    scope: BTreeSet<String>,
     opts: &Options,
 ) -> Result<u8, Reported> {
-    let recorder = Recorder::new(state, backend);
+    let recorder = Recorder::new(state, backend).with_actor(&rotor_providers::actor());
     let hook = render::plan::Progress::new();
     let started = providers.clock.now();
     let footing = std::sync::Arc::new(Footing::new(ws, &resolved.hash));
@@ -175,6 +225,7 @@ async fn execute(
             deadline_base: opts.wait.then_some(started),
             ground: footing,
             adopt: opts.adopt,
+            scope: Some(scope),
         },
         wait: opts.wait.then_some(&waiter as &dyn Waiter),
     };

@@ -1,7 +1,6 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::StateBackend;
 use rotor_engine::plan::gate_id;
 use rotor_engine::spec::ProbePhase;
 use rotor_engine::state::{Approval, ApprovalRecord};
@@ -57,8 +56,8 @@ pub fn run(
     // No state lock: an approval is a record of its own, appended beside the
     // state, so it can be given while `apply --wait` holds the lock and
     // waits for it (it takes it up on its next poll).
-    let backend = ws.backend("rotor approve", false)?;
-    let state = ws.state(&backend)?;
+    let backend = ws.backend(Some(&resolved))?;
+    let state = ws.state(&*backend)?;
     if state.version(family, version).is_none() {
         render::error(
             &format!("version {version} of secret.{family} is not in state yet"),
@@ -67,20 +66,8 @@ pub fn run(
         return Err(Reported);
     }
     let by = actor
-        .or_else(|| std::env::var("GITHUB_ACTOR").ok())
-        .or_else(|| std::env::var("GITLAB_USER_LOGIN").ok())
         .filter(|a| !a.trim().is_empty())
-        .unwrap_or_else(|| {
-            format!(
-                "{}@{}",
-                std::env::var("USER")
-                    .or_else(|_| std::env::var("LOGNAME"))
-                    .unwrap_or_else(|_| "unknown".into()),
-                std::fs::read_to_string("/etc/hostname")
-                    .map(|h| h.trim().to_string())
-                    .unwrap_or_else(|_| "localhost".into())
-            )
-        });
+        .unwrap_or_else(rotor_providers::actor);
     let record = ApprovalRecord {
         family: family.to_string(),
         version: version.to_string(),
@@ -94,6 +81,15 @@ pub fn run(
         render::error(&e.to_string(), None);
         Reported
     })?;
+    // The history is for people; the approval itself is recorded above.
+    let _ = backend.append_event(&rotor_engine::state::Event {
+        at: record.approval.at,
+        family: family.to_string(),
+        what: format!("approve {version} {gate}"),
+        outcome: "approved".into(),
+        actor: by.clone(),
+        detail: String::new(),
+    });
     eprintln!(
         "Approved {gate} for secret.{family} {version} as {by}. A waiting `rotor apply --wait` takes it up on its next poll; otherwise run `rotor apply`."
     );

@@ -12,8 +12,8 @@ pub async fn run(ws: &Workspace, kind: GraphKind, format: GraphFormat) -> Result
         GraphKind::Resources => (render::graph::resources(&resolved), OK),
         GraphKind::Plan => {
             let providers = ws.providers(&resolved)?;
-            let backend = ws.backend("rotor graph", false)?;
-            let state = ws.state(&backend)?;
+            let backend = ws.backend(Some(&resolved))?;
+            let state = ws.state(&*backend)?;
             let plan = make_plan(&resolved, &providers, &state, 10).await?;
             // A blocked family has no steps to draw; say why, as `rotor plan` does.
             let mut code = OK;

@@ -71,11 +71,19 @@ pub async fn run(cli: Cli) -> u8 {
             )
             .await
         }
-        Command::Show { families, json } => show::run(&ws, &families, json),
+        Command::Show {
+            families,
+            json,
+            events: true,
+        } => show::events(&ws, &families, json),
+        Command::Show { families, json, .. } => show::run(&ws, &families, json),
         Command::State { command } => match command {
             StateCommand::List => state::list(&ws),
             StateCommand::Show { family, json } => show::run(&ws, &[family], json),
             StateCommand::Rm { family, yes } => state::rm(&ws, &family, yes),
+            StateCommand::Mv { old, new } => state::mv(&ws, &old, &new),
+            StateCommand::Unlock { family, force } => state::unlock(&ws, &family, force),
+            StateCommand::Init { print_sql } => state::init(&ws, print_sql),
             StateCommand::Pull => state::pull(&ws),
             StateCommand::Push { file, force } => state::push(&ws, &file, force),
         },

@@ -44,9 +44,9 @@ pub async fn run(
 ) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let providers = ws.providers(&resolved)?;
-    let backend = ws.backend("rotor plan", false)?;
+    let backend = ws.backend(Some(&resolved))?;
     // A saved plan records whether there was a state, not the lineage invented for a missing one.
-    let existing = ws.existing_state(&backend)?;
+    let existing = ws.existing_state(&*backend)?;
     let state_exists = existing.is_some();
     let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));
     let plan = make_plan(&resolved, &providers, &state, 10).await?;

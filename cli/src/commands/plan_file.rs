@@ -2,18 +2,18 @@
 //!
 //! A saved plan is the engine's [`Plan`] (plain data, no secret material)
 //! inside a small envelope that says what it is and whether a state existed
-//! when it was made. Apply refuses a saved plan whose spec or state moved on:
-//! the plan records the spec's hash and the state's lineage and serial, and a
-//! plan made with no state records that instead of the throwaway lineage a
-//! fresh in-memory state gets. So a plan made on an empty state cannot be
-//! applied twice: after the first apply a state exists, and the plan was not
-//! made for it.
+//! when it was made. Apply refuses a saved plan whose spec or families moved
+//! on: the plan records the spec's hash, the state's lineage and the serial
+//! of each family it plans for, and a plan made with no state records that
+//! instead of the throwaway lineage a fresh in-memory state gets. So a plan
+//! cannot be applied twice (its families' serials moved the first time),
+//! while an apply of other families in a shared state does not stale it.
 
 use crate::context::{Reported, Workspace};
 use crate::render;
+use rotor_engine::State;
 use rotor_engine::plan::{PLAN_FORMAT_VERSION, Plan};
 use rotor_engine::spec::Resolved;
-use rotor_engine::{State, StateBackend};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -83,19 +83,32 @@ impl SavedPlan {
         if let Some(why) = self.stale_spec(spec_hash) {
             return Some(why);
         }
+        let moved = |state: &State| {
+            self.plan.serials.iter().find_map(|(family, &planned)| {
+                let current = state.family(family).map_or(0, |f| f.serial);
+                (current != planned).then(|| Stale::Family {
+                    family: family.clone(),
+                    planned,
+                    current,
+                })
+            })
+        };
+        // Plans from before per-family serials judge by the whole state's.
+        let legacy = self.plan.serials.is_empty();
         match (self.state_exists, state) {
             (false, None) => None,
-            (false, Some(s)) => Some(Stale::StateCreated { serial: s.serial }),
+            (false, Some(s)) if legacy => Some(Stale::StateCreated { serial: s.serial }),
+            (false, Some(s)) => moved(s),
             (true, None) => Some(Stale::StateMissing),
             (true, Some(s)) if s.lineage != self.plan.lineage => Some(Stale::Lineage {
                 planned: self.plan.lineage.clone(),
                 current: s.lineage.clone(),
             }),
-            (true, Some(s)) if s.serial != self.plan.serial => Some(Stale::Serial {
+            (true, Some(s)) if legacy && s.serial != self.plan.serial => Some(Stale::Serial {
                 planned: self.plan.serial,
                 current: s.serial,
             }),
-            (true, Some(_)) => None,
+            (true, Some(s)) => moved(s),
         }
     }
 }
@@ -111,8 +124,14 @@ pub enum Stale {
     StateMissing,
     /// The state is another one.
     Lineage { planned: String, current: String },
-    /// The state was written since.
+    /// The state was written since (a plan without per-family serials).
     Serial { planned: u64, current: u64 },
+    /// A family the plan changes was saved since.
+    Family {
+        family: String,
+        planned: u64,
+        current: u64,
+    },
 }
 
 impl std::fmt::Display for Stale {
@@ -134,6 +153,14 @@ impl std::fmt::Display for Stale {
             Stale::Serial { planned, current } => write!(
                 f,
                 "the state changed since the plan was made (serial {planned} → {current})"
+            ),
+            Stale::Family {
+                family,
+                planned,
+                current,
+            } => write!(
+                f,
+                "secret.{family} changed since the plan was made (its serial {planned} → {current}): it was applied already, or something else ran"
             ),
         }
     }
@@ -274,7 +301,7 @@ pub fn check_fresh(
 /// Says on stderr why the saved plan at `path` is refused.
 pub fn refuse(path: &Path, why: &Stale) -> Reported {
     let hint = match why {
-        Stale::Serial { .. } => {
+        Stale::Serial { .. } | Stale::Family { .. } => {
             "run `rotor plan` again (and `-out FILE` to save it); nothing was applied".to_string()
         }
         _ => format!("{PLAN_AGAIN}; nothing was applied"),
@@ -315,11 +342,13 @@ pub fn looks_like_plan(arg: &str) -> bool {
 pub fn show(ws: &Workspace, path: &Path, json: bool) -> Result<u8, Reported> {
     let saved = load(path)?;
     // Staleness is a courtesy here: a spec that does not load only means it cannot be checked.
-    let spec_hash = ws.load_spec().ok().and_then(|(r, _, _)| r).map(|r| r.hash);
-    let state = ws
-        .backend("rotor show", false)
-        .ok()
-        .and_then(|b| b.load().ok());
+    let resolved = ws.load_spec().ok().and_then(|(r, _, _)| r);
+    let spec_hash = resolved.as_ref().map(|r| r.hash.clone());
+    let state = resolved.as_ref().and_then(|r| {
+        rotor_providers::state::open(ws.state_flag.as_deref(), r.spec.state.as_ref(), &ws.dir)
+            .ok()
+            .and_then(|b| b.load().ok())
+    });
     match (spec_hash, state) {
         (Some(hash), Some(state)) => {
             if let Some(why) = saved.stale(&hash, state.as_ref()) {
@@ -362,6 +391,7 @@ mod tests {
             spec_hash: "sha256:aa".into(),
             lineage: lineage.into(),
             serial,
+            serials: Default::default(),
             families: vec![],
             summary: Summary::default(),
         }
@@ -402,5 +432,30 @@ mod tests {
             serial.to_string(),
             "the state changed since the plan was made (serial 3 → 5)"
         );
+    }
+
+    /// A plan with per-family serials is stale when one of its families
+    /// moved, and only then: another family's apply does not stale it.
+    #[test]
+    fn per_family_serials_judge_only_the_plans_families() {
+        let mut p = plan("L", 3);
+        p.serials.insert("jwt".into(), 2);
+        let saved = SavedPlan::new(p, true);
+        let mut s = state("L", 9);
+        s.families.entry("jwt".into()).or_default().serial = 2;
+        s.families.entry("db".into()).or_default().serial = 7;
+        assert_eq!(saved.stale("sha256:aa", Some(&s)), None);
+        s.families.get_mut("jwt").unwrap().serial = 3;
+        assert_eq!(
+            saved.stale("sha256:aa", Some(&s)).unwrap().to_string(),
+            "secret.jwt changed since the plan was made (its serial 2 → 3): it was applied already, or something else ran"
+        );
+        // Made with no state: a state created since for other families is fine.
+        let mut p = plan("random", 0);
+        p.serials.insert("jwt".into(), 0);
+        let saved = SavedPlan::new(p, false);
+        let mut s = state("L", 1);
+        s.families.entry("db".into()).or_default().serial = 1;
+        assert_eq!(saved.stale("sha256:aa", Some(&s)), None);
     }
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 pub fn rotate(ws: &Workspace, family: &str, version: Option<&str>) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let secret = find_family(&resolved, family)?;
-    let state = read_state(ws, "rotor rotate")?;
+    let state = read_state(ws, &resolved)?;
     let fstate = state.as_ref().and_then(|s| s.family(family));
     let id = match version {
         Some(id) => {
@@ -114,7 +114,7 @@ pub fn retire(ws: &Workspace, family: &str, version: &str) -> Result<u8, Reporte
 pub fn rollback(ws: &Workspace, family: &str, restore: bool) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let secret = find_family(&resolved, family)?;
-    let state = read_state(ws, "rotor rollback")?;
+    let state = read_state(ws, &resolved)?;
     let Some(current) = secret.active.as_ref().map(|a| a.value.clone()) else {
         render::error(
             &format!("secret.{family} has no `active` version to roll back from"),
@@ -279,9 +279,9 @@ fn list(items: &[&str]) -> String {
     }
 }
 
-fn read_state(ws: &Workspace, command: &str) -> Result<Option<State>, Reported> {
-    let backend = ws.backend(command, false)?;
-    ws.existing_state(&backend)
+fn read_state(ws: &Workspace, resolved: &Resolved) -> Result<Option<State>, Reported> {
+    let backend = ws.backend(Some(resolved))?;
+    ws.existing_state(&*backend)
 }
 
 fn edit_failed(resolved: &Resolved, file: usize, e: EditError) -> Reported {

@@ -14,8 +14,8 @@ pub async fn run(ws: &Workspace, families: &[String], html: bool) -> Result<u8, 
         }
     }
     let providers = ws.providers(&resolved)?;
-    let backend = ws.backend("rotor runbook", false)?;
-    let state = ws.state(&backend)?;
+    let backend = ws.backend(Some(&resolved))?;
+    let state = ws.state(&*backend)?;
     let live = rotor_engine::refresh::refresh(&resolved, &providers, 10).await;
     let plan = rotor_engine::plan::plan(&resolved, &state, &live, providers.clock.now());
     let plan = rotor_engine::safety::CheckedPlan::check(&resolved, &state, plan).map_err(|v| {

@@ -8,8 +8,8 @@ pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Report
     {
         return super::plan_file::show(ws, std::path::Path::new(arg), json);
     }
-    let backend = ws.backend("rotor show", false)?;
-    let Some(state) = ws.existing_state(&backend)? else {
+    let backend = ws.backend(None)?;
+    let Some(state) = ws.existing_state(&*backend)? else {
         if json {
             println!(
                 "{}",
@@ -38,4 +38,55 @@ pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Report
         print!("{}", render::show::human(&state, families));
     }
     Ok(OK)
+}
+
+/// `rotor show --events [FAMILY…]`: the history, oldest first.
+pub fn events(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Reported> {
+    let backend = ws.backend(None)?;
+    let mut events = Vec::new();
+    if families.is_empty() {
+        events = backend
+            .events(None)
+            .map_err(|e| read_failed(&*backend, &e))?;
+    } else {
+        for f in families {
+            events.extend(
+                backend
+                    .events(Some(f))
+                    .map_err(|e| read_failed(&*backend, &e))?,
+            );
+        }
+        events.sort_by_key(|e| e.at);
+    }
+    if events.is_empty() && !json {
+        eprintln!("No events yet: the history starts with the first `rotor apply`.");
+    }
+    for e in &events {
+        if json {
+            println!("{}", serde_json::to_string(e).expect("an event serialises"));
+        } else {
+            let detail = if e.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" — {}", e.detail)
+            };
+            println!(
+                "{}  secret.{}  {}  {}  by {}{detail}",
+                e.at.human(),
+                e.family,
+                e.what,
+                e.outcome,
+                e.actor
+            );
+        }
+    }
+    Ok(OK)
+}
+
+fn read_failed(
+    backend: &dyn rotor_engine::StateBackend,
+    e: &rotor_engine::state::StateError,
+) -> Reported {
+    render::error(&format!("{}: {e}", backend.describe()), None);
+    Reported
 }

@@ -1,8 +1,9 @@
 //! `rotor state …`: look at and repair the state without a rotation.
 //!
-//! `list` and `show` read; `rm`, `push` take the state's lock. None of them
-//! touches a store: material stays where it is, and the next plan says what
-//! the stores hold that state no longer knows.
+//! `list` and `show` read; `rm`, `mv` and `push` lease the families they
+//! change (refused while an apply holds one); `unlock --force` breaks a
+//! lease. None of them touches a store: material stays where it is, and
+//! the next plan says what the stores hold that state no longer knows.
 
 use super::{ERROR, OK};
 use crate::context::{Reported, Workspace};
@@ -13,15 +14,22 @@ use std::path::Path;
 
 /// `rotor state list`: one line per family.
 pub fn list(ws: &Workspace) -> Result<u8, Reported> {
-    let backend = ws.backend("rotor state list", false)?;
-    let Some(state) = ws.existing_state(&backend)? else {
+    let backend = ws.backend(None)?;
+    let Some(state) = ws.existing_state(&*backend)? else {
         eprintln!("No state yet: run `rotor apply` to bootstrap the spec's families.");
         return Ok(OK);
     };
+    let leases = backend.leases().unwrap_or_default();
+    let now = rotor_providers::now();
     for (name, f) in &state.families {
         let live = f.live_versions();
+        let lease = leases
+            .iter()
+            .find(|l| &l.family == name && l.expires > now)
+            .map(|l| format!("\tleased by {}", l.describe()))
+            .unwrap_or_default();
         println!(
-            "{name}\tactive {}\t{}",
+            "{name}\tactive {}\t{}{lease}",
             f.active.as_deref().unwrap_or("none"),
             if live.is_empty() {
                 "no live versions".to_string()
@@ -35,8 +43,8 @@ pub fn list(ws: &Workspace) -> Result<u8, Reported> {
 
 /// `rotor state pull`: the whole state, as rotor wrote it, on stdout.
 pub fn pull(ws: &Workspace) -> Result<u8, Reported> {
-    let backend = ws.backend("rotor state pull", false)?;
-    let Some(state) = ws.existing_state(&backend)? else {
+    let backend = ws.backend(None)?;
+    let Some(state) = ws.existing_state(&*backend)? else {
         render::error("there is no state to pull", Some("run `rotor apply` first"));
         return Err(Reported);
     };
@@ -73,8 +81,30 @@ pub fn push(ws: &Workspace, file: &Path, force: bool) -> Result<u8, Reported> {
         );
         return Err(Reported);
     }
-    let backend = ws.backend("rotor state push", true)?;
-    let current = ws.existing_state(&backend)?;
+    let backend = ws.backend(None)?;
+    // With --force, a state that cannot be read (edited, corrupt) is
+    // replaced: that is how a pulled copy restores it.
+    let current = match backend.load() {
+        Err(e) if force => {
+            render::warning(
+                &format!(
+                    "replacing {}, which cannot be read: {e}",
+                    backend.describe()
+                ),
+                None,
+            );
+            None
+        }
+        _ => ws.existing_state(&*backend)?,
+    };
+    // Every family the push changes, leased: not while an apply runs.
+    let mut touched: Vec<String> = pushed.families.keys().cloned().collect();
+    if let Some(c) = &current {
+        touched.extend(c.families.keys().cloned());
+    }
+    touched.sort();
+    touched.dedup();
+    ws.lease(&*backend, &touched, "rotor state push")?;
     let mut state = pushed;
     if let Some(current) = &current {
         let why = if current.lineage != state.lineage {
@@ -120,8 +150,8 @@ pub fn push(ws: &Workspace, file: &Path, force: bool) -> Result<u8, Reported> {
 /// `rotor state rm FAMILY [--yes]`: forget a family. Its material stays in
 /// the stores, so the live versions are named and a confirmation asked.
 pub fn rm(ws: &Workspace, family: &str, yes: bool) -> Result<u8, Reported> {
-    let backend = ws.backend("rotor state rm", true)?;
-    let Some(mut state) = ws.existing_state(&backend)? else {
+    let backend = ws.backend(None)?;
+    let Some(state) = ws.existing_state(&*backend)? else {
         render::error("there is no state", None);
         return Err(Reported);
     };
@@ -152,12 +182,116 @@ pub fn rm(ws: &Workspace, family: &str, yes: bool) -> Result<u8, Reported> {
             return Ok(ERROR);
         }
     }
-    state.families.remove(family);
-    state.serial += 1;
-    backend.save(&state).map_err(|e| {
+    ws.lease(&*backend, &[family.to_string()], "rotor state rm")?;
+    backend.remove_family(family).map_err(|e| {
         render::error(&e.to_string(), None);
         Reported
     })?;
+    history(&*backend, family, "state rm", &live.join(", "));
     eprintln!("Removed secret.{family} from the state.");
+    Ok(OK)
+}
+
+/// Appends a state command to the history (for people: a failure to append
+/// does not undo the command).
+fn history(backend: &dyn StateBackend, family: &str, what: &str, detail: &str) {
+    let _ = backend.append_event(&rotor_engine::state::Event {
+        at: rotor_providers::now(),
+        family: family.to_string(),
+        what: what.to_string(),
+        outcome: "done".into(),
+        actor: rotor_providers::actor(),
+        detail: detail.to_string(),
+    });
+}
+
+/// `rotor state mv OLD NEW`: the family's record, approvals and history
+/// under a new name, without a rotation.
+pub fn mv(ws: &Workspace, old: &str, new: &str) -> Result<u8, Reported> {
+    let backend = ws.backend(None)?;
+    if ws.existing_state(&*backend)?.is_none() {
+        render::error("there is no state", None);
+        return Err(Reported);
+    }
+    ws.lease(
+        &*backend,
+        &[old.to_string(), new.to_string()],
+        "rotor state mv",
+    )?;
+    backend.rename_family(old, new).map_err(|e| {
+        render::error(
+            &format!("{}: {e}", backend.describe()),
+            Some("`rotor state list` shows the families the state has"),
+        );
+        Reported
+    })?;
+    history(&*backend, new, &format!("state mv {old} {new}"), "");
+    eprintln!(
+        "Moved secret.{old} to secret.{new} in the state.\n\
+         Stores keep material under the name they were given it by: rename the `secret` block to {new:?} \
+         and make sure its stores find the material under that name (for a file store, move DIR/{old} to DIR/{new}), \
+         or the next plan adopts nothing and creates a first version of {new}."
+    );
+    Ok(OK)
+}
+
+/// `rotor state unlock FAMILY --force`: breaks a lease.
+pub fn unlock(ws: &Workspace, family: &str, force: bool) -> Result<u8, Reported> {
+    if !force {
+        render::error(
+            "`rotor state unlock` needs --force",
+            Some(
+                "a lease lapses on its own within a minute of its holder's last heartbeat; break it only when you know that apply is gone: two applies on one family could each revoke what the other relies on",
+            ),
+        );
+        return Ok(ERROR);
+    }
+    let backend = ws.backend(None)?;
+    match backend.break_lease(family) {
+        Ok(Some(lease)) => {
+            render::warning(
+                &format!(
+                    "broke the lease on secret.{family} held by {}; if that apply still runs, it stops at its next save",
+                    lease.describe()
+                ),
+                None,
+            );
+            history(&*backend, family, "state unlock --force", &lease.describe());
+            Ok(OK)
+        }
+        Ok(None) => {
+            eprintln!("secret.{family} is not leased.");
+            Ok(OK)
+        }
+        Err(e) => {
+            render::error(&format!("{}: {e}", backend.describe()), None);
+            Err(Reported)
+        }
+    }
+}
+
+/// `rotor state init [--print-sql]`.
+pub fn init(ws: &Workspace, print_sql: bool) -> Result<u8, Reported> {
+    if print_sql {
+        let schema = ws.state_schema()?;
+        print!("{}", rotor_providers::state::schema_sql(&schema));
+        return Ok(OK);
+    }
+    let backend = ws.backend(None)?;
+    // Any write creates what is missing: the history's first line.
+    backend
+        .append_event(&rotor_engine::state::Event {
+            at: rotor_providers::now(),
+            family: String::new(),
+            what: "state init".into(),
+            outcome: "done".into(),
+            actor: rotor_providers::actor(),
+            detail: String::new(),
+        })
+        .map_err(|e| {
+            render::error(&format!("{}: {e}", backend.describe()), None);
+            Reported
+        })?;
+    eprintln!("The state is ready at {}.", backend.describe());
     Ok(OK)
 }

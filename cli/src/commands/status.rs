@@ -13,8 +13,8 @@ use rotor_engine::inventory;
 pub async fn run(ws: &Workspace, json: bool, due: bool) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let providers = ws.providers(&resolved)?;
-    let backend = ws.backend("rotor status", false)?;
-    let state = ws.state(&backend)?;
+    let backend = ws.backend(Some(&resolved))?;
+    let state = ws.state(&*backend)?;
     let plan = super::plan::make_plan(&resolved, &providers, &state, 10).await?;
     let now = providers.clock.now();
     let families = inventory::status(&resolved, &state, Some(&plan), now);

@@ -453,6 +453,7 @@ mod tests {
             spec_hash: String::new(),
             lineage: String::new(),
             serial: 0,
+            serials: Default::default(),
             families,
             summary,
         }

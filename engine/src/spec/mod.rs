@@ -434,6 +434,18 @@ pub struct PolicySpec {
     pub span: Span,
 }
 
+/// The `state "KIND" {}` block: where rotor keeps its state (`local`, the
+/// default, or `postgres`). Its settings are read by the providers.
+#[derive(Debug, Clone)]
+pub struct StateSpec {
+    /// `local` or `postgres`.
+    pub kind: String,
+    /// Settings, by attribute name.
+    pub settings: Settings,
+    /// The block header.
+    pub span: Span,
+}
+
 /// Everything declared in one directory of `.hcl` files.
 #[derive(Debug, Clone, Default)]
 pub struct Spec {
@@ -449,6 +461,8 @@ pub struct Spec {
     pub consumers: Vec<ConsumerSpec>,
     /// The `policy` block, if any.
     pub policy: Option<PolicySpec>,
+    /// The `state` block, if any.
+    pub state: Option<StateSpec>,
 }
 
 /// A spec checked end to end: references resolved, rules applied.

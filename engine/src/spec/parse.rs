@@ -244,7 +244,7 @@ fn split_top_level(text: &str, min: usize) -> Option<Vec<std::ops::Range<usize>>
     Some(chunks)
 }
 
-const TOP_LEVEL: &[&str] = &["store", "secret", "publish", "consumer", "policy"];
+const TOP_LEVEL: &[&str] = &["store", "secret", "publish", "consumer", "policy", "state"];
 /// Attribute names whose literal values would be material.
 const SENSITIVE_KEYS: &[&str] = &[
     "password",
@@ -376,6 +376,7 @@ impl Parser<'_, '_> {
                 "publish" => self.publish(block, spec),
                 "consumer" => self.consumer(block, spec),
                 "policy" => self.policy(block, spec),
+                "state" => self.state(block, spec),
                 other => {
                     let range = range_of(&block.ident);
                     let d = self.error(format!("unknown block type `{other}`"), range);
@@ -400,6 +401,29 @@ impl Parser<'_, '_> {
             name: l[1].clone(),
             settings,
             span: self.header(block),
+        });
+    }
+
+    fn state(&mut self, block: &Block, spec: &mut Spec) {
+        let Some(l) = self.labels(block, &["kind"]) else {
+            return;
+        };
+        let mut r = BodyReader::new(self, &block.body, &["path"], true);
+        let settings = r.all_settings();
+        r.finish(&[]);
+        let span = self.header(block);
+        if spec.state.is_some() {
+            let d = self.error(
+                "a second `state` block: a spec keeps its state in one place",
+                range_of(&block.ident),
+            );
+            d.hint = Some("remove one of the two `state` blocks".into());
+            return;
+        }
+        spec.state = Some(StateSpec {
+            kind: l[0].clone(),
+            settings,
+            span,
         });
     }
 

@@ -5,16 +5,18 @@
 //! `postgres` feature, [`PgState`](postgres::PgState) for teams and CI. Both
 //! pass the same conformance suite (`tests` below).
 
-pub mod sqlite;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "postgres")]
+pub use postgres::schema_sql;
 pub use sqlite::SqliteState;
 
-use rotor_engine::state::{LeaseHolder, StateError};
 use rotor_engine::Duration;
+use rotor_engine::state::{LeaseHolder, StateError};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
@@ -70,8 +72,31 @@ pub fn actor() -> String {
             return v.trim().to_string();
         }
     }
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(os_user)
+        .unwrap_or_else(|| "unknown".into());
     format!("{user}@{}", host_name())
+}
+
+/// This process's user name from `/etc/passwd`, by its real uid.
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    std::fs::read_to_string("/etc/passwd")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+        })
 }
 
 pub(crate) fn host_name() -> String {
@@ -108,7 +133,11 @@ struct Held {
 impl Leases {
     /// Whether this value leased `family`.
     pub(crate) fn holds(&self, family: &str) -> bool {
-        self.inner.lock().expect("lease lock").families.contains(family)
+        self.inner
+            .lock()
+            .expect("lease lock")
+            .families
+            .contains(family)
     }
 
     /// Whether `token` is this value's.
@@ -164,4 +193,151 @@ impl Leases {
         held.families.clear();
         held.token.take()
     }
+}
+
+/// Why a state backend could not be opened.
+pub enum OpenError {
+    /// The spec's `state` block is wrong: diagnostics at its attributes.
+    Spec(Vec<rotor_engine::Diagnostic>),
+    /// `--state` is wrong.
+    Flag(String),
+}
+
+/// Whether `--state` names a PostgreSQL database rather than a file.
+pub fn is_postgres(flag: &str) -> bool {
+    flag.starts_with("postgres://") || flag.starts_with("postgresql://") || flag.contains("host=")
+}
+
+/// The state backend: `flag` (`--state`) if given, else the spec's `state`
+/// block, else `.rotor/state.db` in `base_dir`.
+///
+/// ```hcl
+/// state "local" {
+///   path      = ".rotor/state.db"   # the default
+///   lease_ttl = "60s"               # the default
+/// }
+/// state "postgres" {
+///   conn      = env("ROTOR_STATE_PG")  # postgres://… or host=… user=… dbname=…
+///   schema    = "rotor"                # the default; created on first use
+///   lease_ttl = "60s"
+/// }
+/// ```
+///
+/// A `--state` naming a `state.json` of an earlier rotor opens the database
+/// beside it (`state.db`), which imports it on first write.
+pub fn open(
+    flag: Option<&str>,
+    block: Option<&rotor_engine::spec::StateSpec>,
+    base_dir: &Path,
+) -> Result<Box<dyn rotor_engine::StateBackend>, OpenError> {
+    use crate::config::{ConfigError, Settings};
+    let spec_error = |e: ConfigError| OpenError::Spec(vec![e.into_diagnostic()]);
+    // `.rotor/state.db`, not `./.rotor/state.db`, in messages.
+    let in_dir = |p: &str| {
+        if base_dir == Path::new(".") {
+            std::path::PathBuf::from(p)
+        } else {
+            base_dir.join(p)
+        }
+    };
+    let (mut schema, mut ttl) = ("rotor".to_string(), LEASE_TTL);
+    if let Some(block) = block {
+        let settings = Settings::of("state", &block.kind, &block.settings, &block.span);
+        let known: &[&str] = match block.kind.as_str() {
+            "local" => &["path", "lease_ttl"],
+            "postgres" => &["conn", "schema", "lease_ttl"],
+            other => {
+                let err = ConfigError::new(format!("unknown state kind `{other}`"), &block.span);
+                return Err(spec_error(
+                    match rotor_engine::diagnostics::did_you_mean(other, ["local", "postgres"]) {
+                        Some(s) => err.hint(format!("did you mean `{s}`?")),
+                        None => err.hint("state kinds are local (the default) and postgres"),
+                    },
+                ));
+            }
+        };
+        settings.only(known, &[]).map_err(spec_error)?;
+        if let Some((d, _)) = settings.duration("lease_ttl").map_err(spec_error)? {
+            ttl = d;
+        }
+        if let Some((s, span)) = settings.string("schema").map_err(spec_error)? {
+            if !valid_schema_name(s) {
+                return Err(spec_error(
+                    ConfigError::new(format!("schema {s:?} is not a plain SQL name"), span)
+                        .hint("use lowercase letters, digits and _, such as \"rotor\""),
+                ));
+            }
+            schema = s.to_string();
+        }
+        if flag.is_none() {
+            match block.kind.as_str() {
+                "postgres" => {
+                    let (conn, span) = settings
+                        .required_string("conn", "env(\"ROTOR_STATE_PG\")")
+                        .map_err(spec_error)?;
+                    return open_postgres(conn, &schema, ttl).map_err(|e| {
+                        spec_error(ConfigError::new(e, span).hint(
+                            "write postgres://USER:PASSWORD@HOST:PORT/DB, or read it with env(\"ROTOR_STATE_PG\")",
+                        ))
+                    });
+                }
+                _ => {
+                    let path = match settings.string("path").map_err(spec_error)? {
+                        Some((p, _)) => in_dir(p),
+                        None => in_dir(sqlite::DEFAULT_PATH),
+                    };
+                    return Ok(Box::new(SqliteState::open(path).with_lease_ttl(ttl)));
+                }
+            }
+        }
+    }
+    match flag {
+        Some(flag) if is_postgres(flag) => {
+            open_postgres(flag, &schema, ttl).map_err(OpenError::Flag)
+        }
+        Some(flag) => {
+            let mut path = std::path::PathBuf::from(flag);
+            if path.extension().is_some_and(|e| e == "json") {
+                path.set_extension("db");
+            }
+            Ok(Box::new(SqliteState::open(path).with_lease_ttl(ttl)))
+        }
+        None => Ok(Box::new(
+            SqliteState::open(in_dir(sqlite::DEFAULT_PATH)).with_lease_ttl(ttl),
+        )),
+    }
+}
+
+fn valid_schema_name(s: &str) -> bool {
+    #[cfg(feature = "postgres")]
+    {
+        postgres::valid_schema(s)
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        !s.is_empty()
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(
+    conn: &str,
+    schema: &str,
+    ttl: Duration,
+) -> Result<Box<dyn rotor_engine::StateBackend>, String> {
+    postgres::PgState::new(conn, schema)
+        .map(|b| Box::new(b.with_lease_ttl(ttl)) as Box<dyn rotor_engine::StateBackend>)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(
+    _conn: &str,
+    _schema: &str,
+    _ttl: Duration,
+) -> Result<Box<dyn rotor_engine::StateBackend>, String> {
+    Err(
+        "this rotor was built without the `postgres` feature: it has no PostgreSQL state backend"
+            .into(),
+    )
 }

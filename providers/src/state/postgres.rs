@@ -17,8 +17,7 @@
 use super::{LEASE_TTL, Leases, host_name, pid_alive};
 use crate::postgres::why;
 use rotor_engine::state::{
-    ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State,
-    StateError,
+    ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
 };
 use rotor_engine::{Duration, StateBackend, Timestamp};
 use std::future::Future;
@@ -142,7 +141,9 @@ impl PgState {
             .thread_name("rotor-state-pg")
             .enable_all()
             .build()
-            .map_err(|e| StateError::Backend(format!("could not start the state's runtime: {e}")))?;
+            .map_err(|e| {
+                StateError::Backend(format!("could not start the state's runtime: {e}"))
+            })?;
         Ok(PgState {
             conn: conn.to_string(),
             schema: schema.to_string(),
@@ -184,7 +185,10 @@ impl PgState {
             let _ = tx.send(result);
         });
         rx.recv().map_err(|_| {
-            StateError::Backend(format!("PostgreSQL state {}: the operation was lost", self.where_))
+            StateError::Backend(format!(
+                "PostgreSQL state {}: the operation was lost",
+                self.where_
+            ))
         })?
     }
 }
@@ -238,18 +242,16 @@ impl Ctx {
         config
             .application_name("rotor state")
             .connect_timeout(std::time::Duration::from_secs(10));
-        let (client, connection) = tokio::time::timeout(
-            std::time::Duration::from_secs(15),
-            config.connect(NoTls),
-        )
-        .await
-        .map_err(|_| {
-            StateError::Backend(format!(
-                "PostgreSQL state {}: connecting timed out after 15s",
-                self.where_
-            ))
-        })?
-        .map_err(|e| self.err(&e))?;
+        let (client, connection) =
+            tokio::time::timeout(std::time::Duration::from_secs(15), config.connect(NoTls))
+                .await
+                .map_err(|_| {
+                    StateError::Backend(format!(
+                        "PostgreSQL state {}: connecting timed out after 15s",
+                        self.where_
+                    ))
+                })?
+                .map_err(|e| self.err(&e))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -280,7 +282,9 @@ async fn read_lease(
 }
 
 async fn server_now(c: &impl GenericClient) -> Result<Timestamp, tokio_postgres::Error> {
-    Ok(Timestamp(c.query_one(&format!("SELECT {NOW_MS}"), &[]).await?.get(0)))
+    Ok(Timestamp(
+        c.query_one(&format!("SELECT {NOW_MS}"), &[]).await?.get(0),
+    ))
 }
 
 /// Whether a lease keeps `family` from this backend value.
@@ -309,7 +313,9 @@ impl StateBackend for PgState {
                 .map_err(|e| ctx.err(&e))?;
             let Some(ws) = tx
                 .query_opt(
-                    &format!("SELECT format_version, lineage, serial FROM {s}.workspace WHERE id = 1"),
+                    &format!(
+                        "SELECT format_version, lineage, serial FROM {s}.workspace WHERE id = 1"
+                    ),
                     &[],
                 )
                 .await
@@ -326,7 +332,10 @@ impl StateBackend for PgState {
             let mut state = State::new(ws.get(1));
             state.serial = ws.get::<_, i64>(2) as u64;
             for row in tx
-                .query(&format!("SELECT name, record, checksum FROM {s}.families"), &[])
+                .query(
+                    &format!("SELECT name, record, checksum FROM {s}.families"),
+                    &[],
+                )
                 .await
                 .map_err(|e| ctx.err(&e))?
             {
@@ -486,15 +495,24 @@ impl StateBackend for PgState {
                     });
                 }
             }
-            tx.execute(&format!("DELETE FROM {s}.families WHERE name = $1"), &[&name])
-                .await
-                .map_err(e)?;
-            tx.execute(&format!("DELETE FROM {s}.approvals WHERE family = $1"), &[&name])
-                .await
-                .map_err(e)?;
-            tx.execute(&format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"), &[])
-                .await
-                .map_err(e)?;
+            tx.execute(
+                &format!("DELETE FROM {s}.families WHERE name = $1"),
+                &[&name],
+            )
+            .await
+            .map_err(e)?;
+            tx.execute(
+                &format!("DELETE FROM {s}.approvals WHERE family = $1"),
+                &[&name],
+            )
+            .await
+            .map_err(e)?;
+            tx.execute(
+                &format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"),
+                &[],
+            )
+            .await
+            .map_err(e)?;
             tx.commit().await.map_err(e)
         })
     }
@@ -577,7 +595,9 @@ impl StateBackend for PgState {
         self.run(|client, ctx| async move {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
-            read_approvals(c, &ctx.schema).await.map_err(|e| ctx.err(&e))
+            read_approvals(c, &ctx.schema)
+                .await
+                .map_err(|e| ctx.err(&e))
         })
     }
 
@@ -588,7 +608,10 @@ impl StateBackend for PgState {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
             c.execute(
-                &format!("INSERT INTO {}.approvals (family, record) VALUES ($1, $2)", ctx.schema),
+                &format!(
+                    "INSERT INTO {}.approvals (family, record) VALUES ($1, $2)",
+                    ctx.schema
+                ),
                 &[&family, &json],
             )
             .await
@@ -684,10 +707,13 @@ impl StateBackend for PgState {
         self.run(move |client, ctx| async move {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
-            c.execute(&format!("DELETE FROM {}.leases WHERE token = $1", ctx.schema), &[&token])
-                .await
-                .map(|_| ())
-                .map_err(|e| ctx.err(&e))
+            c.execute(
+                &format!("DELETE FROM {}.leases WHERE token = $1", ctx.schema),
+                &[&token],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| ctx.err(&e))
         })
     }
 
@@ -696,7 +722,10 @@ impl StateBackend for PgState {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
             let names = c
-                .query(&format!("SELECT family FROM {}.leases ORDER BY family", ctx.schema), &[])
+                .query(
+                    &format!("SELECT family FROM {}.leases ORDER BY family", ctx.schema),
+                    &[],
+                )
                 .await
                 .map_err(|e| ctx.err(&e))?;
             let mut out = Vec::new();
@@ -722,9 +751,12 @@ impl StateBackend for PgState {
             let lease = read_lease(&tx, &ctx.schema, &family, "FOR UPDATE")
                 .await
                 .map_err(|e| ctx.err(&e))?;
-            tx.execute(&format!("DELETE FROM {}.leases WHERE family = $1", ctx.schema), &[&family])
-                .await
-                .map_err(|e| ctx.err(&e))?;
+            tx.execute(
+                &format!("DELETE FROM {}.leases WHERE family = $1", ctx.schema),
+                &[&family],
+            )
+            .await
+            .map_err(|e| ctx.err(&e))?;
             tx.commit().await.map_err(|e| ctx.err(&e))?;
             Ok(lease)
         })
@@ -737,7 +769,10 @@ impl StateBackend for PgState {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
             c.execute(
-                &format!("INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)", ctx.schema),
+                &format!(
+                    "INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)",
+                    ctx.schema
+                ),
                 &[&at, &family, &json],
             )
             .await
@@ -776,7 +811,10 @@ async fn read_approvals(
     s: &str,
 ) -> Result<Vec<ApprovalRecord>, tokio_postgres::Error> {
     let rows = c
-        .query(&format!("SELECT record FROM {s}.approvals ORDER BY id"), &[])
+        .query(
+            &format!("SELECT record FROM {s}.approvals ORDER BY id"),
+            &[],
+        )
         .await?;
     Ok(rows
         .iter()

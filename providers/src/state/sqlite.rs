@@ -23,8 +23,7 @@
 use super::{LEASE_TTL, Leases, backend_error, host_name, pid_alive};
 use crate::fsutil::{self, PRIVATE_FILE};
 use rotor_engine::state::{
-    ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State,
-    StateError,
+    ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
 };
 use rotor_engine::{Duration, StateBackend, Timestamp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -108,9 +107,10 @@ impl SqliteState {
         &self.path
     }
 
-    /// `state.json` of an earlier rotor, beside the database.
+    /// The `state.json` of an earlier rotor, beside the database: the same
+    /// name with `.json` (`state.db` → `state.json`).
     fn legacy(&self) -> PathBuf {
-        self.path.with_file_name("state.json")
+        self.path.with_extension("json")
     }
 
     /// Runs `f` on the connection, opening (and with `create`, creating) the
@@ -183,7 +183,7 @@ impl SqliteState {
                 self.path.display()
             )),
         })?;
-        let approvals = legacy.with_file_name("state.json.approvals");
+        let approvals = sibling(&legacy, ".approvals");
         if let Ok(text) = fs::read_to_string(&approvals) {
             let records: Vec<ApprovalRecord> = text
                 .lines()
@@ -206,14 +206,16 @@ impl SqliteState {
             return Ok(());
         };
         let lineage: Option<String> = conn
-            .query_row("SELECT lineage FROM workspace WHERE id = 1", [], |r| r.get(0))
+            .query_row("SELECT lineage FROM workspace WHERE id = 1", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| sql_error(&self.path, e))?;
         if lineage.as_deref() == Some(old.lineage.as_str()) {
-            for name in ["state.json", "state.json.approvals", "state.json.backup"] {
-                let from = legacy.with_file_name(name);
+            for suffix in ["", ".approvals", ".backup"] {
+                let from = sibling(&legacy, suffix);
                 if from.exists() {
-                    let to = legacy.with_file_name(format!("{name}.migrated"));
+                    let to = sibling(&from, ".migrated");
                     fs::rename(&from, &to).map_err(|e| backend_error("rename", &from, &e))?;
                 }
             }
@@ -232,6 +234,13 @@ impl SqliteState {
             !self.leases.holds_token(&l.holder.token) && l.expires > now && holder_alive(&l.holder)
         }))
     }
+}
+
+/// `path` + `suffix`, in the same directory.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
 }
 
 fn connect(path: &Path) -> Result<Connection, StateError> {
@@ -343,7 +352,11 @@ impl StateBackend for SqliteState {
                     .map_err(q)?;
                 let rows = rows
                     .query_map([], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
                     })
                     .map_err(q)?;
                 for row in rows {
@@ -488,7 +501,11 @@ impl StateBackend for SqliteState {
                 }
             }
             let taken: bool = tx
-                .query_row("SELECT 1 FROM families WHERE name = ?1", params![new], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM families WHERE name = ?1",
+                    params![new],
+                    |_| Ok(()),
+                )
                 .optional()
                 .map_err(q)?
                 .is_some();
@@ -506,7 +523,9 @@ impl StateBackend for SqliteState {
                 .optional()
                 .map_err(q)?;
             let Some((record, checksum)) = row else {
-                return Err(StateError::Backend(format!("the state has no family {old}")));
+                return Err(StateError::Backend(format!(
+                    "the state has no family {old}"
+                )));
             };
             let mut family = FamilyState::from_record(old, &record, &checksum)?;
             // The approvals move into the record: their rows name the old family.
@@ -544,7 +563,9 @@ impl StateBackend for SqliteState {
     fn approvals(&self) -> Result<Vec<ApprovalRecord>, StateError> {
         let path = self.path.clone();
         Ok(self
-            .with(false, |conn| read_approvals(conn).map_err(|e| sql_error(&path, e)))?
+            .with(false, |conn| {
+                read_approvals(conn).map_err(|e| sql_error(&path, e))
+            })?
             .unwrap_or_default())
     }
 
@@ -677,9 +698,7 @@ impl StateBackend for SqliteState {
             .with(false, |conn| {
                 let q = |e| sql_error(&path, e);
                 let mut stmt = conn
-                    .prepare(
-                        "SELECT event FROM events WHERE ?1 IS NULL OR family = ?1 ORDER BY id",
-                    )
+                    .prepare("SELECT event FROM events WHERE ?1 IS NULL OR family = ?1 ORDER BY id")
                     .map_err(q)?;
                 let rows: Vec<String> = stmt
                     .query_map(params![family], |r| r.get(0))

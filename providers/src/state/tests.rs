@@ -58,15 +58,19 @@ impl Fixture {
 
     fn open_ttl(&self, ttl: Duration) -> Backend {
         match self {
-            Fixture::Sqlite(dir) => {
-                Backend::Sqlite(SqliteState::open(dir.path().join(".rotor/state.db")).with_lease_ttl(ttl))
-            }
+            Fixture::Sqlite(dir) => Backend::Sqlite(
+                SqliteState::open(dir.path().join(".rotor/state.db")).with_lease_ttl(ttl),
+            ),
             #[cfg(feature = "postgres")]
             Fixture::Pg(schema) => {
                 let conn = std::env::var("ROTOR_STATE_PG").unwrap_or_else(|_| {
                     panic!("ROTOR_STATE_PG is not set: run scripts/test, which starts PostgreSQL (scripts/services/postgres)")
                 });
-                Backend::Pg(postgres::PgState::new(&conn, schema).unwrap().with_lease_ttl(ttl))
+                Backend::Pg(
+                    postgres::PgState::new(&conn, schema)
+                        .unwrap()
+                        .with_lease_ttl(ttl),
+                )
             }
         }
     }
@@ -77,7 +81,12 @@ impl Fixture {
 }
 
 fn version(id: &str) -> VersionState {
-    VersionState::created(id.into(), "ES256".into(), "sha256:00".into(), Timestamp(1_000))
+    VersionState::created(
+        id.into(),
+        "ES256".into(),
+        "sha256:00".into(),
+        Timestamp(1_000),
+    )
 }
 
 fn family(serial: u64, versions: &[&str]) -> FamilyState {
@@ -130,7 +139,8 @@ fn records_round_trip_one_family_at_a_time(fx: &Fixture) {
     assert_eq!(b.load().unwrap(), None);
     b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
     b.save_family("L", "db", &family(1, &["p1"])).unwrap();
-    b.save_family("L", "jwt", &family(2, &["v1", "v2"])).unwrap();
+    b.save_family("L", "jwt", &family(2, &["v1", "v2"]))
+        .unwrap();
     let other = fx.open();
     let s = other.load().unwrap().unwrap();
     assert_eq!(s.lineage, "L");
@@ -147,7 +157,9 @@ fn a_stale_writer_is_refused(fx: &Fixture) {
     let b = fx.open();
     a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
     // b read serial 0 too, and saves what it thinks is serial 1.
-    let err = b.save_family("L", "jwt", &family(1, &["other"])).unwrap_err();
+    let err = b
+        .save_family("L", "jwt", &family(1, &["other"]))
+        .unwrap_err();
     assert_eq!(
         err,
         StateError::Conflict {
@@ -156,9 +168,17 @@ fn a_stale_writer_is_refused(fx: &Fixture) {
             found: 1
         }
     );
-    let err = b.save_family("L", "jwt", &family(5, &["other"])).unwrap_err();
-    assert!(matches!(err, StateError::Conflict { found: 1, .. }), "{err:?}");
-    assert_eq!(a.load().unwrap().unwrap().families["jwt"], family(1, &["v1"]));
+    let err = b
+        .save_family("L", "jwt", &family(5, &["other"]))
+        .unwrap_err();
+    assert!(
+        matches!(err, StateError::Conflict { found: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        a.load().unwrap().unwrap().families["jwt"],
+        family(1, &["v1"])
+    );
 }
 
 fn push_replaces_the_whole_state(fx: &Fixture) {
@@ -179,8 +199,11 @@ fn a_lease_keeps_others_out_and_names_its_holder(fx: &Fixture) {
     let a = fx.open();
     let b = fx.open();
     a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    a.acquire(&["jwt".into()], &elsewhere("rotor apply")).unwrap();
-    let err = b.acquire(&["db".into(), "jwt".into()], &holder("rotor apply")).unwrap_err();
+    a.acquire(&["jwt".into()], &elsewhere("rotor apply"))
+        .unwrap();
+    let err = b
+        .acquire(&["db".into(), "jwt".into()], &holder("rotor apply"))
+        .unwrap_err();
     let StateError::Leased {
         family: leased,
         holder: who,
@@ -198,7 +221,8 @@ fn a_lease_keeps_others_out_and_names_its_holder(fx: &Fixture) {
     assert!(matches!(err, StateError::Leased { .. }), "{err:?}");
     let err = b.remove_family("jwt").unwrap_err();
     assert!(matches!(err, StateError::Leased { .. }), "{err:?}");
-    a.save_family("L", "jwt", &family(2, &["v1", "v2"])).unwrap();
+    a.save_family("L", "jwt", &family(2, &["v1", "v2"]))
+        .unwrap();
     // Released: free for the next.
     a.release().unwrap();
     assert!(a.leases().unwrap().is_empty());
@@ -208,13 +232,16 @@ fn a_lease_keeps_others_out_and_names_its_holder(fx: &Fixture) {
 fn disjoint_families_are_leased_and_saved_at_once(fx: &Fixture) {
     let a = fx.open();
     let b = fx.open();
-    a.acquire(&["one".into()], &elsewhere("rotor apply")).unwrap();
+    a.acquire(&["one".into()], &elsewhere("rotor apply"))
+        .unwrap();
     b.acquire(&["two".into()], &holder("rotor apply")).unwrap();
     std::thread::scope(|s| {
         for (backend, name) in [(&a, "one"), (&b, "two")] {
             s.spawn(move || {
                 for serial in 1..=20 {
-                    backend.save_family("L", name, &family(serial, &["v1"])).unwrap();
+                    backend
+                        .save_family("L", name, &family(serial, &["v1"]))
+                        .unwrap();
                 }
             });
         }
@@ -228,7 +255,8 @@ fn disjoint_families_are_leased_and_saved_at_once(fx: &Fixture) {
 fn a_lease_lapses_after_its_holder_stops_renewing(fx: &Fixture) {
     let ttl = Duration(1_500);
     let a = fx.open_ttl(ttl);
-    a.acquire(&["jwt".into()], &elsewhere("rotor apply")).unwrap();
+    a.acquire(&["jwt".into()], &elsewhere("rotor apply"))
+        .unwrap();
     // Renewed while the holder lives: still held well past one ttl.
     std::thread::sleep(std::time::Duration::from_millis(2_000));
     let b = fx.open_ttl(ttl);
@@ -266,13 +294,16 @@ fn a_lease_of_an_exited_local_process_is_taken_over_at_once(fx: &Fixture) {
 
 fn a_broken_lease_stops_its_holder_before_saving(fx: &Fixture) {
     let a = fx.open();
-    a.acquire(&["jwt".into()], &elsewhere("rotor apply")).unwrap();
+    a.acquire(&["jwt".into()], &elsewhere("rotor apply"))
+        .unwrap();
     a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
     let b = fx.open();
     let broken = b.break_lease("jwt").unwrap().expect("a lease was held");
     assert_eq!(broken.holder.host, "ci-runner-7");
     b.acquire(&["jwt".into()], &holder("rotor apply")).unwrap();
-    let err = a.save_family("L", "jwt", &family(2, &["v1", "v2"])).unwrap_err();
+    let err = a
+        .save_family("L", "jwt", &family(2, &["v1", "v2"]))
+        .unwrap_err();
     assert_eq!(err, StateError::LeaseLost("jwt".into()));
     assert_eq!(b.load().unwrap().unwrap().families["jwt"].serial, 1);
 }
@@ -292,13 +323,20 @@ fn approval(family: &str, at: i64) -> ApprovalRecord {
 fn approvals_need_no_lease_and_are_merged_on_load(fx: &Fixture) {
     let a = fx.open();
     a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    a.acquire(&["jwt".into()], &elsewhere("rotor apply --wait")).unwrap();
+    a.acquire(&["jwt".into()], &elsewhere("rotor apply --wait"))
+        .unwrap();
     let approver = fx.open();
     approver.add_approval(&approval("jwt", 5)).unwrap();
     approver.add_approval(&approval("jwt", 9)).unwrap();
-    assert_eq!(a.approvals().unwrap(), vec![approval("jwt", 5), approval("jwt", 9)]);
+    assert_eq!(
+        a.approvals().unwrap(),
+        vec![approval("jwt", 5), approval("jwt", 9)]
+    );
     let s = a.load().unwrap().unwrap();
-    assert_eq!(s.version("jwt", "v1").unwrap().approvals["accept.api"].at, Timestamp(9));
+    assert_eq!(
+        s.version("jwt", "v1").unwrap().approvals["accept.api"].at,
+        Timestamp(9)
+    );
 }
 
 fn rename_and_remove_carry_approvals_and_respect_leases(fx: &Fixture) {
@@ -306,19 +344,37 @@ fn rename_and_remove_carry_approvals_and_respect_leases(fx: &Fixture) {
     b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
     b.save_family("L", "db", &family(1, &["p1"])).unwrap();
     b.add_approval(&approval("jwt", 7)).unwrap();
-    assert!(b.rename_family("jwt", "db").unwrap_err().to_string().contains("already has a family db"));
-    assert!(b.rename_family("nope", "x").unwrap_err().to_string().contains("no family nope"));
+    assert!(
+        b.rename_family("jwt", "db")
+            .unwrap_err()
+            .to_string()
+            .contains("already has a family db")
+    );
+    assert!(
+        b.rename_family("nope", "x")
+            .unwrap_err()
+            .to_string()
+            .contains("no family nope")
+    );
     b.rename_family("jwt", "signing").unwrap();
     let s = fx.open().load().unwrap().unwrap();
     assert!(!s.families.contains_key("jwt"));
     let moved = &s.families["signing"];
     assert_eq!(moved.serial, 2);
     assert_eq!(moved.versions["v1"].phase, Phase::Pending);
-    assert_eq!(moved.versions["v1"].approvals["accept.api"].at, Timestamp(7));
+    assert_eq!(
+        moved.versions["v1"].approvals["accept.api"].at,
+        Timestamp(7)
+    );
     // Leased by another: neither renamed nor removed.
     let holder_ = fx.open();
-    holder_.acquire(&["db".into()], &elsewhere("rotor apply")).unwrap();
-    assert!(matches!(b.rename_family("db", "db2"), Err(StateError::Leased { .. })));
+    holder_
+        .acquire(&["db".into()], &elsewhere("rotor apply"))
+        .unwrap();
+    assert!(matches!(
+        b.rename_family("db", "db2"),
+        Err(StateError::Leased { .. })
+    ));
     holder_.release().unwrap();
     b.remove_family("db").unwrap();
     b.add_approval(&approval("signing", 8)).unwrap();
@@ -343,7 +399,12 @@ fn events_are_appended_and_read_back_per_family(fx: &Fixture) {
     b.append_event(&event("jwt", "promote v1")).unwrap();
     let other = fx.open();
     assert_eq!(other.events(None).unwrap().len(), 3);
-    let jwt: Vec<String> = other.events(Some("jwt")).unwrap().into_iter().map(|e| e.what).collect();
+    let jwt: Vec<String> = other
+        .events(Some("jwt"))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.what)
+        .collect();
     assert_eq!(jwt, vec!["create v1", "promote v1"]);
 }
 
@@ -352,24 +413,40 @@ fn sqlite_refuses_a_record_edited_outside_rotor() {
     let fx = Fixture::sqlite();
     let b = fx.open();
     b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    let Fixture::Sqlite(dir) = &fx else { unreachable!() };
+    let Fixture::Sqlite(dir) = &fx else {
+        unreachable!()
+    };
     let conn = rusqlite::Connection::open(dir.path().join(".rotor/state.db")).unwrap();
-    conn.execute("UPDATE families SET record = replace(record, 'pending', 'destroyed')", [])
-        .unwrap();
-    assert_eq!(fx.open().load(), Err(StateError::EditedRecord("jwt".into())));
+    conn.execute(
+        "UPDATE families SET record = replace(record, 'pending', 'destroyed')",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        fx.open().load(),
+        Err(StateError::EditedRecord("jwt".into()))
+    );
 }
 
 #[test]
 fn sqlite_files_are_private_and_read_only_commands_create_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let fx = Fixture::sqlite();
-    let Fixture::Sqlite(dir) = &fx else { unreachable!() };
+    let Fixture::Sqlite(dir) = &fx else {
+        unreachable!()
+    };
     let b = fx.open();
     assert_eq!(b.load().unwrap(), None);
     assert!(b.leases().unwrap().is_empty());
     assert!(!dir.path().join(".rotor").exists());
     b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    let mode = |p: &str| std::fs::metadata(dir.path().join(p)).unwrap().permissions().mode() & 0o777;
+    let mode = |p: &str| {
+        std::fs::metadata(dir.path().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
     assert_eq!(mode(".rotor"), 0o700);
     assert_eq!(mode(".rotor/state.db"), 0o600);
     assert_eq!(mode(".rotor/state.db-wal"), 0o600);
@@ -378,7 +455,9 @@ fn sqlite_files_are_private_and_read_only_commands_create_nothing() {
 #[test]
 fn sqlite_imports_a_state_json_of_an_earlier_rotor() {
     let fx = Fixture::sqlite();
-    let Fixture::Sqlite(dir) = &fx else { unreachable!() };
+    let Fixture::Sqlite(dir) = &fx else {
+        unreachable!()
+    };
     let rotor = dir.path().join(".rotor");
     std::fs::create_dir_all(&rotor).unwrap();
     let mut old = State::new("lin-old".into());
@@ -406,7 +485,10 @@ fn sqlite_imports_a_state_json_of_an_earlier_rotor() {
     assert_eq!(s.serial, 13);
     assert_eq!(s.families["jwt"].versions.len(), 2);
     assert_eq!(s.families["db"].serial, 1);
-    assert_eq!(s.version("jwt", "v1").unwrap().approvals["accept.api"].at, Timestamp(3));
+    assert_eq!(
+        s.version("jwt", "v1").unwrap().approvals["accept.api"].at,
+        Timestamp(3)
+    );
 }
 
 #[cfg(feature = "postgres")]
@@ -426,14 +508,25 @@ fn postgres_errors_say_what_to_do_and_never_print_the_password() {
     assert!(err.contains("rotor state init --print-sql"), "{err}");
     assert!(!err.contains(&password), "{err}");
     // Nobody listening.
-    let closed = conn.replace(&format!("port={}", std::env::var("ROTOR_PG_PORT").unwrap()), "port=1");
-    let err = postgres::PgState::new(&closed, "rotor").unwrap().load().unwrap_err().to_string();
+    let closed = conn.replace(
+        &format!("port={}", std::env::var("ROTOR_PG_PORT").unwrap()),
+        "port=1",
+    );
+    let err = postgres::PgState::new(&closed, "rotor")
+        .unwrap()
+        .load()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("connection refused"), "{err}");
     assert!(err.contains("Nothing was changed"), "{err}");
     assert!(!err.contains(&password), "{err}");
     // A wrong password.
     let wrong = conn.replace(&password, "not-the-password");
-    let err = postgres::PgState::new(&wrong, "rotor").unwrap().load().unwrap_err().to_string();
+    let err = postgres::PgState::new(&wrong, "rotor")
+        .unwrap()
+        .load()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("password authentication failed"), "{err}");
     // A schema name that would be spliced into SQL.
     assert!(postgres::PgState::new(&conn, "rotor; drop table x").is_err());
