@@ -28,4 +28,6 @@ mod snapshots;
 mod spec_errors;
 mod state;
 mod status;
+#[cfg(feature = "postgres")]
+mod team;
 mod vault;

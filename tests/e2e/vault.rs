@@ -21,7 +21,7 @@ fn server() -> (String, String) {
 }
 
 /// A KV path no other test (or run) uses.
-fn unique_path() -> String {
+pub(crate) fn unique_path() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -39,6 +39,7 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
                 spec.consumers.extend(part.consumers);
                 diags.0.extend(part_diags.0);
                 merge_policy(&mut spec, part.policy, &mut diags);
+                merge_state(&mut spec, part.state, &mut diags);
             }
             Err(e) => {
                 let loc = e.location();
@@ -69,6 +70,21 @@ fn merge_policy(spec: &mut Spec, policy: Option<PolicySpec>, diags: &mut Diagnos
         );
     } else {
         spec.policy = Some(policy);
+    }
+}
+
+fn merge_state(spec: &mut Spec, state: Option<StateSpec>, diags: &mut Diagnostics) {
+    let Some(state) = state else { return };
+    if spec.state.is_some() {
+        diags.push(
+            Diagnostic::error(
+                "a second `state` block: a spec keeps its state in one place",
+                Some(state.span),
+            )
+            .hint("remove one of the two `state` blocks"),
+        );
+    } else {
+        spec.state = Some(state);
     }
 }
 
@@ -151,6 +167,7 @@ fn parse_file(
         spec.consumers.extend(part.consumers);
         diags.0.extend(part_diags.0);
         merge_policy(&mut spec, part.policy, &mut diags);
+        merge_state(&mut spec, part.state, &mut diags);
     }
     Ok((spec, diags))
 }
@@ -411,20 +428,12 @@ impl Parser<'_, '_> {
         let mut r = BodyReader::new(self, &block.body, &["path"], true);
         let settings = r.all_settings();
         r.finish(&[]);
-        let span = self.header(block);
-        if spec.state.is_some() {
-            let d = self.error(
-                "a second `state` block: a spec keeps its state in one place",
-                range_of(&block.ident),
-            );
-            d.hint = Some("remove one of the two `state` blocks".into());
-            return;
-        }
-        spec.state = Some(StateSpec {
+        let state = StateSpec {
             kind: l[0].clone(),
             settings,
-            span,
-        });
+            span: self.header(block),
+        };
+        merge_state(spec, Some(state), self.diags);
     }
 
     fn policy(&mut self, block: &Block, spec: &mut Spec) {

@@ -724,3 +724,40 @@ fn a_login_generator_needs_usernames() {
     assert_eq!(d.summary, "generate \"login\" needs `usernames`");
     assert!(d.hint.as_deref().unwrap().contains("app_a"));
 }
+
+/// The `state` block is read (kind and settings, for the providers), and a
+/// second one, in the same file or in a large file parsed in pieces, is an
+/// error at the second block.
+#[test]
+fn state_block_is_read_and_a_second_one_refused() {
+    let text = format!(
+        "{}\nstate \"postgres\" {{\n  conn   = \"postgres://u@h/db\"\n  schema = \"team\"\n}}\n",
+        secret("")
+    );
+    let r = load(&text);
+    let state = r.spec.state.as_ref().expect("the state block");
+    assert_eq!(state.kind, "postgres");
+    assert!(state.settings.contains_key("schema"));
+
+    let twice = format!("{text}\nstate \"local\" {{}}\n");
+    let (diags, _) = errors(&twice);
+    let d = diags
+        .0
+        .iter()
+        .find(|d| d.summary.contains("a second `state` block"))
+        .expect("the second block is refused");
+    assert_eq!(d.severity, Severity::Error);
+
+    // A file large enough to be parsed in pieces keeps its state block.
+    let mut big = String::new();
+    for i in 0..2000 {
+        big.push_str(&format!(
+            "consumer \"c{i}\" {{\n  accepts   = secret.k\n  cache_ttl = \"10s\"\n}}\n\n"
+        ));
+    }
+    let r = load(&format!("{text}\n{big}"));
+    assert_eq!(
+        r.spec.state.as_ref().map(|s| s.kind.as_str()),
+        Some("postgres")
+    );
+}
