@@ -131,3 +131,110 @@ fn two_machines_share_one_postgres_state() {
         );
     }
 }
+
+/// A private PostgreSQL (its own server: this test stops it).
+struct PrivatePg {
+    vars: std::collections::BTreeMap<String, String>,
+}
+
+impl PrivatePg {
+    fn start() -> PrivatePg {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let out = std::process::Command::new("bash")
+            .arg(root.join("scripts/services/postgres"))
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut vars = std::collections::BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let line = line.trim_start_matches("export ");
+            // `K=V K=V` or `K='v w'`.
+            let mut rest = line;
+            while let Some((key, after)) = rest.split_once('=') {
+                let (value, tail) = if let Some(quoted) = after.strip_prefix('\'') {
+                    let end = quoted.find('\'').unwrap();
+                    (&quoted[..end], quoted[end + 1..].trim_start())
+                } else {
+                    after.split_once(' ').unwrap_or((after, ""))
+                };
+                vars.insert(key.trim().to_string(), value.to_string());
+                rest = tail;
+            }
+        }
+        PrivatePg { vars }
+    }
+
+    fn service(&self, verb: &str) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let ok = std::process::Command::new("bash")
+            .arg(root.join("scripts/services/postgres"))
+            .args([verb, &self.vars["ROTOR_POSTGRES_DATA"]])
+            .current_dir(&root)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "postgres {verb}");
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        self.service("stop");
+    }
+}
+
+/// PostgreSQL stops in the middle of a rotation: the apply stops at its
+/// next save with a message naming the server and what to do; once the
+/// server is back, the next apply resumes and ends where the spec says,
+/// creating nothing twice.
+#[test]
+fn a_postgres_restart_mid_apply_fails_clearly_and_the_next_apply_resumes() {
+    let pg = PrivatePg::start();
+    let conn = pg.vars["ROTOR_STATE_PG"].clone();
+    let spec = format!(
+        "state \"postgres\" {{\n  conn = env(\"ROTOR_TEST_STATE\")\n}}\n\n{}",
+        crate::harness::QUICKSTART
+    );
+    let t = Test::new().spec(&spec);
+    let run = |args: &[&str]| {
+        let out = t.command(args).env("ROTOR_TEST_STATE", &conn).output().unwrap();
+        crate::harness::Output::new(format!("rotor {}", args.join(" ")), out)
+    };
+    run(&["apply", "--auto-approve", "--wait"]).success();
+    t.edit(crate::harness::ROTATE_FROM, crate::harness::ROTATE_TO);
+    let mut apply = t
+        .command(["apply", "--auto-approve", "--wait"])
+        .env("ROTOR_TEST_STATE", &conn)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    poll(Duration::from_secs(30), "2026-11 created", || {
+        t.exists(".rotor/secrets/session_signing_key/versions/2026-11.json")
+            .then_some(())
+    });
+    pg.service("pause");
+    let status = poll(Duration::from_secs(60), "the apply to stop", || {
+        apply.try_wait().unwrap()
+    });
+    let stopped = finish(apply, "rotor apply --wait (PostgreSQL stopped)");
+    assert!(!status.success(), "{stopped}");
+    stopped
+        .stderr_has("could not save state: PostgreSQL state rotor_state@127.0.0.1:")
+        .stderr_has("rotor resumes from the last saved step");
+    // Reads say the same, and change nothing.
+    run(&["plan"]).failure().stderr_has("connection refused");
+
+    pg.service("resume");
+    run(&["apply", "--auto-approve", "--wait"])
+        .success()
+        .stderr_has("Apply complete");
+    assert_eq!(
+        t.read(".rotor/secrets/session_signing_key/primary"),
+        "2026-11\n"
+    );
+    let versions = t.list(".rotor/secrets/session_signing_key/versions");
+    assert_eq!(versions, ["2026-08.json", "2026-11.json", "2026-11.pem"]);
+    run(&["plan", "--detailed-exitcode"]).success().stdout_has("No changes.");
+}

@@ -101,7 +101,7 @@ fn pg_error(where_: &str, schema: &str, e: &tokio_postgres::Error) -> StateError
             "\n  hint: check the user and password in the connection string".into()
         }
         _ if f.unreachable => {
-            "\n  hint: is the server up and reachable? Nothing was changed; run the command again once it is".into()
+            "\n  hint: is the server up and reachable? Run the command again once it is: rotor resumes from the last saved step".into()
         }
         _ => String::new(),
     };

@@ -518,7 +518,7 @@ fn postgres_errors_say_what_to_do_and_never_print_the_password() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("connection refused"), "{err}");
-    assert!(err.contains("Nothing was changed"), "{err}");
+    assert!(err.contains("resumes from the last saved step"), "{err}");
     assert!(!err.contains(&password), "{err}");
     // A wrong password.
     let wrong = conn.replace(&password, "not-the-password");
