@@ -126,6 +126,21 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         actor: Option<String>,
     },
+    /// Bring an existing secret under rotor as the family's active version:
+    /// in place (the store's current value; readers see no change) or from a
+    /// file. The next plan adopts it.
+    Import {
+        /// Secret family (declared in the spec, with the `active` version the value becomes).
+        family: String,
+        /// Also take the store's previous value (AWSPREVIOUS, or the vault
+        /// store's `previous_field`) as this version id.
+        #[arg(long, value_name = "ID")]
+        previous: Option<String>,
+        /// Take the value from this file (a PKCS#8 PEM key or a text secret)
+        /// and write it to every store of the family.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
     /// Start a rotation: declare a new version in the spec and make it active.
     Rotate {
         /// Secret family.

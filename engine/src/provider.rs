@@ -150,6 +150,26 @@ pub trait Store: Send + Sync {
             format!("{} keeps no readable copy of material", self.address()),
         ))
     }
+    /// `rotor import` in place: takes the value readers use today, written
+    /// by another tool, as rotor version `id` and the primary (and, where
+    /// the store keeps the value before it, that one as `previous`), without
+    /// changing what readers get. Returns the ids taken. A store whose
+    /// layout is rotor's own has nothing to take and keeps this default.
+    async fn import(
+        &self,
+        family: &str,
+        id: &str,
+        previous: Option<&str>,
+    ) -> Result<Vec<String>, ProviderError> {
+        let _ = (family, id, previous);
+        Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "{} has no value of another tool's to take in place: give the value with `rotor import FAMILY --file PATH`",
+                self.address()
+            ),
+        ))
+    }
 }
 
 /// A key as a publisher lists it: its kid and which key it is.

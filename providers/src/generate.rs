@@ -62,9 +62,6 @@ fn b64url(bytes: &[u8]) -> Value {
 }
 
 fn rsa_key(bits: u32) -> Result<Generated, ProviderError> {
-    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-    use rsa::traits::PublicKeyParts;
-
     if !RSA_BITS.contains(&bits) {
         return Err(invalid(format!(
             "an RSA key of {bits} bits is not supported; use 2048, 3072 or 4096"
@@ -72,6 +69,12 @@ fn rsa_key(bits: u32) -> Result<Generated, ProviderError> {
     }
     let key = rsa::PrivateKey::new(&mut getrandom::SysRng, bits as usize)
         .map_err(|e| invalid(format!("could not generate an RSA key: {e}")))?;
+    rsa_generated(&key)
+}
+
+fn rsa_generated(key: &rsa::PrivateKey) -> Result<Generated, ProviderError> {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    use rsa::traits::PublicKeyParts;
     let pem = key
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| invalid(format!("could not encode the RSA key: {e}")))?;
@@ -93,8 +96,6 @@ fn rsa_key(bits: u32) -> Result<Generated, ProviderError> {
 
 fn ec_key(curve: &str) -> Result<Generated, ProviderError> {
     use p256::elliptic_curve::Generate as _;
-    use p256::elliptic_curve::sec1::ToSec1Point;
-    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 
     if curve != "P-256" {
         return Err(invalid(format!(
@@ -103,6 +104,12 @@ fn ec_key(curve: &str) -> Result<Generated, ProviderError> {
     }
     let secret = p256::SecretKey::try_generate_from_rng(&mut getrandom::SysRng)
         .map_err(|e| invalid(format!("could not read the OS random source: {e}")))?;
+    ec_generated(&secret)
+}
+
+fn ec_generated(secret: &p256::SecretKey) -> Result<Generated, ProviderError> {
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    use p256::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
     let pem = secret
         .to_pkcs8_pem(LineEnding::LF)
         .map_err(|e| invalid(format!("could not encode the EC key: {e}")))?;
@@ -155,6 +162,42 @@ fn random_secret(length: u32, encoding: &str) -> Result<Generated, ProviderError
     Ok(Generated {
         fingerprint: fingerprint(encoded.as_bytes()),
         material: SecretValue::new(encoded.as_bytes().to_vec()),
+        algorithm: "HS256".into(),
+        public_jwk: None,
+    })
+}
+
+/// What rotor records of a value it did not generate (`rotor import`): a
+/// PKCS#8 PEM private key, RSA or P-256, is a key pair (its public JWK and
+/// fingerprint derived from it, the PEM re-encoded as rotor writes its own);
+/// any other text is a random secret (HS256), kept byte for byte. Errors
+/// name what the value is not, never what it is.
+pub(crate) fn describe(material: &[u8]) -> Result<Generated, ProviderError> {
+    let text = std::str::from_utf8(material)
+        .map_err(|_| invalid("the value is not text (UTF-8); rotor keeps text only".into()))?;
+    if text.trim().is_empty() {
+        return Err(invalid("the value is empty".into()));
+    }
+    if text.contains("-----BEGIN PRIVATE KEY-----") {
+        use p256::pkcs8::DecodePrivateKey as _;
+        if let Ok(key) = rsa::PrivateKey::from_pkcs8_pem(text.trim()) {
+            return rsa_generated(&key);
+        }
+        if let Ok(key) = p256::SecretKey::from_pkcs8_pem(text.trim()) {
+            return ec_generated(&key);
+        }
+        return Err(invalid(
+            "the value is a PKCS#8 private key, but neither an RSA nor a P-256 one".into(),
+        ));
+    }
+    if text.contains("-----BEGIN") {
+        return Err(invalid(
+            "the value is a PEM block, but not an unencrypted PKCS#8 private key (BEGIN PRIVATE KEY); convert it with `openssl pkcs8 -topk8 -nocrypt`".into(),
+        ));
+    }
+    Ok(Generated {
+        fingerprint: fingerprint(material),
+        material: SecretValue::new(material.to_vec()),
         algorithm: "HS256".into(),
         public_jwk: None,
     })

@@ -59,4 +59,12 @@ pub use probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 pub use publish::JwksFile;
 pub use registry::{PUBLISH_KINDS, STORE_KINDS, VERIFY_KINDS, build_providers};
 pub use state::{SqliteState, actor, holder, new_lineage};
+
+/// Describes a value rotor did not generate (`rotor import`): a PKCS#8 PEM
+/// key pair or a text secret, with its fingerprint (and public JWK).
+pub fn describe(
+    material: &[u8],
+) -> Result<rotor_engine::provider::Generated, rotor_engine::provider::ProviderError> {
+    generate::describe(material)
+}
 pub use store::FileStore;

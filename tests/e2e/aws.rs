@@ -14,7 +14,7 @@ const FAMILY: &str = "session_signing_key";
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// `ROTOR_AWS_ENDPOINT`; missing (or missing credentials) is a failure, not a skip.
-fn endpoint() -> String {
+pub(crate) fn endpoint() -> String {
     for name in [
         "ROTOR_AWS_ENDPOINT",
         "AWS_ACCESS_KEY_ID",
@@ -29,7 +29,7 @@ fn endpoint() -> String {
 }
 
 /// A secret name prefix no other test (or run) uses.
-fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -43,7 +43,7 @@ fn unique_prefix() -> String {
 }
 
 /// Runs one SDK call against moto.
-fn aws<T, F: std::future::Future<Output = T>>(call: impl FnOnce(Client) -> F) -> T {
+pub(crate) fn aws<T, F: std::future::Future<Output = T>>(call: impl FnOnce(Client) -> F) -> T {
     let endpoint = endpoint();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

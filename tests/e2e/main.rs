@@ -13,6 +13,7 @@ mod drill;
 mod fmt;
 mod graph;
 mod harness;
+mod import;
 mod leaks;
 mod locking;
 #[cfg(feature = "postgres")]

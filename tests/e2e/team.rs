@@ -145,7 +145,11 @@ impl PrivatePg {
             .current_dir(&root)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut vars = std::collections::BTreeMap::new();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let line = line.trim_start_matches("export ");
@@ -198,7 +202,11 @@ fn a_postgres_restart_mid_apply_fails_clearly_and_the_next_apply_resumes() {
     );
     let t = Test::new().spec(&spec);
     let run = |args: &[&str]| {
-        let out = t.command(args).env("ROTOR_TEST_STATE", &conn).output().unwrap();
+        let out = t
+            .command(args)
+            .env("ROTOR_TEST_STATE", &conn)
+            .output()
+            .unwrap();
         crate::harness::Output::new(format!("rotor {}", args.join(" ")), out)
     };
     run(&["apply", "--auto-approve", "--wait"]).success();
@@ -236,5 +244,7 @@ fn a_postgres_restart_mid_apply_fails_clearly_and_the_next_apply_resumes() {
     );
     let versions = t.list(".rotor/secrets/session_signing_key/versions");
     assert_eq!(versions, ["2026-08.json", "2026-11.json", "2026-11.pem"]);
-    run(&["plan", "--detailed-exitcode"]).success().stdout_has("No changes.");
+    run(&["plan", "--detailed-exitcode"])
+        .success()
+        .stdout_has("No changes.");
 }

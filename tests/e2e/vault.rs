@@ -35,7 +35,7 @@ pub(crate) fn unique_path() -> String {
 }
 
 /// A minimal HTTP/1.1 client for the test's own calls to the server (plain http only).
-fn http(method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
+pub(crate) fn http(method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
     let (addr, _) = server();
     let host = addr
         .strip_prefix("http://")

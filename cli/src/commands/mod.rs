@@ -8,6 +8,7 @@ mod approve;
 mod completions;
 mod fmt;
 mod graph;
+mod import;
 mod init;
 mod man;
 mod plan;
@@ -94,6 +95,11 @@ pub async fn run(cli: Cli) -> u8 {
             gate,
             actor,
         } => approve::run(&ws, &family, &version, &gate, actor),
+        Command::Import {
+            family,
+            previous,
+            file,
+        } => import::run(&ws, &family, previous.as_deref(), file.as_deref()).await,
         Command::Rotate { family, version } => rotate::rotate(&ws, &family, version.as_deref()),
         Command::Retire { family, version } => rotate::retire(&ws, &family, &version),
         Command::Rollback { family, restore } => rotate::rollback(&ws, &family, restore),

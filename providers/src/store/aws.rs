@@ -6,6 +6,7 @@
 //!   region   = "us-east-1"
 //!   endpoint = "http://127.0.0.1:5000"   # optional: a local emulator, a VPC endpoint
 //!   prefix   = "rotor/"                  # optional: secret names are <prefix><family>
+//!   format   = "envelope"                # or "raw": SecretString is the material itself
 //! }
 //! ```
 //!
@@ -39,6 +40,18 @@
 //! The version's `VersionId` is derived from the family and the rotor version
 //! id (a UUID-shaped hash), so writing the same id twice is refused by AWS
 //! itself, even after the first one was destroyed, for as long as AWS keeps it.
+//!
+//! With `format = "raw"` a version's `SecretString` is the material itself,
+//! as readers of secrets written by other tools already parse it (`aws
+//! secretsmanager get-secret-value --query SecretString`); what the envelope
+//! would say is derived from the value on read (the fingerprint, and the
+//! public JWK of a PKCS#8 key), at the cost of reading each live version's
+//! value on refresh. A raw store can take a secret another tool wrote in
+//! place (`rotor import FAMILY`): its `AWSCURRENT` version becomes the rotor
+//! version and primary, its `AWSPREVIOUS` (if asked) the one before, by
+//! labels alone — readers see no change until the first rotation moves
+//! `AWSCURRENT`, and `AWSPREVIOUS` then holds the value before it, as AWS's
+//! own rotation does.
 //!
 //! # Staging labels
 //!
@@ -155,6 +168,8 @@ pub struct AwsSecretsManagerStore {
     region: String,
     endpoint: Option<String>,
     prefix: String,
+    /// `format = "raw"`: the material is the `SecretString` itself.
+    raw: bool,
     /// Built on first use: loading the AWS configuration is async.
     client: tokio::sync::OnceCell<Client>,
     write: tokio::sync::Mutex<()>,
@@ -281,6 +296,7 @@ impl AwsSecretsManagerStore {
             region: region.to_string(),
             endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
             prefix: prefix.to_string(),
+            raw: false,
             client: tokio::sync::OnceCell::new(),
             write: tokio::sync::Mutex::new(()),
         }
@@ -289,7 +305,18 @@ impl AwsSecretsManagerStore {
     /// Reads a `store "aws_secretsmanager"` block.
     pub fn from_spec(spec: &StoreSpec) -> Result<AwsSecretsManagerStore, ConfigError> {
         let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
-        settings.only(&["region", "endpoint", "prefix"], &[])?;
+        settings.only(&["region", "endpoint", "prefix", "format"], &[])?;
+        let raw = match settings.string("format")? {
+            None | Some(("envelope", _)) => false,
+            Some(("raw", _)) => true,
+            Some((other, span)) => {
+                return Err(ConfigError::new(
+                    format!("`format` of an aws_secretsmanager store is `envelope` or `raw`, not `{other}`"),
+                    span,
+                )
+                .hint("\"raw\" keeps SecretString the material itself, as readers of an existing secret parse it"));
+            }
+        };
         let (region, region_span) = settings.required_string("region", "\"us-east-1\"")?;
         if region.is_empty()
             || !region
@@ -325,12 +352,9 @@ impl AwsSecretsManagerStore {
             }
             None => "",
         };
-        Ok(AwsSecretsManagerStore::new(
-            spec.address(),
-            region,
-            endpoint,
-            prefix,
-        ))
+        let mut store = AwsSecretsManagerStore::new(spec.address(), region, endpoint, prefix);
+        store.raw = raw;
+        Ok(store)
     }
 
     async fn client(&self) -> &Client {
@@ -564,6 +588,28 @@ impl AwsSecretsManagerStore {
             .send()
             .await
             .map_err(|e| self.error(e, "read a version of", &secret))?;
+        if self.raw {
+            let value = out.secret_string().unwrap_or_default();
+            // What the envelope would say, derived from the value; the
+            // error names the version, never the value.
+            let described = crate::generate::describe(value.as_bytes()).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "{}: version {version_id} of secret `{secret}` (rotor version `{id}`): {}",
+                        self.address, e.message
+                    ),
+                )
+            })?;
+            return Ok(Envelope {
+                rotor_version: id.to_string(),
+                kid: id.to_string(),
+                alg: described.algorithm,
+                fingerprint: described.fingerprint,
+                jwk: described.public_jwk,
+                material: Some(value.to_string()),
+            });
+        }
         let envelope: Option<Envelope> = out
             .secret_string()
             .and_then(|s| serde_json::from_str(s).ok());
@@ -695,6 +741,17 @@ impl AwsSecretsManagerStore {
                 _ => return Ok(false),
             }
         }
+    }
+
+    /// Checks that another tool's version holds a value rotor can keep.
+    async fn envelope_of_foreign(
+        &self,
+        family: &str,
+        version_id: &str,
+    ) -> Result<(), ProviderError> {
+        self.envelope(family, "imported", version_id)
+            .await
+            .map(|_| ())
     }
 
     async fn create_secret(&self, family: &str) -> Result<(), ProviderError> {
@@ -855,8 +912,14 @@ impl Store for AwsSecretsManagerStore {
             return Err(ProviderError::new(
                 ErrorKind::Conflict,
                 format!(
-                    "{}: secret `{secret}` already holds a value rotor did not write (AWSCURRENT on version {}); taking it over would switch every reader at once. Give rotor a secret of its own (a `prefix` on the store), and move readers to it",
-                    self.address, current.version_id
+                    "{}: secret `{secret}` already holds a value rotor did not write (AWSCURRENT on version {}); {}",
+                    self.address,
+                    current.version_id,
+                    if self.raw {
+                        "bring it under rotor first with `rotor import FAMILY` (readers keep reading it), or give rotor a secret of its own (a `prefix` on the store)"
+                    } else {
+                        "taking it over would switch every reader at once. Give rotor a secret of its own (a `prefix` on the store), and move readers to it, or set `format = \"raw\"` and `rotor import FAMILY`"
+                    }
                 ),
             ));
         }
@@ -875,14 +938,16 @@ impl Store for AwsSecretsManagerStore {
             jwk: generated.public_jwk.clone(),
             material: Some(material.to_string()),
         };
-        let value = SecretValue::new(
-            serde_json::to_vec(&envelope).expect("an envelope serialises to JSON"),
-        );
+        let value = if self.raw {
+            SecretValue::new(material.as_bytes().to_vec())
+        } else {
+            SecretValue::new(serde_json::to_vec(&envelope).expect("an envelope serialises to JSON"))
+        };
         drop(envelope);
         if !labels.exists {
             self.create_secret(family).await?;
         }
-        let string = std::str::from_utf8(value.expose()).expect("JSON is UTF-8");
+        let string = std::str::from_utf8(value.expose()).expect("the value is text");
         self.client()
             .await
             .put_secret_value()
@@ -1006,6 +1071,95 @@ impl Store for AwsSecretsManagerStore {
         }
         self.stage(family, &disabled, None, Some(&version.version_id))
             .await
+    }
+
+    async fn import(
+        &self,
+        family: &str,
+        id: &str,
+        previous: Option<&str>,
+    ) -> Result<Vec<String>, ProviderError> {
+        check_name("version id", id)?;
+        if let Some(p) = previous {
+            check_name("version id", p)?;
+        }
+        let secret = self.secret_name(family);
+        if !self.raw {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{}: taking secret `{secret}` in place needs `format = \"raw\"` on the store: with rotor's envelope, every reader of the secret would switch format at the first rotation",
+                    self.address
+                ),
+            ));
+        }
+        let _guard = self.write.lock().await;
+        let labels = self.labels(family).await?;
+        self.check_pending(family, &labels)?;
+        let Some(current) = labels.holder(AWSCURRENT).cloned() else {
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{}: secret `{secret}` has no AWSCURRENT value to import",
+                    self.address
+                ),
+            ));
+        };
+        // Again after an interrupted import: the same labels, then on.
+        match current.rotor() {
+            Some((held, _)) if held != id => {
+                return Err(ProviderError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "{}: secret `{secret}`'s AWSCURRENT is already rotor version `{held}`: nothing to import",
+                        self.address
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                if labels.find(id).is_some() {
+                    return Err(ProviderError::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "{}: secret `{secret}` already has a rotor version `{id}`",
+                            self.address
+                        ),
+                    ));
+                }
+                // The value must be one rotor can keep (text; a key it can read).
+                self.envelope_of_foreign(family, &current.version_id)
+                    .await?;
+                self.stage(
+                    family,
+                    &format!("{ENABLED_PREFIX}{id}"),
+                    Some(&current.version_id),
+                    None,
+                )
+                .await?;
+            }
+        }
+        let mut taken = vec![id.to_string()];
+        if let Some(previous) = previous
+            && let Some(before) = labels.holder(AWSPREVIOUS).cloned()
+        {
+            if before.rotor().is_none() {
+                self.envelope_of_foreign(family, &before.version_id).await?;
+                self.stage(
+                    family,
+                    &format!("{ENABLED_PREFIX}{previous}"),
+                    Some(&before.version_id),
+                    None,
+                )
+                .await?;
+            }
+            taken.push(previous.to_string());
+        }
+        let labels = self.labels(family).await?;
+        let current = labels.holder(AWSCURRENT).cloned().expect("just read");
+        self.move_label(family, &labels, ROTOR_PRIMARY, &current)
+            .await?;
+        Ok(taken)
     }
 
     async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {

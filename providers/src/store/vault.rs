@@ -7,6 +7,8 @@
 //!   mount     = "secret"             # the KV v2 mount; this is the default
 //!   path      = "rotor"              # where families live under the mount
 //!   namespace = "team-a"             # optional (Vault Enterprise / OpenBao namespaces)
+//!   current_field  = "password"      # optional: the primary's material, as readers read it
+//!   previous_field = "password_previous"  # optional: the other value to accept
 //! }
 //! ```
 //!
@@ -33,6 +35,20 @@
 //! store, consumers read their material from here. `jwk` holds the public
 //! key's JWK members and is absent for random secrets. `kv_version` is the
 //! KV version that first held the material, used by `destroy`.
+//!
+//! # Fields for readers
+//!
+//! Readers that cannot parse the document read plain fields beside it:
+//! with `current_field`, every write also sets that field to the primary's
+//! material (`vault kv get -field=password …` keeps working); with
+//! `previous_field`, that field holds the other value a two-value reader
+//! must still accept — the version being rotated in before its promote, the
+//! version rotated out after it — and is removed once there is none. Every
+//! other field in the secret is kept as it is. With `current_field`, a
+//! secret another tool wrote can be taken in place (`rotor import FAMILY`):
+//! its `current_field` becomes the rotor version and primary (and its
+//! `previous_field`, if asked, the version before), and readers see no
+//! change until the first rotation's promote.
 //!
 //! # Concurrency
 //!
@@ -93,6 +109,10 @@ pub struct VaultStore {
     namespace: Option<String>,
     mount: String,
     path: String,
+    /// The field mirroring the primary's material, for readers.
+    current_field: Option<String>,
+    /// The field holding the other value to accept.
+    previous_field: Option<String>,
     client: reqwest::Client,
     write: tokio::sync::Mutex<()>,
 }
@@ -111,7 +131,7 @@ impl fmt::Debug for VaultStore {
 }
 
 /// The family's document, the KV secret's `data`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Document {
     primary: Option<String>,
     #[serde(default)]
@@ -119,6 +139,17 @@ struct Document {
     /// Fields rotor does not know, kept as they are on every write.
     #[serde(flatten)]
     other: Map<String, Value>,
+}
+
+impl fmt::Debug for Document {
+    /// Other fields are named, never shown: a reader field holds material.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("primary", &self.primary)
+            .field("versions", &self.versions)
+            .field("other", &self.other.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// One version in the document.
@@ -186,6 +217,8 @@ impl VaultStore {
             namespace,
             mount: mount.trim_matches('/').to_string(),
             path: path.trim_matches('/').to_string(),
+            current_field: None,
+            previous_field: None,
             client,
             write: tokio::sync::Mutex::new(()),
         }
@@ -194,7 +227,38 @@ impl VaultStore {
     /// Reads a `store "vault"` block.
     pub fn from_spec(spec: &StoreSpec) -> Result<VaultStore, ConfigError> {
         let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
-        settings.only(&["address", "token", "mount", "path", "namespace"], &[])?;
+        settings.only(
+            &[
+                "address",
+                "token",
+                "mount",
+                "path",
+                "namespace",
+                "current_field",
+                "previous_field",
+            ],
+            &[],
+        )?;
+        let mut fields = [None, None];
+        for (slot, key) in fields.iter_mut().zip(["current_field", "previous_field"]) {
+            if let Some((name, span)) = settings.string(key)? {
+                if name.is_empty() || name == "primary" || name == "versions" {
+                    return Err(ConfigError::new(
+                        format!("`{key}` cannot be `{name}`: rotor's document uses `primary` and `versions`"),
+                        span,
+                    )
+                    .hint("name the field your readers read, such as \"password\" or \"current\""));
+                }
+                *slot = Some(name.to_string());
+            }
+        }
+        if fields[0].is_some() && fields[0] == fields[1] {
+            let (_, span) = settings.string("previous_field")?.expect("set");
+            return Err(ConfigError::new(
+                "`previous_field` must differ from `current_field`",
+                span,
+            ));
+        }
         let (url, url_span) = settings.required_string("address", "env(\"VAULT_ADDR\")")?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::new(
@@ -216,14 +280,54 @@ impl VaultStore {
             .unwrap_or(DEFAULT_MOUNT);
         let (path, _) = settings.required_string("path", "\"rotor\"")?;
         let namespace = settings.string("namespace")?.map(|(n, _)| n.to_string());
-        Ok(VaultStore::new(
+        let mut store = VaultStore::new(
             spec.address(),
             url,
             SecretValue::new(token.as_bytes().to_vec()),
             namespace,
             mount,
             path,
-        ))
+        );
+        let [current, previous] = fields;
+        store.current_field = current;
+        store.previous_field = previous;
+        Ok(store)
+    }
+
+    /// Sets the reader fields from the document (see the module docs).
+    fn mirror(&self, doc: &mut Document) {
+        let material = |id: &str| {
+            doc.versions
+                .get(id)
+                .filter(|v| v.enabled && !v.destroyed)
+                .and_then(|v| v.material.clone())
+        };
+        let primary = doc.primary.as_deref().and_then(material);
+        // The other value to accept: the newest enabled version besides the primary.
+        let other = doc
+            .versions
+            .iter()
+            .filter(|(id, v)| {
+                v.enabled
+                    && !v.destroyed
+                    && v.material.is_some()
+                    && Some(id.as_str()) != doc.primary.as_deref()
+            })
+            .max_by_key(|(id, v)| (v.kv_version, (*id).clone()))
+            .and_then(|(_, v)| v.material.clone());
+        if let (Some(field), Some(m)) = (&self.current_field, primary) {
+            doc.other.insert(field.clone(), Value::String(m));
+        }
+        if let Some(field) = &self.previous_field {
+            match other {
+                Some(m) => {
+                    doc.other.insert(field.clone(), Value::String(m));
+                }
+                None => {
+                    doc.other.remove(field);
+                }
+            }
+        }
     }
 
     /// `<path>/<family>`, for messages.
@@ -360,9 +464,11 @@ impl VaultStore {
 
     /// Writes the document with check-and-set; returns the new KV version.
     async fn save(&self, family: &str, current: &Current) -> Result<u64, ProviderError> {
+        let mut doc = current.doc.clone();
+        self.mirror(&mut doc);
         let req = self
             .request(reqwest::Method::POST, &self.url("data", family))
-            .json(&json!({ "options": { "cas": current.kv_version }, "data": current.doc }));
+            .json(&json!({ "options": { "cas": current.kv_version }, "data": doc }));
         let (status, body) = self.send(req, family, "write").await?;
         if status.is_success() {
             return Ok(body["data"]["version"]
@@ -584,6 +690,111 @@ impl Store for VaultStore {
         }
         self.save(family, &current).await?;
         Ok(())
+    }
+
+    async fn import(
+        &self,
+        family: &str,
+        id: &str,
+        previous: Option<&str>,
+    ) -> Result<Vec<String>, ProviderError> {
+        check_name("version id", id)?;
+        let Some(field) = self.current_field.clone() else {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{}: taking {} in place needs `current_field` on the store (the field readers read today)",
+                    self.address,
+                    self.secret_path(family)
+                ),
+            ));
+        };
+        let _guard = self.write.lock().await;
+        let mut current = self.load(family).await?;
+        // Again after an interrupted import (the save is one write): done.
+        if current.doc.primary.as_deref() == Some(id) {
+            let mut taken = vec![id.to_string()];
+            taken.extend(
+                previous
+                    .filter(|p| current.doc.versions.contains_key(*p))
+                    .map(str::to_string),
+            );
+            return Ok(taken);
+        }
+        if !current.doc.versions.is_empty() {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{}: {} already holds rotor versions: nothing to import",
+                    self.address,
+                    self.secret_path(family)
+                ),
+            ));
+        }
+        let take = |name: &str, doc: &Document| -> Result<Option<DocVersion>, ProviderError> {
+            let Some(value) = doc.other.get(name) else {
+                return Ok(None);
+            };
+            let text = value.as_str().ok_or_else(|| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "{}: field `{name}` of {} is not a string",
+                        self.address,
+                        self.secret_path(family)
+                    ),
+                )
+            })?;
+            let d = crate::generate::describe(text.as_bytes()).map_err(|e| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "{}: field `{name}` of {}: {}",
+                        self.address,
+                        self.secret_path(family),
+                        e.message
+                    ),
+                )
+            })?;
+            Ok(Some(DocVersion {
+                kid: String::new(),
+                alg: d.algorithm,
+                fingerprint: d.fingerprint,
+                enabled: true,
+                material: Some(text.to_string()),
+                jwk: d.public_jwk,
+                destroyed: false,
+                purged: false,
+                // Every KV version so far may hold it: a destroy purges them all.
+                kv_version: Some(1),
+            }))
+        };
+        let Some(mut now) = take(&field, &current.doc)? else {
+            return Err(ProviderError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "{}: {} has no field `{field}` to import",
+                    self.address,
+                    self.secret_path(family)
+                ),
+            ));
+        };
+        now.kid = id.to_string();
+        let mut taken = vec![id.to_string()];
+        if let (Some(previous), Some(prev_field)) = (previous, &self.previous_field) {
+            check_name("version id", previous)?;
+            if let Some(mut before) = take(prev_field, &current.doc)?
+                && before.fingerprint != now.fingerprint
+            {
+                before.kid = previous.to_string();
+                current.doc.versions.insert(previous.to_string(), before);
+                taken.push(previous.to_string());
+            }
+        }
+        current.doc.versions.insert(id.to_string(), now);
+        current.doc.primary = Some(id.to_string());
+        self.save(family, &current).await?;
+        Ok(taken)
     }
 
     async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
