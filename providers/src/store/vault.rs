@@ -115,6 +115,11 @@ pub struct VaultStore {
     previous_field: Option<String>,
     client: reqwest::Client,
     write: tokio::sync::Mutex<()>,
+    /// Each family's document as this store value last read or wrote it,
+    /// with its KV version: a write starts from it instead of reading again.
+    /// Check-and-set keeps that safe: when someone else wrote since, the
+    /// write fails, and it is made again from a fresh read.
+    seen: std::sync::Mutex<BTreeMap<String, (Document, u64)>>,
 }
 
 impl fmt::Debug for VaultStore {
@@ -221,6 +226,7 @@ impl VaultStore {
             previous_field: None,
             client,
             write: tokio::sync::Mutex::new(()),
+            seen: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -428,7 +434,40 @@ impl VaultStore {
         )
     }
 
+    /// The document to write over: as last seen, else read now. `true`
+    /// when it came from what was seen (a check-and-set failure then means
+    /// "read again", not "someone is racing us").
+    async fn for_write(
+        &self,
+        family: &str,
+        attempt: usize,
+    ) -> Result<(Current, bool), ProviderError> {
+        if attempt == 0
+            && let Some((doc, kv_version)) = self.seen.lock().expect("seen").get(family).cloned()
+        {
+            return Ok((Current { doc, kv_version }, true));
+        }
+        Ok((self.load(family).await?, false))
+    }
+
+    fn remember(&self, family: &str, doc: &Document, kv_version: u64) {
+        self.seen
+            .lock()
+            .expect("seen")
+            .insert(family.to_string(), (doc.clone(), kv_version));
+    }
+
+    fn forget(&self, family: &str) {
+        self.seen.lock().expect("seen").remove(family);
+    }
+
     async fn load(&self, family: &str) -> Result<Current, ProviderError> {
+        let current = self.load_uncached(family).await?;
+        self.remember(family, &current.doc, current.kv_version);
+        Ok(current)
+    }
+
+    async fn load_uncached(&self, family: &str) -> Result<Current, ProviderError> {
         check_name("family", family)?;
         let req = self.request(reqwest::Method::GET, &self.url("data", family));
         let (status, body) = self.send(req, family, "read").await?;
@@ -469,12 +508,23 @@ impl VaultStore {
         let req = self
             .request(reqwest::Method::POST, &self.url("data", family))
             .json(&json!({ "options": { "cas": current.kv_version }, "data": doc }));
-        let (status, body) = self.send(req, family, "write").await?;
+        let sent = self.send(req, family, "write").await;
+        let (status, body) = match sent {
+            Ok(answer) => answer,
+            Err(e) => {
+                // Whether it was written is unknown: read before the next write.
+                self.forget(family);
+                return Err(e);
+            }
+        };
         if status.is_success() {
-            return Ok(body["data"]["version"]
+            let kv_version = body["data"]["version"]
                 .as_u64()
-                .unwrap_or(current.kv_version + 1));
+                .unwrap_or(current.kv_version + 1);
+            self.remember(family, &current.doc, kv_version);
+            return Ok(kv_version);
         }
+        self.forget(family);
         let text = body.to_string();
         if text.contains("check-and-set") {
             return Err(ProviderError::new(
@@ -502,18 +552,174 @@ impl VaultStore {
         &self,
         family: &str,
         id: &str,
-        change: impl FnOnce(&mut Document) -> Result<bool, ProviderError>,
+        change: impl Fn(&mut Document) -> Result<bool, ProviderError>,
     ) -> Result<(), ProviderError> {
         let _guard = self.write.lock().await;
-        let mut current = self.load(family).await?;
-        if current.doc.versions.get(id).is_none_or(|v| v.destroyed) {
+        for attempt in 0.. {
+            let (mut current, seen) = self.for_write(family, attempt).await?;
+            if current.doc.versions.get(id).is_none_or(|v| v.destroyed) {
+                if seen {
+                    continue; // what was seen may be stale: read it
+                }
+                return Err(self.missing(family, id));
+            }
+            if !change(&mut current.doc)? {
+                return Ok(());
+            }
+            match self.save(family, &current).await {
+                Err(e) if seen && is_cas(&e) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        unreachable!("the second attempt reads afresh and returns")
+    }
+}
+
+impl VaultStore {
+    /// `put`, over `current`.
+    async fn put_on(
+        &self,
+        family: &str,
+        version: &NewVersion<'_>,
+        mut current: Current,
+    ) -> Result<(), ProviderError> {
+        let id = version.id;
+        if current.doc.versions.contains_key(id) {
+            return Err(ProviderError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "{} already has a version `{id}` of `{family}`; material is never replaced",
+                    self.address
+                ),
+            ));
+        }
+        let generated = version.generated;
+        let material = std::str::from_utf8(generated.material.expose())
+            .map_err(|_| {
+                ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!("version `{id}` of `{family}`: material is not text; a vault store keeps text only"),
+                )
+            })?
+            .to_string();
+        current.doc.versions.insert(
+            id.to_string(),
+            DocVersion {
+                kid: version.kid.to_string(),
+                alg: generated.algorithm.clone(),
+                fingerprint: generated.fingerprint.clone(),
+                enabled: true,
+                material: Some(material),
+                jwk: generated.public_jwk.clone(),
+                destroyed: false,
+                purged: false,
+                kv_version: Some(current.kv_version + 1),
+            },
+        );
+        self.save(family, &current).await.map(|_| ())
+    }
+
+    async fn set_primary_now(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let address = self.address.clone();
+        self.modify(family, id, |doc| {
+            if !doc.versions[id].enabled {
+                return Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "version `{id}` of `{family}` in {address} is disabled and cannot be the primary; enable it first"
+                    ),
+                ));
+            }
+            if doc.primary.as_deref() == Some(id) {
+                return Ok(false);
+            }
+            doc.primary = Some(id.to_string());
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn disable_now(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        let address = self.address.clone();
+        self.modify(family, id, |doc| {
+            if doc.primary.as_deref() == Some(id) {
+                return Err(ProviderError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "version `{id}` is the primary of `{family}` in {address} and cannot be disabled; promote another version first"
+                    ),
+                ));
+            }
+            let v = doc.versions.get_mut(id).expect("checked by modify");
+            let changed = v.enabled;
+            v.enabled = false;
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn enable_now(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+        self.modify(family, id, |doc| {
+            let v = doc.versions.get_mut(id).expect("checked by modify");
+            let changed = !v.enabled;
+            v.enabled = true;
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// `destroy`, over `current`.
+    async fn destroy_on(
+        &self,
+        family: &str,
+        id: &str,
+        mut current: Current,
+    ) -> Result<(), ProviderError> {
+        let Some(v) = current.doc.versions.get_mut(id) else {
             return Err(self.missing(family, id));
+        };
+        if v.destroyed && v.purged {
+            return Ok(()); // already done; a resumed apply may ask again
         }
-        if change(&mut current.doc)? {
-            self.save(family, &current).await?;
+        if v.enabled && !v.destroyed {
+            return Err(ProviderError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "version `{id}` of `{family}` in {} is still enabled; disable it before destroying it",
+                    self.address
+                ),
+            ));
         }
+        let first = v.kv_version.unwrap_or(1).max(1);
+        if !v.destroyed {
+            v.material = None;
+            v.destroyed = true;
+            current.kv_version = self.save(family, &current).await?;
+        }
+        // The tombstone is written; now purge the history that held the material:
+        // every KV version from the one that first held it to the one before the tombstone.
+        if current.kv_version > first {
+            let versions: Vec<u64> = (first..current.kv_version).collect();
+            let req = self
+                .request(reqwest::Method::POST, &self.url("destroy", family))
+                .json(&json!({ "versions": versions }));
+            let (status, body) = self.send(req, family, "destroy old KV versions of").await?;
+            if !status.is_success() {
+                return Err(self.unexpected("destroy old KV versions of", family, status, &body));
+            }
+        }
+        // Record the purge, so that `read` stops listing the version.
+        if let Some(v) = current.doc.versions.get_mut(id) {
+            v.purged = true;
+        }
+        self.save(family, &current).await?;
         Ok(())
     }
+}
+
+/// A write refused by check-and-set.
+fn is_cas(e: &ProviderError) -> bool {
+    e.kind == ErrorKind::Conflict && e.message.contains("check-and-set")
 }
 
 /// Family names and version ids become URL path segments.
@@ -561,137 +767,40 @@ impl Store for VaultStore {
     async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
         let _guard = self.write.lock().await;
-        let mut current = self.load(family).await?;
-        let id = version.id;
-        if current.doc.versions.contains_key(id) {
-            return Err(ProviderError::new(
-                ErrorKind::Conflict,
-                format!(
-                    "{} already has a version `{id}` of `{family}`; material is never replaced",
-                    self.address
-                ),
-            ));
+        for attempt in 0..2 {
+            let (current, seen) = self.for_write(family, attempt).await?;
+            match self.put_on(family, version, current).await {
+                Err(e) if seen && (is_cas(&e) || e.kind == ErrorKind::Conflict) => continue,
+                other => return other,
+            }
         }
-        let generated = version.generated;
-        let material = std::str::from_utf8(generated.material.expose())
-            .map_err(|_| {
-                ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!("version `{id}` of `{family}`: material is not text; a vault store keeps text only"),
-                )
-            })?
-            .to_string();
-        current.doc.versions.insert(
-            id.to_string(),
-            DocVersion {
-                kid: version.kid.to_string(),
-                alg: generated.algorithm.clone(),
-                fingerprint: generated.fingerprint.clone(),
-                enabled: true,
-                material: Some(material),
-                jwk: generated.public_jwk.clone(),
-                destroyed: false,
-                purged: false,
-                kv_version: Some(current.kv_version + 1),
-            },
-        );
-        self.save(family, &current).await.map(|_| ())
+        unreachable!("the second attempt reads afresh and returns")
     }
 
     async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let address = self.address.clone();
-        self.modify(family, id, |doc| {
-            if !doc.versions[id].enabled {
-                return Err(ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!(
-                        "version `{id}` of `{family}` in {address} is disabled and cannot be the primary; enable it first"
-                    ),
-                ));
-            }
-            if doc.primary.as_deref() == Some(id) {
-                return Ok(false);
-            }
-            doc.primary = Some(id.to_string());
-            Ok(true)
-        })
-        .await
+        self.set_primary_now(family, id).await
     }
 
     async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let address = self.address.clone();
-        self.modify(family, id, |doc| {
-            if doc.primary.as_deref() == Some(id) {
-                return Err(ProviderError::new(
-                    ErrorKind::Invalid,
-                    format!(
-                        "version `{id}` is the primary of `{family}` in {address} and cannot be disabled; promote another version first"
-                    ),
-                ));
-            }
-            let v = doc.versions.get_mut(id).expect("checked by modify");
-            let changed = v.enabled;
-            v.enabled = false;
-            Ok(changed)
-        })
-        .await
+        self.disable_now(family, id).await
     }
 
     async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        self.modify(family, id, |doc| {
-            let v = doc.versions.get_mut(id).expect("checked by modify");
-            let changed = !v.enabled;
-            v.enabled = true;
-            Ok(changed)
-        })
-        .await
+        self.enable_now(family, id).await
     }
 
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
         let _guard = self.write.lock().await;
-        let mut current = self.load(family).await?;
-        let Some(v) = current.doc.versions.get_mut(id) else {
-            return Err(self.missing(family, id));
-        };
-        if v.destroyed && v.purged {
-            return Ok(()); // already done; a resumed apply may ask again
-        }
-        if v.enabled && !v.destroyed {
-            return Err(ProviderError::new(
-                ErrorKind::Invalid,
-                format!(
-                    "version `{id}` of `{family}` in {} is still enabled; disable it before destroying it",
-                    self.address
-                ),
-            ));
-        }
-        let first = v.kv_version.unwrap_or(1).max(1);
-        if !v.destroyed {
-            v.material = None;
-            v.destroyed = true;
-            current.kv_version = self.save(family, &current).await?;
-        }
-        // The tombstone is written; now purge the history that held the material:
-        // every KV version from the one that first held it to the one before the tombstone.
-        if current.kv_version > first {
-            let versions: Vec<u64> = (first..current.kv_version).collect();
-            let req = self
-                .request(reqwest::Method::POST, &self.url("destroy", family))
-                .json(&json!({ "versions": versions }));
-            let (status, body) = self.send(req, family, "destroy old KV versions of").await?;
-            if !status.is_success() {
-                return Err(self.unexpected("destroy old KV versions of", family, status, &body));
+        for attempt in 0..2 {
+            let (current, seen) = self.for_write(family, attempt).await?;
+            match self.destroy_on(family, id, current).await {
+                Err(e) if seen && (is_cas(&e) || e.kind == ErrorKind::NotFound) => continue,
+                other => return other,
             }
         }
-        // Record the purge, so that `read` stops listing the version.
-        if let Some(v) = current.doc.versions.get_mut(id) {
-            v.purged = true;
-        }
-        self.save(family, &current).await?;
-        Ok(())
+        unreachable!("the second attempt reads afresh and returns")
     }
-
     async fn import(
         &self,
         family: &str,
@@ -951,6 +1060,38 @@ mod tests {
         let now = store.load("f").await.unwrap();
         assert_eq!(now.doc.other["note"], "theirs");
         assert_eq!(now.doc.versions.keys().collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    /// A write starts from the document as this store value last saw it;
+    /// when another writer changed it since, check-and-set refuses that
+    /// write and it is made again from a fresh read: theirs is kept, ours
+    /// lands, and a version the stale copy knew nothing of is found.
+    #[tokio::test]
+    async fn writes_from_what_was_seen_are_redone_after_another_writer() {
+        let store = live_store();
+        let other = VaultStore::new(
+            "store.vault.other".into(),
+            &store.url,
+            SecretValue::new(store.token.expose().to_vec()),
+            None,
+            &store.mount,
+            &store.path,
+        );
+        let (g1, g2, g3) = (random(), random(), random());
+        store.put("f", &new_version("a", &g1)).await.unwrap();
+        other.put("f", &new_version("b", &g2)).await.unwrap();
+        other.set_primary("f", "b").await.unwrap();
+        // `store` saw only `a`: its next writes are redone over the fresh document.
+        store.put("f", &new_version("c", &g3)).await.unwrap();
+        store.disable("f", "a").await.unwrap();
+        let live = other.read("f").await.unwrap();
+        let ids: Vec<(&str, bool)> = live
+            .versions
+            .iter()
+            .map(|v| (v.id.as_str(), v.enabled))
+            .collect();
+        assert_eq!(ids, [("a", false), ("b", true), ("c", true)]);
+        assert_eq!(live.primary.as_deref(), Some("b"));
     }
 
     #[tokio::test]
