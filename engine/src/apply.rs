@@ -216,7 +216,7 @@ impl<'a> Recorder<'a> {
     /// Changes one family's record and saves it at once; on a failed save
     /// nothing changes. The save runs outside the shared lock, so families
     /// save in parallel; a family's own steps run one after another.
-    pub fn record(
+    pub async fn record(
         &self,
         family: &str,
         change: impl FnOnce(&mut FamilyState),
@@ -230,7 +230,9 @@ impl<'a> Recorder<'a> {
         };
         change(&mut record);
         record.serial += 1;
-        self.backend.save_family(&lineage, family, &record)?;
+        self.backend
+            .save_family_soon(lineage, family.to_string(), record.clone())
+            .await?;
         let mut guard = self.state.lock().expect("state lock");
         guard.families.insert(family.to_string(), record);
         guard.serial += 1;
@@ -362,14 +364,15 @@ impl Ctx<'_> {
         self.state().version(self.name, id).cloned()
     }
 
-    fn record(&self, change: impl FnOnce(&mut FamilyState)) -> Result<(), StepOutcome> {
+    async fn record(&self, change: impl FnOnce(&mut FamilyState)) -> Result<(), StepOutcome> {
         self.recorder
             .record(self.name, change)
+            .await
             .map_err(|e| failed(format!("could not save state: {e}"), RESUME))
     }
 
     /// Changes one version's state and saves it at once.
-    fn record_version(
+    async fn record_version(
         &self,
         version: &str,
         change: impl FnOnce(&mut VersionState),
@@ -379,6 +382,7 @@ impl Ctx<'_> {
                 change(v);
             }
         })
+        .await
     }
 
     /// Before an irreversible step: the spec and the clock are still what
@@ -513,7 +517,8 @@ impl Ctx<'_> {
                 if as_primary {
                     f.active = Some(version.into());
                 }
-            })?;
+            })
+            .await?;
             self.claim().await?;
             return Ok(StepOutcome::Done(if as_primary {
                 format!("adopted {version}, already the stores' primary: held as promoted now")
@@ -547,7 +552,7 @@ impl Ctx<'_> {
         v.ordinal = Some(ordinal);
         v.published_at = Some(now);
         v.thumbprint = thumbprint;
-        self.record_created(version, v)?;
+        self.record_created(version, v).await?;
         // Claimed once state records the version: a crash before leaves no
         // marker naming a state that was never saved.
         self.claim().await?;
@@ -573,10 +578,11 @@ impl Ctx<'_> {
     }
 
     /// Records a version just written to (or found in) every store.
-    fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepOutcome> {
+    async fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepOutcome> {
         self.record(|f| {
             f.versions.insert(version.into(), v);
         })
+        .await
     }
 
     /// An earlier apply wrote `version` to some stores of the family and
@@ -701,7 +707,8 @@ impl Ctx<'_> {
             // Back in the stores' key sets now; every publisher lists it anew.
             v.published_at = Some(now);
             v.published.clear();
-        })?;
+        })
+        .await?;
         Ok(StepOutcome::Done(format!("restored {version}")))
     }
 
@@ -769,7 +776,8 @@ impl Ctx<'_> {
                             v.published.remove(publisher);
                         }
                     }
-                })?;
+                })
+                .await?;
             }
             p.publish(&keys)
                 .await
@@ -791,7 +799,8 @@ impl Ctx<'_> {
                         v.published.insert(publisher.to_string(), *at);
                     }
                 }
-            })?;
+            })
+            .await?;
         }
         let kids: Vec<String> = want.into_iter().map(|k| k.kid).collect();
         let restarted = if restarted.is_empty() {
@@ -903,7 +912,8 @@ impl Ctx<'_> {
             ProbePhase::Guard => {
                 v.guarded.insert(consumer.into(), evidence);
             }
-        })?;
+        })
+        .await?;
         Ok(StepOutcome::Done(format!(
             "{} {}s {version}: {detail}",
             c.address(),
@@ -990,7 +1000,8 @@ impl Ctx<'_> {
             };
             self.record_version(version, |v| {
                 v.last_attempt.insert(gate.clone(), evidence);
-            })?;
+            })
+            .await?;
             if !result.passed {
                 // `within` counts from when the gate came due, or from the start
                 // of this `--wait` run if that is later.
@@ -1156,7 +1167,8 @@ impl Ctx<'_> {
                 };
                 self.record_version(&active, |v| {
                     v.baselines.insert(gate.clone(), baseline);
-                })?;
+                })
+                .await?;
             }
         }
         Ok(())
@@ -1188,7 +1200,8 @@ impl Ctx<'_> {
         {
             self.record_version(version, |v| {
                 v.phase = Phase::Accepted;
-            })?;
+            })
+            .await?;
         }
         if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
             return match v.opens_at {
@@ -1216,7 +1229,8 @@ impl Ctx<'_> {
                         v.adopted_at = Some(now);
                     }
                 }
-            })?;
+            })
+            .await?;
         }
         for (addr, store) in self.stores() {
             store
@@ -1253,7 +1267,8 @@ impl Ctx<'_> {
                 });
             }
             f.active = Some(version.into());
-        })?;
+        })
+        .await?;
         Ok(StepOutcome::Done(match from {
             Some(f) => format!("promoted {version} (was {f})"),
             None => format!("promoted {version}"),
@@ -1354,7 +1369,8 @@ impl Ctx<'_> {
                 };
                 self.record_version(r, |v| {
                     v.drain.insert(c.name.clone(), evidence);
-                })?;
+                })
+                .await?;
                 drained.push(c.name.clone());
             }
         }
@@ -1364,7 +1380,8 @@ impl Ctx<'_> {
                     v.drained_at = Some(now);
                 }
             }
-        })?;
+        })
+        .await?;
         let probes = if drained.is_empty() {
             String::new()
         } else {
@@ -1398,7 +1415,8 @@ impl Ctx<'_> {
         self.record_version(version, |v| {
             v.phase = Phase::Revoked;
             v.disabled_at = Some(now);
-        })?;
+        })
+        .await?;
         Ok(StepOutcome::Done(format!(
             "revoked {version} (disabled; restorable until destroyed: declare it again to restore)"
         )))
@@ -1462,7 +1480,8 @@ impl Ctx<'_> {
             };
             self.record_version(version, |v| {
                 v.guarded.insert(c.name.clone(), evidence);
-            })?;
+            })
+            .await?;
             guarded.push(c.name.clone());
         }
         if now < disabled + grace {
@@ -1491,7 +1510,8 @@ impl Ctx<'_> {
         self.record_version(version, |v| {
             v.phase = Phase::Destroyed;
             v.destroyed_at = Some(now);
-        })?;
+        })
+        .await?;
         Ok(StepOutcome::Done(format!("destroyed {version}")))
     }
 }

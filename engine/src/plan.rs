@@ -289,7 +289,7 @@ fn forgotten(resolved: &Resolved, state: &State) -> Vec<FamilyPlan> {
                 accept_window: none(),
                 steps: Vec::new(),
                 notes: vec![format!(
-                    "no longer declared, but its material is live in the stores: {}. Declare `secret \"{name}\"` again to keep managing it (its history is kept); to retire it, declare it again and let rotor revoke its versions through the overlap; rotor never forgets it silently",
+                    "no longer declared, but its material is live in the stores: {}. Declare `secret \"{name}\"` again to keep managing it (its history is kept), or `rotor state rm {name}` to forget it and leave the material where it is; rotor never forgets it silently",
                     live.join(", ")
                 )],
                 blocked: None,

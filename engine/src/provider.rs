@@ -320,6 +320,19 @@ pub trait StateBackend: Send + Sync {
         state.serial += 1;
         self.save(&state)
     }
+    /// [`save_family`](Self::save_family) without holding up the caller's
+    /// other work: the apply saves from many families at once, and a
+    /// backend that waits on a disk or a server does it elsewhere (and may
+    /// commit several families' saves together). This default saves here
+    /// and now.
+    fn save_family_soon(
+        &self,
+        lineage: String,
+        name: String,
+        family: FamilyState,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(async move { self.save_family(&lineage, &name, &family) })
+    }
     /// Forgets a family's record and its approvals.
     fn remove_family(&self, name: &str) -> Result<(), StateError> {
         if let Some(mut state) = self.load()? {

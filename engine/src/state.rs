@@ -437,7 +437,7 @@ pub struct State {
 }
 
 /// Why a state could not be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StateError {
     /// Not JSON, or not our shape.
     #[error("the state is not valid: {0}")]

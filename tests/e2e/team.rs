@@ -230,7 +230,7 @@ fn a_postgres_restart_mid_apply_fails_clearly_and_the_next_apply_resumes() {
     assert!(!status.success(), "{stopped}");
     stopped
         .stderr_has("could not save state: PostgreSQL state rotor_state@127.0.0.1:")
-        .stderr_has("rotor resumes from the last saved step");
+        .stderr_has("resumes from the last saved step");
     // Reads say the same, and change nothing.
     run(&["plan"]).failure().stderr_has("connection refused");
 

@@ -70,10 +70,14 @@ pub fn events(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Rep
             } else {
                 format!(" — {}", e.detail)
             };
+            let family = if e.family.is_empty() {
+                "(the state)".to_string()
+            } else {
+                format!("secret.{}", e.family)
+            };
             println!(
-                "{}  secret.{}  {}  {}  by {}{detail}",
+                "{}  {family}  {}  {}  by {}{detail}",
                 e.at.human(),
-                e.family,
                 e.what,
                 e.outcome,
                 e.actor

@@ -22,6 +22,7 @@ use rotor_engine::state::{
 use rotor_engine::{Duration, StateBackend, Timestamp};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, GenericClient, NoTls};
 
@@ -85,6 +86,9 @@ pub struct PgState {
     where_: String,
     rt: Option<tokio::runtime::Runtime>,
     client: Arc<Mutex<Option<Client>>>,
+    /// Connections the apply's saves take turns on.
+    pool: Vec<Arc<Mutex<Option<Client>>>>,
+    next: AtomicUsize,
     leases: Leases,
     ttl: Duration,
 }
@@ -99,6 +103,10 @@ fn pg_error(where_: &str, schema: &str, e: &tokio_postgres::Error) -> StateError
         Some("3D000") => "\n  hint: the database in the connection string does not exist".into(),
         Some("28P01") | Some("28000") => {
             "\n  hint: check the user and password in the connection string".into()
+        }
+        // The server shutting down or restarting, or not yet accepting.
+        Some("57P01") | Some("57P02") | Some("57P03") | Some("08006") => {
+            "\n  hint: the server went away (shut down or restarted). Run the command again once it is back: rotor resumes from the last saved step".into()
         }
         _ if f.unreachable => {
             "\n  hint: is the server up and reachable? Run the command again once it is: rotor resumes from the last saved step".into()
@@ -150,6 +158,8 @@ impl PgState {
             where_,
             rt: Some(rt),
             client: Arc::new(Mutex::new(None)),
+            pool: (0..4).map(|_| Arc::new(Mutex::new(None))).collect(),
+            next: AtomicUsize::new(0),
             leases: Leases::default(),
             ttl: LEASE_TTL,
         })
@@ -161,6 +171,14 @@ impl PgState {
         self
     }
 
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            conn: self.conn.clone(),
+            schema: self.schema.clone(),
+            where_: self.where_.clone(),
+        }
+    }
+
     /// Runs `f` with a connected client (connecting, and creating the
     /// schema, on first use), on this backend's runtime, and waits for it.
     fn run<R, F, Fut>(&self, f: F) -> Result<R, StateError>
@@ -169,11 +187,7 @@ impl PgState {
         F: FnOnce(Arc<Mutex<Option<Client>>>, Ctx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<R, StateError>> + Send + 'static,
     {
-        let ctx = Ctx {
-            conn: self.conn.clone(),
-            schema: self.schema.clone(),
-            where_: self.where_.clone(),
-        };
+        let ctx = self.ctx();
         let client = self.client.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         self.rt.as_ref().expect("runtime").spawn(async move {
@@ -394,86 +408,36 @@ impl StateBackend for PgState {
         let (lineage, name, family) = (lineage.to_string(), name.to_string(), family.clone());
         let leased = self.leases.holds(&name);
         let mine = self.leases.token();
-        self.run(move |client, ctx| async move {
-            let mut guard = client.lock().await;
-            let c = guard.as_mut().expect("connected");
-            let s = &ctx.schema;
-            let e = |e: tokio_postgres::Error| ctx.err(&e);
-            let tx = c.transaction().await.map_err(e)?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, 0)
-                     ON CONFLICT (id) DO NOTHING"
-                ),
-                &[&(STATE_FORMAT_VERSION as i32), &lineage],
-            )
-            .await
-            .map_err(e)?;
-            let stored: String = tx
-                .query_one(&format!("SELECT lineage FROM {s}.workspace WHERE id = 1 FOR UPDATE"), &[])
-                .await
-                .map_err(e)?
-                .get(0);
-            if stored != lineage {
-                return Err(StateError::Backend(format!(
-                    "PostgreSQL state {} holds another state (lineage {stored}, not {lineage}): it was replaced while this command ran",
-                    ctx.where_
-                )));
+        self.run(move |client, ctx| save_one(client, ctx, lineage, name, family, leased, mine))
+    }
+
+    /// Runs the save on one of the backend's connections, without holding
+    /// up the caller: the apply's families save in parallel.
+    fn save_family_soon(
+        &self,
+        lineage: String,
+        name: String,
+        family: FamilyState,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
+        let leased = self.leases.holds(&name);
+        let mine = self.leases.token();
+        let slot = self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()].clone();
+        let ctx = self.ctx();
+        let (reply, answer) = futures_channel::oneshot::channel();
+        self.rt.as_ref().expect("runtime").spawn(async move {
+            let result = async {
+                ctx.ensure(&slot).await?;
+                save_one(slot, ctx, lineage, name, family, leased, mine).await
             }
-            // FOR SHARE: the lease cannot be broken until this commits.
-            let lease = read_lease(&tx, s, &name, "FOR SHARE").await.map_err(e)?;
-            if leased {
-                if lease.as_ref().map(|l| l.holder.token.as_str()) != mine.as_deref() {
-                    return Err(StateError::LeaseLost(name));
-                }
-            } else if let Some(l) = lease {
-                let now = server_now(&tx).await.map_err(e)?;
-                if blocks(&l, mine.as_deref(), now) {
-                    return Err(StateError::Leased {
-                        family: name,
-                        holder: l.describe(),
-                    });
-                }
-            }
-            let found: i64 = tx
-                .query_opt(
-                    &format!("SELECT serial FROM {s}.families WHERE name = $1 FOR UPDATE"),
-                    &[&name],
-                )
-                .await
-                .map_err(e)?
-                .map_or(0, |r| r.get(0));
-            if found as u64 + 1 != family.serial {
-                return Err(StateError::Conflict {
-                    family: name,
-                    expected: family.serial.saturating_sub(1),
-                    found: found as u64,
-                });
-            }
-            let (record, checksum) = family.to_record(&name);
-            // A new family raced by another writer fails on the key: a conflict.
-            let written = tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)
-                         ON CONFLICT (name) DO UPDATE SET serial = $2, record = $3, checksum = $4
-                         WHERE {s}.families.serial = $2 - 1"
-                    ),
-                    &[&name, &(family.serial as i64), &record, &checksum],
-                )
-                .await
-                .map_err(e)?;
-            if written != 1 {
-                return Err(StateError::Conflict {
-                    family: name,
-                    expected: family.serial.saturating_sub(1),
-                    found: family.serial,
-                });
-            }
-            tx.execute(&format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"), &[])
-                .await
-                .map_err(e)?;
-            tx.commit().await.map_err(e)
+            .await;
+            let _ = reply.send(result);
+        });
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(StateError::Backend(
+                    "the PostgreSQL state's runtime stopped before answering".into(),
+                ))
+            })
         })
     }
 
@@ -804,6 +768,107 @@ impl StateBackend for PgState {
                 .collect()
         })
     }
+}
+
+/// One family's save in one transaction: the lineage, the lease (held
+/// `FOR SHARE` so it cannot be broken until this commits), the serial, then
+/// the record and the workspace serial.
+async fn save_one(
+    client: Arc<Mutex<Option<Client>>>,
+    ctx: Ctx,
+    lineage: String,
+    name: String,
+    family: FamilyState,
+    leased: bool,
+    mine: Option<String>,
+) -> Result<(), StateError> {
+    let mut guard = client.lock().await;
+    let c = guard.as_mut().expect("connected");
+    let s = &ctx.schema;
+    let e = |e: tokio_postgres::Error| ctx.err(&e);
+    // The workspace row (every save raises its serial) is locked last, by
+    // the update just before the commit, so parallel saves overlap.
+    let tx = c.transaction().await.map_err(e)?;
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, 0)
+             ON CONFLICT (id) DO NOTHING"
+        ),
+        &[&(STATE_FORMAT_VERSION as i32), &lineage],
+    )
+    .await
+    .map_err(e)?;
+    let stored: String = tx
+        .query_one(
+            &format!("SELECT lineage FROM {s}.workspace WHERE id = 1"),
+            &[],
+        )
+        .await
+        .map_err(e)?
+        .get(0);
+    if stored != lineage {
+        return Err(StateError::Backend(format!(
+            "PostgreSQL state {} holds another state (lineage {stored}, not {lineage}): it was replaced while this command ran",
+            ctx.where_
+        )));
+    }
+    // FOR SHARE: the lease cannot be broken until this commits.
+    let lease = read_lease(&tx, s, &name, "FOR SHARE").await.map_err(e)?;
+    if leased {
+        if lease.as_ref().map(|l| l.holder.token.as_str()) != mine.as_deref() {
+            return Err(StateError::LeaseLost(name));
+        }
+    } else if let Some(l) = lease {
+        let now = server_now(&tx).await.map_err(e)?;
+        if blocks(&l, mine.as_deref(), now) {
+            return Err(StateError::Leased {
+                family: name,
+                holder: l.describe(),
+            });
+        }
+    }
+    let found: i64 = tx
+        .query_opt(
+            &format!("SELECT serial FROM {s}.families WHERE name = $1 FOR UPDATE"),
+            &[&name],
+        )
+        .await
+        .map_err(e)?
+        .map_or(0, |r| r.get(0));
+    if found as u64 + 1 != family.serial {
+        return Err(StateError::Conflict {
+            family: name,
+            expected: family.serial.saturating_sub(1),
+            found: found as u64,
+        });
+    }
+    let (record, checksum) = family.to_record(&name);
+    // A new family raced by another writer fails on the key: a conflict.
+    let written = tx
+        .execute(
+            &format!(
+                "INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO UPDATE SET serial = $2, record = $3, checksum = $4
+                 WHERE {s}.families.serial = $2 - 1"
+            ),
+            &[&name, &(family.serial as i64), &record, &checksum],
+        )
+        .await
+        .map_err(e)?;
+    if written != 1 {
+        return Err(StateError::Conflict {
+            family: name,
+            expected: family.serial.saturating_sub(1),
+            found: family.serial,
+        });
+    }
+    tx.execute(
+        &format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"),
+        &[],
+    )
+    .await
+    .map_err(e)?;
+    tx.commit().await.map_err(e)
 }
 
 async fn read_approvals(

@@ -30,7 +30,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, mpsc};
 
 /// Where the embedded default lives, relative to the spec directory.
 pub const DEFAULT_PATH: &str = ".rotor/state.db";
@@ -77,8 +77,21 @@ pub struct SqliteState {
     /// Opened on first use: a read-only command on a workspace with no
     /// state creates nothing.
     conn: Mutex<Option<Connection>>,
-    leases: Leases,
+    leases: Arc<Leases>,
     ttl: Duration,
+    /// The group-commit thread, started by the first `save_family_soon`.
+    committer: Mutex<Option<(mpsc::Sender<Job>, std::thread::JoinHandle<()>)>>,
+}
+
+/// Work for the committer thread.
+enum Job {
+    Save {
+        lineage: String,
+        name: String,
+        family: FamilyState,
+        reply: futures_channel::oneshot::Sender<Result<(), StateError>>,
+    },
+    Event(Event),
 }
 
 fn sql_error(path: &Path, e: rusqlite::Error) -> StateError {
@@ -91,8 +104,9 @@ impl SqliteState {
         SqliteState {
             path,
             conn: Mutex::new(None),
-            leases: Leases::default(),
+            leases: Arc::new(Leases::default()),
             ttl: LEASE_TTL,
+            committer: Mutex::new(None),
         }
     }
 
@@ -234,6 +248,162 @@ impl SqliteState {
             !self.leases.holds_token(&l.holder.token) && l.expires > now && holder_alive(&l.holder)
         }))
     }
+}
+
+impl SqliteState {
+    /// The committer's queue, starting it (and creating the database) first.
+    fn committer(&self) -> Result<mpsc::Sender<Job>, StateError> {
+        let mut guard = self.committer.lock().expect("committer");
+        if let Some((tx, _)) = guard.as_ref() {
+            return Ok(tx.clone());
+        }
+        // Created and migrated here, so the committer only opens it.
+        self.with(true, |_| Ok(()))?;
+        let mut conn = connect(&self.path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let (path, leases) = (self.path.clone(), self.leases.clone());
+        let handle = std::thread::Builder::new()
+            .name("rotor-state-commit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < 256 {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_batch(&mut conn, &path, &leases, batch);
+                }
+            })
+            .map_err(|e| {
+                StateError::Backend(format!("could not start the state committer: {e}"))
+            })?;
+        *guard = Some((tx.clone(), handle));
+        Ok(tx)
+    }
+}
+
+/// Commits a batch in one transaction: each save in a savepoint of its own,
+/// so one refused save (a conflict, a lost lease) leaves the others in.
+/// Each caller hears about its own save once the commit is on disk.
+fn commit_batch(conn: &mut Connection, path: &Path, leases: &Leases, batch: Vec<Job>) {
+    let now = crate::clock::now();
+    let mut replies = Vec::new();
+    let result = (|| -> Result<(), StateError> {
+        let q = |e| sql_error(path, e);
+        let mut tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(q)?;
+        for job in batch {
+            match job {
+                Job::Event(event) => {
+                    let json = serde_json::to_string(&event).expect("an event serialises");
+                    // The history is for people: a failed insert loses one line.
+                    let _ = tx.execute(
+                        "INSERT INTO events (at, family, event) VALUES (?1, ?2, ?3)",
+                        params![event.at.0, event.family, json],
+                    );
+                }
+                Job::Save {
+                    lineage,
+                    name,
+                    family,
+                    reply,
+                } => {
+                    let sp = tx.savepoint().map_err(q)?;
+                    let saved = save_one(&sp, path, leases, &lineage, &name, &family, now);
+                    if saved.is_ok() {
+                        sp.commit().map_err(q)?;
+                    } // dropped uncommitted: rolled back to the savepoint
+                    replies.push((reply, saved));
+                }
+            }
+        }
+        tx.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+        tx.commit().map_err(q)
+    })();
+    for (reply, saved) in replies {
+        let _ = reply.send(match &result {
+            Ok(()) => saved,
+            Err(e) => Err(e.clone()),
+        });
+    }
+}
+
+/// One family's save inside a transaction: the lineage, the lease, the
+/// serial, then the record and the workspace serial.
+fn save_one(
+    tx: &rusqlite::Connection,
+    path: &Path,
+    leases: &Leases,
+    lineage: &str,
+    name: &str,
+    family: &FamilyState,
+    now: Timestamp,
+) -> Result<(), StateError> {
+    let q = |e| sql_error(path, e);
+    let stored: Option<String> = tx
+        .query_row("SELECT lineage FROM workspace WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(q)?;
+    match stored {
+        None => {
+            tx.execute(
+                "INSERT INTO workspace (id, format_version, lineage, serial) VALUES (1, ?1, ?2, 0)",
+                params![STATE_FORMAT_VERSION, lineage],
+            )
+            .map_err(q)?;
+        }
+        Some(l) if l != lineage => {
+            return Err(StateError::Backend(format!(
+                "{} holds another state (lineage {l}, not {lineage}): it was replaced while this command ran",
+                path.display()
+            )));
+        }
+        Some(_) => {}
+    }
+    let lease = read_lease(tx, name).map_err(q)?;
+    if leases.holds(name) {
+        if !lease.is_some_and(|l| leases.holds_token(&l.holder.token)) {
+            return Err(StateError::LeaseLost(name.to_string()));
+        }
+    } else if let Some(l) = lease.filter(|l| {
+        !leases.holds_token(&l.holder.token) && l.expires > now && holder_alive(&l.holder)
+    }) {
+        return Err(StateError::Leased {
+            family: name.to_string(),
+            holder: l.describe(),
+        });
+    }
+    let found: i64 = tx
+        .query_row(
+            "SELECT serial FROM families WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(q)?
+        .unwrap_or(0);
+    if found as u64 + 1 != family.serial {
+        return Err(StateError::Conflict {
+            family: name.to_string(),
+            expected: family.serial.saturating_sub(1),
+            found: found as u64,
+        });
+    }
+    let (record, checksum) = family.to_record(name);
+    tx.execute(
+        "INSERT INTO families (name, serial, record, checksum) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET serial = ?2, record = ?3, checksum = ?4",
+        params![name, family.serial as i64, record, checksum],
+    )
+    .map_err(q)?;
+    tx.execute("UPDATE workspace SET serial = serial + 1 WHERE id = 1", [])
+        .map_err(q)?;
+    Ok(())
 }
 
 /// `path` + `suffix`, in the same directory.
@@ -392,71 +562,45 @@ impl StateBackend for SqliteState {
         let path = self.path.clone();
         let now = crate::clock::now();
         self.with(true, |conn| {
-            let q = |e| sql_error(&path, e);
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(q)?;
-            let stored: Option<String> = tx
-                .query_row("SELECT lineage FROM workspace WHERE id = 1", [], |r| r.get(0))
-                .optional()
-                .map_err(q)?;
-            match stored {
-                None => {
-                    tx.execute(
-                        "INSERT INTO workspace (id, format_version, lineage, serial) VALUES (1, ?1, ?2, 0)",
-                        params![STATE_FORMAT_VERSION, lineage],
-                    )
-                    .map_err(q)?;
-                }
-                Some(l) if l != lineage => {
-                    return Err(StateError::Backend(format!(
-                        "{} holds another state (lineage {l}, not {lineage}): it was replaced while this command ran",
-                        path.display()
-                    )));
-                }
-                Some(_) => {}
-            }
-            if self.leases.holds(name) {
-                let mine = read_lease(&tx, name)
-                    .map_err(q)?
-                    .is_some_and(|l| self.leases.holds_token(&l.holder.token));
-                if !mine {
-                    return Err(StateError::LeaseLost(name.to_string()));
-                }
-            } else if let Some(l) = self.conflicting_lease(&tx, name, now)? {
-                return Err(StateError::Leased {
-                    family: name.to_string(),
-                    holder: l.describe(),
-                });
-            }
-            let found: i64 = tx
-                .query_row(
-                    "SELECT serial FROM families WHERE name = ?1",
-                    params![name],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(q)?
-                .unwrap_or(0);
-            if found as u64 + 1 != family.serial {
-                return Err(StateError::Conflict {
-                    family: name.to_string(),
-                    expected: family.serial.saturating_sub(1),
-                    found: found as u64,
-                });
-            }
-            let (record, checksum) = family.to_record(name);
-            tx.execute(
-                "INSERT INTO families (name, serial, record, checksum) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (name) DO UPDATE SET serial = ?2, record = ?3, checksum = ?4",
-                params![name, family.serial as i64, record, checksum],
-            )
-            .map_err(q)?;
-            tx.execute("UPDATE workspace SET serial = serial + 1 WHERE id = 1", [])
-                .map_err(q)?;
-            tx.commit().map_err(q)
+                .map_err(|e| sql_error(&path, e))?;
+            save_one(&tx, &path, &self.leases, lineage, name, family, now)?;
+            tx.commit().map_err(|e| sql_error(&path, e))
         })
         .map(|_| ())
+    }
+
+    /// Hands the save to the committer thread, which commits every save
+    /// waiting at that moment in one transaction (each checked on its own,
+    /// in a savepoint): one disk flush for many families, and the apply's
+    /// other families go on meanwhile.
+    fn save_family_soon(
+        &self,
+        lineage: String,
+        name: String,
+        family: FamilyState,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let sent = self.committer().and_then(|tx| {
+            tx.send(Job::Save {
+                lineage,
+                name,
+                family,
+                reply,
+            })
+            .map_err(|_| {
+                StateError::Backend(format!("{}: the committer stopped", self.path.display()))
+            })
+        });
+        Box::pin(async move {
+            sent?;
+            answer.await.unwrap_or_else(|_| {
+                Err(StateError::Backend(
+                    "the state committer stopped before answering".into(),
+                ))
+            })
+        })
     }
 
     fn remove_family(&self, name: &str) -> Result<(), StateError> {
@@ -679,6 +823,18 @@ impl StateBackend for SqliteState {
     }
 
     fn append_event(&self, event: &Event) -> Result<(), StateError> {
+        // With the committer running, events go with the next commit.
+        if let Some(tx) = self
+            .committer
+            .lock()
+            .expect("committer")
+            .as_ref()
+            .map(|c| c.0.clone())
+        {
+            return tx
+                .send(Job::Event(event.clone()))
+                .map_err(|_| StateError::Backend("the state committer stopped".into()));
+        }
         let path = self.path.clone();
         let json = serde_json::to_string(event).expect("an event serialises");
         self.with(true, |conn| {
@@ -740,6 +896,11 @@ impl SqliteState {
 
 impl Drop for SqliteState {
     fn drop(&mut self) {
+        // Everything queued is committed before the leases go.
+        if let Some((tx, handle)) = self.committer.lock().expect("committer").take() {
+            drop(tx);
+            let _ = handle.join();
+        }
         let _ = self.release();
     }
 }

@@ -132,7 +132,45 @@ conformance!(
     approvals_need_no_lease_and_are_merged_on_load,
     rename_and_remove_carry_approvals_and_respect_leases,
     events_are_appended_and_read_back_per_family,
+    saves_handed_on_together_are_each_judged_alone,
 );
+
+/// The apply's saves, handed on together (`save_family_soon`, committed in
+/// groups): each is checked on its own, so one refused save leaves the
+/// others in, and events queued between them are kept.
+fn saves_handed_on_together_are_each_judged_alone(fx: &Fixture) {
+    let b = fx.open();
+    b.save_family("L", "f00", &family(1, &["v1"])).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let results = runtime.block_on(futures_util::future::join_all((0..24).map(|i| {
+        // f00 is at serial 1 already: saving it as serial 1 again is a conflict.
+        b.save_family_soon("L".into(), format!("f{i:02}"), family(1, &["v1"]))
+    })));
+    assert!(
+        matches!(&results[0], Err(StateError::Conflict { found: 1, .. })),
+        "{:?}",
+        results[0]
+    );
+    assert!(results[1..].iter().all(Result::is_ok), "{results:?}");
+    b.append_event(&Event {
+        at: Timestamp(9),
+        family: "f01".into(),
+        what: "create v1".into(),
+        outcome: "done".into(),
+        actor: "ci".into(),
+        detail: String::new(),
+    })
+    .unwrap();
+    drop(b);
+    let other = fx.open();
+    let s = other.load().unwrap().unwrap();
+    assert_eq!(s.families.len(), 24);
+    assert!(s.families.values().all(|f| f.serial == 1));
+    assert_eq!(s.serial, 24);
+    assert_eq!(other.events(Some("f01")).unwrap().len(), 1);
+}
 
 fn records_round_trip_one_family_at_a_time(fx: &Fixture) {
     let b = fx.open();
