@@ -132,6 +132,7 @@ secret "api_key" {{
   generate "random" {{
     length = 24
   }}
+  version "v0" {{}}
   version "v1" {{}}
   active = "v1"
 }}
@@ -166,12 +167,16 @@ consumer "billing" {{
         .success()
         .stderr_has("in place in store.aws_secretsmanager.main (v0: the value before it); readers see no change");
     assert_eq!(reader(&t), "s3cret-current-value", "{out}");
-    t.run(["plan"]).success().stdout_has("adopt    v1");
+    t.run(["plan"])
+        .success()
+        .stdout_has("adopt    v0")
+        .stdout_has("adopt    v1");
     t.run_within(LIMIT, APPLY_WAIT).success();
     assert_eq!(reader(&t), "s3cret-current-value");
 
+    // The rotation retires both imported values through the overlap.
     t.edit(
-        "version \"v1\" {}\n  active = \"v1\"",
+        "version \"v0\" {}\n  version \"v1\" {}\n  active = \"v1\"",
         "version \"v2\" {}\n  active = \"v2\"",
     );
     t.run_within(LIMIT, APPLY_WAIT).success();

@@ -53,6 +53,17 @@ pub async fn run(
         render::error("--previous must differ from the active version", None);
         return Err(Reported);
     }
+    if let Some(p) = previous
+        && !secret.versions.iter().any(|v| v.id == p)
+    {
+        render::error(
+            &format!("version {p} is not declared in secret.{family}"),
+            Some(&format!(
+                "declare `version \"{p}\" {{}}` beside the active one, so that the plan adopts the previous value; remove it later to retire it through the overlap"
+            )),
+        );
+        return Err(Reported);
+    }
     let providers = ws.providers(&resolved)?;
     let backend = ws.backend(Some(&resolved))?;
     let state = ws.state(&*backend)?;
