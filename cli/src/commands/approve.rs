@@ -53,9 +53,9 @@ pub fn run(
         );
         return Err(Reported);
     }
-    // No state lock: an approval is a record of its own, appended beside the
-    // state, so it can be given while `apply --wait` holds the lock and
-    // waits for it (it takes it up on its next poll).
+    // No lease: an approval is a record of its own, appended beside the
+    // families' records, so it can be given while `apply --wait` holds the
+    // family's lease and waits for it (it takes it up on its next poll).
     let backend = ws.backend(Some(&resolved))?;
     let state = ws.state(&*backend)?;
     if state.version(family, version).is_none() {

@@ -1,7 +1,7 @@
 //! `rotor status [--json] [--due]`: every family's active version, age, next
 //! due time, rotation in flight and inventory flags.
 //!
-//! Read-only: the state is read without the lock. A plan is made (stores and
+//! Read-only: the state is read without a lease. A plan is made (stores and
 //! publishers refreshed) so that a rotation in flight shows the gate it waits
 //! on; nothing is applied or written.
 
