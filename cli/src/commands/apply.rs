@@ -142,6 +142,48 @@ struct Footing {
     spec_hash: String,
     wall: rotor_engine::Timestamp,
     mono: std::time::Instant,
+    /// The spec files' identity and times when they last hashed to
+    /// `spec_hash`: while they are the same, the files are not read and
+    /// hashed again (a large spec costs milliseconds per check, and the check
+    /// runs before every promote, revoke and destroy). Any write to a file
+    /// moves its ctime, which nothing outside the kernel can set back.
+    unchanged: std::sync::Mutex<Option<Vec<SpecFileMeta>>>,
+}
+
+/// What identifies one `*.hcl` file's contents without reading it.
+#[derive(Debug, PartialEq, Eq)]
+struct SpecFileMeta {
+    name: std::ffi::OsString,
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+/// The metadata of every `*.hcl` entry of `dir` (symlinks followed),
+/// sorted; `None` when one cannot be read (the full check then says why).
+fn spec_meta(dir: &Path) -> Option<Vec<SpecFileMeta>> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).ok()? {
+        let entry = entry.ok()?;
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().ends_with(b".hcl") {
+            continue;
+        }
+        let m = std::fs::metadata(entry.path()).ok()?;
+        out.push(SpecFileMeta {
+            name,
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(out)
 }
 
 impl Footing {
@@ -151,6 +193,7 @@ impl Footing {
             spec_hash: spec_hash.to_string(),
             wall: rotor_providers::now(),
             mono: std::time::Instant::now(),
+            unchanged: std::sync::Mutex::new(None),
         }
     }
 
@@ -174,6 +217,10 @@ impl Footing {
 impl rotor_engine::provider::Ground for Footing {
     fn check(&self) -> Result<(), String> {
         self.clock()?;
+        let before = spec_meta(&self.ws_dir);
+        if before.is_some() && *self.unchanged.lock().expect("spec meta") == before {
+            return Ok(());
+        }
         let ws = Workspace {
             dir: self.ws_dir.clone(),
             state_flag: None,
@@ -187,6 +234,10 @@ impl rotor_engine::provider::Ground for Footing {
             return Err(
                 "the spec changed since this apply began: run `rotor plan` again".to_string(),
             );
+        }
+        // Remembered only when nothing moved while the files were read.
+        if before.is_some() && spec_meta(&self.ws_dir) == before {
+            *self.unchanged.lock().expect("spec meta") = before;
         }
         Ok(())
     }
