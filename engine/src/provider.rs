@@ -352,12 +352,12 @@ pub trait StateBackend: Send + Sync {
                 "the state already has a family {new}"
             )));
         }
-        let mut f = state
+        let f = state
             .families
             .remove(old)
             .ok_or_else(|| StateError::Backend(format!("the state has no family {old}")))?;
-        f.serial += 1;
-        state.families.insert(new.to_string(), f);
+        // `load` merged the approvals already.
+        state.families.insert(new.to_string(), f.renamed(old, &[]));
         state.serial += 1;
         self.save(&state)
     }

@@ -345,6 +345,20 @@ impl FamilyState {
     }
 }
 
+impl FamilyState {
+    /// The record under a new name (`state move`): the approvals recorded
+    /// on their own for the old name are taken in, since their rows name
+    /// the old family, and the serial is raised.
+    pub fn renamed(self, old: &str, approvals: &[ApprovalRecord]) -> FamilyState {
+        let mut holder = State::new(String::new());
+        holder.families.insert(old.to_string(), self);
+        holder.merge_approvals(approvals);
+        let mut family = holder.families.remove(old).expect("just inserted");
+        family.serial += 1;
+        family
+    }
+}
+
 fn record_checksum(name: &str, body: &str) -> String {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
@@ -486,6 +500,16 @@ pub enum StateError {
     /// I/O or locking trouble in a backend.
     #[error("{0}")]
     Backend(String),
+}
+
+impl StateError {
+    /// [`StateError::Leased`], naming the lease's family and holder.
+    pub fn leased(lease: &Lease) -> StateError {
+        StateError::Leased {
+            family: lease.family.clone(),
+            holder: lease.describe(),
+        }
+    }
 }
 
 impl State {

@@ -453,10 +453,7 @@ impl StateBackend for PgState {
             if let Some(l) = read_lease(&tx, s, &name, "FOR UPDATE").await.map_err(e)? {
                 let now = server_now(&tx).await.map_err(e)?;
                 if blocks(&l, mine.as_deref(), now) {
-                    return Err(StateError::Leased {
-                        family: name,
-                        holder: l.describe(),
-                    });
+                    return Err(StateError::leased(&l));
                 }
             }
             tx.execute(
@@ -495,10 +492,7 @@ impl StateBackend for PgState {
                 if let Some(l) = read_lease(&tx, s, name, "FOR UPDATE").await.map_err(e)?
                     && blocks(&l, mine.as_deref(), now)
                 {
-                    return Err(StateError::Leased {
-                        family: name.clone(),
-                        holder: l.describe(),
-                    });
+                    return Err(StateError::leased(&l));
                 }
             }
             if tx
@@ -519,22 +513,9 @@ impl StateBackend for PgState {
             else {
                 return Err(StateError::Backend(format!("the state has no family {old}")));
             };
-            let family = FamilyState::from_record(&old, row.get(0), row.get(1))?;
-            let approvals: Vec<ApprovalRecord> = read_approvals(&tx, s)
-                .await
-                .map_err(e)?
-                .into_iter()
-                .filter(|a| a.family == old)
-                .map(|mut a| {
-                    a.family = new.clone();
-                    a
-                })
-                .collect();
-            let mut holder = State::new(String::new());
-            holder.families.insert(new.clone(), family);
-            holder.merge_approvals(&approvals);
-            let mut family = holder.families.remove(&new).expect("just inserted");
-            family.serial += 1;
+            let approvals = read_approvals(&tx, s).await.map_err(e)?;
+            let family = FamilyState::from_record(&old, row.get(0), row.get(1))?
+                .renamed(&old, &approvals);
             let (record, checksum) = family.to_record(&new);
             tx.execute(&format!("DELETE FROM {s}.families WHERE name = $1"), &[&old])
                 .await
@@ -603,10 +584,7 @@ impl StateBackend for PgState {
                 if let Some(l) = read_lease(&tx, s, family, "").await.map_err(e)?
                     && blocks(&l, Some(&holder_owned.token), now)
                 {
-                    return Err(StateError::Leased {
-                        family: family.clone(),
-                        holder: l.describe(),
-                    });
+                    return Err(StateError::leased(&l));
                 }
             }
             let json = serde_json::to_string(&holder_owned).expect("a holder serialises");
@@ -821,10 +799,7 @@ async fn save_one(
     } else if let Some(l) = lease {
         let now = server_now(&tx).await.map_err(e)?;
         if blocks(&l, mine.as_deref(), now) {
-            return Err(StateError::Leased {
-                family: name,
-                holder: l.describe(),
-            });
+            return Err(StateError::leased(&l));
         }
     }
     let found: i64 = tx

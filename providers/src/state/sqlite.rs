@@ -373,10 +373,7 @@ fn save_one(
     } else if let Some(l) = lease.filter(|l| {
         !leases.holds_token(&l.holder.token) && l.expires > now && holder_alive(&l.holder)
     }) {
-        return Err(StateError::Leased {
-            family: name.to_string(),
-            holder: l.describe(),
-        });
+        return Err(StateError::leased(&l));
     }
     let found: i64 = tx
         .query_row(
@@ -612,10 +609,7 @@ impl StateBackend for SqliteState {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(q)?;
             if let Some(l) = self.conflicting_lease(&tx, name, now)? {
-                return Err(StateError::Leased {
-                    family: name.to_string(),
-                    holder: l.describe(),
-                });
+                return Err(StateError::leased(&l));
             }
             tx.execute("DELETE FROM families WHERE name = ?1", params![name])
                 .map_err(q)?;
@@ -638,10 +632,7 @@ impl StateBackend for SqliteState {
                 .map_err(q)?;
             for name in [old, new] {
                 if let Some(l) = self.conflicting_lease(&tx, name, now)? {
-                    return Err(StateError::Leased {
-                        family: name.to_string(),
-                        holder: l.describe(),
-                    });
+                    return Err(StateError::leased(&l));
                 }
             }
             let taken: bool = tx
@@ -671,22 +662,9 @@ impl StateBackend for SqliteState {
                     "the state has no family {old}"
                 )));
             };
-            let mut family = FamilyState::from_record(old, &record, &checksum)?;
-            // The approvals move into the record: their rows name the old family.
-            let approvals: Vec<ApprovalRecord> = read_approvals(&tx)
-                .map_err(q)?
-                .into_iter()
-                .filter(|a| a.family == old)
-                .map(|mut a| {
-                    a.family = new.to_string();
-                    a
-                })
-                .collect();
-            let mut holder = State::new(String::new());
-            holder.families.insert(new.to_string(), family);
-            holder.merge_approvals(&approvals);
-            family = holder.families.remove(new).expect("just inserted");
-            family.serial += 1;
+            let approvals = read_approvals(&tx).map_err(q)?;
+            let family =
+                FamilyState::from_record(old, &record, &checksum)?.renamed(old, &approvals);
             let (record, checksum) = family.to_record(new);
             tx.execute("DELETE FROM families WHERE name = ?1", params![old])
                 .map_err(q)?;
@@ -738,10 +716,7 @@ impl StateBackend for SqliteState {
                 .map_err(q)?;
             for family in families {
                 if let Some(l) = self.conflicting_lease(&tx, family, now)? {
-                    return Err(StateError::Leased {
-                        family: family.clone(),
-                        holder: l.describe(),
-                    });
+                    return Err(StateError::leased(&l));
                 }
             }
             let json = serde_json::to_string(holder).expect("a holder serialises");
