@@ -242,7 +242,7 @@ impl<'a> Recorder<'a> {
     /// Appends a step's end to the history. The history is for people: a
     /// failure to append is not a failure of the step, whose effect is
     /// already recorded in the family's record.
-    fn event(&self, family: &str, step: &Step, outcome: &StepOutcome, at: Timestamp) {
+    async fn event(&self, family: &str, step: &Step, outcome: &StepOutcome, at: Timestamp) {
         let (outcome, detail) = match outcome {
             StepOutcome::Done(detail) => ("done", detail.clone()),
             StepOutcome::Failed { error, .. } => ("failed", error.clone()),
@@ -256,7 +256,7 @@ impl<'a> Recorder<'a> {
             actor: self.actor.clone(),
             detail,
         };
-        let _ = self.backend.append_event(&event);
+        let _ = self.backend.append_event_soon(event).await;
     }
 }
 
@@ -299,7 +299,9 @@ pub async fn apply(
                     if matches!(outcome, StepOutcome::Failed { .. }) {
                         failed = true;
                     }
-                    recorder.event(&fp.family, step, &outcome, providers.clock.now());
+                    recorder
+                        .event(&fp.family, step, &outcome, providers.clock.now())
+                        .await;
                     hook.step(&fp.family, step, &outcome);
                     outcomes.push((step.id, outcome));
                 }

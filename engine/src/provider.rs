@@ -398,6 +398,14 @@ pub trait StateBackend: Send + Sync {
         let _ = event;
         Ok(())
     }
+    /// [`append_event`](Self::append_event), done when it is durable,
+    /// without holding up the caller's other work (see `save_family_soon`).
+    fn append_event_soon(
+        &self,
+        event: Event,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(async move { self.append_event(&event) })
+    }
     /// The history, oldest first; one family's with `Some`.
     fn events(&self, family: Option<&str>) -> Result<Vec<Event>, StateError> {
         let _ = family;

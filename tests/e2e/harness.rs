@@ -202,6 +202,12 @@ impl Test {
                 serde_json::from_str(&record).expect("a record is JSON"),
             );
         }
+        // The whole state's serial: the workspace's base plus every family's.
+        let serial = serial
+            + families
+                .values()
+                .map(|f| f["serial"].as_i64().unwrap_or(0))
+                .sum::<i64>();
         Some(serde_json::json!({"lineage": lineage, "serial": serial, "families": families}))
     }
 

@@ -113,6 +113,21 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The whole state's serial: the workspace's base plus every family's.
+/// Saves raise one family's serial only, so no row is shared by every save
+/// (parallel saves on PostgreSQL would queue on it); a removed family's
+/// serial moves into the base, so the sum never goes back.
+pub(crate) fn whole_serial(base: i64, state: &rotor_engine::State) -> u64 {
+    let families: u64 = state.families.values().map(|f| f.serial).sum();
+    (base + families as i64).max(0) as u64
+}
+
+/// The base to store for a whole state (`state push`, migration).
+pub(crate) fn base_serial(state: &rotor_engine::State) -> i64 {
+    let families: u64 = state.families.values().map(|f| f.serial).sum();
+    state.serial as i64 - families as i64
+}
+
 pub(crate) fn backend_error(what: &str, path: &Path, e: &std::io::Error) -> StateError {
     StateError::Backend(format!("could not {what} {}: {e}", path.display()))
 }

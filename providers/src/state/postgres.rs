@@ -344,7 +344,7 @@ impl StateBackend for PgState {
                 });
             }
             let mut state = State::new(ws.get(1));
-            state.serial = ws.get::<_, i64>(2) as u64;
+            let base: i64 = ws.get(2);
             for row in tx
                 .query(
                     &format!("SELECT name, record, checksum FROM {s}.families"),
@@ -357,6 +357,7 @@ impl StateBackend for PgState {
                 let family = FamilyState::from_record(&name, row.get(1), row.get(2))?;
                 state.families.insert(name, family);
             }
+            state.serial = super::whole_serial(base, &state);
             let approvals = read_approvals(&tx, s).await.map_err(|e| ctx.err(&e))?;
             state.merge_approvals(&approvals);
             tx.commit().await.map_err(|e| ctx.err(&e))?;
@@ -379,7 +380,7 @@ impl StateBackend for PgState {
                         "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, $3)
                          ON CONFLICT (id) DO UPDATE SET format_version = $1, lineage = $2, serial = $3"
                     ),
-                    &[&(STATE_FORMAT_VERSION as i32), &state.lineage, &(state.serial as i64)],
+                    &[&(STATE_FORMAT_VERSION as i32), &state.lineage, &super::base_serial(&state)],
                 )
                 .await?;
                 let insert = tx
@@ -456,6 +457,15 @@ impl StateBackend for PgState {
                     return Err(StateError::leased(&l));
                 }
             }
+            // The removed record's serial moves into the base, plus one.
+            let gone: i64 = tx
+                .query_opt(
+                    &format!("SELECT serial FROM {s}.families WHERE name = $1"),
+                    &[&name],
+                )
+                .await
+                .map_err(e)?
+                .map_or(0, |r| r.get(0));
             tx.execute(
                 &format!("DELETE FROM {s}.families WHERE name = $1"),
                 &[&name],
@@ -469,8 +479,8 @@ impl StateBackend for PgState {
             .await
             .map_err(e)?;
             tx.execute(
-                &format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"),
-                &[],
+                &format!("UPDATE {s}.workspace SET serial = serial + $1 + 1 WHERE id = 1"),
+                &[&gone],
             )
             .await
             .map_err(e)?;
@@ -529,9 +539,6 @@ impl StateBackend for PgState {
             )
             .await
             .map_err(e)?;
-            tx.execute(&format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"), &[])
-                .await
-                .map_err(e)?;
             tx.commit().await.map_err(e)
         })
     }
@@ -764,26 +771,37 @@ async fn save_one(
     let c = guard.as_mut().expect("connected");
     let s = &ctx.schema;
     let e = |e: tokio_postgres::Error| ctx.err(&e);
-    // The workspace row (every save raises its serial) is locked last, by
-    // the update just before the commit, so parallel saves overlap.
+    // No row is written by every save (the whole state's serial is the sum
+    // of the families'), so saves of different families run side by side.
     let tx = c.transaction().await.map_err(e)?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, 0)
-             ON CONFLICT (id) DO NOTHING"
-        ),
-        &[&(STATE_FORMAT_VERSION as i32), &lineage],
-    )
-    .await
-    .map_err(e)?;
-    let stored: String = tx
-        .query_one(
+    let found = tx
+        .query_opt(
             &format!("SELECT lineage FROM {s}.workspace WHERE id = 1"),
             &[],
         )
         .await
-        .map_err(e)?
-        .get(0);
+        .map_err(e)?;
+    let stored: String = match found {
+        Some(row) => row.get(0),
+        None => {
+            tx.execute(
+                &format!(
+                    "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, 0)
+                     ON CONFLICT (id) DO NOTHING"
+                ),
+                &[&(STATE_FORMAT_VERSION as i32), &lineage],
+            )
+            .await
+            .map_err(e)?;
+            tx.query_one(
+                &format!("SELECT lineage FROM {s}.workspace WHERE id = 1"),
+                &[],
+            )
+            .await
+            .map_err(e)?
+            .get(0)
+        }
+    };
     if stored != lineage {
         return Err(StateError::Backend(format!(
             "PostgreSQL state {} holds another state (lineage {stored}, not {lineage}): it was replaced while this command ran",
@@ -837,12 +855,6 @@ async fn save_one(
             found: family.serial,
         });
     }
-    tx.execute(
-        &format!("UPDATE {s}.workspace SET serial = serial + 1 WHERE id = 1"),
-        &[],
-    )
-    .await
-    .map_err(e)?;
     tx.commit().await.map_err(e)
 }
 

@@ -20,7 +20,7 @@
 //! The file and its `-wal`/`-shm` companions are created 0600 in a 0700
 //! directory.
 
-use super::{LEASE_TTL, Leases, backend_error, host_name, pid_alive};
+use super::{LEASE_TTL, Leases, backend_error, base_serial, host_name, pid_alive, whole_serial};
 use crate::fsutil::{self, PRIVATE_FILE};
 use rotor_engine::state::{
     ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
@@ -91,7 +91,11 @@ enum Job {
         family: FamilyState,
         reply: futures_channel::oneshot::Sender<Result<(), StateError>>,
     },
-    Event(Event),
+    Event {
+        event: Event,
+        /// Told once the event is committed, when someone waits for it.
+        reply: Option<futures_channel::oneshot::Sender<Result<(), StateError>>>,
+    },
 }
 
 fn sql_error(path: &Path, e: rusqlite::Error) -> StateError {
@@ -297,13 +301,19 @@ fn commit_batch(conn: &mut Connection, path: &Path, leases: &Leases, batch: Vec<
             .map_err(q)?;
         for job in batch {
             match job {
-                Job::Event(event) => {
+                Job::Event { event, reply } => {
                     let json = serde_json::to_string(&event).expect("an event serialises");
                     // The history is for people: a failed insert loses one line.
-                    let _ = tx.execute(
-                        "INSERT INTO events (at, family, event) VALUES (?1, ?2, ?3)",
-                        params![event.at.0, event.family, json],
-                    );
+                    let inserted = tx
+                        .execute(
+                            "INSERT INTO events (at, family, event) VALUES (?1, ?2, ?3)",
+                            params![event.at.0, event.family, json],
+                        )
+                        .map(|_| ())
+                        .map_err(q);
+                    if let Some(reply) = reply {
+                        replies.push((reply, inserted));
+                    }
                 }
                 Job::Save {
                     lineage,
@@ -398,8 +408,6 @@ fn save_one(
         params![name, family.serial as i64, record, checksum],
     )
     .map_err(q)?;
-    tx.execute("UPDATE workspace SET serial = serial + 1 WHERE id = 1", [])
-        .map_err(q)?;
     Ok(())
 }
 
@@ -471,7 +479,7 @@ fn write_whole(conn: &mut Connection, state: &State, path: &Path) -> Result<(), 
         tx.execute(
             "INSERT INTO workspace (id, format_version, lineage, serial) VALUES (1, ?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET format_version = ?1, lineage = ?2, serial = ?3",
-            params![STATE_FORMAT_VERSION, state.lineage, state.serial as i64],
+            params![STATE_FORMAT_VERSION, state.lineage, base_serial(state)],
         )?;
         let mut insert = tx.prepare(
             "INSERT INTO families (name, serial, record, checksum) VALUES (?1, ?2, ?3, ?4)",
@@ -512,7 +520,7 @@ impl StateBackend for SqliteState {
             // One read transaction: the records and the approvals agree.
             let tx = conn.transaction().map_err(q)?;
             let mut state = State::new(lineage);
-            state.serial = serial as u64;
+            let base: i64 = serial;
             {
                 let mut rows = tx
                     .prepare("SELECT name, record, checksum FROM families")
@@ -532,6 +540,7 @@ impl StateBackend for SqliteState {
                     state.families.insert(name, family);
                 }
             }
+            state.serial = whole_serial(base, &state);
             let approvals = read_approvals(&tx).map_err(q)?;
             state.merge_approvals(&approvals);
             Ok(Some(state))
@@ -566,6 +575,35 @@ impl StateBackend for SqliteState {
             tx.commit().map_err(|e| sql_error(&path, e))
         })
         .map(|_| ())
+    }
+
+    /// Queues the event with the committer's next commit and waits for it.
+    fn append_event_soon(
+        &self,
+        event: Event,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
+        let running = self
+            .committer
+            .lock()
+            .expect("committer")
+            .as_ref()
+            .map(|c| c.0.clone());
+        let Some(tx) = running else {
+            return Box::pin(async move { self.append_event(&event) });
+        };
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let sent = tx.send(Job::Event {
+            event,
+            reply: Some(reply),
+        });
+        Box::pin(async move {
+            sent.map_err(|_| StateError::Backend("the state committer stopped".into()))?;
+            answer.await.unwrap_or_else(|_| {
+                Err(StateError::Backend(
+                    "the state committer stopped before answering".into(),
+                ))
+            })
+        })
     }
 
     /// Hands the save to the committer thread, which commits every save
@@ -611,12 +649,26 @@ impl StateBackend for SqliteState {
             if let Some(l) = self.conflicting_lease(&tx, name, now)? {
                 return Err(StateError::leased(&l));
             }
+            // The whole state's serial is the base plus every record's:
+            // the removed record's serial moves into the base, plus one.
+            let gone: i64 = tx
+                .query_row(
+                    "SELECT serial FROM families WHERE name = ?1",
+                    params![name],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(q)?
+                .unwrap_or(0);
             tx.execute("DELETE FROM families WHERE name = ?1", params![name])
                 .map_err(q)?;
             tx.execute("DELETE FROM approvals WHERE family = ?1", params![name])
                 .map_err(q)?;
-            tx.execute("UPDATE workspace SET serial = serial + 1 WHERE id = 1", [])
-                .map_err(q)?;
+            tx.execute(
+                "UPDATE workspace SET serial = serial + ?1 + 1 WHERE id = 1",
+                params![gone],
+            )
+            .map_err(q)?;
             tx.commit().map_err(q)
         })
         .map(|_| ())
@@ -675,8 +727,6 @@ impl StateBackend for SqliteState {
                 params![new, family.serial as i64, record, checksum],
             )
             .map_err(q)?;
-            tx.execute("UPDATE workspace SET serial = serial + 1 WHERE id = 1", [])
-                .map_err(q)?;
             tx.commit().map_err(q)
         })
         .map(|_| ())
@@ -807,7 +857,10 @@ impl StateBackend for SqliteState {
             .map(|c| c.0.clone())
         {
             return tx
-                .send(Job::Event(event.clone()))
+                .send(Job::Event {
+                    event: event.clone(),
+                    reply: None,
+                })
                 .map_err(|_| StateError::Backend("the state committer stopped".into()));
         }
         let path = self.path.clone();
