@@ -61,6 +61,70 @@ CREATE TABLE IF NOT EXISTS {schema}.events (
     event TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_family ON {schema}.events (family, id);
+{}",
+        save_function_sql(schema)
+    )
+}
+
+/// One family's save in one round trip: lineage, lease, serial, record.
+/// Returns `ok`, `lineage:<stored>`, `lost`, `leased:<holder>|<heartbeat>|<expires>`
+/// or `conflict:<stored serial>`. `p_dead` names a lease whose holder the
+/// caller found gone (a process of its own host that exited): it does not
+/// block. The lease row is read `FOR SHARE`, so it cannot be broken until
+/// the save commits.
+pub fn save_function_sql(schema: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {schema}.save_family(
+    p_lineage text, p_name text, p_serial bigint, p_record text, p_checksum text,
+    p_token text, p_leased boolean, p_dead text
+) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_lineage text;
+    v_lease record;
+    v_found bigint;
+    v_written bigint;
+BEGIN
+    SELECT lineage INTO v_lineage FROM {schema}.workspace WHERE id = 1;
+    IF v_lineage IS NULL THEN
+        INSERT INTO {schema}.workspace (id, format_version, lineage, serial)
+            VALUES (1, {STATE_FORMAT_VERSION}, p_lineage, 0) ON CONFLICT (id) DO NOTHING;
+        SELECT lineage INTO v_lineage FROM {schema}.workspace WHERE id = 1;
+    END IF;
+    IF v_lineage <> p_lineage THEN
+        RETURN 'lineage:' || v_lineage;
+    END IF;
+    SELECT token, holder, heartbeat, expires INTO v_lease
+        FROM {schema}.leases WHERE family = p_name FOR SHARE;
+    IF p_leased THEN
+        IF NOT FOUND OR v_lease.token IS DISTINCT FROM p_token THEN
+            RETURN 'lost';
+        END IF;
+    ELSIF FOUND
+        AND v_lease.token IS DISTINCT FROM p_token
+        AND v_lease.token IS DISTINCT FROM p_dead
+        AND v_lease.expires > {NOW_MS} THEN
+        RETURN 'leased:' || v_lease.holder || '|' || v_lease.heartbeat || '|' || v_lease.expires;
+    END IF;
+    SELECT serial INTO v_found FROM {schema}.families WHERE name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        v_found := 0;
+    END IF;
+    IF v_found + 1 <> p_serial THEN
+        RETURN 'conflict:' || v_found;
+    END IF;
+    -- A new family raced by another writer fails on the key: a conflict.
+    INSERT INTO {schema}.families (name, serial, record, checksum)
+        VALUES (p_name, p_serial, p_record, p_checksum)
+        ON CONFLICT (name) DO UPDATE
+        SET serial = EXCLUDED.serial, record = EXCLUDED.record, checksum = EXCLUDED.checksum
+        WHERE {schema}.families.serial = p_serial - 1;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    IF v_written <> 1 THEN
+        RETURN 'conflict:' || p_serial;
+    END IF;
+    RETURN 'ok';
+END
+$$;
 "
     )
 }
@@ -242,6 +306,22 @@ impl Ctx {
             c.batch_execute(&schema_sql(s))
                 .await
                 .map_err(|e| self.err(&e))?;
+        } else {
+            // A schema from before the save function: add it.
+            let has_function = c
+                .query_opt(
+                    "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                     WHERE n.nspname = $1 AND p.proname = 'save_family'",
+                    &[s],
+                )
+                .await
+                .map_err(|e| self.err(&e))?
+                .is_some();
+            if !has_function {
+                c.batch_execute(&save_function_sql(s))
+                    .await
+                    .map_err(|e| self.err(&e))?;
+            }
         }
         *guard = Some(c);
         Ok(())
@@ -771,91 +851,77 @@ async fn save_one(
     let c = guard.as_mut().expect("connected");
     let s = &ctx.schema;
     let e = |e: tokio_postgres::Error| ctx.err(&e);
-    // No row is written by every save (the whole state's serial is the sum
-    // of the families'), so saves of different families run side by side.
-    let tx = c.transaction().await.map_err(e)?;
-    let found = tx
-        .query_opt(
-            &format!("SELECT lineage FROM {s}.workspace WHERE id = 1"),
-            &[],
-        )
-        .await
-        .map_err(e)?;
-    let stored: String = match found {
-        Some(row) => row.get(0),
-        None => {
-            tx.execute(
-                &format!(
-                    "INSERT INTO {s}.workspace (id, format_version, lineage, serial) VALUES (1, $1, $2, 0)
-                     ON CONFLICT (id) DO NOTHING"
-                ),
-                &[&(STATE_FORMAT_VERSION as i32), &lineage],
-            )
-            .await
-            .map_err(e)?;
-            tx.query_one(
-                &format!("SELECT lineage FROM {s}.workspace WHERE id = 1"),
-                &[],
+    // One round trip: the checks and the write run in the server
+    // (`save_family`, see [`save_function_sql`]), in one transaction. No
+    // row is written by every save (the whole state's serial is the sum of
+    // the families'), so saves of different families run side by side.
+    let (record, checksum) = family.to_record(&name);
+    let mut dead: Option<String> = None;
+    loop {
+        let answer: String = c
+            .query_one(
+                &format!("SELECT {s}.save_family($1, $2, $3, $4, $5, $6, $7, $8)"),
+                &[
+                    &lineage,
+                    &name,
+                    &(family.serial as i64),
+                    &record,
+                    &checksum,
+                    &mine,
+                    &leased,
+                    &dead,
+                ],
             )
             .await
             .map_err(e)?
-            .get(0)
-        }
-    };
-    if stored != lineage {
-        return Err(StateError::Backend(format!(
-            "PostgreSQL state {} holds another state (lineage {stored}, not {lineage}): it was replaced while this command ran",
-            ctx.where_
-        )));
+            .get(0);
+        let (what, rest) = answer.split_once(':').unwrap_or((answer.as_str(), ""));
+        return match what {
+            "ok" => Ok(()),
+            "lost" => Err(StateError::LeaseLost(name)),
+            "lineage" => Err(StateError::Backend(format!(
+                "PostgreSQL state {} holds another state (lineage {rest}, not {lineage}): it was replaced while this command ran",
+                ctx.where_
+            ))),
+            "conflict" => Err(StateError::Conflict {
+                family: name,
+                expected: family.serial.saturating_sub(1),
+                found: rest.parse().unwrap_or(0),
+            }),
+            "leased" => {
+                let mut parts = rest.rsplitn(3, '|');
+                let expires = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+                let heartbeat = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+                let holder: Option<LeaseHolder> =
+                    parts.next().and_then(|h| serde_json::from_str(h).ok());
+                let Some(holder) = holder else {
+                    return Err(StateError::Backend(format!(
+                        "PostgreSQL state {}: family {name} is leased by a holder rotor cannot read",
+                        ctx.where_
+                    )));
+                };
+                let lease = Lease {
+                    family: name.clone(),
+                    holder,
+                    heartbeat: Timestamp(heartbeat),
+                    expires: Timestamp(expires),
+                };
+                // A process of this host that has exited holds nothing.
+                if dead.is_none()
+                    && lease.holder.host == host_name()
+                    && !pid_alive(lease.holder.pid)
+                {
+                    dead = Some(lease.holder.token.clone());
+                    continue;
+                }
+                Err(StateError::leased(&lease))
+            }
+            other => Err(StateError::Backend(format!(
+                "PostgreSQL state {}: unexpected answer `{other}` from {s}.save_family",
+                ctx.where_
+            ))),
+        };
     }
-    // FOR SHARE: the lease cannot be broken until this commits.
-    let lease = read_lease(&tx, s, &name, "FOR SHARE").await.map_err(e)?;
-    if leased {
-        if lease.as_ref().map(|l| l.holder.token.as_str()) != mine.as_deref() {
-            return Err(StateError::LeaseLost(name));
-        }
-    } else if let Some(l) = lease {
-        let now = server_now(&tx).await.map_err(e)?;
-        if blocks(&l, mine.as_deref(), now) {
-            return Err(StateError::leased(&l));
-        }
-    }
-    let found: i64 = tx
-        .query_opt(
-            &format!("SELECT serial FROM {s}.families WHERE name = $1 FOR UPDATE"),
-            &[&name],
-        )
-        .await
-        .map_err(e)?
-        .map_or(0, |r| r.get(0));
-    if found as u64 + 1 != family.serial {
-        return Err(StateError::Conflict {
-            family: name,
-            expected: family.serial.saturating_sub(1),
-            found: found as u64,
-        });
-    }
-    let (record, checksum) = family.to_record(&name);
-    // A new family raced by another writer fails on the key: a conflict.
-    let written = tx
-        .execute(
-            &format!(
-                "INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO UPDATE SET serial = $2, record = $3, checksum = $4
-                 WHERE {s}.families.serial = $2 - 1"
-            ),
-            &[&name, &(family.serial as i64), &record, &checksum],
-        )
-        .await
-        .map_err(e)?;
-    if written != 1 {
-        return Err(StateError::Conflict {
-            family: name,
-            expected: family.serial.saturating_sub(1),
-            found: family.serial,
-        });
-    }
-    tx.commit().await.map_err(e)
 }
 
 async fn read_approvals(

@@ -133,7 +133,41 @@ conformance!(
     rename_and_remove_carry_approvals_and_respect_leases,
     events_are_appended_and_read_back_per_family,
     saves_handed_on_together_are_each_judged_alone,
+    two_writers_creating_one_family_at_once_one_wins,
 );
+
+/// Two processes save the same new family at the same moment: one record
+/// is written, the other save is a conflict (never a silent overwrite).
+fn two_writers_creating_one_family_at_once_one_wins(fx: &Fixture) {
+    fx.open().save_family("L", "seed", &family(1, &[])).unwrap();
+    for round in 0..5 {
+        let name = format!("new{round}");
+        let (a, b) = (fx.open(), fx.open());
+        let barrier = std::sync::Barrier::new(2);
+        let results: Vec<Result<(), StateError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = [(&a, "a"), (&b, "b")]
+                .into_iter()
+                .map(|(backend, who)| {
+                    let (barrier, name) = (&barrier, &name);
+                    s.spawn(move || {
+                        barrier.wait();
+                        backend.save_family("L", name, &family(1, &[who]))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(StateError::Conflict { .. }))),
+            "{results:?}"
+        );
+        assert_eq!(fx.open().load().unwrap().unwrap().families[&name].serial, 1);
+    }
+}
 
 /// The apply's saves, handed on together (`save_family_soon`, committed in
 /// groups): each is checked on its own, so one refused save leaves the
