@@ -492,6 +492,44 @@ impl StateBackend for PgState {
         self.run(move |client, ctx| save_one(client, ctx, lineage, name, family, leased, mine))
     }
 
+    /// Appends on one of the pool's connections, without holding up the
+    /// caller (the apply appends a line per step).
+    fn append_event_soon(
+        &self,
+        event: Event,
+    ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
+        let slot = self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()].clone();
+        let ctx = self.ctx();
+        let (reply, answer) = futures_channel::oneshot::channel();
+        self.rt.as_ref().expect("runtime").spawn(async move {
+            let result = async {
+                ctx.ensure(&slot).await?;
+                let json = serde_json::to_string(&event).expect("an event serialises");
+                let guard = slot.lock().await;
+                let c = guard.as_ref().expect("connected");
+                c.execute(
+                    &format!(
+                        "INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)",
+                        ctx.schema
+                    ),
+                    &[&event.at.0, &event.family, &json],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| ctx.err(&e))
+            }
+            .await;
+            let _ = reply.send(result);
+        });
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(StateError::Backend(
+                    "the PostgreSQL state's runtime stopped before answering".into(),
+                ))
+            })
+        })
+    }
+
     /// Runs the save on one of the backend's connections, without holding
     /// up the caller: the apply's families save in parallel.
     fn save_family_soon(
