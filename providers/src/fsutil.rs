@@ -33,6 +33,20 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<(
     write_atomic_via(path, &tmp, bytes, mode)
 }
 
+/// Replaces a file the user owns (a spec file, a saved plan) atomically
+/// and durably, as rotor replaces its own: a temporary file beside it,
+/// flushed, renamed over it, the directory flushed. The file keeps its
+/// permission bits; a new one gets 0644.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = match fs::metadata(path) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0o644,
+        Err(e) => return Err(e),
+    };
+    write_atomic(path, bytes, mode)
+}
+
 /// [`write_atomic`] through a temporary file of the caller's choosing, which
 /// must be in the same directory as `path` (a rename does not cross file systems).
 pub(crate) fn write_atomic_via(path: &Path, tmp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
@@ -123,6 +137,31 @@ pub(crate) fn normalize(path: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user's file (a spec, a saved plan) keeps its mode when replaced;
+    /// a new one is 0644 whatever the umask.
+    #[test]
+    fn replacing_a_users_file_keeps_its_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rotor.hcl");
+        replace_file(&path, b"new").unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
+        replace_file(&path, b"edited").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"edited");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
 
     #[test]
     fn atomic_write_sets_exact_mode_and_leaves_no_temp() {

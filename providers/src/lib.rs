@@ -42,6 +42,7 @@
 mod clock;
 mod config;
 mod fsutil;
+pub use fsutil::replace_file;
 mod generate;
 #[cfg(feature = "postgres")]
 pub mod postgres;

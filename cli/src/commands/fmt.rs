@@ -111,27 +111,11 @@ pub fn run(ws: &Workspace, check: bool, diff: bool) -> Result<u8, Reported> {
     Ok(OK)
 }
 
-/// Replaces a file by renaming a sibling temporary file over it, keeping its
-/// permissions: a reader sees the old text or the new, never half of one.
+/// Replaces a file atomically and durably, keeping its permissions: a
+/// reader sees the old text or the new, never half of one.
 fn write_atomically(path: &Path, text: &str) -> Result<(), Reported> {
-    let fail = |e: std::io::Error| {
+    rotor_providers::replace_file(path, text.as_bytes()).map_err(|e| {
         render::error(&format!("cannot write {}: {e}", path.display()), None);
         Reported
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| "rotor.hcl".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.fmt-{}.tmp", std::process::id()));
-    let permissions = std::fs::metadata(path).map_err(fail)?.permissions();
-    let result = (|| {
-        std::fs::write(&tmp, text)?;
-        std::fs::set_permissions(&tmp, permissions)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    Ok(())
+    })
 }

@@ -173,13 +173,8 @@ pub fn save(path: &Path, plan: &Plan, state_exists: bool) -> Result<(), Reported
     let saved = SavedPlan::new(plan.clone(), state_exists);
     let mut text = serde_json::to_string_pretty(&saved).expect("a plan serialises");
     text.push('\n');
-    let name = path
-        .file_name()
-        .map_or_else(|| "plan".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
-    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
+    // Durably: a plan saved for review is applied later, maybe after a crash.
+    if let Err(e) = rotor_providers::replace_file(path, text.as_bytes()) {
         render::error(
             &format!("cannot save the plan to {}: {e}", path.display()),
             None,

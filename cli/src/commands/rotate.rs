@@ -330,28 +330,13 @@ fn write_checked(resolved: &Resolved, file: usize, edited: String) -> Result<&Pa
     Ok(path)
 }
 
-/// Write, fsync, rename over the original, keeping its permissions.
+/// Replaces the file atomically and durably, keeping its permissions,
+/// unless it changed since it was read.
 fn write_atomic(path: &Path, original: &str, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
     if std::fs::read_to_string(path)? != original {
         return Err(std::io::Error::other(
             "it changed while rotor was editing it; run the command again",
         ));
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.rotor-tmp"));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.set_permissions(std::fs::metadata(path)?.permissions())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    rotor_providers::replace_file(path, text.as_bytes())
 }
