@@ -552,7 +552,9 @@ impl Ctx<'_> {
         drop(generated);
         let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
         v.ordinal = Some(ordinal);
-        v.published_at = Some(now);
+        // Readers of the stores see it once the last write is done: its
+        // accept window counts from then, not from before a slow write.
+        v.published_at = Some(self.now());
         v.thumbprint = thumbprint;
         self.record_created(version, v).await?;
         // Claimed once state records the version: a crash before leaves no
@@ -1240,6 +1242,11 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| failed(format!("promoting {version} in {addr}: {e}"), RESUME))?;
         }
+        // Emitters switch once the last store serves it: the overlap, and
+        // every window counted from the promote, start then, not before a
+        // slow write (found by killing at every fsync: a 100 ms write
+        // shortened the overlap readers saw by as much).
+        let now = self.now();
         let mut from = None;
         self.record(|f| {
             if let Some(old) = f.active.take() {
@@ -1414,9 +1421,11 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| failed(format!("disabling {version} in {addr}: {e}"), RESUME))?;
         }
+        // Restorable for `destroy_after` from when the last store dropped it.
+        let disabled = self.now();
         self.record_version(version, |v| {
             v.phase = Phase::Revoked;
-            v.disabled_at = Some(now);
+            v.disabled_at = Some(disabled);
         })
         .await?;
         Ok(StepOutcome::Done(format!(
