@@ -132,6 +132,19 @@ pub(crate) fn backend_error(what: &str, path: &Path, e: &std::io::Error) -> Stat
     StateError::Backend(format!("could not {what} {}: {e}", path.display()))
 }
 
+/// Waits for a worker's answer (the SQLite committer, the PostgreSQL
+/// runtime); one that went away without answering is an error naming it.
+pub(crate) async fn answered(
+    answer: futures_channel::oneshot::Receiver<Result<(), StateError>>,
+    worker: &str,
+) -> Result<(), StateError> {
+    answer.await.unwrap_or_else(|_| {
+        Err(StateError::Backend(format!(
+            "{worker} stopped before answering"
+        )))
+    })
+}
+
 /// The leases one backend value took, and the thread that renews them.
 #[derive(Default)]
 pub(crate) struct Leases {

@@ -235,6 +235,27 @@ impl PgState {
         self
     }
 
+    /// Runs `f` on the next connection of the pool, on this backend's
+    /// runtime, without holding up the caller.
+    fn on_pool<F, Fut>(&self, f: F) -> futures_util::future::BoxFuture<'_, Result<(), StateError>>
+    where
+        F: FnOnce(Arc<Mutex<Option<Client>>>, Ctx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), StateError>> + Send + 'static,
+    {
+        let slot = self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()].clone();
+        let ctx = self.ctx();
+        let (reply, answer) = futures_channel::oneshot::channel();
+        self.rt.as_ref().expect("runtime").spawn(async move {
+            let result = async {
+                ctx.ensure(&slot).await?;
+                f(slot, ctx).await
+            }
+            .await;
+            let _ = reply.send(result);
+        });
+        Box::pin(super::answered(answer, "the PostgreSQL state's runtime"))
+    }
+
     fn ctx(&self) -> Ctx {
         Ctx {
             conn: self.conn.clone(),
@@ -498,35 +519,20 @@ impl StateBackend for PgState {
         &self,
         event: Event,
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
-        let slot = self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()].clone();
-        let ctx = self.ctx();
-        let (reply, answer) = futures_channel::oneshot::channel();
-        self.rt.as_ref().expect("runtime").spawn(async move {
-            let result = async {
-                ctx.ensure(&slot).await?;
-                let json = serde_json::to_string(&event).expect("an event serialises");
-                let guard = slot.lock().await;
-                let c = guard.as_ref().expect("connected");
-                c.execute(
-                    &format!(
-                        "INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)",
-                        ctx.schema
-                    ),
-                    &[&event.at.0, &event.family, &json],
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| ctx.err(&e))
-            }
-            .await;
-            let _ = reply.send(result);
-        });
-        Box::pin(async move {
-            answer.await.unwrap_or_else(|_| {
-                Err(StateError::Backend(
-                    "the PostgreSQL state's runtime stopped before answering".into(),
-                ))
-            })
+        self.on_pool(move |slot, ctx| async move {
+            let json = serde_json::to_string(&event).expect("an event serialises");
+            let guard = slot.lock().await;
+            let c = guard.as_ref().expect("connected");
+            c.execute(
+                &format!(
+                    "INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)",
+                    ctx.schema
+                ),
+                &[&event.at.0, &event.family, &json],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| ctx.err(&e))
         })
     }
 
@@ -540,24 +546,7 @@ impl StateBackend for PgState {
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
         let leased = self.leases.holds(&name);
         let mine = self.leases.token();
-        let slot = self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()].clone();
-        let ctx = self.ctx();
-        let (reply, answer) = futures_channel::oneshot::channel();
-        self.rt.as_ref().expect("runtime").spawn(async move {
-            let result = async {
-                ctx.ensure(&slot).await?;
-                save_one(slot, ctx, lineage, name, family, leased, mine).await
-            }
-            .await;
-            let _ = reply.send(result);
-        });
-        Box::pin(async move {
-            answer.await.unwrap_or_else(|_| {
-                Err(StateError::Backend(
-                    "the PostgreSQL state's runtime stopped before answering".into(),
-                ))
-            })
-        })
+        self.on_pool(move |slot, ctx| save_one(slot, ctx, lineage, name, family, leased, mine))
     }
 
     fn remove_family(&self, name: &str) -> Result<(), StateError> {

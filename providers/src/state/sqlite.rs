@@ -598,11 +598,7 @@ impl StateBackend for SqliteState {
         });
         Box::pin(async move {
             sent.map_err(|_| StateError::Backend("the state committer stopped".into()))?;
-            answer.await.unwrap_or_else(|_| {
-                Err(StateError::Backend(
-                    "the state committer stopped before answering".into(),
-                ))
-            })
+            super::answered(answer, "the state committer").await
         })
     }
 
@@ -630,11 +626,7 @@ impl StateBackend for SqliteState {
         });
         Box::pin(async move {
             sent?;
-            answer.await.unwrap_or_else(|_| {
-                Err(StateError::Backend(
-                    "the state committer stopped before answering".into(),
-                ))
-            })
+            super::answered(answer, "the state committer").await
         })
     }
 

@@ -770,7 +770,8 @@ impl Store for VaultStore {
         for attempt in 0..2 {
             let (current, seen) = self.for_write(family, attempt).await?;
             match self.put_on(family, version, current).await {
-                Err(e) if seen && (is_cas(&e) || e.kind == ErrorKind::Conflict) => continue,
+                // A version the stale copy showed (or missed) is judged afresh.
+                Err(e) if seen && e.kind == ErrorKind::Conflict => continue,
                 other => return other,
             }
         }
