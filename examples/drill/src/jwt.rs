@@ -84,6 +84,13 @@ impl Rejection {
     }
 }
 
+/// Seconds a token is still accepted past its `exp`, as gateways allow for
+/// clock skew and slow requests (jsonwebtoken's default leeway is 60 s, Envoy's
+/// `clock_skew_seconds` 60 s). Small here, so that the drill still sees a
+/// token expire: a token sent at its last moment and delayed on a loaded
+/// machine is not a rejection the key caused.
+pub const LEEWAY_SECS: u64 = 2;
+
 /// A JSON Web Key Set, parsed: the RSA keys by `kid`, and the document.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
@@ -128,8 +135,9 @@ impl KeySet {
         json!({ "keys": self.keys.values().map(|(_, jwk)| jwk.clone()).collect::<Vec<_>>() })
     }
 
-    /// Verifies a compact JWT at `now` (seconds since the epoch). Returns the
-    /// token's `kid` with the verdict; the kid is empty for malformed tokens.
+    /// Verifies a compact JWT at `now` (seconds since the epoch), allowing
+    /// [`LEEWAY_SECS`] past `exp`. Returns the token's `kid` with the
+    /// verdict; the kid is empty for malformed tokens.
     pub fn verify(&self, token: &str, now: u64) -> (String, Result<(), Rejection>) {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
@@ -160,7 +168,7 @@ impl KeySet {
             return (kid, Err(Rejection::BadSignature));
         }
         match json(payload).and_then(|claims| claims["exp"].as_u64()) {
-            Some(exp) if now < exp => (kid, Ok(())),
+            Some(exp) if now < exp + LEEWAY_SECS => (kid, Ok(())),
             _ => (kid, Err(Rejection::Expired)),
         }
     }
@@ -199,7 +207,11 @@ pub(crate) mod tests {
             ("v1".into(), Ok(()))
         );
         assert_eq!(
-            set.verify(&signer1.sign(&claims), 1_000),
+            set.verify(&signer1.sign(&claims), 1_000 + LEEWAY_SECS - 1),
+            ("v1".into(), Ok(()))
+        );
+        assert_eq!(
+            set.verify(&signer1.sign(&claims), 1_000 + LEEWAY_SECS),
             ("v1".into(), Err(Rejection::Expired))
         );
         assert_eq!(

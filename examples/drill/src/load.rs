@@ -158,6 +158,9 @@ pub struct Summary {
     pub failed: u64,
     /// Failures by the version that signed the credential.
     pub failed_by_kid: BTreeMap<String, u64>,
+    /// Failures by version and reason (`v1: 401 rejected: unknown kid`,
+    /// `v1: timed out`), so that a rejection is told from a slow machine.
+    pub failures: BTreeMap<String, u64>,
     /// Requests by the version that signed the credential.
     pub sent_by_kid: BTreeMap<String, u64>,
 }
@@ -194,10 +197,13 @@ pub async fn run(config: LoadConfig, mut stop: watch::Receiver<bool>) -> Summary
             Mode::Jwt => {
                 let client = (seq % clients as u64) as usize;
                 let slot = &mut tokens[client];
-                // A client renews its token a quarter of a second before it expires.
+                // A client renews its token a second before it expires, as
+                // real clients renew with a margin: a token sent at the
+                // last moment is rejected as expired when the request is
+                // slow, which says nothing about the key.
                 if slot
                     .as_ref()
-                    .is_none_or(|(_, _, exp)| unix_millis() + 250 >= exp * 1000)
+                    .is_none_or(|(_, _, exp)| unix_millis() + 1000 >= exp * 1000)
                 {
                     // The clients' first tokens are shorter, evenly spread up to
                     // token_ttl, so that they renew at different times, as the
@@ -231,15 +237,26 @@ pub async fn run(config: LoadConfig, mut stop: watch::Receiver<bool>) -> Summary
         let summary = Arc::clone(&summary);
         in_flight.spawn(async move {
             let (kid, request) = request;
-            let ok = matches!(request.send().await, Ok(r) if r.status().is_success());
+            let failure = match request.send().await {
+                Ok(r) if r.status().is_success() => None,
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body = r.text().await.unwrap_or_default();
+                    Some(format!("{status} {}", body.lines().next().unwrap_or("")))
+                }
+                Err(e) if e.is_timeout() => Some("timed out".to_string()),
+                Err(e) => Some(format!("not answered: {e}")),
+            };
             let mut s = summary.lock().expect("summary lock");
             s.sent += 1;
             *s.sent_by_kid.entry(kid.clone()).or_default() += 1;
-            if ok {
-                s.ok += 1;
-            } else {
-                s.failed += 1;
-                *s.failed_by_kid.entry(kid).or_default() += 1;
+            match failure {
+                None => s.ok += 1,
+                Some(why) => {
+                    s.failed += 1;
+                    *s.failures.entry(format!("{kid}: {why}")).or_default() += 1;
+                    *s.failed_by_kid.entry(kid).or_default() += 1;
+                }
             }
         });
         // Reap finished requests so the set stays small.
