@@ -459,6 +459,35 @@ impl Ctx<'_> {
                 ));
             }
         }
+        let now = self.now();
+        // The turn after the active version's, so that a version abandoned
+        // before its promote does not shift the alternation onto the live one.
+        let ordinal = self.state().family(self.name).map_or(0, |f| {
+            f.active
+                .as_ref()
+                .and_then(|a| f.versions.get(a))
+                .and_then(|a| a.ordinal)
+                .map_or(f.versions.len(), |o| o + 1)
+        });
+        if let [(addr, store)] = stores.as_slice() {
+            // One store: its put says whether the version is there already
+            // (refused as a conflict: material is never replaced), which
+            // spares a read. Only then is it read, and adopted below.
+            self.record_baselines().await?;
+            let generated = self.generate(&how.value, version, ordinal)?;
+            let new = NewVersion {
+                id: version,
+                kid: version,
+                generated: &generated,
+            };
+            match store.put(self.name, &new).await {
+                Ok(()) => return self.record_new(version, generated, ordinal, &stores).await,
+                Err(e) if e.kind == crate::provider::ErrorKind::Conflict => {}
+                Err(e) => {
+                    return Err(failed(format!("writing {version} to {addr}: {e}"), RESUME));
+                }
+            }
+        }
         let mut present = Vec::new();
         let mut thumbprint = None;
         // Whether every store that holds it serves it as the primary.
@@ -474,16 +503,6 @@ impl Ctx<'_> {
                 primary_everywhere &= live.primary.as_deref() == Some(version);
             }
         }
-        let now = self.now();
-        // The turn after the active version's, so that a version abandoned
-        // before its promote does not shift the alternation onto the live one.
-        let ordinal = self.state().family(self.name).map_or(0, |f| {
-            f.active
-                .as_ref()
-                .and_then(|a| f.versions.get(a))
-                .and_then(|a| a.ordinal)
-                .map_or(f.versions.len(), |o| o + 1)
-        });
         if !present.is_empty() {
             if present.len() != stores.len() {
                 self.complete_partial_write(version, &stores, &present, &how.value)
@@ -530,11 +549,7 @@ impl Ctx<'_> {
         }
 
         self.record_baselines().await?;
-        let generated = self
-            .providers
-            .generator
-            .generate(&how.value, ordinal)
-            .map_err(|e| failed(format!("generating {version}: {e}"), RESUME))?;
+        let generated = self.generate(&how.value, version, ordinal)?;
         for (addr, store) in &stores {
             let new = NewVersion {
                 id: version,
@@ -546,6 +561,30 @@ impl Ctx<'_> {
                 .await
                 .map_err(|e| failed(format!("writing {version} to {addr}: {e}"), RESUME))?;
         }
+        self.record_new(version, generated, ordinal, &stores).await
+    }
+
+    fn generate(
+        &self,
+        how: &crate::spec::Generate,
+        version: &str,
+        ordinal: usize,
+    ) -> Result<crate::provider::Generated, StepOutcome> {
+        self.providers
+            .generator
+            .generate(how, ordinal)
+            .map_err(|e| failed(format!("generating {version}: {e}"), RESUME))
+    }
+
+    /// Records a version this apply generated and wrote to every store.
+    async fn record_new(
+        &self,
+        version: &str,
+        generated: crate::provider::Generated,
+        ordinal: usize,
+        stores: &[(String, std::sync::Arc<dyn crate::Store>)],
+    ) -> Result<StepOutcome, StepOutcome> {
+        let now = self.now();
         let fingerprint = generated.fingerprint.clone();
         let algorithm = generated.algorithm.clone();
         let thumbprint = generated.public_jwk.as_ref().map(crate::jwk::thumbprint);
@@ -990,7 +1029,9 @@ impl Ctx<'_> {
             let mut result = probe.check(&request).await;
             drop(request);
             // Output from outside is printed and kept: never with material in it.
-            result.detail = self.redacted(&result.detail, material.as_deref()).await;
+            if result.quotes {
+                result.detail = self.redacted(&result.detail, material.as_deref()).await;
+            }
             let at = self.now();
             let evidence = Evidence {
                 probe: verify.kind.clone(),
@@ -1505,18 +1546,19 @@ impl Ctx<'_> {
 
         self.ground()?;
         for (addr, store) in self.stores() {
-            // An apply interrupted after destroying it here, before recording so.
-            let live = store
-                .read(self.name)
-                .await
-                .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
-            if !live.versions.iter().any(|lv| lv.id == version) {
-                continue;
+            // Destroying what is destroyed already (an apply interrupted
+            // before recording so) is done; one the store never had is not
+            // found, and there is nothing to destroy there either.
+            match store.destroy(self.name, version).await {
+                Ok(()) => {}
+                Err(e) if e.kind == crate::provider::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(failed(
+                        format!("destroying {version} in {addr}: {e}"),
+                        RESUME,
+                    ));
+                }
             }
-            store
-                .destroy(self.name, version)
-                .await
-                .map_err(|e| failed(format!("destroying {version} in {addr}: {e}"), RESUME))?;
         }
         self.record_version(version, |v| {
             v.phase = Phase::Destroyed;

@@ -232,6 +232,12 @@ pub struct ProbeRequest {
 /// What a probe saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeResult {
+    /// Whether `detail` quotes text from outside rotor (a command's output,
+    /// a response, a server's message). Quoted text is redacted against the
+    /// material of every live version of the family before it is shown or
+    /// kept, which reads that material from a store; a detail rotor wrote
+    /// itself (`exit 0`) is not.
+    pub quotes: bool,
     /// Whether the consumer was shown to accept or emit the version.
     pub passed: bool,
     /// A short reason for people (exit status, last line of output). Never material.

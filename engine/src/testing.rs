@@ -314,6 +314,13 @@ impl Store for FakeStore {
                 Some(v) if !v.enabled => {
                     f.versions.remove(id);
                 }
+                // As the real stores: what is gone is not found.
+                None => {
+                    return Err(ProviderError::new(
+                        ErrorKind::NotFound,
+                        format!("no version {id}"),
+                    ));
+                }
                 _ => {
                     return Err(ProviderError::new(
                         ErrorKind::Invalid,
@@ -520,6 +527,7 @@ impl Probe for FakeProbe {
         });
         let passed = self.passing.load(Ordering::SeqCst);
         ProbeResult {
+            quotes: true,
             passed,
             detail: if passed {
                 "exit 0".into()

@@ -282,6 +282,7 @@ impl Probe for WorldProbe {
             ProbePhase::Drain | ProbePhase::Guard => true,
         };
         ProbeResult {
+            quotes: true,
             passed,
             detail: if passed { "exit 0" } else { "exit 1" }.into(),
         }

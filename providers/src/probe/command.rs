@@ -133,6 +133,7 @@ impl Probe for CommandProbe {
 
     async fn check(&self, request: &ProbeRequest) -> ProbeResult {
         let failed = |detail: String| ProbeResult {
+            quotes: true,
             passed: false,
             detail,
         };
@@ -163,7 +164,9 @@ impl Probe for CommandProbe {
         };
         let status = match (output.status.code(), output.status.signal()) {
             (Some(0), _) => {
+                // Its output is not kept: nothing outside rotor is quoted.
                 return ProbeResult {
+                    quotes: false,
                     passed: true,
                     detail: "exit 0".into(),
                 };
@@ -174,7 +177,11 @@ impl Probe for CommandProbe {
         };
         match last_line(&output.stderr).or_else(|| last_line(&output.stdout)) {
             Some(line) => failed(format!("{status}: {line}")),
-            None => failed(status),
+            None => ProbeResult {
+                quotes: false,
+                passed: false,
+                detail: status,
+            },
         }
     }
 }
@@ -212,6 +219,7 @@ mod tests {
         assert_eq!(
             r,
             ProbeResult {
+                quotes: false,
                 passed: true,
                 detail: "exit 0".into()
             }
@@ -229,6 +237,7 @@ mod tests {
         assert_eq!(
             r,
             ProbeResult {
+                quotes: true,
                 passed: false,
                 detail: "exit 3: bad kid".into()
             }
@@ -242,8 +251,10 @@ mod tests {
             .check(&request())
             .await;
         assert_eq!(r.detail.chars().count(), "exit 2: ".len() + DETAIL_CHARS);
+        assert!(r.quotes, "output is quoted");
         let r = sh("exit 4", DEFAULT_TIMEOUT).check(&request()).await;
         assert_eq!(r.detail, "exit 4");
+        assert!(!r.quotes, "a bare status quotes nothing");
     }
 
     #[tokio::test]
@@ -253,6 +264,7 @@ mod tests {
         assert_eq!(
             r,
             ProbeResult {
+                quotes: true,
                 passed: false,
                 detail: "timed out after 200ms".into()
             }

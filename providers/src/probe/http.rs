@@ -244,6 +244,7 @@ impl Probe for HttpProbe {
 
     async fn check(&self, request: &ProbeRequest) -> ProbeResult {
         let failed = |detail: String| ProbeResult {
+            quotes: true,
             passed: false,
             detail,
         };
@@ -294,6 +295,7 @@ impl Probe for HttpProbe {
             }
         }
         ProbeResult {
+            quotes: true,
             passed: true,
             detail: format!("HTTP {status}"),
         }

@@ -141,6 +141,7 @@ impl Probe for JwksProbe {
             Ok(set) => set,
             Err(detail) => {
                 return ProbeResult {
+                    quotes: true,
                     passed: false,
                     detail,
                 };
@@ -151,6 +152,7 @@ impl Probe for JwksProbe {
             // Absent from nothing proves nothing: a consumer whose key set is
             // empty verifies no token at all, and a guard must not pass on it.
             return ProbeResult {
+                quotes: true,
                 passed: false,
                 detail: format!(
                     "the key set at {url} holds no key: kid {kid} is absent, but so is every other key, which is an outage, not a revoke"
@@ -172,6 +174,7 @@ impl Probe for JwksProbe {
             && !listed.contains(&expected)
         {
             return ProbeResult {
+                quotes: true,
                 passed: false,
                 detail: format!(
                     "kid {kid} is listed with a different key at {url} (thumbprint {}, the store holds {})",
@@ -192,6 +195,7 @@ impl Probe for JwksProbe {
             ),
         };
         ProbeResult {
+            quotes: true,
             passed: present == want_present,
             detail,
         }

@@ -75,6 +75,7 @@ impl Probe for PostgresProbe {
 
     async fn check(&self, request: &ProbeRequest) -> ProbeResult {
         let failed = |detail: String| ProbeResult {
+            quotes: true,
             passed: false,
             detail,
         };
@@ -104,6 +105,7 @@ impl Probe for PostgresProbe {
             .await
         {
             Ok(_) => ProbeResult {
+                quotes: true,
                 passed: true,
                 detail: format!("logged in as {} at {}", login.username, self.endpoint),
             },
@@ -124,6 +126,7 @@ impl PostgresProbe {
             Ok(row) => {
                 let open: i64 = row.get(0);
                 ProbeResult {
+                    quotes: true,
                     passed: open == 0,
                     detail: match open {
                         0 => format!("no session of {user} is open at {}", self.endpoint),
@@ -133,6 +136,7 @@ impl PostgresProbe {
                 }
             }
             Err(e) => ProbeResult {
+                quotes: true,
                 passed: false,
                 detail: format!("{user} at {}: counting sessions failed: {e}", self.endpoint),
             },

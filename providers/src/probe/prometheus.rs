@@ -226,6 +226,7 @@ impl Probe for PrometheusProbe {
             Ok(v) => v,
             Err(detail) => {
                 return ProbeResult {
+                    quotes: true,
                     passed: false,
                     detail,
                 };
@@ -260,7 +261,11 @@ impl Probe for PrometheusProbe {
                 ),
             },
         };
-        ProbeResult { passed, detail }
+        ProbeResult {
+            quotes: true,
+            passed,
+            detail,
+        }
     }
 
     async fn measure(&self, request: &ProbeRequest) -> Result<f64, String> {

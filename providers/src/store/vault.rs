@@ -67,10 +67,13 @@
 //! - `set_primary` needs an enabled version; `disable` refuses the primary and
 //!   sets `enabled: false` (restorable with `enable`).
 //! - `destroy` (of a disabled version only) removes the version's `material`
-//!   from the document and keeps a tombstone (`destroyed: true`, no material),
-//!   then destroys the older KV versions that held it and records
-//!   `purged: true`; until then `read` lists the version as disabled, so an
-//!   interrupted destroy is asked for again and finishes the purge.
+//!   from the document and keeps a tombstone (`destroyed: true, purged: true`,
+//!   no material) in one write, then destroys the older KV versions that held
+//!   it. Every `destroy` of a tombstone destroys those KV versions again, and
+//!   the engine asks for the destroy until it has recorded it, so a crash
+//!   between the two writes is finished by the next apply. (A tombstone
+//!   written by an earlier release without `purged` is listed as disabled
+//!   until a destroy purges its history and marks it.)
 //!   **Old KV versions still hold the material**: KV v2 keeps history until its
 //!   own `delete_version_after` or an explicit destroy. So after writing the
 //!   tombstone, `destroy` calls `POST <mount>/destroy/<path>/<family>` with every
@@ -170,9 +173,9 @@ struct DocVersion {
     jwk: Option<Map<String, Value>>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     destroyed: bool,
-    /// The older KV versions that held the material are destroyed too. Until
-    /// then `read` still lists the version (disabled), so that an interrupted
-    /// destroy is asked for again and finishes the purge.
+    /// `read` no longer lists the version. Written with the tombstone; a
+    /// tombstone without it (an earlier release's) is listed, disabled,
+    /// until a destroy has purged its history.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     purged: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -678,9 +681,6 @@ impl VaultStore {
         let Some(v) = current.doc.versions.get_mut(id) else {
             return Err(self.missing(family, id));
         };
-        if v.destroyed && v.purged {
-            return Ok(()); // already done; a resumed apply may ask again
-        }
         if v.enabled && !v.destroyed {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
@@ -691,13 +691,22 @@ impl VaultStore {
             ));
         }
         let first = v.kv_version.unwrap_or(1).max(1);
+        // A tombstone from an earlier release lists the version until its
+        // history is purged, and is marked once it is.
+        let unmarked = v.destroyed && !v.purged;
         if !v.destroyed {
+            // One write takes the material out and the version off `read`;
+            // the history is purged next. Every call purges it again, so a
+            // crash between the two is finished by the next destroy, which
+            // the engine asks for until it has recorded the version destroyed.
             v.material = None;
             v.destroyed = true;
+            v.purged = true;
             current.kv_version = self.save(family, &current).await?;
         }
-        // The tombstone is written; now purge the history that held the material:
-        // every KV version from the one that first held it to the one before the tombstone.
+        // Every KV version from the one that first held the material to the
+        // one before the tombstone (or later: versions past the tombstone
+        // hold other versions' material, which the latest still holds).
         if current.kv_version > first {
             let versions: Vec<u64> = (first..current.kv_version).collect();
             let req = self
@@ -708,11 +717,12 @@ impl VaultStore {
                 return Err(self.unexpected("destroy old KV versions of", family, status, &body));
             }
         }
-        // Record the purge, so that `read` stops listing the version.
-        if let Some(v) = current.doc.versions.get_mut(id) {
-            v.purged = true;
+        if unmarked {
+            if let Some(v) = current.doc.versions.get_mut(id) {
+                v.purged = true;
+            }
+            self.save(family, &current).await?;
         }
-        self.save(family, &current).await?;
         Ok(())
     }
 }
@@ -1144,9 +1154,8 @@ mod tests {
         );
     }
 
-    /// A destroy interrupted after its tombstone, before the purge of the KV
-    /// history, is finished by the next destroy: until then `read` still lists
-    /// the version (disabled), so the engine asks again.
+    /// A tombstone an earlier release wrote (without `purged`) is listed,
+    /// disabled, until a destroy has purged the KV history that held it.
     #[tokio::test]
     async fn an_interrupted_destroy_still_purges_the_history() {
         let store = live_store();
@@ -1185,6 +1194,58 @@ mod tests {
             .unwrap();
         assert_eq!(body["data"]["metadata"]["destroyed"], true, "{body}");
         store.destroy("f", "a").await.unwrap(); // idempotent
+    }
+
+    /// A crash between the tombstone (which takes the version off `read`)
+    /// and the purge: the engine has not recorded the destroy, asks again,
+    /// and the history that held the material is destroyed then.
+    #[tokio::test]
+    async fn a_destroy_asked_again_after_the_tombstone_purges_the_history() {
+        let store = live_store();
+        let (g1, g2) = (random(), random());
+        store.put("g", &new_version("a", &g1)).await.unwrap();
+        store.put("g", &new_version("b", &g2)).await.unwrap();
+        store.set_primary("g", "b").await.unwrap();
+        store.disable("g", "a").await.unwrap();
+        let mut current = store.load("g").await.unwrap();
+        let first = current.doc.versions["a"].kv_version.unwrap();
+        let a = current.doc.versions.get_mut("a").unwrap();
+        a.material = None;
+        a.destroyed = true;
+        a.purged = true;
+        store.save("g", &current).await.unwrap();
+        let history = || async {
+            let url = format!("{}?version={first}", store.url("data", "g"));
+            let (_, body) = store
+                .send(store.request(reqwest::Method::GET, &url), "g", "read")
+                .await
+                .unwrap();
+            body
+        };
+        let before = history().await;
+        assert_eq!(
+            before["data"]["data"]["versions"]["a"]["material"].as_str(),
+            std::str::from_utf8(g1.material.expose()).ok(),
+            "the crash left the material in KV version {first}"
+        );
+        assert!(
+            store
+                .read("g")
+                .await
+                .unwrap()
+                .versions
+                .iter()
+                .all(|v| v.id != "a")
+        );
+        store.destroy("g", "a").await.unwrap();
+        let after = history().await;
+        assert_eq!(after["data"]["metadata"]["destroyed"], true, "{after}");
+        assert!(after["data"]["data"].is_null(), "{after}");
+        // b's material is still served by the latest version.
+        assert_eq!(
+            store.read_material("g", "b").await.unwrap().expose(),
+            g2.material.expose()
+        );
     }
 
     #[test]
