@@ -22,8 +22,8 @@ pub struct Global {
     pub dir: Option<PathBuf>,
     /// Where the state is, overriding the spec's `state` block: a database
     /// file (default: DIR/.rotor/state.db) or a PostgreSQL connection
-    /// string (`postgres://…`). A relative file is taken from the current
-    /// directory.
+    /// string (`postgres://…`). A relative file is taken from DIR, as
+    /// Terraform's -chdir does.
     #[arg(long, global = true, value_name = "FILE|URL")]
     pub state: Option<String>,
     /// Plain output without colour (also when NO_COLOR is set).
@@ -61,6 +61,10 @@ pub enum Command {
         /// Also save the plan to FILE, for `rotor apply FILE` (also `-out FILE`).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Only these families (`secret.NAME` or `NAME`; repeatable), as
+        /// Terraform's -target.
+        #[arg(long = "target", value_name = "secret.NAME")]
+        targets: Vec<String>,
     },
     /// Carry out the plan; stop cleanly at gates that are not open yet.
     Apply {
@@ -73,9 +77,13 @@ pub enum Command {
         /// Keep running until every gate has opened, with progress.
         #[arg(long)]
         wait: bool,
-        /// Families applied at once.
-        #[arg(long, default_value_t = 10, value_name = "N")]
+        /// Families applied at once (at least 1).
+        #[arg(long, default_value_t = 10, value_name = "N", value_parser = at_least_one)]
         parallelism: usize,
+        /// Only these families (`secret.NAME` or `NAME`; repeatable), as
+        /// Terraform's -target: for repairs, not for routine applies.
+        #[arg(long = "target", value_name = "secret.NAME")]
+        targets: Vec<String>,
         /// Fail instead of prompting (for CI).
         #[arg(long)]
         no_input: bool,
@@ -109,7 +117,7 @@ pub enum Command {
         /// Machine-readable status.
         #[arg(long)]
         json: bool,
-        /// Exit 1 when any family is due or overdue for rotation (for scheduled CI jobs).
+        /// Exit 2 when any family is due or overdue for rotation (for scheduled CI jobs).
         #[arg(long)]
         due: bool,
     },
@@ -256,6 +264,15 @@ pub enum StateCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// `--parallelism`: a whole number, 1 or more (0 would apply nothing, forever).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// How `rotor runbook` writes.

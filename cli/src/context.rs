@@ -25,10 +25,16 @@ pub type Backend = Box<dyn StateBackend>;
 impl Workspace {
     pub fn new(global: &Global) -> Workspace {
         let dir = global.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-        Workspace {
-            dir,
-            state_flag: global.state.clone(),
-        }
+        // A relative state file is taken from DIR, as every other path rotor
+        // reads with -C (and as `terraform -chdir` takes its paths).
+        let state_flag = global.state.clone().map(|flag| {
+            if rotor_providers::state::is_postgres(&flag) || Path::new(&flag).is_absolute() {
+                flag
+            } else {
+                dir.join(&flag).to_string_lossy().into_owned()
+            }
+        });
+        Workspace { dir, state_flag }
     }
 
     /// The embedded database's path when the state is local (for the

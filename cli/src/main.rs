@@ -14,7 +14,10 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let args = args::Cli::parse_from(terraform_out(std::env::args_os()));
+    let args = match args::Cli::try_parse_from(terraform_flags(std::env::args_os())) {
+        Ok(args) => args,
+        Err(e) => return std::process::ExitCode::from(usage(&e)),
+    };
     style::init(args.global.no_color);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -25,23 +28,117 @@ fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code)
 }
 
-/// Accepts Terraform's single-dash `-out FILE` and `-out=FILE` as `--out`
-/// (clap reads `-out` as `-o -u -t`). Arguments after `--` are left alone.
-fn terraform_out(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+/// Prints what clap says and returns the exit code: `--help` and
+/// `--version` are successes; a usage error is an error (1), never clap's
+/// own 2, which `--detailed-exitcode` reserves for "changes pending".
+fn usage(e: &clap::Error) -> u8 {
+    let _ = e.print();
+    if e.use_stderr() {
+        commands::ERROR
+    } else {
+        commands::OK
+    }
+}
+
+/// Terraform's single-dash flags that rotor has under the same name
+/// (`-out`, `-detailed-exitcode`, `-no-color`, `-json`, `-auto-approve`,
+/// `-target`, `-parallelism`, `-state`), with or without `=VALUE`, are read as
+/// the double-dash ones (clap would read `-out` as `-o -u -t`). `-input=false`
+/// is `--no-input`. Arguments after `--` are left alone.
+fn terraform_flags(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const SAME_NAME: &[&str] = &[
+        "out",
+        "detailed-exitcode",
+        "no-color",
+        "json",
+        "auto-approve",
+        "target",
+        "parallelism",
+        "state",
+    ];
     let mut after_dashes = false;
     args.map(|a| {
         if after_dashes {
             return a;
         }
-        match a.to_str() {
-            Some("--") => {
-                after_dashes = true;
-                a
-            }
-            Some("-out") => "--out".into(),
-            Some(s) if s.starts_with("-out=") => format!("-{s}").into(),
-            _ => a,
+        let Some(s) = a.to_str() else {
+            return a;
+        };
+        if s == "--" {
+            after_dashes = true;
+            return a;
+        }
+        if s == "-input=false" {
+            return "--no-input".into();
+        }
+        let Some(flag) = s.strip_prefix('-').filter(|f| !f.starts_with('-')) else {
+            return a;
+        };
+        let name = flag.split_once('=').map_or(flag, |(n, _)| n);
+        if SAME_NAME.contains(&name) {
+            format!("-{s}").into()
+        } else {
+            a
         }
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terraform_flags;
+
+    fn read(args: &[&str]) -> Vec<String> {
+        terraform_flags(args.iter().map(|a| a.into()))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn terraform_single_dash_flags_are_read_as_double_dash() {
+        assert_eq!(
+            read(&[
+                "rotor",
+                "plan",
+                "-out",
+                "p",
+                "-detailed-exitcode",
+                "-no-color"
+            ]),
+            [
+                "rotor",
+                "plan",
+                "--out",
+                "p",
+                "--detailed-exitcode",
+                "--no-color"
+            ]
+        );
+        assert_eq!(
+            read(&[
+                "rotor",
+                "apply",
+                "-auto-approve",
+                "-target=secret.a",
+                "-input=false"
+            ]),
+            [
+                "rotor",
+                "apply",
+                "--auto-approve",
+                "--target=secret.a",
+                "--no-input"
+            ]
+        );
+        assert_eq!(
+            read(&["rotor", "plan", "-json"]),
+            ["rotor", "plan", "--json"]
+        );
+        // Short flags, unknown names and everything after `--` are left alone.
+        assert_eq!(
+            read(&["rotor", "-C", "dir", "-x", "--", "-out"]),
+            ["rotor", "-C", "dir", "-x", "--", "-out"]
+        );
+    }
 }

@@ -113,6 +113,13 @@ pub trait Store: Send + Sync {
     fn address(&self) -> &str;
     /// Every version of a family and the primary.
     async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError>;
+    /// The longest version id this store can hold, in bytes, and why (said
+    /// to the user when a declared id is longer); `None` when it has no limit
+    /// of its own. `validate` and `rotate --version` refuse longer ids, so
+    /// that an apply never fails on one halfway.
+    fn id_limit(&self) -> Option<(usize, &'static str)> {
+        None
+    }
     /// Writes a new, enabled, non-primary version. Writing a version that
     /// exists is an error (`Conflict`): material is never replaced.
     async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError>;

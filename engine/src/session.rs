@@ -36,6 +36,12 @@ pub trait Waiter: Send + Sync {
     fn waiting(&self, report: &ApplyReport, started: Timestamp) {
         let _ = (report, started);
     }
+    /// Why the session must stop after the round that is running (the user
+    /// pressed Ctrl-C), if it must: checked between rounds, so no step is
+    /// cut in half.
+    fn interrupted(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How a session ended.
@@ -165,6 +171,9 @@ impl Session<'_> {
             };
             if report.failed() {
                 return End::Failed { report, ran };
+            }
+            if let Some(why) = self.wait.and_then(|w| w.interrupted()) {
+                return End::Stopped(why);
             }
             let complete = report.is_complete();
             if !complete {

@@ -106,6 +106,31 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
         }
     }
 
+    // A version id a store cannot hold is refused now, not by an apply halfway.
+    for secret in &spec.secrets {
+        for version in &secret.versions {
+            for r in &secret.stores {
+                let Some((limit, why)) = stores.get(&r.to_string()).and_then(|s| s.id_limit())
+                else {
+                    continue;
+                };
+                if version.id.len() > limit {
+                    report(
+                        ConfigError::new(
+                            format!(
+                                "version id `{}` is {} bytes long; {r} allows at most {limit}: {why}",
+                                version.id,
+                                version.id.len()
+                            ),
+                            &version.span,
+                        )
+                        .hint(format!("use an id of at most {limit} bytes, e.g. 2026-11")),
+                    );
+                }
+            }
+        }
+    }
+
     let mut publishers: BTreeMap<String, Arc<dyn Publisher>> = BTreeMap::new();
     // Two publishers writing one file would overwrite each other on every
     // apply, and each would restart the other's accept windows.

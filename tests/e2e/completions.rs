@@ -36,7 +36,7 @@ fn completions_for_every_shell() {
         assert!(out.stdout.contains("graph"), "{shell}\n{out}");
     }
     t.run(["completions", "tcsh"])
-        .code(2)
+        .failure()
         .stderr_has("invalid value 'tcsh'");
 }
 

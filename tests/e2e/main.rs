@@ -10,6 +10,7 @@ mod aws;
 mod completions;
 mod crash;
 mod drill;
+mod exit_codes;
 mod fmt;
 mod graph;
 mod harness;

@@ -109,7 +109,7 @@ fn status_snapshot_after_bootstrap() {
 }
 
 #[test]
-fn a_lapsed_cadence_is_overdue_and_due_exits_1() {
+fn a_lapsed_cadence_is_overdue_and_due_exits_2() {
     let t = Test::new().spec(&quickstart_with(
         "cadence       = \"90d\"",
         "cadence       = \"1s\"",
@@ -119,7 +119,9 @@ fn a_lapsed_cadence_is_overdue_and_due_exits_1() {
     let f = family(&t);
     assert_eq!(flags(&f), ["overdue"], "{f}");
     assert!(millis(&f["next_due"]) - millis(&f["last_rotation"]) == 1000);
-    let out = t.run(["status", "--due"]).failure();
+    // 2, as `plan --detailed-exitcode` says "work is waiting": never 1,
+    // which a scheduled job must read as "rotor failed".
+    let out = t.run(["status", "--due"]).code(2);
     assert!(out.stdout.contains("overdue"), "{out}");
     assert!(out.stdout.contains(" ago)"), "{out}");
     assert!(
@@ -196,6 +198,7 @@ fn review_dates_and_the_cadence_policy() {
         .stderr_has("rotor.hcl:13:19");
     t.run(["validate", "--max-cadence", "30d", "--strict"])
         .failure();
-    // A bad duration is a usage error.
-    t.run(["validate", "--max-cadence", "soon"]).code(2);
+    // A bad duration is a usage error: 1, as every error (clap's own 2 would
+    // read as "changes pending" in CI).
+    t.run(["validate", "--max-cadence", "soon"]).failure();
 }

@@ -21,6 +21,8 @@ pub struct Options {
     pub adopt: bool,
     /// A plan saved by `rotor plan -out FILE`, applied instead of a fresh one.
     pub plan_file: Option<PathBuf>,
+    /// `--target`: only these families.
+    pub targets: Vec<String>,
 }
 
 /// How often `--wait` says it is still waiting when nothing changes.
@@ -34,7 +36,15 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     let providers = ws.providers(&resolved)?;
     let backend = ws.backend(Some(&resolved))?;
     let state = ws.state(&*backend)?;
-    let plan = super::plan::make_plan(&resolved, &providers, &state, opts.parallelism).await?;
+    let targets = super::plan::targets(&resolved, &opts.targets)?;
+    let plan = super::plan::make_plan_in(
+        &resolved,
+        &providers,
+        &state,
+        opts.parallelism,
+        targets.as_ref(),
+    )
+    .await?;
     render::plan::print_human(&plan);
     if plan.is_empty() {
         return Ok(OK);
@@ -261,10 +271,12 @@ async fn execute(
     let hook = render::plan::Progress::new();
     let started = providers.clock.now();
     let footing = std::sync::Arc::new(Footing::new(ws, &resolved.hash));
+    let interrupt = Interrupt::listen();
     let waiter = Waiting {
         footing: footing.clone(),
         clock: providers.clock.clone(),
-        last_status: std::sync::Mutex::new(started),
+        last_status: std::sync::Mutex::new(None),
+        interrupt: interrupt.clone(),
     };
     let session = Session {
         resolved,
@@ -288,6 +300,17 @@ async fn execute(
                 style::green(&render::plan::apply_summary(&report, ran))
             );
             Ok(OK)
+        }
+        End::Pending { report, ran } if interrupt.is_set() => {
+            eprintln!(
+                "{}",
+                style::yellow(&render::plan::apply_summary(&report, ran))
+            );
+            render::error(
+                "interrupted (Ctrl-C)",
+                Some("every step that ran is recorded; the next `rotor apply` resumes from there"),
+            );
+            Ok(INTERRUPTED)
         }
         End::Pending { report, ran } => {
             eprintln!(
@@ -331,6 +354,13 @@ async fn execute(
             );
             Ok(ERROR)
         }
+        End::Stopped(why) if interrupt.is_set() => {
+            render::error(
+                &why,
+                Some("every step that ran is recorded; the next `rotor apply` resumes from there"),
+            );
+            Ok(INTERRUPTED)
+        }
         End::Stopped(why) => {
             render::error(&why, Some(RESUME));
             Ok(ERROR)
@@ -342,44 +372,138 @@ async fn execute(
     }
 }
 
-/// How `apply --wait` passes the time: sleeps, stops on a clock jump, and
-/// says every 30 s what it still waits for.
+/// Exit code of an apply stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// Ctrl-C during an apply: the first stops it after the steps running now
+/// (a step is never cut in half, and a waiting apply wakes at once); a
+/// second stops the process there and then, as Terraform does.
+struct Interrupt {
+    set: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    fn listen() -> std::sync::Arc<Interrupt> {
+        let interrupt = std::sync::Arc::new(Interrupt {
+            set: std::sync::atomic::AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+        });
+        let listening = interrupt.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if listening
+                    .set
+                    .swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    eprintln!(
+                        "\nInterrupted again: stopping now. Every step recorded so far is kept; a step cut short is finished by the next `rotor apply`."
+                    );
+                    std::process::exit(INTERRUPTED.into());
+                }
+                eprintln!(
+                    "\nInterrupt received: stopping once the steps running now are done (press Ctrl-C again to stop at once)."
+                );
+                listening.wake.notify_waiters();
+            }
+        });
+        interrupt
+    }
+
+    fn is_set(&self) -> bool {
+        self.set.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How `apply --wait` passes the time: sleeps (waking for Ctrl-C), stops on
+/// a clock jump, and says which gates it waits on and when each opens: at
+/// once, whenever they change, and every 30 s while they do not.
 struct Waiting {
     footing: std::sync::Arc<Footing>,
     clock: std::sync::Arc<dyn rotor_engine::Clock>,
-    last_status: std::sync::Mutex<rotor_engine::Timestamp>,
+    /// When it last said so, and what it said.
+    last_status: std::sync::Mutex<Option<(rotor_engine::Timestamp, Vec<String>)>>,
+    interrupt: std::sync::Arc<Interrupt>,
 }
+
+/// Waiting gates shown at most; the rest are counted.
+const SHOWN_GATES: usize = 10;
 
 #[rotor_engine::async_trait]
 impl Waiter for Waiting {
     async fn sleep_until(&self, until: rotor_engine::Timestamp) -> Result<(), String> {
         self.footing.clock()?;
         let now = self.clock.now();
-        tokio::time::sleep(std::time::Duration::from_millis(
+        let nap = tokio::time::sleep(std::time::Duration::from_millis(
             (until - now).as_millis().max(0) as u64,
-        ))
-        .await;
+        ));
+        let woken = self.interrupt.wake.notified();
+        if !self.interrupt.is_set() {
+            tokio::select! {
+                _ = nap => {}
+                _ = woken => {}
+            }
+        }
+        if let Some(why) = self.interrupted() {
+            return Err(why);
+        }
         self.footing.clock()
+    }
+
+    fn interrupted(&self) -> Option<String> {
+        self.interrupt
+            .is_set()
+            .then(|| "interrupted (Ctrl-C)".to_string())
     }
 
     fn waiting(&self, report: &ApplyReport, started: rotor_engine::Timestamp) {
         let now = self.clock.now();
+        let gates: Vec<String> = report
+            .families
+            .iter()
+            .flat_map(|f| {
+                f.outcomes.iter().filter_map(move |(_, o)| match o {
+                    rotor_engine::apply::StepOutcome::Waiting { gate, until, .. } => {
+                        Some(match until {
+                            Some(t) => format!(
+                                "secret.{}: {gate}, opens {} (in {})",
+                                f.family,
+                                t.human(),
+                                *t - now
+                            ),
+                            None => format!("secret.{}: {gate}, polled until it passes", f.family),
+                        })
+                    }
+                    _ => None,
+                })
+            })
+            .collect();
+        // The same gates, minus the countdowns, are "unchanged".
+        let key: Vec<String> = gates
+            .iter()
+            .map(|g| g.split(" (in ").next().unwrap_or(g).to_string())
+            .collect();
         let mut last = self.last_status.lock().expect("status lock");
-        if now - *last < STATUS_EVERY {
+        if let Some((at, said)) = &*last
+            && *said == key
+            && now - *at < STATUS_EVERY
+        {
             return;
         }
-        *last = now;
-        let waiting = rotor_engine::session::waiting_steps(report);
-        let next = report
-            .next_window()
-            .map(|t| format!("; next window opens {} (in {})", t.human(), t - now))
-            .unwrap_or_default();
+        *last = Some((now, key));
         eprintln!(
-            "{} {waiting} gate{} still closed after {}{next}",
+            "{} waiting on {} gate{} after {}:",
             style::dim("…"),
-            if waiting == 1 { "" } else { "s" },
+            gates.len(),
+            if gates.len() == 1 { "" } else { "s" },
             now - started
         );
+        for g in gates.iter().take(SHOWN_GATES) {
+            eprintln!("    {g}");
+        }
+        if gates.len() > SHOWN_GATES {
+            eprintln!("    and {} more", gates.len() - SHOWN_GATES);
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! One function per command, each returning an exit code.
 //!
-//! Exit codes: 0 success; 1 error; 2 with `--detailed-exitcode` when changes
-//! are pending (plan) or steps remain behind gates (apply).
+//! Exit codes: 0 success; 1 error (a usage error too: never clap's 2); 2
+//! only when asked for, meaning work is waiting: `plan --detailed-exitcode`
+//! with changes, `apply --detailed-exitcode` with steps behind gates,
+//! `status --due` with a family due; 3 `fmt --check` with a file to format;
+//! 130 an apply stopped by Ctrl-C between steps.
 
 mod apply;
 mod approve;
@@ -41,13 +44,14 @@ pub async fn run(cli: Cli) -> u8 {
             format,
             detailed_exitcode,
             out,
+            targets,
         } => {
             let format = if json {
                 crate::render::plan::PlanFormat::Json
             } else {
                 format
             };
-            plan::run(&ws, format, detailed_exitcode, out.as_deref()).await
+            plan::run(&ws, format, detailed_exitcode, out.as_deref(), &targets).await
         }
         Command::Apply {
             plan_file,
@@ -57,6 +61,7 @@ pub async fn run(cli: Cli) -> u8 {
             no_input,
             detailed_exitcode,
             adopt,
+            targets,
         } => {
             apply::run(
                 &ws,
@@ -68,6 +73,7 @@ pub async fn run(cli: Cli) -> u8 {
                     detailed_exitcode,
                     adopt,
                     plan_file,
+                    targets,
                 },
             )
             .await

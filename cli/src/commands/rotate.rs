@@ -25,6 +25,7 @@ pub fn rotate(ws: &Workspace, family: &str, version: Option<&str>) -> Result<u8,
     let id = match version {
         Some(id) => {
             check_id(id)?;
+            check_id_fits(ws, &resolved, secret, id)?;
             if secret.declares(id) {
                 render::error(
                     &format!("version {id} is already declared in secret.{family}"),
@@ -256,6 +257,33 @@ fn check_id(id: &str) -> Result<(), Reported> {
         Some("use letters, digits, `-`, `_` and `.`, e.g. 2026-11"),
     );
     Err(Reported)
+}
+
+/// Refuses an id longer than a store of the family can hold, naming the limit.
+fn check_id_fits(
+    ws: &Workspace,
+    resolved: &Resolved,
+    secret: &SecretSpec,
+    id: &str,
+) -> Result<(), Reported> {
+    let providers = ws.providers(resolved)?;
+    for r in &secret.stores {
+        let address = r.to_string();
+        let Some((limit, why)) = providers.stores.get(&address).and_then(|s| s.id_limit()) else {
+            continue;
+        };
+        if id.len() > limit {
+            render::error(
+                &format!(
+                    "version id `{id}` is {} bytes long; {address} allows at most {limit}: {why}",
+                    id.len()
+                ),
+                Some(&format!("use an id of at most {limit} bytes, e.g. 2026-11")),
+            );
+            return Err(Reported);
+        }
+    }
+    Ok(())
 }
 
 fn find_family<'a>(resolved: &'a Resolved, family: &str) -> Result<&'a SecretSpec, Reported> {

@@ -5,7 +5,7 @@
 //! publishers refreshed) so that a rotation in flight shows the gate it waits
 //! on; nothing is applied or written.
 
-use super::{ERROR, OK};
+use super::{OK, PENDING};
 use crate::context::{Reported, Workspace};
 use crate::render;
 use rotor_engine::inventory;
@@ -32,7 +32,7 @@ pub async fn run(ws: &Workspace, json: bool, due: bool) -> Result<u8, Reported> 
             "{lapsed} famil{} due or overdue for rotation.",
             if lapsed == 1 { "y is" } else { "ies are" }
         );
-        return Ok(ERROR);
+        return Ok(PENDING);
     }
     Ok(OK)
 }

@@ -826,15 +826,20 @@ fn name_char(c: char) -> bool {
 }
 
 /// Family names become part of the secret name, version ids part of labels.
+/// The longest name or id: a staging label is at most 256 characters, and
+/// rotor's own labels put a prefix before the id.
+const NAME_LIMIT: usize = 200;
+
 fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
-    let ok = !name.is_empty() && name.len() <= 200 && name.chars().all(name_char);
+    let ok = !name.is_empty() && name.len() <= NAME_LIMIT && name.chars().all(name_char);
     if ok {
         Ok(())
     } else {
         Err(ProviderError::new(
             ErrorKind::Invalid,
             format!(
-                "{what} `{name}` is not usable in an AWS secret name or staging label (letters, digits and / _ + = . @ -, at most 200)"
+                "{what} `{name}` is not usable in an AWS secret name or staging label (letters, digits and / _ + = . @ -, at most {NAME_LIMIT}; it has {})",
+                name.len()
             ),
         ))
     }
@@ -860,6 +865,10 @@ fn version_id(family: &str, id: &str) -> String {
 impl Store for AwsSecretsManagerStore {
     fn address(&self) -> &str {
         &self.address
+    }
+
+    fn id_limit(&self) -> Option<(usize, &'static str)> {
+        Some((NAME_LIMIT, "AWS staging labels carry the version id"))
     }
 
     async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {

@@ -389,9 +389,21 @@ fn keyset_text(family: &str, files: &FamilyFiles) -> String {
 
 /// Family names and version ids become file names: keep them to a safe
 /// alphabet so that no spec can write outside the store's directory.
+/// Names are file names; 128 bytes leaves room under every file system's
+/// 255 for the suffixes rotor adds.
+const NAME_LIMIT: usize = 128;
+
 fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
+    if name.len() > NAME_LIMIT {
+        return Err(ProviderError::new(
+            ErrorKind::Invalid,
+            format!(
+                "the {what} `{name}` is {} bytes long; a file store allows at most {NAME_LIMIT}",
+                name.len()
+            ),
+        ));
+    }
     let ok = !name.is_empty()
-        && name.len() <= 128
         && !name.starts_with('.')
         && name
             .bytes()
@@ -448,6 +460,10 @@ fn shred(path: &Path) -> io::Result<()> {
 impl Store for FileStore {
     fn address(&self) -> &str {
         &self.address
+    }
+
+    fn id_limit(&self) -> Option<(usize, &'static str)> {
+        Some((NAME_LIMIT, "a file store's version ids are file names"))
     }
 
     async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {

@@ -1,0 +1,183 @@
+//! Every command's exit codes, in one table (issue 13): 0 success, 1 every
+//! error (usage errors included: never clap's 2), 2 only when asked for and
+//! meaning "work is waiting" (`--detailed-exitcode`, `status --due`), 3 for
+//! `fmt --check`, 130 for an apply stopped by Ctrl-C. A CI job that reads 2
+//! as "changes pending" must never get it for a mistyped flag.
+
+use crate::harness::{QUICKSTART, Test};
+use std::time::Duration;
+
+/// `(arguments, exit code, text stderr or stdout must hold)`.
+type Case = (&'static [&'static str], i32, &'static str);
+
+/// Runs each case in `t`, in order, and reports every mismatch at once.
+#[track_caller]
+fn table(t: &Test, cases: &[Case]) {
+    let mut wrong = Vec::new();
+    for (args, code, says) in cases {
+        let out = t.run(*args);
+        let text = format!("{}{}", out.stdout, out.stderr);
+        if out.code != *code || !text.contains(says) {
+            wrong.push(format!(
+                "rotor {}: exit {} (expected {code}), expected to say {says:?}\n{text}",
+                args.join(" "),
+                out.code
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n---\n"));
+}
+
+#[test]
+fn every_command_exits_0_on_success_1_on_any_error_and_2_only_when_asked() {
+    let empty = Test::new();
+    table(
+        &empty,
+        &[
+            (&[], 1, "Usage"),
+            (&["--version"], 0, "rotor"),
+            (&["--help"], 0, "Usage"),
+            (&["help", "plan"], 0, "Usage"),
+            (&["frobnicate"], 1, "unrecognized subcommand"),
+            (&["plan", "--detailed-exitcode", "--bogus"], 1, "--bogus"),
+            (&["validate"], 1, "no .hcl"),
+            (&["completions", "bash"], 0, "complete"),
+            (&["completions", "nosh"], 1, "invalid value"),
+            (&["man"], 0, ".TH"),
+            (&["init"], 0, ""),
+            (&["init"], 1, ""),
+        ],
+    );
+
+    let t = Test::quickstart();
+    table(
+        &t,
+        &[
+            (&["validate"], 0, "The spec is valid"),
+            (
+                &["validate", "--strict", "--max-cadence", "30d"],
+                1,
+                "cadence",
+            ),
+            (&["plan"], 0, "to create"),
+            (&["plan", "--detailed-exitcode"], 2, "to create"),
+            // Terraform's spellings, single dash.
+            (&["plan", "-detailed-exitcode", "-no-color"], 2, "to create"),
+            (&["plan", "-json"], 0, "\"format_version\""),
+            (&["plan", "-target=secret.nope"], 1, "no secret `nope`"),
+            (
+                &[
+                    "plan",
+                    "--target",
+                    "session_signing_key",
+                    "--detailed-exitcode",
+                ],
+                2,
+                "--target",
+            ),
+            (&["apply", "--parallelism", "0"], 1, "at least 1"),
+            // No terminal to answer the prompt: not applied, an error.
+            (&["apply"], 1, "Apply cancelled"),
+            (&["apply", "-auto-approve", "-detailed-exitcode"], 2, "gate"),
+            (&["show"], 0, "session_signing_key"),
+            (&["show", "--bogus"], 1, "--bogus"),
+            (&["status"], 0, "session_signing_key"),
+            (&["status", "--due"], 0, ""),
+            (&["state", "list"], 0, "session_signing_key"),
+            (&["state", "show", "nope"], 1, "nope"),
+            (&["state", "pull"], 0, "lineage"),
+            (&["state", "push", "missing.json"], 1, "missing.json"),
+            (&["state", "mv", "nope", "other"], 1, "nope"),
+            (&["state", "unlock", "session_signing_key"], 1, "--force"),
+            (&["state", "rm", "session_signing_key"], 1, ""),
+            (&["state", "init"], 0, ""),
+            (
+                &["approve", "session_signing_key", "2026-08", "accept.nobody"],
+                1,
+                "nobody",
+            ),
+            (&["import", "nope"], 1, "nope"),
+            (&["rotate", "nope"], 1, "no secret `nope`"),
+            (&["retire", "session_signing_key", "1999-01"], 1, "1999-01"),
+            (&["rollback", "session_signing_key"], 1, ""),
+            (&["runbook"], 0, "session_signing_key"),
+            (&["graph"], 0, "digraph"),
+            (&["graph", "--type", "bogus"], 1, "invalid value"),
+            (&["fmt", "--check"], 0, ""),
+        ],
+    );
+    t.write("extra.hcl", "store   \"file\" \"other\" {}\n");
+    table(&t, &[(&["fmt", "--check"], 3, "extra.hcl")]);
+}
+
+/// A version id longer than a store can hold is refused before any apply:
+/// by `validate` at the version block, and by `rotate --version`, each
+/// naming the limit.
+#[test]
+fn an_id_longer_than_the_store_allows_is_refused_naming_the_limit() {
+    let long = "v".repeat(130);
+    let t = Test::quickstart();
+    t.run(["rotate", "session_signing_key", "--version", &long])
+        .failure()
+        .stderr_has("is 130 bytes long; store.file.local allows at most 128");
+    assert!(!t.read("rotor.hcl").contains(&long), "nothing was written");
+    t.edit(
+        crate::harness::ROTATE_FROM,
+        &format!("version \"{long}\" {{}}\n  active = \"{long}\""),
+    );
+    t.run(["validate"])
+        .failure()
+        .stderr_has("rotor.hcl:22:")
+        .stderr_has("allows at most 128");
+}
+
+/// A relative `--state` is taken from `-C DIR`, as `terraform -chdir` takes
+/// its paths: the same command from two directories uses one state.
+#[test]
+fn a_relative_state_flag_is_taken_from_the_spec_directory() {
+    let t = Test::new();
+    std::fs::create_dir(t.join("spec")).unwrap();
+    t.write("spec/rotor.hcl", QUICKSTART);
+    t.run([
+        "-C",
+        "spec",
+        "--state",
+        "team.db",
+        "apply",
+        "--auto-approve",
+    ])
+    .success();
+    assert!(t.exists("spec/team.db"), "{:?}", t.list("spec"));
+    assert!(!t.exists("team.db"));
+}
+
+/// Ctrl-C stops a waiting apply at once, between steps, with exit 130 and
+/// a message that the next apply resumes; the next apply does.
+#[test]
+fn ctrl_c_stops_a_waiting_apply_cleanly_and_the_next_apply_resumes() {
+    let t = Test::quickstart();
+    let child = t.spawn(["apply", "--auto-approve", "--wait"]);
+    // Wait until it is waiting on a gate (the accept window).
+    crate::harness::poll(Duration::from_secs(20), "the apply to wait", || {
+        t.state_file()
+            .filter(|s| s["families"]["session_signing_key"]["versions"]["2026-08"].is_object())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = crate::harness::finish(child, "rotor apply --auto-approve --wait").code(130);
+    assert!(out.stderr.contains("Interrupt received"), "{out}");
+    assert!(
+        out.stderr.contains("the next `rotor apply` resumes"),
+        "{out}"
+    );
+    t.run(["apply", "--auto-approve", "--wait"])
+        .success()
+        .stderr_has("Apply complete");
+}
