@@ -1,0 +1,392 @@
+//! The plan as data: what apply executes, the checker checks and the
+//! renderers show. Nothing here decides what to do; `build` does.
+
+use crate::spec::{Resolved, Window};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The plan format this build writes.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// One action. A small closed set; everything rotor does is one of these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Generate material and write it, non-primary, to every store.
+    Create {
+        /// Version id.
+        version: String,
+        /// How (`rsa 2048`).
+        generator: String,
+        /// Store addresses.
+        stores: Vec<String>,
+        /// The stores already hold it (an interrupted apply): record, do not generate.
+        adopt: bool,
+    },
+    /// Put a revoked (disabled) version back into every key set.
+    Restore {
+        /// Version id.
+        version: String,
+    },
+    /// Rewrite a publisher's document with the family's enabled versions.
+    Publish {
+        /// Publisher address.
+        publisher: String,
+        /// Kids added.
+        add: Vec<String>,
+        /// Kids removed.
+        remove: Vec<String>,
+        /// Kids after.
+        kids: Vec<String>,
+    },
+    /// Wait for a verifier to accept a version.
+    AwaitAccept {
+        /// Version id.
+        version: String,
+        /// Consumer name.
+        consumer: String,
+    },
+    /// Make a version the primary that emitters use.
+    Promote {
+        /// Version id.
+        version: String,
+        /// The primary it replaces.
+        from: Option<String>,
+        /// Going back to an older, still-accepted version.
+        rollback: bool,
+    },
+    /// Wait for an emitter to use the new primary.
+    AwaitEmit {
+        /// Version id.
+        version: String,
+        /// Consumer name.
+        consumer: String,
+    },
+    /// Hold the old versions for the overlap after the successor's promote.
+    Hold {
+        /// Versions being drained.
+        retiring: Vec<String>,
+        /// The new primary.
+        successor: String,
+    },
+    /// Disable a version: out of every key set, restorable.
+    Revoke {
+        /// Version id.
+        version: String,
+    },
+    /// Destroy a revoked version's material after the grace period.
+    Destroy {
+        /// Version id.
+        version: String,
+    },
+}
+
+impl Action {
+    /// The version the action is about, if one.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Action::Create { version, .. }
+            | Action::Restore { version }
+            | Action::AwaitAccept { version, .. }
+            | Action::Promote { version, .. }
+            | Action::AwaitEmit { version, .. }
+            | Action::Revoke { version }
+            | Action::Destroy { version } => Some(version),
+            Action::Hold { .. } | Action::Publish { .. } => None,
+        }
+    }
+
+    /// What the action is about, for one-line progress: a version, a
+    /// publisher, or the versions being held.
+    pub fn target(&self) -> String {
+        match self {
+            Action::Publish { publisher, .. } => publisher.clone(),
+            Action::Hold { retiring, .. } => retiring.join(", "),
+            Action::AwaitAccept { version, consumer } | Action::AwaitEmit { version, consumer } => {
+                format!("{version} by consumer.{consumer}")
+            }
+            other => other.version().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// A short verb for tables.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create { adopt: true, .. } => "adopt",
+            Action::Create { .. } => "create",
+            Action::Restore { .. } => "restore",
+            Action::Publish { .. } => "publish",
+            Action::AwaitAccept { .. } => "accept",
+            Action::Promote { rollback: true, .. } => "rollback",
+            Action::Promote { .. } => "promote",
+            Action::AwaitEmit { .. } => "emit",
+            Action::Hold { .. } => "hold",
+            Action::Revoke { .. } => "revoke",
+            Action::Destroy { .. } => "destroy",
+        }
+    }
+}
+
+/// What kind of gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateKind {
+    /// A time window.
+    Window,
+    /// A verification probe.
+    Probe,
+    /// A person's approval (`rotor approve`).
+    Manual,
+}
+
+/// Whether a gate is open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateStatus {
+    /// Satisfied.
+    Open,
+    /// Not yet; a window shows when it opens.
+    Pending,
+}
+
+/// A condition a step waits on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gate {
+    /// Window, probe or manual.
+    pub kind: GateKind,
+    /// `accept window`, `command probe`, `manual approval accept.api_gateway`.
+    pub name: String,
+    /// Open or pending.
+    pub status: GateStatus,
+    /// For windows: when it opens (projected when it depends on steps not yet run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<Timestamp>,
+    /// Why: `published + 10m (consumer.api_gateway cache_ttl)`, a last probe result.
+    pub detail: String,
+}
+
+/// One step of a family's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// 1-based, in topological order.
+    pub id: usize,
+    /// What.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Steps that must be done first.
+    pub after: Vec<usize>,
+    /// Conditions.
+    pub gates: Vec<Gate>,
+    /// Projected earliest start if everything before it ran now and probes passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earliest: Option<Timestamp>,
+    /// Display only: why this step is in the plan.
+    pub reason: String,
+}
+
+/// One family's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyPlan {
+    /// Family name.
+    pub family: String,
+    /// The target active version.
+    pub active: Option<String>,
+    /// The overlap in force.
+    pub overlap: String,
+    /// The floor, and which consumer sets it.
+    pub overlap_floor: WindowView,
+    /// The accept window, and which consumer sets it.
+    pub accept_window: WindowView,
+    /// Steps in order; empty when the family matches its spec.
+    pub steps: Vec<Step>,
+    /// Things the reader should know: drift, adopted versions, unmanaged versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Set when the family cannot be planned (drift that needs a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
+/// A window for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowView {
+    /// `2h`.
+    pub length: String,
+    /// Why.
+    pub set_by: String,
+}
+
+impl From<Window> for WindowView {
+    fn from(w: Window) -> Self {
+        WindowView {
+            length: w.length.to_string(),
+            set_by: w.set_by,
+        }
+    }
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Versions created (or adopted, or restored).
+    pub create: usize,
+    /// Promotes, rollbacks included.
+    pub promote: usize,
+    /// Revokes (disables).
+    pub revoke: usize,
+    /// Destroys.
+    pub destroy: usize,
+    /// Publisher rewrites.
+    pub publish: usize,
+    /// Gates to wait on (acceptance, emission, hold).
+    pub wait: usize,
+    /// When the last time gate could open, if any is in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gated_until: Option<Timestamp>,
+    /// Families that could not be planned.
+    pub blocked: usize,
+    /// Families the spec no longer declares whose versions are still live.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undeclared: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+/// A plan: plain data. Apply executes it and never re-plans silently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// When it was made; the base of projected times.
+    pub made_at: Timestamp,
+    /// Hash of the spec files it was made from.
+    pub spec_hash: String,
+    /// Lineage of the state it was made against (empty for a new state).
+    pub lineage: String,
+    /// Serial of the state it was made against.
+    pub serial: u64,
+    /// The serial of each planned family's record (0: none yet): a saved
+    /// plan is stale once any of them moved, and only then — an apply on
+    /// other families does not stale it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub serials: BTreeMap<String, u64>,
+    /// Families with steps, blocked families, in spec order.
+    pub families: Vec<FamilyPlan>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.families
+            .iter()
+            .all(|f| f.steps.is_empty() && f.blocked.is_none())
+    }
+
+    /// The summary line: `Plan: 1 to create, 1 to promote, 1 to revoke (gated until …).`
+    pub fn summary_line(&self) -> String {
+        let s = &self.summary;
+        if self.is_empty() && s.undeclared > 0 {
+            return format!(
+                "No changes to the declared families; {} famil{} no longer declared still hold{} live versions (see below).",
+                s.undeclared,
+                if s.undeclared == 1 { "y" } else { "ies" },
+                if s.undeclared == 1 { "s" } else { "" }
+            );
+        }
+        if self.is_empty() {
+            return "No changes. Every family matches its spec.".into();
+        }
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (s.create, "to create"),
+            (s.promote, "to promote"),
+            (s.revoke, "to revoke"),
+            (s.destroy, "to destroy"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        if parts.is_empty() {
+            parts.push(format!(
+                "{} step{} to run",
+                self.step_count(),
+                plural(self.step_count())
+            ));
+        }
+        let mut line = format!("Plan: {}", parts.join(", "));
+        if let Some(t) = s.gated_until {
+            line.push_str(&format!(" (gated until {})", t.human()));
+        }
+        if s.blocked > 0 {
+            line.push_str(&format!(
+                "; {} famil{} blocked",
+                s.blocked,
+                if s.blocked == 1 { "y" } else { "ies" }
+            ));
+        }
+        line.push('.');
+        line
+    }
+
+    /// Number of steps.
+    pub fn step_count(&self) -> usize {
+        self.families.iter().map(|f| f.steps.len()).sum()
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+impl Summary {
+    /// Counts the steps of `families`.
+    pub(super) fn of(resolved: &Resolved, families: &[FamilyPlan], now: Timestamp) -> Summary {
+        let mut summary = Summary::default();
+        for f in families {
+            if f.blocked.is_some() {
+                summary.blocked += 1;
+            }
+            if resolved.family_by_name(&f.family).is_none() {
+                summary.undeclared += 1;
+            }
+            for s in &f.steps {
+                match s.action {
+                    Action::Create { .. } | Action::Restore { .. } => summary.create += 1,
+                    Action::Promote { .. } => summary.promote += 1,
+                    Action::Revoke { .. } => summary.revoke += 1,
+                    Action::Destroy { .. } => summary.destroy += 1,
+                    Action::Publish { .. } => summary.publish += 1,
+                    _ => summary.wait += 1,
+                }
+                if let Some(t) = s.earliest.filter(|t| *t > now) {
+                    summary.gated_until =
+                        Some(summary.gated_until.map_or(t, |g: Timestamp| g.max(t)));
+                }
+            }
+        }
+        summary
+    }
+}
+
+impl Plan {
+    /// Keeps only the families in `scope`, the summary counted again: an
+    /// apply that leased some families plans for those alone.
+    pub fn restrict(&mut self, resolved: &Resolved, scope: &BTreeSet<String>) {
+        self.families.retain(|f| scope.contains(&f.family));
+        self.serials.retain(|f, _| scope.contains(f));
+        self.summary = Summary::of(resolved, &self.families, self.made_at);
+    }
+
+    /// Families with steps to run.
+    pub fn families_with_steps(&self) -> BTreeSet<String> {
+        self.families
+            .iter()
+            .filter(|f| !f.steps.is_empty())
+            .map(|f| f.family.clone())
+            .collect()
+    }
+}
