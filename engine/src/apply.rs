@@ -734,24 +734,7 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("restoring {version} in {addr}: {e}"), RESUME))?;
         }
         let now = self.now();
-        self.record_version(version, |v| {
-            v.phase = Phase::Pending;
-            v.disabled_at = None;
-            // A drain held in its earlier life says nothing about the next
-            // time it leaves: the planner must plan a hold again.
-            v.drained_at = None;
-            v.accepted.clear();
-            v.emitted.clear();
-            v.drain.clear();
-            v.guarded.clear();
-            v.baselines.clear();
-            v.last_attempt.clear();
-            v.approvals.clear();
-            // Back in the stores' key sets now; every publisher lists it anew.
-            v.published_at = Some(now);
-            v.published.clear();
-        })
-        .await?;
+        self.record_version(version, |v| v.restore(now)).await?;
         Ok(StepOutcome::Done(format!("restored {version}")))
     }
 
@@ -938,23 +921,8 @@ impl Ctx<'_> {
             .iter()
             .map(|&i| self.r.spec.consumers[i].name.clone())
             .collect();
-        self.record_version(version, |v| match phase {
-            ProbePhase::Accept => {
-                v.accepted.insert(consumer.into(), evidence);
-                if v.phase == Phase::Pending && verifiers.iter().all(|c| v.accepted.contains_key(c))
-                {
-                    v.phase = Phase::Accepted;
-                }
-            }
-            ProbePhase::Emit => {
-                v.emitted.insert(consumer.into(), evidence);
-            }
-            ProbePhase::Drain => {
-                v.drain.insert(consumer.into(), evidence);
-            }
-            ProbePhase::Guard => {
-                v.guarded.insert(consumer.into(), evidence);
-            }
+        self.record_version(version, |v| {
+            v.record_evidence(phase, consumer, evidence, &verifiers);
         })
         .await?;
         Ok(StepOutcome::Done(format!(
@@ -1289,36 +1257,7 @@ impl Ctx<'_> {
         // shortened the overlap readers saw by as much).
         let now = self.now();
         let mut from = None;
-        self.record(|f| {
-            if let Some(old) = f.active.take() {
-                if let Some(o) = f.versions.get_mut(&old) {
-                    o.phase = Phase::Retiring;
-                    o.retired_at = Some(now);
-                }
-                from = Some(old);
-            }
-            if let Some(v) = f.versions.get_mut(version) {
-                v.phase = Phase::Active;
-                v.promoted_at = Some(now);
-                // A new term as the primary: emitters must be seen using it
-                // again, and approvals of its emit gates given again.
-                v.emitted.clear();
-                v.approvals.retain(|gate, _| !gate.starts_with("emit."));
-                v.retired_at = None;
-                v.drained_at = None;
-                // Evidence from an earlier time it left says nothing about the next.
-                v.drain.clear();
-                v.guarded.clear();
-                v.baselines.clear();
-                v.last_attempt.retain(|gate, _| {
-                    !gate.starts_with("drain.")
-                        && !gate.starts_with("guard.")
-                        && !gate.starts_with("emit.")
-                });
-            }
-            f.active = Some(version.into());
-        })
-        .await?;
+        self.record(|f| from = f.promote(version, now)).await?;
         Ok(StepOutcome::Done(match from {
             Some(f) => format!("promoted {version} (was {f})"),
             None => format!("promoted {version}"),
@@ -1464,11 +1403,7 @@ impl Ctx<'_> {
         }
         // Restorable for `destroy_after` from when the last store dropped it.
         let disabled = self.now();
-        self.record_version(version, |v| {
-            v.phase = Phase::Revoked;
-            v.disabled_at = Some(disabled);
-        })
-        .await?;
+        self.record_version(version, |v| v.revoke(disabled)).await?;
         Ok(StepOutcome::Done(format!(
             "revoked {version} (disabled; restorable until destroyed: declare it again to restore)"
         )))
@@ -1560,11 +1495,7 @@ impl Ctx<'_> {
                 }
             }
         }
-        self.record_version(version, |v| {
-            v.phase = Phase::Destroyed;
-            v.destroyed_at = Some(now);
-        })
-        .await?;
+        self.record_version(version, |v| v.destroy(now)).await?;
         Ok(StepOutcome::Done(format!("destroyed {version}")))
     }
 }

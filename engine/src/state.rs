@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
+mod transitions;
+
 /// The state file format this build writes and reads.
 pub const STATE_FORMAT_VERSION: u32 = 1;
 
