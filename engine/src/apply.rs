@@ -329,8 +329,37 @@ struct Ctx<'a> {
     options: &'a ApplyOptions,
 }
 
-fn failed(error: impl Into<String>, hint: impl Into<String>) -> StepOutcome {
-    StepOutcome::Failed {
+/// How a step reached its end.
+enum Done {
+    /// It ran now; what it did, for people.
+    Now(String),
+    /// Its effect was already recorded.
+    Already,
+}
+
+/// Why a step stopped short of its end: what `?` carries out of a step and
+/// its helpers. [`Ctx::run`] turns it into the public [`StepOutcome`].
+enum StepError {
+    /// A gate is not open yet: the step, and every step after it, waits.
+    Waiting {
+        /// Which gate.
+        gate: String,
+        /// When a window opens, if it is a window.
+        until: Option<Timestamp>,
+        /// Why, for people.
+        detail: String,
+    },
+    /// It failed; the family stops here.
+    Failed {
+        /// What went wrong.
+        error: String,
+        /// What to do.
+        hint: String,
+    },
+}
+
+fn failed(error: impl Into<String>, hint: impl Into<String>) -> StepError {
+    StepError::Failed {
         error: error.into(),
         hint: hint.into(),
     }
@@ -340,8 +369,8 @@ fn waiting(
     gate: impl Into<String>,
     until: Option<Timestamp>,
     detail: impl Into<String>,
-) -> StepOutcome {
-    StepOutcome::Waiting {
+) -> StepError {
+    StepError::Waiting {
         gate: gate.into(),
         until,
         detail: detail.into(),
@@ -366,7 +395,7 @@ impl Ctx<'_> {
         self.state().version(self.name, id).cloned()
     }
 
-    async fn record(&self, change: impl FnOnce(&mut FamilyState)) -> Result<(), StepOutcome> {
+    async fn record(&self, change: impl FnOnce(&mut FamilyState)) -> Result<(), StepError> {
         self.recorder
             .record(self.name, change)
             .await
@@ -378,7 +407,7 @@ impl Ctx<'_> {
         &self,
         version: &str,
         change: impl FnOnce(&mut VersionState),
-    ) -> Result<(), StepOutcome> {
+    ) -> Result<(), StepError> {
         self.record(|f| {
             if let Some(v) = f.versions.get_mut(version) {
                 change(v);
@@ -389,7 +418,7 @@ impl Ctx<'_> {
 
     /// Before an irreversible step: the spec and the clock are still what
     /// the plan was made from.
-    fn ground(&self) -> Result<(), StepOutcome> {
+    fn ground(&self) -> Result<(), StepError> {
         self.options.ground.check().map_err(|why| {
             failed(
                 why,
@@ -428,12 +457,25 @@ impl Ctx<'_> {
             Action::Revoke { version } => self.revoke(version).await,
             Action::Destroy { version } => self.destroy(version).await,
         };
-        result.unwrap_or_else(|o| o)
+        match result {
+            Ok(Done::Now(detail)) => StepOutcome::Done(detail),
+            Ok(Done::Already) => StepOutcome::AlreadyDone,
+            Err(StepError::Waiting {
+                gate,
+                until,
+                detail,
+            }) => StepOutcome::Waiting {
+                gate,
+                until,
+                detail,
+            },
+            Err(StepError::Failed { error, hint }) => StepOutcome::Failed { error, hint },
+        }
     }
 
-    async fn create(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn create(&self, version: &str) -> Result<Done, StepError> {
         if self.version(version).is_some() {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         let secret = &self.r.spec.secrets[self.family.secret];
         let Some(how) = &secret.generate else {
@@ -541,7 +583,7 @@ impl Ctx<'_> {
             })
             .await?;
             self.claim().await?;
-            return Ok(StepOutcome::Done(if as_primary {
+            return Ok(Done::Now(if as_primary {
                 format!("adopted {version}, already the stores' primary: held as promoted now")
             } else {
                 format!("adopted {version}, already in the stores: held as in use from now")
@@ -569,7 +611,7 @@ impl Ctx<'_> {
         how: &crate::spec::Generate,
         version: &str,
         ordinal: usize,
-    ) -> Result<crate::provider::Generated, StepOutcome> {
+    ) -> Result<crate::provider::Generated, StepError> {
         self.providers
             .generator
             .generate(how, ordinal)
@@ -583,7 +625,7 @@ impl Ctx<'_> {
         generated: crate::provider::Generated,
         ordinal: usize,
         stores: &[(String, std::sync::Arc<dyn crate::Store>)],
-    ) -> Result<StepOutcome, StepOutcome> {
+    ) -> Result<Done, StepError> {
         let now = self.now();
         let fingerprint = generated.fingerprint.clone();
         let algorithm = generated.algorithm.clone();
@@ -600,14 +642,14 @@ impl Ctx<'_> {
         // marker naming a state that was never saved.
         self.claim().await?;
         let stores: Vec<&str> = stores.iter().map(|(a, _)| a.as_str()).collect();
-        Ok(StepOutcome::Done(format!(
+        Ok(Done::Now(format!(
             "created {version} ({fingerprint}) in {}",
             stores.join(", ")
         )))
     }
 
     /// Marks the family in every store as this state's.
-    async fn claim(&self) -> Result<(), StepOutcome> {
+    async fn claim(&self) -> Result<(), StepError> {
         let lineage = self.state().lineage;
         for (addr, store) in self.stores() {
             store.claim(self.name, &lineage).await.map_err(|e| {
@@ -621,7 +663,7 @@ impl Ctx<'_> {
     }
 
     /// Records a version just written to (or found in) every store.
-    async fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepOutcome> {
+    async fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepError> {
         self.record(|f| {
             f.versions.insert(version.into(), v);
         })
@@ -637,7 +679,7 @@ impl Ctx<'_> {
         stores: &[(String, std::sync::Arc<dyn crate::Store>)],
         present: &[(String, String)],
         how: &crate::spec::Generate,
-    ) -> Result<(), StepOutcome> {
+    ) -> Result<(), StepError> {
         let holders = present
             .iter()
             .map(|(a, _)| a.as_str())
@@ -708,9 +750,9 @@ impl Ctx<'_> {
         ))
     }
 
-    async fn restore(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn restore(&self, version: &str) -> Result<Done, StepError> {
         let Some(v) = self.version(version) else {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         };
         // Revoked in state, or disabled in a store by a revoke whose record was lost.
         let mut disabled_somewhere = false;
@@ -725,7 +767,7 @@ impl Ctx<'_> {
                 .any(|lv| lv.id == version && !lv.enabled);
         }
         if v.phase != Phase::Revoked && !(v.phase.is_accepted_set() && disabled_somewhere) {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         for (addr, store) in self.stores() {
             store
@@ -735,10 +777,10 @@ impl Ctx<'_> {
         }
         let now = self.now();
         self.record_version(version, |v| v.restore(now)).await?;
-        Ok(StepOutcome::Done(format!("restored {version}")))
+        Ok(Done::Now(format!("restored {version}")))
     }
 
-    async fn publish(&self, publisher: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn publish(&self, publisher: &str) -> Result<Done, StepError> {
         let Some(p) = self.providers.publishers.get(publisher) else {
             return Err(failed(
                 format!("no provider for {publisher}"),
@@ -816,7 +858,7 @@ impl Ctx<'_> {
             .map(|id| (id, now))
             .collect();
         if same && changes.is_empty() {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         if !changes.is_empty() {
             self.record(|f| {
@@ -837,7 +879,7 @@ impl Ctx<'_> {
                 restarted.join(", ")
             )
         };
-        Ok(StepOutcome::Done(if same {
+        Ok(Done::Now(if same {
             format!("{publisher} already lists [{}]", kids.join(", "))
         } else {
             format!("published kids [{}]{restarted}", kids.join(", "))
@@ -849,7 +891,7 @@ impl Ctx<'_> {
         version: &str,
         consumer: &str,
         phase: ProbePhase,
-    ) -> Result<StepOutcome, StepOutcome> {
+    ) -> Result<Done, StepError> {
         let Some(v) = self.version(version) else {
             return Err(failed(
                 format!("{version} is not in state"),
@@ -858,7 +900,7 @@ impl Ctx<'_> {
         };
         let c = self.r.consumer(consumer).expect("resolved consumer");
         if evidence_in_term(phase, c, &v).is_some() {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         // The window: a probe reaches one instance; the cache window covers the rest.
         let base = match phase {
@@ -869,7 +911,7 @@ impl Ctx<'_> {
             }
         };
         let Some(base) = base else {
-            return Ok(waiting(
+            return Err(waiting(
                 format!("{} window", phase.as_str()),
                 None,
                 format!(
@@ -887,7 +929,7 @@ impl Ctx<'_> {
         let (outcome, kinds) = self.run_probes(version, &v, c, phase, base).await?;
         let opens = base + c.cache();
         if now < opens {
-            return Ok(waiting(
+            return Err(waiting(
                 format!("{} cache window", c.address()),
                 Some(opens),
                 format!("{} caches for {}", c.address(), c.cache()),
@@ -925,7 +967,7 @@ impl Ctx<'_> {
             v.record_evidence(phase, consumer, evidence, &verifiers);
         })
         .await?;
-        Ok(StepOutcome::Done(format!(
+        Ok(Done::Now(format!(
             "{} {}s {version}: {detail}",
             c.address(),
             phase.as_str()
@@ -944,7 +986,7 @@ impl Ctx<'_> {
         c: &crate::spec::ConsumerSpec,
         phase: ProbePhase,
         due: Timestamp,
-    ) -> Result<(Outcome, Vec<String>), StepOutcome> {
+    ) -> Result<(Outcome, Vec<String>), StepError> {
         let consumer = c.name.as_str();
         let mut kinds = Vec::new();
         let mut outcome = Outcome::Assumed;
@@ -1130,7 +1172,7 @@ impl Ctx<'_> {
     }
 
     /// A version's material, from the first store of the family that can give it.
-    async fn material(&self, version: &str) -> Result<std::sync::Arc<SecretValue>, StepOutcome> {
+    async fn material(&self, version: &str) -> Result<std::sync::Arc<SecretValue>, StepError> {
         let mut errors = Vec::new();
         for (addr, store) in self.stores() {
             match store.read_material(self.name, version).await {
@@ -1151,7 +1193,7 @@ impl Ctx<'_> {
     /// active), each guard probe measures its value for the active version,
     /// the one the rotation will revoke. A failed measurement is recorded as
     /// such: the guard then says that it had no baseline.
-    async fn record_baselines(&self) -> Result<(), StepOutcome> {
+    async fn record_baselines(&self) -> Result<(), StepError> {
         let state = self.state();
         let Some(active) = state.family(self.name).and_then(|f| f.active.clone()) else {
             return Ok(());
@@ -1187,7 +1229,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    async fn promote(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn promote(&self, version: &str) -> Result<Done, StepError> {
         let state = self.state();
         // What the stores serve now: a primary other than the one state
         // records (an interrupted promote, a change by hand) may be in use.
@@ -1203,7 +1245,7 @@ impl Ctx<'_> {
         if active.as_deref() == Some(version)
             && served.iter().all(|p| p.as_deref() == Some(version))
         {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         let now = self.now();
         // A family with no verifiers still has to be fully accepted in name: make it so.
@@ -1217,13 +1259,13 @@ impl Ctx<'_> {
             .await?;
         }
         if let Err(v) = safety::check_promote(self.r, self.family, &self.state(), version, now) {
-            return match v.opens_at {
-                Some(t) => Ok(waiting("accept window", Some(t), v.reason)),
-                None => Err(failed(
+            return Err(match v.opens_at {
+                Some(t) => waiting("accept window", Some(t), v.reason),
+                None => failed(
                     format!("refused: {}", v.reason),
                     "this is the safety checker stopping a promote; run `rotor plan` to see what is missing",
-                )),
-            };
+                ),
+            });
         }
         self.ground()?;
         // A guard baseline that could not be measured when the rotation
@@ -1258,13 +1300,13 @@ impl Ctx<'_> {
         let now = self.now();
         let mut from = None;
         self.record(|f| from = f.promote(version, now)).await?;
-        Ok(StepOutcome::Done(match from {
+        Ok(Done::Now(match from {
             Some(f) => format!("promoted {version} (was {f})"),
             None => format!("promoted {version}"),
         }))
     }
 
-    async fn hold(&self, retiring: &[String], successor: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn hold(&self, retiring: &[String], successor: &str) -> Result<Done, StepError> {
         let state = self.state();
         let overlap = self.r.overlap(self.family);
         let hold = self.r.hold_until(self.family);
@@ -1276,10 +1318,10 @@ impl Ctx<'_> {
             })
         });
         if all_drained {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         let Some(s) = state.version(self.name, successor) else {
-            return Ok(waiting(
+            return Err(waiting(
                 "overlap",
                 None,
                 format!("{successor} is not created yet"),
@@ -1288,7 +1330,7 @@ impl Ctx<'_> {
         let Some(promoted) = s.promoted_at.filter(|_| {
             state.family(self.name).and_then(|f| f.active.as_deref()) == Some(successor)
         }) else {
-            return Ok(waiting(
+            return Err(waiting(
                 "overlap",
                 None,
                 format!("{successor} is not promoted yet"),
@@ -1297,7 +1339,7 @@ impl Ctx<'_> {
         for &c in &self.family.emitters {
             let c = &self.r.spec.consumers[c];
             if evidence_in_term(ProbePhase::Emit, c, s).is_none() {
-                return Ok(waiting(
+                return Err(waiting(
                     "overlap",
                     None,
                     format!("{} has not switched to {successor} yet", c.address()),
@@ -1313,7 +1355,7 @@ impl Ctx<'_> {
         let until = start.map_or(promoted, |a| a.max(promoted)) + overlap;
         if let Some((h, c)) = hold.filter(|(h, _)| *h > until && now < *h) {
             let reason = c.hold_reason.as_ref().map_or("", |r| r.value.as_str());
-            return Ok(waiting(
+            return Err(waiting(
                 "hold_until",
                 Some(h),
                 format!(
@@ -1325,7 +1367,7 @@ impl Ctx<'_> {
             ));
         }
         if now < until {
-            return Ok(waiting(
+            return Err(waiting(
                 "overlap",
                 Some(until),
                 format!(
@@ -1376,16 +1418,16 @@ impl Ctx<'_> {
         } else {
             format!("; drain probes passed for {}", drained.join(", "))
         };
-        Ok(StepOutcome::Done(format!(
+        Ok(Done::Now(format!(
             "held {} for {overlap}{probes}",
             retiring.join(", ")
         )))
     }
 
-    async fn revoke(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn revoke(&self, version: &str) -> Result<Done, StepError> {
         match self.version(version) {
             Some(v) if v.phase.is_accepted_set() => {}
-            _ => return Ok(StepOutcome::AlreadyDone),
+            _ => return Ok(Done::Already),
         }
         self.ground()?;
         let now = self.now();
@@ -1404,20 +1446,20 @@ impl Ctx<'_> {
         // Restorable for `destroy_after` from when the last store dropped it.
         let disabled = self.now();
         self.record_version(version, |v| v.revoke(disabled)).await?;
-        Ok(StepOutcome::Done(format!(
+        Ok(Done::Now(format!(
             "revoked {version} (disabled; restorable until destroyed: declare it again to restore)"
         )))
     }
 
-    async fn destroy(&self, version: &str) -> Result<StepOutcome, StepOutcome> {
+    async fn destroy(&self, version: &str) -> Result<Done, StepError> {
         let Some(v) = self.version(version) else {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         };
         if v.phase == Phase::Destroyed {
-            return Ok(StepOutcome::AlreadyDone);
+            return Ok(Done::Already);
         }
         let Some(disabled) = v.disabled_at.filter(|_| v.phase == Phase::Revoked) else {
-            return Ok(waiting(
+            return Err(waiting(
                 "revoke",
                 None,
                 format!("{version} is not revoked yet"),
@@ -1445,7 +1487,7 @@ impl Ctx<'_> {
                 continue;
             }
             if now < guard_due {
-                return Ok(waiting(
+                return Err(waiting(
                     "guard",
                     Some(guard_due),
                     format!(
@@ -1472,7 +1514,7 @@ impl Ctx<'_> {
             guarded.push(c.name.clone());
         }
         if now < disabled + grace {
-            return Ok(waiting(
+            return Err(waiting(
                 "grace period",
                 Some(disabled + grace),
                 format!("{version} stays restorable for {grace} after its revoke"),
@@ -1496,6 +1538,6 @@ impl Ctx<'_> {
             }
         }
         self.record_version(version, |v| v.destroy(now)).await?;
-        Ok(StepOutcome::Done(format!("destroyed {version}")))
+        Ok(Done::Now(format!("destroyed {version}")))
     }
 }
