@@ -4,6 +4,8 @@
 //! accepted by each consumer (with the evidence), promoted, retired, disabled
 //! and destroyed. The state has a lineage (fixed at creation) and a serial
 //! (raised on every write); a checksum over the body detects hand edits.
+//! How apply moves a version through its phases (promote, restore, revoke,
+//! destroy) is in `state/transitions.rs`.
 
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
