@@ -4,12 +4,16 @@
 //! accepted by each consumer (with the evidence), promoted, retired, disabled
 //! and destroyed. The state has a lineage (fixed at creation) and a serial
 //! (raised on every write); a checksum over the body detects hand edits.
+//! How apply moves a version through its phases (promote, restore, revoke,
+//! destroy) is in `state/transitions.rs`.
 
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+
+mod transitions;
 
 /// The state file format this build writes and reads.
 pub const STATE_FORMAT_VERSION: u32 = 1;
