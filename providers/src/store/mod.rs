@@ -11,8 +11,9 @@
 //!
 //! A new kind `x` is three things:
 //!
-//! 1. **`store/x.rs`**, a type implementing [`rotor_engine::Store`] and a
-//!    `from_spec` that reads its block's settings. The contract: a family is
+//! 1. **`store/x.rs`** (declared below with its `pub use`), a type
+//!    implementing [`rotor_engine::Store`] and a `from_spec` that reads its
+//!    block's settings. The contract: a family is
 //!    a set of versions, each written once by `put` (enabled, not primary;
 //!    writing an id the store knows is `Conflict`, material is never
 //!    replaced) and listed by `read` in id order with the fingerprint it was
@@ -22,9 +23,11 @@
 //!    answers `Ok` when asked again; after a destroy the version is gone from
 //!    `read`, and `enable`, `set_primary` (and `read_material`, where the
 //!    store keeps material) are `NotFound`, as is every operation on an id
-//!    never written. `public_keys` lists the enabled key pairs. Error
-//!    messages never contain material; their [`ErrorKind`](rotor_engine::provider::ErrorKind) is
-//!    what the engine acts on.
+//!    never written (destroy too, where the store keeps a tombstone of
+//!    destroyed ids). `public_keys` lists the enabled key pairs. Error
+//!    messages never contain material; their
+//!    [`ErrorKind`](rotor_engine::provider::ErrorKind) is what the engine
+//!    acts on (a retry, a conflict to report, a version already gone).
 //! 2. **A registry entry**: one arm in `build` in `providers/src/registry.rs`
 //!    mapping the block's kind to `X::from_spec`, and the kind in
 //!    `STORE_KINDS`, so `store "x" "NAME" { … }` in a spec builds it.
@@ -36,9 +39,8 @@
 //!
 //!    where `async fn subject() -> conformance::Subject` gives a fresh store
 //!    against the real system (a server `scripts/test` starts), the material
-//!    it keeps, and its declared `Capabilities`
-//!    where it legitimately differs (no key pairs, no readable material, no
-//!    tombstones). The suite (`store/conformance.rs`) is the contract above as
+//!    it keeps, and its declared `Capabilities` where it legitimately differs
+//!    (no key pairs, no readable material, no tombstones). The suite (`store/conformance.rs`) is the contract above as
 //!    tests; what only the new store does is tested beside it in `x.rs`.
 
 #[cfg(feature = "aws")]
