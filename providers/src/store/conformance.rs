@@ -143,6 +143,29 @@ fn summary(live: &LiveFamily) -> (Vec<(&str, bool)>, Option<&str>) {
     )
 }
 
+/// What `read_material` of `id` must answer: `want`'s material, or
+/// `NotFound` without one (destroyed, never written); from a store that
+/// keeps no readable copy, `Invalid` either way.
+async fn material_is(subject: &Subject, id: &str, want: Option<&Generated>, why: &str) {
+    let (s, f) = (&*subject.store, subject.family.as_str());
+    let result = s.read_material(f, id).await;
+    let materials: Vec<&Generated> = want.into_iter().collect();
+    match want {
+        _ if !subject.capabilities.readable_material => {
+            refused(
+                result,
+                ErrorKind::Invalid,
+                &materials,
+                &format!("{why}, from a store that keeps no readable copy"),
+            );
+        }
+        Some(g) => assert_eq!(result.unwrap().expose(), g.material.expose(), "{why}"),
+        None => {
+            refused(result, ErrorKind::NotFound, &materials, why);
+        }
+    }
+}
+
 /// The life of two versions, from the first put to a destroy and after.
 pub(crate) async fn lifecycle(subject: Subject) {
     let caps = subject.capabilities;
@@ -163,13 +186,7 @@ pub(crate) async fn lifecycle(subject: Subject) {
         &[&g1, &g2],
         "a second put of one id",
     );
-    if caps.readable_material {
-        assert_eq!(
-            s.read_material(f, "a").await.unwrap().expose(),
-            g1.material.expose(),
-            "material replaced"
-        );
-    }
+    material_is(&subject, "a", Some(&g1), "material replaced").await;
 
     // The primary cannot be disabled.
     s.set_primary(f, "a").await.unwrap();
@@ -220,24 +237,9 @@ pub(crate) async fn lifecycle(subject: Subject) {
         s.public_keys(f).await.unwrap().is_empty(),
         "no key pairs, no public keys"
     );
-    if caps.readable_material {
-        // Material reads back, disabled or not.
-        assert_eq!(
-            s.read_material(f, "a").await.unwrap().expose(),
-            g1.material.expose()
-        );
-        assert_eq!(
-            s.read_material(f, "b").await.unwrap().expose(),
-            g2.material.expose()
-        );
-    } else {
-        refused(
-            s.read_material(f, "b").await,
-            ErrorKind::Invalid,
-            &[&g1, &g2],
-            "a store that keeps no readable copy",
-        );
-    }
+    // Material reads back, disabled or not.
+    material_is(&subject, "a", Some(&g1), "a disabled version").await;
+    material_is(&subject, "b", Some(&g2), "an enabled version").await;
     s.enable(f, "a").await.unwrap();
     assert_eq!(
         summary(&s.read(f).await.unwrap()),
@@ -259,14 +261,13 @@ pub(crate) async fn lifecycle(subject: Subject) {
     ] {
         refused(result, ErrorKind::NotFound, &[&g1, &g2], what);
     }
-    if caps.readable_material {
-        refused(
-            s.read_material(f, "a").await,
-            ErrorKind::NotFound,
-            &[&g1, &g2],
-            "a destroyed version's material is not handed out",
-        );
-    }
+    material_is(
+        &subject,
+        "a",
+        None,
+        "a destroyed version's material is not handed out",
+    )
+    .await;
 
     if caps.tombstones {
         refused(
@@ -305,21 +306,7 @@ pub(crate) async fn unknown_versions_are_not_found(subject: Subject) {
     ] {
         refused(result, ErrorKind::NotFound, &[&g1], what);
     }
-    if caps.readable_material {
-        refused(
-            s.read_material(f, "never").await,
-            ErrorKind::NotFound,
-            &[&g1],
-            "read_material",
-        );
-    } else {
-        refused(
-            s.read_material(f, "never").await,
-            ErrorKind::Invalid,
-            &[&g1],
-            "read_material from a store that keeps no readable copy",
-        );
-    }
+    material_is(&subject, "never", None, "read_material").await;
     if caps.tombstones {
         refused(
             s.destroy(f, "never").await,
