@@ -33,7 +33,7 @@
 //!    `STORE_KINDS`, so `store "x" "NAME" { … }` in a spec builds it.
 //! 3. **The conformance suite**, one line in the store's test module:
 //!
-//!    ```ignore
+//!    ```text
 //!    crate::store::conformance::store_conformance!(subject);
 //!    ```
 //!
