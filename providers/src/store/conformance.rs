@@ -190,7 +190,10 @@ pub(crate) async fn lifecycle(subject: Subject) {
 
     // The primary cannot be disabled.
     s.set_primary(f, "a").await.unwrap();
-    assert_eq!(s.read(f).await.unwrap().primary.as_deref(), Some("a"));
+    assert_eq!(
+        summary(&s.read(f).await.unwrap()),
+        (vec![("a", true)], Some("a"))
+    );
     let err = refused(
         s.disable(f, "a").await,
         ErrorKind::Invalid,
