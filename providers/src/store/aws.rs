@@ -1297,10 +1297,29 @@ mod tests {
             .collect()
     }
 
+    async fn subject() -> crate::store::conformance::Subject {
+        crate::store::conformance::Subject {
+            store: Box::new(live_store()),
+            family: "f".into(),
+            secret: rotor_engine::spec::Generate::Random {
+                length: 16,
+                encoding: "hex".into(),
+            },
+            capabilities: crate::store::conformance::Capabilities {
+                key_pairs: true,
+                readable_material: true,
+                tombstones: true,
+            },
+            keep_alive: None,
+        }
+    }
+
+    crate::store::conformance::store_conformance!(subject);
+
+    /// What the conformance suite's lifecycle does to the staging labels.
     #[tokio::test]
-    async fn lifecycle_moves_the_staging_labels() {
+    async fn the_staging_labels_follow_the_lifecycle() {
         let store = live_store();
-        assert_eq!(store.read("f").await.unwrap(), LiveFamily::default());
         let (g1, g2) = (random(), random());
         store.put("f", &new_version("a", &g1)).await.unwrap();
         // AWS makes a secret's first version AWSCURRENT by itself; rotor has
@@ -1309,20 +1328,11 @@ mod tests {
             stages(&store, "f").await,
             want(&[("a", &["AWSCURRENT", "AWSPENDING", "rotor:a"])])
         );
-        let live = store.read("f").await.unwrap();
-        assert_eq!(live.primary, None);
-        assert_eq!(live.versions[0].fingerprint, g1.fingerprint);
-        let err = store.put("f", &new_version("a", &g2)).await.unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
 
         store.set_primary("f", "a").await.unwrap();
         assert_eq!(
             stages(&store, "f").await,
             want(&[("a", &["AWSCURRENT", "rotor-primary", "rotor:a"])])
-        );
-        assert_eq!(
-            store.disable("f", "a").await.unwrap_err().kind,
-            ErrorKind::Invalid
         );
         store.put("f", &new_version("b", &g2)).await.unwrap();
         assert_eq!(
@@ -1331,10 +1341,6 @@ mod tests {
                 ("a", &["AWSCURRENT", "rotor-primary", "rotor:a"]),
                 ("b", &["AWSPENDING", "rotor:b"]),
             ])
-        );
-        assert_eq!(
-            store.destroy("f", "b").await.unwrap_err().kind,
-            ErrorKind::Invalid
         );
         store.set_primary("f", "b").await.unwrap();
         assert_eq!(
@@ -1346,7 +1352,6 @@ mod tests {
         );
         // Rollback and forward again: AWSPREVIOUS follows AWSCURRENT.
         store.set_primary("f", "a").await.unwrap();
-        assert_eq!(store.read("f").await.unwrap().primary.as_deref(), Some("a"));
         store.set_primary("f", "b").await.unwrap();
         store.disable("f", "a").await.unwrap();
         assert_eq!(
@@ -1356,23 +1361,7 @@ mod tests {
                 ("b", &["AWSCURRENT", "rotor-primary", "rotor:b"]),
             ])
         );
-        assert_eq!(
-            store.set_primary("f", "a").await.unwrap_err().kind,
-            ErrorKind::Invalid
-        );
-        let live = store.read("f").await.unwrap();
-        assert_eq!(live.primary.as_deref(), Some("b"));
-        assert_eq!(
-            live.versions
-                .iter()
-                .map(|v| (v.id.as_str(), v.enabled))
-                .collect::<Vec<_>>(),
-            [("a", false), ("b", true)]
-        );
-        // Material reads back from the envelope, disabled or not.
-        assert_eq!(store.read_material("f", "a").await.unwrap(), g1.material);
         store.enable("f", "a").await.unwrap();
-        assert_eq!(store.read_material("f", "b").await.unwrap(), g2.material);
         assert_eq!(
             stages(&store, "f").await,
             want(&[
@@ -1380,32 +1369,17 @@ mod tests {
                 ("b", &["AWSCURRENT", "rotor-primary", "rotor:b"]),
             ])
         );
+        // Each asked twice, as a resumed apply may.
         store.disable("f", "a").await.unwrap();
-        store.disable("f", "a").await.unwrap(); // idempotent
+        store.disable("f", "a").await.unwrap();
         store.destroy("f", "a").await.unwrap();
-        store.destroy("f", "a").await.unwrap(); // idempotent
+        store.destroy("f", "a").await.unwrap();
         assert_eq!(
             stages(&store, "f").await,
             want(&[("b", &["AWSCURRENT", "rotor-primary", "rotor:b"])])
         );
         // AWS keeps the deprecated version (no labels) until it cleans up.
         assert!(store.deprecated("f", &version_id("f", "a")).await.unwrap());
-        assert_eq!(store.read("f").await.unwrap().versions.len(), 1);
-        let err = store.put("f", &new_version("a", &g1)).await.unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Conflict, "ids are never reused");
-        assert_eq!(
-            store.enable("f", "a").await.unwrap_err().kind,
-            ErrorKind::NotFound
-        );
-        assert_eq!(
-            store.read_material("f", "a").await.unwrap_err().kind,
-            ErrorKind::NotFound,
-            "a destroyed version's material is not handed out"
-        );
-        assert_eq!(
-            store.destroy("f", "never").await.unwrap_err().kind,
-            ErrorKind::NotFound
-        );
     }
 
     #[tokio::test]

@@ -6,9 +6,47 @@
 //! with alternating users (cargo feature `postgres`, on by default);
 //! [`mod@aws`] keeps material in AWS Secrets Manager, phases as staging labels
 //! (cargo feature `aws`, on by default).
+//!
+//! # Adding a store
+//!
+//! A new kind `x` is three things:
+//!
+//! 1. **`store/x.rs`** (declared below with its `pub use`), a type
+//!    implementing [`rotor_engine::Store`] and a `from_spec` that reads its
+//!    block's settings. The contract: a family is
+//!    a set of versions, each written once by `put` (enabled, not primary;
+//!    writing an id the store knows is `Conflict`, material is never
+//!    replaced) and listed by `read` in id order with the fingerprint it was
+//!    written with; `set_primary` takes only an enabled version, `disable`
+//!    refuses the primary and is idempotent, `enable` restores a disabled
+//!    version, `destroy` takes only a disabled one, removes its material and
+//!    answers `Ok` when asked again; after a destroy the version is gone from
+//!    `read`, and `enable`, `set_primary` (and `read_material`, where the
+//!    store keeps material) are `NotFound`, as is every operation on an id
+//!    never written (destroy too, where the store keeps a tombstone of
+//!    destroyed ids). `public_keys` lists the enabled key pairs. Error
+//!    messages never contain material; their
+//!    [`ErrorKind`](rotor_engine::provider::ErrorKind) is what the engine
+//!    acts on (a retry, a conflict to report, a version already gone).
+//! 2. **A registry entry**: one arm in `build` in `providers/src/registry.rs`
+//!    mapping the block's kind to `X::from_spec`, and the kind in
+//!    `STORE_KINDS`, so `store "x" "NAME" { … }` in a spec builds it.
+//! 3. **The conformance suite**, one line in the store's test module:
+//!
+//!    ```text
+//!    crate::store::conformance::store_conformance!(subject);
+//!    ```
+//!
+//!    where `async fn subject() -> conformance::Subject` gives a fresh store
+//!    against the real system (a server `scripts/test` starts), the material
+//!    it keeps, and its declared `Capabilities` where it legitimately differs
+//!    (no key pairs, no readable material, no tombstones). The suite (`store/conformance.rs`) is the contract above as
+//!    tests; what only the new store does is tested beside it in `x.rs`.
 
 #[cfg(feature = "aws")]
 pub mod aws;
+#[cfg(test)]
+mod conformance;
 pub mod file;
 #[cfg(feature = "postgres")]
 pub mod postgres;
