@@ -90,6 +90,10 @@ pub enum Command {
         /// Exit 2 when steps remain behind gates, 0 when everything is done.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Events on stdout, one JSON object per line (needs --auto-approve
+        /// or a saved plan); see docs/json.md.
+        #[arg(long)]
+        json: bool,
         /// Take over families a store marks as another state's (after a lost
         /// state): every live version is held as in use for a full overlap.
         #[arg(long)]

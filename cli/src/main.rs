@@ -18,6 +18,13 @@ fn main() -> std::process::ExitCode {
         Ok(args) => args,
         Err(e) => return std::process::ExitCode::from(usage(&e)),
     };
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`rotor plan | head`)
+    // panics. Every command but apply gets the default back and ends
+    // quietly, as other tools do; an apply keeps going (its JSON events
+    // ignore a closed stdout) so that no step is cut short by a reader.
+    if !matches!(args.command, args::Command::Apply { .. }) {
+        sigpipe::reset();
+    }
     style::init(args.global.no_color);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -54,6 +54,13 @@ pub fn drained(v: &VersionState, overlap: Duration, now: Timestamp) -> bool {
     v.drained_at.is_some_and(|d| d >= since + overlap) && since + overlap <= now
 }
 
+/// Whether a version is held long enough to leave: [`drained`], and past
+/// every consumer's `hold_until`. The planner plans no hold for it, and the
+/// hold step counts itself done, by this one test.
+pub fn held_long_enough(v: &VersionState, r: &Resolved, family: &Family, now: Timestamp) -> bool {
+    drained(v, r.overlap(family), now) && r.hold_until(family).is_none_or(|(h, _)| h <= now)
+}
+
 /// Since when a version has been out of use: the later of when a successor
 /// was promoted over it and when it was found live without a history.
 pub fn retired_since(v: &VersionState) -> Option<Timestamp> {

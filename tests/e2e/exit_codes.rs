@@ -181,3 +181,55 @@ fn ctrl_c_stops_a_waiting_apply_cleanly_and_the_next_apply_resumes() {
         .success()
         .stderr_has("Apply complete");
 }
+
+/// `apply --json`: one JSON object per line on stdout, the plan first and
+/// the summary last, each step started and ended, waits with the gate and
+/// when it opens; nothing else on stdout and no material anywhere.
+#[test]
+fn apply_json_streams_one_event_per_line() {
+    let t = Test::quickstart();
+    t.run(["apply", "--json"])
+        .failure()
+        .stderr_has("--json needs --auto-approve");
+    let out = t
+        .run(["apply", "--json", "--auto-approve", "--wait"])
+        .success();
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"plan"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"summary"), "{kinds:?}");
+    for e in &events {
+        assert_eq!(e["format_version"], "1.0", "{e}");
+        crate::harness::millis(&e["at"]);
+    }
+    let summary = events.last().unwrap();
+    assert_eq!(summary["outcome"], "complete");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["steps_ran"], 5, "{summary}");
+    for action in ["create", "publish", "accept", "promote", "emit"] {
+        for kind in ["step_started", "step_done"] {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| e["type"] == kind && e["action"] == action),
+                "no {kind} for {action}: {kinds:?}"
+            );
+        }
+    }
+    let wait = events
+        .iter()
+        .find(|e| e["type"] == "step_waiting")
+        .expect("the accept window is waited on");
+    assert!(
+        wait["gate"].as_str().unwrap().contains("cache window"),
+        "{wait}"
+    );
+    crate::harness::millis(&wait["opens_at"]);
+    // The key's PEM never appears; the plan event carries the plan document.
+    assert!(!out.stdout.contains("PRIVATE KEY") && !out.stderr.contains("PRIVATE KEY"));
+    assert_eq!(events[0]["plan"]["format_version"], 1);
+}

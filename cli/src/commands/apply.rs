@@ -23,12 +23,54 @@ pub struct Options {
     pub plan_file: Option<PathBuf>,
     /// `--target`: only these families.
     pub targets: Vec<String>,
+    /// `--json`: events on stdout, one JSON object per line.
+    pub json: bool,
+}
+
+/// The plan an apply is about to run: printed for people, or the first event.
+fn show_plan(plan: &rotor_engine::plan::Plan, opts: &Options, now: rotor_engine::Timestamp) {
+    if opts.json {
+        render::events::emit(
+            "plan",
+            now,
+            serde_json::json!({ "plan": render::plan::json(plan) }),
+        );
+    } else {
+        render::plan::print_human(plan);
+    }
+}
+
+/// The last event of `--json`: how the apply ended, and its exit code.
+fn summary(
+    opts: &Options,
+    outcome: &str,
+    ran: usize,
+    code: u8,
+    now: rotor_engine::Timestamp,
+) -> u8 {
+    if opts.json {
+        render::events::emit(
+            "summary",
+            now,
+            serde_json::json!({ "outcome": outcome, "steps_ran": ran, "exit_code": code }),
+        );
+    }
+    code
 }
 
 /// How often `--wait` says it is still waiting when nothing changes.
 const STATUS_EVERY: rotor_engine::Duration = rotor_engine::Duration(30_000);
 
 pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
+    if opts.json && !opts.auto_approve && opts.plan_file.is_none() {
+        render::error(
+            "--json needs --auto-approve (or a saved plan): there is no one to answer a prompt in a stream of events",
+            Some(
+                "review the plan first with `rotor plan -out FILE`, then `rotor apply --json FILE`",
+            ),
+        );
+        return Err(Reported);
+    }
     if let Some(path) = opts.plan_file.clone() {
         return run_saved(ws, &path, opts).await;
     }
@@ -45,12 +87,13 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
         targets.as_ref(),
     )
     .await?;
-    render::plan::print_human(&plan);
+    let now = providers.clock.now();
+    show_plan(&plan, &opts, now);
     if plan.is_empty() {
-        return Ok(OK);
+        return Ok(summary(&opts, "no_changes", 0, OK, now));
     }
     if plan.summary.blocked > 0 && plan.step_count() == 0 {
-        return Ok(ERROR);
+        return Ok(summary(&opts, "blocked", 0, ERROR, now));
     }
     // The families this plan changes are leased before anything runs (and
     // before the prompt, as Terraform locks before it asks): a second apply
@@ -122,17 +165,18 @@ async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Rep
     plan_file::check_fresh(&saved, path, &resolved.hash, existing.as_ref())?;
     let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));
     let plan = plan_file::check_safety(&resolved, &state, saved.plan, path)?;
-    render::plan::print_human(&plan);
+    let now = providers.clock.now();
+    show_plan(&plan, &opts, now);
     if plan.is_empty() {
         eprintln!("Nothing to apply: the saved plan has no changes.");
-        return Ok(OK);
+        return Ok(summary(&opts, "no_changes", 0, OK, now));
     }
     if plan.summary.blocked > 0 && plan.step_count() == 0 {
         render::error(
             "nothing to apply: every family in the saved plan is blocked",
             Some("fix what the plan says blocks them, then `rotor plan -out FILE` again"),
         );
-        return Ok(ERROR);
+        return Ok(summary(&opts, "blocked", 0, ERROR, now));
     }
     execute(
         ws, &resolved, &providers, &*backend, state, plan, scope, &opts,
@@ -268,7 +312,9 @@ async fn execute(
     opts: &Options,
 ) -> Result<u8, Reported> {
     let recorder = Recorder::new(state, backend).with_actor(&rotor_providers::actor());
-    let hook = render::plan::Progress::new();
+    let progress = render::plan::Progress::new();
+    let events = render::events::Events::new(providers.clock.clone());
+    let hook: &dyn rotor_engine::apply::Hook = if opts.json { &events } else { &progress };
     let started = providers.clock.now();
     let footing = std::sync::Arc::new(Footing::new(ws, &resolved.hash));
     let interrupt = Interrupt::listen();
@@ -282,7 +328,7 @@ async fn execute(
         resolved,
         providers,
         recorder: &recorder,
-        hook: &hook,
+        hook,
         options: ApplyOptions {
             parallelism: opts.parallelism,
             deadline_base: opts.wait.then_some(started),
@@ -293,13 +339,13 @@ async fn execute(
         wait: opts.wait.then_some(&waiter as &dyn Waiter),
     };
     const RESUME: &str = "everything done so far is recorded; fix the cause and run `rotor apply` again: it resumes from the last recorded step";
-    match session.run(plan).await {
+    let (outcome, ran, code) = match session.run(plan).await {
         End::Complete { report, ran } => {
             eprintln!(
                 "{}",
                 style::green(&render::plan::apply_summary(&report, ran))
             );
-            Ok(OK)
+            ("complete", ran, OK)
         }
         End::Pending { report, ran } if interrupt.is_set() => {
             eprintln!(
@@ -310,18 +356,22 @@ async fn execute(
                 "interrupted (Ctrl-C)",
                 Some("every step that ran is recorded; the next `rotor apply` resumes from there"),
             );
-            Ok(INTERRUPTED)
+            ("interrupted", ran, INTERRUPTED)
         }
         End::Pending { report, ran } => {
             eprintln!(
                 "{}",
                 style::yellow(&render::plan::apply_summary(&report, ran))
             );
-            Ok(if opts.detailed_exitcode { PENDING } else { OK })
+            (
+                "pending",
+                ran,
+                if opts.detailed_exitcode { PENDING } else { OK },
+            )
         }
         End::Failed { report, ran } => {
             eprintln!("{}", style::red(&render::plan::apply_summary(&report, ran)));
-            Ok(ERROR)
+            ("failed", ran, ERROR)
         }
         End::Blocked(families) => {
             // A fresh plan made while applying found a family it cannot go on
@@ -329,7 +379,7 @@ async fn execute(
             for (family, reason) in families {
                 render::error(&format!("secret.{family} stopped: {reason}"), Some(RESUME));
             }
-            Ok(ERROR)
+            ("blocked", 0, ERROR)
         }
         End::Unapproved(new) => {
             render::error(
@@ -341,7 +391,7 @@ async fn execute(
                     "run `rotor plan` to review the new plan, then `rotor apply` again; everything that ran is recorded",
                 ),
             );
-            Ok(ERROR)
+            ("unapproved", 0, ERROR)
         }
         End::NoProgress(step) => {
             render::error(
@@ -352,24 +402,25 @@ async fn execute(
                     "this is a bug in rotor; nothing more was applied. Run `rotor plan` to see the state, and please report it with `rotor plan --json` (it holds no secret material)",
                 ),
             );
-            Ok(ERROR)
+            ("no_progress", 0, ERROR)
         }
         End::Stopped(why) if interrupt.is_set() => {
             render::error(
                 &why,
                 Some("every step that ran is recorded; the next `rotor apply` resumes from there"),
             );
-            Ok(INTERRUPTED)
+            ("interrupted", 0, INTERRUPTED)
         }
         End::Stopped(why) => {
             render::error(&why, Some(RESUME));
-            Ok(ERROR)
+            ("stopped", 0, ERROR)
         }
         End::Unsafe(violations) => {
             super::plan::report_unsafe(&violations);
-            Ok(ERROR)
+            ("unsafe", 0, ERROR)
         }
-    }
+    };
+    Ok(summary(opts, outcome, ran, code, providers.clock.now()))
 }
 
 /// Exit code of an apply stopped by Ctrl-C (128 + SIGINT, as shells report it).

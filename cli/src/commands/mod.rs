@@ -62,6 +62,7 @@ pub async fn run(cli: Cli) -> u8 {
             detailed_exitcode,
             adopt,
             targets,
+            json,
         } => {
             apply::run(
                 &ws,
@@ -74,6 +75,7 @@ pub async fn run(cli: Cli) -> u8 {
                     adopt,
                     plan_file,
                     targets,
+                    json,
                 },
             )
             .await

@@ -15,6 +15,14 @@ pub fn run(
             rotor_engine::inventory::check(r, rotor_providers::now(), strict, max_cadence);
         diags.0.extend(inventory.0);
     }
+    // Provider settings are part of validity (a store with a bad path, a
+    // probe refusing a phase): judged before anything is printed, so that
+    // `--json` says so too.
+    if let Some(r) = resolved.as_ref().filter(|_| !diags.has_errors())
+        && let Err(errors) = rotor_providers::build_providers(r, &ws.dir)
+    {
+        diags.0.extend(errors);
+    }
     if strict {
         for d in &mut diags.0 {
             d.severity = rotor_engine::Severity::Error;
@@ -33,8 +41,6 @@ pub fn run(
     let Some(resolved) = resolved.filter(|_| !diags.has_errors()) else {
         return Ok(ERROR);
     };
-    // Provider settings are part of validity: a store with a bad path is an invalid spec.
-    ws.providers(&resolved)?;
     if !json {
         let warnings = diags.0.len();
         eprintln!(

@@ -2,6 +2,7 @@
 //! Data (plans, JSON) goes to stdout; messages and progress go to stderr.
 
 pub mod diagnostics;
+pub mod events;
 pub mod graph;
 pub mod markdown;
 pub mod plan;

@@ -122,6 +122,10 @@ impl ApplyReport {
 pub trait Hook: Send + Sync {
     /// A step finished (or was found waiting, blocked or failed).
     fn step(&self, family: &str, step: &Step, outcome: &StepOutcome);
+    /// A step is about to run (its predecessors are done).
+    fn started(&self, family: &str, step: &Step) {
+        let _ = (family, step);
+    }
 }
 
 /// A hook that reports nothing.
@@ -291,6 +295,7 @@ pub async fn apply(
                     let outcome = if failed || step.after.iter().any(|a| !done.contains(a)) {
                         StepOutcome::Blocked
                     } else {
+                        hook.started(&fp.family, step);
                         let ctx = Ctx {
                             r: resolved,
                             family,

@@ -99,8 +99,7 @@ impl Ctx<'_> {
         let now = self.now();
         let all_drained = retiring.iter().all(|r| {
             state.version(self.name, r).is_none_or(|v| {
-                (safety::drained(v, overlap, now) && hold.is_none_or(|(h, _)| h <= now))
-                    || !v.phase.is_accepted_set()
+                safety::held_long_enough(v, self.r, self.family, now) || !v.phase.is_accepted_set()
             })
         });
         if all_drained {

@@ -31,9 +31,7 @@ impl FamilyPlanner<'_> {
             .iter()
             .filter(|id| {
                 let v = &fstate.versions[*id];
-                v.was_used()
-                    && !(safety::drained(v, r.overlap(family), now)
-                        && r.hold_until(family).is_none_or(|(h, _)| h <= now))
+                v.was_used() && !safety::held_long_enough(v, r, family, now)
             })
             .cloned()
             .collect();
