@@ -51,6 +51,13 @@ impl<'p, 'a, 'e, 'b> BodyReader<'p, 'a, 'e, 'b> {
         self.attrs.iter().copied().find(|a| a.key.as_str() == key)
     }
 
+    /// Where attribute `key` is written, from its name to the end of its
+    /// value; `None` when it is not. Does not count as reading it.
+    pub(super) fn span_of(&self, key: &str) -> Option<Span> {
+        let attr = self.attrs.iter().find(|a| a.key.as_str() == key)?;
+        Some(self.p.span(range_of(*attr)))
+    }
+
     fn value(&mut self, key: &str) -> Option<Located<Value>> {
         let attr = self.get(key)?;
         self.p.eval(&attr.value, key)

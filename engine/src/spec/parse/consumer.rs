@@ -92,11 +92,13 @@ impl Parser<'_, '_> {
         let generic = known.is_empty();
         self.placeholders = true;
         let mut r = BodyReader::new(self, &block.body, known, generic);
+        let on_span = r.span_of("on");
         let on_list = r.strings("on");
         let within = r.duration("within");
-        let mut settings = r.all_settings();
-        settings.remove("on");
-        settings.remove("within");
+        // `on` and `within` are read above, so they are not among the
+        // settings: the engine owns them. A provider that refuses one of the
+        // phases points at `on_span`.
+        let settings = r.all_settings();
         r.finish(&[]);
         self.placeholders = false;
         let mut on = Vec::new();
@@ -118,6 +120,7 @@ impl Parser<'_, '_> {
         Some(VerifySpec {
             kind: l[0].clone(),
             on,
+            on_span,
             within: within.map_or(Duration::parse("10m").expect("constant"), |w| w.value),
             settings,
             span,
