@@ -301,6 +301,7 @@ mod tests {
         VerifySpec {
             kind: kind.into(),
             on: vec![],
+            on_span: None,
             within: Duration::seconds(60),
             settings,
             span: span(at),
@@ -403,6 +404,70 @@ mod tests {
             );
             assert_eq!(diags[0].span.as_ref().map(|s| s.range.start), Some(0));
         }
+    }
+
+    /// A phase a probe kind cannot serve is refused at the `on` attribute,
+    /// not at the `verify` block: the engine keeps where `on` is written.
+    #[test]
+    fn a_refused_phase_points_at_the_on_attribute() {
+        let text = r#"store "file" "x" {
+  path = ".rotor/secrets"
+}
+
+secret "k" {
+  owner   = "team"
+  store   = store.file.x
+  cadence = "90d"
+  generate "ec" {}
+  version "v1" {}
+  active = "v1"
+}
+
+consumer "api" {
+  accepts   = secret.k
+  cache_ttl = "10s"
+  verify "jwks" {
+    url = "http://127.0.0.1:8081/jwks.json"
+    on  = ["accept", "drain"]
+  }
+  verify "postgres" {
+    host    = "db"
+    dbname  = "app"
+    sslmode = "disable"
+    on      = ["guard"]
+  }
+}
+"#;
+        let (resolved, diags, _) =
+            rotor_engine::spec::load(vec![("rotor.hcl".into(), text.to_string())], &|_| None);
+        let resolved = resolved.unwrap_or_else(|| panic!("{diags:#?}"));
+        let Err(diags) = build(&resolved.spec, Path::new("/spec")) else {
+            panic!("expected the drain and the guard to be refused");
+        };
+        let got: Vec<(String, String)> = diags
+            .iter()
+            .map(|d| {
+                let span = d.span.as_ref().expect("located");
+                let summary = d.summary.split(':').next().unwrap_or_default();
+                (summary.to_string(), resolved.spec.sources.locate(span))
+            })
+            .collect();
+        let mut want = vec![(
+            "verify \"jwks\" cannot drain".to_string(),
+            "rotor.hcl:19:5".to_string(),
+        )];
+        if cfg!(feature = "postgres") {
+            want.push((
+                "verify \"postgres\" cannot guard".to_string(),
+                "rotor.hcl:25:5".to_string(),
+            ));
+        } else {
+            want.push((
+                "probe kind `postgres` is not available yet".to_string(),
+                "rotor.hcl:21:3".to_string(),
+            ));
+        }
+        assert_eq!(got, want);
     }
 
     #[test]

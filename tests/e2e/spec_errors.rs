@@ -316,6 +316,21 @@ fn a_long_random_looking_literal_is_refused() {
     );
 }
 
+/// A probe kind that cannot serve a phase is refused at the `on` attribute,
+/// not at the `verify` block (the parser used to drop where `on` is written).
+#[test]
+fn a_phase_the_probe_kind_cannot_serve_is_refused_at_on() {
+    let spec = quickstart_with(
+        "  # Acceptance is proven, not assumed",
+        "  verify \"jwks\" {\n    url = \"http://127.0.0.1:9/jwks.json\"\n    on  = [\"accept\", \"drain\"]\n  }\n\n  # Acceptance is proven, not assumed",
+    );
+    rejects(
+        &spec,
+        "verify \"jwks\" cannot drain: the old kid is in the key set until its revoke, so the probe would pass without showing that traffic has moved off it",
+        at(&spec, "on  = ["),
+    );
+}
+
 const SEVERAL_ERRORS: &str = r#"store "file" "local" {}
 
 secret "a" {

@@ -348,6 +348,10 @@ pub struct VerifySpec {
     /// Which phases it proves; empty means accept and emit, for every role the
     /// consumer has. Drain and guard are only ever named.
     pub on: Vec<ProbePhase>,
+    /// The `on = […]` attribute, from `on` to the end of its list; `None`
+    /// when the block does not set it. A probe kind that cannot serve one of
+    /// the phases refuses it here, not at the block.
+    pub on_span: Option<Span>,
     /// How long a `--wait` keeps retrying before the gate fails.
     pub within: Duration,
     /// Kind-specific settings (`command`, `timeout`, …), read by the probe provider.

@@ -690,6 +690,37 @@ fn probe_placeholders_are_kept_inside_verify_blocks_only() {
     );
 }
 
+/// A probe kind that cannot serve a phase refuses it where `on` is written,
+/// so the parser keeps that span (it used to keep only the block's).
+#[test]
+fn a_verify_blocks_on_attribute_keeps_its_own_span() {
+    let text = super::spec_with(
+        &["v1"],
+        "v1",
+        r#"verify "jwks" {
+    url = "http://127.0.0.1:8081/jwks.json"
+    on  = ["accept", "drain"]
+  }
+  verify "command" {
+    command = ["true"]
+  }"#,
+    );
+    let r = super::load(&text);
+    let verify = &r.spec.consumers[0].verify;
+    let on = verify[0].on_span.as_ref().expect("`on` is written");
+    let p = r.spec.sources.file(on).pos(on.range.start);
+    assert_eq!((p.line, p.column), pos_of(&text, "on  = [", 0));
+    assert_eq!(
+        &r.spec.sources.file(on).text[on.range.clone()],
+        r#"on  = ["accept", "drain"]"#
+    );
+    assert_eq!(verify[1].on_span, None, "no `on`, no span");
+    assert!(
+        verify[0].settings.get("on").is_none(),
+        "the engine owns `on`"
+    );
+}
+
 #[test]
 fn a_login_generator_needs_usernames() {
     let login = |body: &str| {

@@ -317,6 +317,7 @@ mod tests {
         let mut spec = VerifySpec {
             kind: "command".into(),
             on: vec![],
+            on_span: None,
             within: Duration::seconds(60),
             settings: Default::default(),
             span: span(1),

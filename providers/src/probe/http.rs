@@ -351,6 +351,7 @@ mod tests {
         VerifySpec {
             kind: "http".into(),
             on: vec![],
+            on_span: None,
             within: Duration::seconds(60),
             settings: map,
             span: span(0),

@@ -52,7 +52,7 @@ impl JwksProbe {
         known.extend(net::COMMON);
         settings.only(&known, &net::ENGINE_OWNED)?;
         if spec.on.contains(&ProbePhase::Drain) {
-            let span = spec.settings.get("on").map_or(&spec.span, |on| &on.span);
+            let span = spec.on_span.as_ref().unwrap_or(&spec.span);
             return Err(ConfigError::new(
                 "verify \"jwks\" cannot drain: the old kid is in the key set until its revoke, so the probe would pass without showing that traffic has moved off it",
                 span,
@@ -213,11 +213,11 @@ mod tests {
         let mut settings = rotor_engine::spec::Settings::default();
         settings.insert("url".into(), string(url, 5));
         settings.insert("timeout".into(), string("2s", 9));
-        // The span is all the probe reads of `on`; the engine parses it.
-        settings.insert("on".into(), string("", 13));
         VerifySpec {
             kind: "jwks".into(),
             on,
+            // Where `on` is written is all the probe reads of it; the engine parses it.
+            on_span: Some(crate::config::tests::span(13)),
             within: Duration::seconds(60),
             settings,
             span: crate::config::tests::span(0),

@@ -52,7 +52,7 @@ impl PostgresProbe {
         let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         settings.only(ENDPOINT_SETTINGS, &["on", "within"])?;
         if spec.on.contains(&ProbePhase::Guard) {
-            let span = spec.settings.get("on").map_or(&spec.span, |on| &on.span);
+            let span = spec.on_span.as_ref().unwrap_or(&spec.span);
             return Err(ConfigError::new(
                 "verify \"postgres\" cannot guard: it has no value to compare with a baseline",
                 span,
@@ -246,6 +246,7 @@ mod tests {
         let mut spec = VerifySpec {
             kind: "postgres".into(),
             on: vec![ProbePhase::Accept, ProbePhase::Drain],
+            on_span: None,
             within: Duration::seconds(60),
             settings: Default::default(),
             span: span(1),

@@ -296,6 +296,7 @@ mod tests {
         VerifySpec {
             kind: "prometheus".into(),
             on: on.to_vec(),
+            on_span: None,
             within: Duration::seconds(60),
             settings: map,
             span: span(0),

@@ -1,0 +1,232 @@
+//! Parsing one file, cut between top-level blocks when it is large.
+
+use super::{EnvLookup, Parser, merge_policy, merge_state};
+use crate::diagnostics::Diagnostics;
+use crate::spec::Spec;
+
+/// Below this size a file is parsed in one piece.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Parses one file. Large files are cut between top-level blocks and the
+/// pieces parsed on every core: the syntax tree of a whole large file costs
+/// forty times its size in memory, a piece's is dropped as soon as it is read.
+/// If any piece fails to parse, the whole file is parsed in one piece, so that
+/// a syntax error is always reported exactly as for an uncut file.
+pub(super) fn parse_file(
+    index: usize,
+    text: &str,
+    env: &EnvLookup<'_>,
+) -> Result<(Spec, Diagnostics), hcl_edit::parser::Error> {
+    let chunks = split_top_level(text, CHUNK_BYTES);
+    let whole = |diags: &mut Diagnostics, spec: &mut Spec| {
+        let body = hcl_edit::parser::parse_body(text)?;
+        Parser {
+            placeholders: false,
+            file: index,
+            base: 0,
+            text,
+            env,
+            diags,
+        }
+        .top_level(&body, spec);
+        Ok::<(), hcl_edit::parser::Error>(())
+    };
+    let mut spec = Spec::default();
+    let mut diags = Diagnostics::default();
+    let Some(chunks) = chunks.filter(|c| c.len() > 1) else {
+        whole(&mut diags, &mut spec)?;
+        return Ok((spec, diags));
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(chunks.len());
+    let per = chunks.len().div_ceil(threads);
+    let results: Vec<Option<(Spec, Diagnostics)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .chunks(per)
+            .map(|group| {
+                scope.spawn(move || {
+                    let mut spec = Spec::default();
+                    let mut diags = Diagnostics::default();
+                    for range in group {
+                        let body = hcl_edit::parser::parse_body(&text[range.clone()]).ok()?;
+                        Parser {
+                            placeholders: false,
+                            file: index,
+                            base: range.start,
+                            text,
+                            env,
+                            diags: &mut diags,
+                        }
+                        .top_level(&body, &mut spec);
+                    }
+                    Some((spec, diags))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("parser thread"))
+            .collect()
+    });
+    if results.iter().any(Option::is_none) {
+        whole(&mut diags, &mut spec)?;
+        return Ok((spec, diags));
+    }
+    for (part, part_diags) in results.into_iter().flatten() {
+        spec.stores.extend(part.stores);
+        spec.secrets.extend(part.secrets);
+        spec.publishers.extend(part.publishers);
+        spec.consumers.extend(part.consumers);
+        diags.0.extend(part_diags.0);
+        merge_policy(&mut spec, part.policy, &mut diags);
+        merge_state(&mut spec, part.state, &mut diags);
+    }
+    Ok((spec, diags))
+}
+
+/// Byte ranges of at least `min` bytes that each end after a top-level
+/// block's closing brace and line. `None` when the text does not scan cleanly
+/// (the caller then parses it whole). Strings, comments and heredocs are
+/// skipped so that their braces do not count.
+fn split_top_level(text: &str, min: usize) -> Option<Vec<std::ops::Range<usize>>> {
+    if text.len() < 2 * min {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut chunks = Vec::new();
+    let (mut depth, mut start, mut i) = (0i64, 0usize, 0usize);
+    let line_end = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |p| from + p + 1)
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => i = line_end(i),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(i),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = text[i + 2..].find("*/").map(|p| i + 2 + p + 2)?;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= bytes.len() || bytes[i] == b'\n' {
+                    return None;
+                }
+                i += 1;
+            }
+            b'<' if bytes.get(i + 1) == Some(&b'<') => {
+                let rest = &text[i + 2..];
+                let rest = rest.strip_prefix('-').unwrap_or(rest);
+                let ident: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if ident.is_empty() {
+                    return None;
+                }
+                // Skip to the line that holds only the identifier.
+                let mut j = line_end(i);
+                loop {
+                    if j >= bytes.len() {
+                        return None;
+                    }
+                    let end = line_end(j);
+                    if text[j..end].trim() == ident {
+                        i = end;
+                        break;
+                    }
+                    j = end;
+                }
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+                i += 1;
+                if depth == 0 {
+                    let end = line_end(i);
+                    if end - start >= min && text[i..end].trim().is_empty() {
+                        chunks.push(start..end);
+                        start = end;
+                    }
+                    i = end.max(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    if depth != 0 {
+        return None;
+    }
+    if start < bytes.len() {
+        chunks.push(start..bytes.len());
+    }
+    Some(chunks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(i: usize) -> String {
+        format!(
+            "# comment with {{ brace\nconsumer \"c{i}\" {{\n  accepts = secret.s // }} not a brace\n  /* {{ */ cache_ttl = \"1s\"\n  verify \"command\" {{\n    command = [\"sh\", \"-c\", \"echo '}}' \\\" {{\"]\n  }}\n}}\n\n"
+        )
+    }
+
+    #[test]
+    fn cutting_between_top_level_blocks_keeps_every_block_whole() {
+        let text: String = (0..400).map(block).collect();
+        let chunks = split_top_level(&text, 4096).expect("scans");
+        assert!(chunks.len() > 2, "{} chunks", chunks.len());
+        assert_eq!(chunks.first().unwrap().start, 0);
+        assert_eq!(chunks.last().unwrap().end, text.len());
+        for w in chunks.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        for c in &chunks {
+            hcl_edit::parser::parse_body(&text[c.clone()]).expect("each piece parses");
+        }
+        // The pieces give the same consumers, with the same spans, as one whole parse.
+        let env = |_: &str| None;
+        let (cut, _) = parse_file(0, &text, &env).unwrap();
+        let body = hcl_edit::parser::parse_body(&text).unwrap();
+        let mut whole = Spec::default();
+        let mut diags = Diagnostics::default();
+        Parser {
+            placeholders: false,
+            file: 0,
+            base: 0,
+            text: &text,
+            env: &env,
+            diags: &mut diags,
+        }
+        .top_level(&body, &mut whole);
+        assert_eq!(cut.consumers.len(), 400);
+        for (a, b) in cut.consumers.iter().zip(&whole.consumers) {
+            assert_eq!(
+                (&a.name, &a.span, &a.verify[0].span),
+                (&b.name, &b.span, &b.verify[0].span)
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_does_not_scan_is_parsed_whole() {
+        assert!(split_top_level("a = \"unterminated\n}", 1).is_none());
+        assert!(split_top_level(&"x {}\n".repeat(10), 1_000_000).is_none());
+        let heredoc = format!("{}z = <<EOT\n}} {{ \"\nEOT\n", "b {}\n".repeat(100));
+        let chunks = split_top_level(&heredoc, 64).unwrap();
+        assert_eq!(chunks.last().unwrap().end, heredoc.len());
+    }
+}
