@@ -254,11 +254,20 @@ impl<'a> Recorder<'a> {
     /// Appends a step's end to the history. The history is for people: a
     /// failure to append is not a failure of the step, whose effect is
     /// already recorded in the family's record.
-    async fn event(&self, family: &str, step: &Step, outcome: &StepOutcome, at: Timestamp) {
+    /// Hands the step's history line to the backend; the returned future
+    /// says when it is written. A step does not wait for it (the history is
+    /// not what the checker judges from): the family's pass does, at its end.
+    fn event(
+        &self,
+        family: &str,
+        step: &Step,
+        outcome: &StepOutcome,
+        at: Timestamp,
+    ) -> Option<futures_util::future::BoxFuture<'a, Result<(), StateError>>> {
         let (outcome, detail) = match outcome {
             StepOutcome::Done(detail) => ("done", detail.clone()),
             StepOutcome::Failed { error, .. } => ("failed", error.clone()),
-            _ => return,
+            _ => return None,
         };
         let event = Event {
             at,
@@ -268,7 +277,7 @@ impl<'a> Recorder<'a> {
             actor: self.actor.clone(),
             detail,
         };
-        let _ = self.backend.append_event_soon(event).await;
+        Some(self.backend.append_event_soon(event))
     }
 }
 
@@ -291,6 +300,7 @@ pub async fn apply(
                 let mut outcomes: Vec<(usize, StepOutcome)> = Vec::new();
                 let mut done: BTreeSet<usize> = BTreeSet::new();
                 let mut failed = false;
+                let mut lines = Vec::new();
                 for step in &fp.steps {
                     let outcome = if failed || step.after.iter().any(|a| !done.contains(a)) {
                         StepOutcome::Blocked
@@ -312,11 +322,12 @@ pub async fn apply(
                     if matches!(outcome, StepOutcome::Failed { .. }) {
                         failed = true;
                     }
-                    recorder
-                        .event(&fp.family, step, &outcome, providers.clock.now())
-                        .await;
+                    lines.extend(recorder.event(&fp.family, step, &outcome, providers.clock.now()));
                     hook.step(&fp.family, step, &outcome);
                     outcomes.push((step.id, outcome));
+                }
+                for line in lines {
+                    let _ = line.await;
                 }
                 FamilyReport {
                     family: fp.family.clone(),
