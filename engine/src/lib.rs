@@ -18,8 +18,6 @@
 
 pub mod apply;
 pub mod diagnostics;
-pub mod edit;
-pub mod format;
 pub mod inventory;
 pub mod jwk;
 pub mod plan;
