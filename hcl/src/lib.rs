@@ -6,6 +6,8 @@
 //! - [`edit`]: the format-preserving edits of `rotor rotate`, `retire` and
 //!   `rollback`, which splice new text into the original and leave every
 //!   other byte as it was.
+//! - [`split_top_level`]: where a large file can be cut between top-level
+//!   blocks, so that the pieces can be parsed in parallel.
 //!
 //! Nothing here knows rotor's spec model: the functions take and return
 //! plain text, so that the engine and the CLI can both use them without
@@ -23,6 +25,8 @@
 
 pub mod edit;
 mod format;
+mod scan;
 
 pub use edit::EditError;
 pub use format::{FormatError, format};
+pub use scan::split_top_level;
