@@ -8,7 +8,9 @@
 //!
 //! The engine owns the traits in [`provider`] and touches nothing outside
 //! through any other path: no network, no files, no wall clock. It is tested
-//! with the fakes in [`testing`] and a fake clock.
+//! with the in-memory fakes in `testing` and a fake clock; that module is
+//! compiled only for the engine's own tests, or for another crate's tests
+//! that turn on the `testing` feature, never into the `rotor` binary.
 //!
 //! The promise every module serves: a version is never revoked before its
 //! successor has been accepted by every verifier (with evidence), emitted, and
@@ -18,8 +20,6 @@
 
 pub mod apply;
 pub mod diagnostics;
-pub mod edit;
-pub mod format;
 pub mod inventory;
 pub mod jwk;
 pub mod plan;
@@ -31,6 +31,7 @@ pub mod secret;
 pub mod session;
 pub mod spec;
 pub mod state;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
 

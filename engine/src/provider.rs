@@ -2,7 +2,8 @@
 //!
 //! The engine owns these traits and knows no network, file system or wall
 //! clock of its own; `rotor-providers` implements them against real systems,
-//! and [`crate::testing`] has in-memory fakes for unit and property tests.
+//! and `rotor_engine::testing` (tests and the `testing` feature only) has
+//! in-memory fakes for unit and property tests.
 
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};

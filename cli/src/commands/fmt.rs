@@ -1,5 +1,5 @@
 //! `rotor fmt [--check] [--diff]`: the spec's `.hcl` files in the canonical
-//! style (see `rotor_engine::format`), comments kept.
+//! style (see `rotor_hcl::format`), comments kept.
 //!
 //! Like `terraform fmt`: the names of the files it changed go to stdout (or,
 //! with `--diff`, a unified diff of each). With `--check` nothing is written;
@@ -13,7 +13,7 @@ use super::{ERROR, OK};
 use crate::context::{Reported, Workspace};
 use crate::render;
 use rotor_engine::diagnostics::{Diagnostic, SourceFile, SourceMap, Span};
-use rotor_engine::format::{FormatError, format};
+use rotor_hcl::{FormatError, format};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

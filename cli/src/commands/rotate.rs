@@ -2,7 +2,7 @@
 //! start, finish and undo a rotation, made for the user.
 //!
 //! None of them touches a store or the state: each edits the family's `.hcl`
-//! file (format-preserving, see [`rotor_engine::edit`]), validates the result
+//! file (format-preserving, see [`rotor_hcl::edit`]), validates the result
 //! as `rotor validate` would, and writes it atomically. The change is then a
 //! pull request like any other, and `rotor plan` shows the safe sequence.
 
@@ -10,10 +10,10 @@ use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
 use rotor_engine::diagnostics::did_you_mean;
-use rotor_engine::edit::{self, EditError};
 use rotor_engine::spec::{self, Resolved, SecretSpec};
 use rotor_engine::state::{FamilyState, VersionState};
 use rotor_engine::{Phase, State};
+use rotor_hcl::edit::{self, EditError};
 use std::path::Path;
 
 /// `rotor rotate FAMILY [--version ID]`: declare a new version and make it active.

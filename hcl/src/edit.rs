@@ -8,7 +8,7 @@
 //! hcl-edit to find the byte ranges of the blocks and expressions involved and
 //! splices new text into the original string; nothing is re-printed from a
 //! syntax tree. The result is plain text: callers validate it with
-//! [`crate::spec::load`] before writing it.
+//! `rotor_engine::spec::load` before writing it.
 
 use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, Body};
