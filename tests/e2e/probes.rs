@@ -1,13 +1,11 @@
-//! `verify "http"` and `verify "jwks"` against a real verifier: a small HTTP
-//! server on a thread of this test process that validates bearer JWTs with
-//! the key set rotor publishes, as an API gateway would.
+//! `verify "http"` and `verify "jwks"` against a real verifier: the tests'
+//! HTTP server (`rotor-testserver`) in this test process, validating bearer
+//! JWTs with jsonwebtoken and the key set rotor publishes, as an API gateway
+//! would.
 
 use crate::harness::{FAMILY_DIR, ROTATE_FROM, ROTATE_TO, Test};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rotor_testserver::{Request, Response, Server};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,59 +67,52 @@ consumer "auth_service" {{
 
 /// The verifier: `/verify` accepts a bearer JWT whose kid is in the key set
 /// file rotor publishes and whose RS256 signature, audience and expiry check
-/// out (401 otherwise); `/.well-known/jwks.json` serves that file.
+/// out (401 otherwise); `/.well-known/jwks.json` serves that file. It is
+/// the tests' one HTTP server, on a runtime of its own; tokens are checked
+/// with jsonwebtoken, not with rotor's crypto.
 struct Verifier {
     url: String,
     /// Kids refused even when valid: a gateway that has not picked up a key.
     refuse: Arc<Mutex<Vec<String>>>,
     /// `kid status` of every `/verify` request.
     seen: Arc<Mutex<Vec<String>>>,
+    // Declared before the runtime it runs on, so that it stops first.
+    _server: Server,
+    _runtime: tokio::runtime::Runtime,
 }
 
 impl Verifier {
     fn start(jwks: PathBuf) -> Verifier {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let refuse = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (r, s) = (refuse.clone(), seen.clone());
-        // The thread ends with the test process.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = serve(stream, &jwks, &r, &s);
-            }
-        });
-        Verifier { url, refuse, seen }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = runtime.block_on(Server::start(move |request| answer(request, &jwks, &r, &s)));
+        Verifier {
+            url: format!("http://{}", server.addr()),
+            refuse,
+            seen,
+            _server: server,
+            _runtime: runtime,
+        }
     }
 }
 
-fn serve(
-    mut stream: TcpStream,
+fn answer(
+    request: Request,
     jwks: &PathBuf,
     refuse: &Mutex<Vec<String>>,
     seen: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    let mut auth = String::new();
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            auth = value.trim().to_string();
-        }
-    }
+) -> Response {
     let keys = std::fs::read_to_string(jwks).unwrap_or_default();
-    let (status, body) = match path.as_str() {
-        "/.well-known/jwks.json" => (200, keys),
+    match request.target.as_str() {
+        "/.well-known/jwks.json" => Response::ok(keys),
         "/verify" => {
+            let auth = request.header("authorization").unwrap_or("");
             let token = auth.strip_prefix("Bearer ").unwrap_or("");
             let (status, body) = match verify(token, &keys) {
                 Ok(kid) if refuse.lock().unwrap().contains(&kid) => {
@@ -132,61 +123,41 @@ fn serve(
             };
             let kid = header_kid(token).unwrap_or_default();
             seen.lock().unwrap().push(format!("{kid} {status}"));
-            (status, body)
+            Response::new(status, body)
         }
-        _ => (404, "not found".into()),
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-}
-
-fn b64(text: &str) -> Result<Vec<u8>, String> {
-    URL_SAFE_NO_PAD.decode(text).map_err(|e| e.to_string())
+        _ => Response::new(404, "not found"),
+    }
 }
 
 fn header_kid(token: &str) -> Option<String> {
-    let header: Value = serde_json::from_slice(&b64(token.split('.').next()?).ok()?).ok()?;
-    Some(header["kid"].as_str()?.to_string())
+    jsonwebtoken::decode_header(token).ok()?.kid
 }
 
-/// Checks a token against the key set; returns its kid.
+/// Checks a token against the key set, as a gateway using jsonwebtoken
+/// would; returns its kid.
 fn verify(token: &str, jwks: &str) -> Result<String, String> {
-    use rsa::signature::Verifier as _;
-    let parts: Vec<&str> = token.split('.').collect();
-    let [h, c, sig] = parts.as_slice() else {
-        return Err("not a JWT".into());
-    };
-    let kid = header_kid(token).ok_or("no kid")?;
+    use jsonwebtoken::errors::ErrorKind;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::Jwk};
+    let kid = header_kid(token).ok_or("not a JWT with a kid")?;
     let set: Value = serde_json::from_str(jwks).map_err(|e| e.to_string())?;
     let jwk = set["keys"]
         .as_array()
         .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
         .ok_or(format!("unknown kid {kid}"))?;
-    let int = |k: &str| -> Result<rsa::BoxedUint, String> {
-        Ok(rsa::BoxedUint::from_be_slice_vartime(&b64(jwk[k]
-            .as_str()
-            .ok_or("bad jwk")?)?))
-    };
-    let key = rsa::PublicKey::new(int("n")?, int("e")?).map_err(|e| e.to_string())?;
-    let sig =
-        rsa::pkcs1v15::Signature::try_from(b64(sig)?.as_slice()).map_err(|e| e.to_string())?;
-    rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
-        .verify(format!("{h}.{c}").as_bytes(), &sig)
-        .map_err(|_| "bad signature".to_string())?;
-    let claims: Value = serde_json::from_slice(&b64(c)?).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    if claims["aud"] != "api_gateway" || claims["iss"] != "rotor-probe" {
-        return Err(format!("wrong audience or issuer: {claims}"));
-    }
-    if claims["exp"].as_i64().unwrap_or(0) <= now {
-        return Err("expired".into());
-    }
+    let jwk: Jwk = serde_json::from_value(jwk.clone()).map_err(|e| e.to_string())?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["api_gateway"]);
+    validation.set_issuer(&["rotor-probe"]);
+    validation.leeway = 0;
+    jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| match e.kind() {
+        ErrorKind::InvalidSignature => "bad signature".to_string(),
+        ErrorKind::ExpiredSignature => "expired".to_string(),
+        ErrorKind::InvalidAudience | ErrorKind::InvalidIssuer => {
+            "wrong audience or issuer".to_string()
+        }
+        _ => e.to_string(),
+    })?;
     Ok(kid)
 }
 

@@ -1,35 +1,39 @@
 //! RS256 JSON Web Tokens, as much of them as the drill needs: signing with a
 //! PKCS#8 PEM private key (what rotor's file store holds), and verifying
-//! against a JSON Web Key Set by `kid`.
+//! against a JSON Web Key Set by `kid`. The cryptography is jsonwebtoken's
+//! (on aws-lc): the drill measures rotor, so it must not share rotor's crypto.
 //!
 //! Claims are checked only for `exp`: the drill measures key rotation, and an
 //! expired token is the client's fault, not the rotation's.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
-use rsa::{BoxedUint, PrivateKey, PublicKey};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// Signs tokens with one version's private key; `kid` is the version id.
 pub struct TokenSigner {
     kid: String,
-    key: SigningKey<Sha256>,
+    key: EncodingKey,
 }
 
 impl TokenSigner {
     /// Reads a PKCS#8 PEM RSA private key. The error never quotes the PEM.
     pub fn from_pem(kid: &str, pem: &str) -> Result<TokenSigner, String> {
-        let key = PrivateKey::from_pkcs8_pem(pem)
-            .map_err(|e| format!("version {kid}: not a PKCS#8 RSA private key ({e})"))?;
+        let not_a_key = |e: jsonwebtoken::errors::Error| {
+            format!("version {kid}: not a PKCS#8 RSA private key ({e})")
+        };
+        let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(not_a_key)?;
+        // jsonwebtoken reads the key itself only when it first signs: read it
+        // now (for its public half), so that a bad key is refused here.
+        Jwk::from_encoding_key(&key, Algorithm::RS256).map_err(not_a_key)?;
         Ok(TokenSigner {
             kid: kid.to_string(),
-            key: SigningKey::new(key),
+            key,
         })
     }
 
@@ -40,11 +44,21 @@ impl TokenSigner {
 
     /// A compact JWT over `claims`.
     pub fn sign(&self, claims: &Value) -> String {
-        let header = json!({ "alg": "RS256", "typ": "JWT", "kid": self.kid });
-        let input = format!("{}.{}", b64_json(&header), b64_json(claims));
-        let signature: Signature = self.key.sign(input.as_bytes());
-        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .expect("a key read by from_pem signs any JSON claims")
     }
+}
+
+/// The public JWK (`kty`, `n`, `e`, with `kid`, `alg` and `use`) of a PEM
+/// RSA private key, as a JWKS lists it.
+pub(crate) fn public_jwk(kid: &str, pem: &str) -> Result<Value, String> {
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
+    let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).map_err(|e| e.to_string())?;
+    jwk.common.key_id = Some(kid.to_string());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    serde_json::to_value(&jwk).map_err(|e| e.to_string())
 }
 
 impl fmt::Debug for TokenSigner {
@@ -53,10 +67,6 @@ impl fmt::Debug for TokenSigner {
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
-}
-
-fn b64_json(value: &Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
 }
 
 /// Why a token was refused.
@@ -94,7 +104,7 @@ pub const LEEWAY_SECS: u64 = 2;
 /// A JSON Web Key Set, parsed: the RSA keys by `kid`, and the document.
 #[derive(Debug, Clone, Default)]
 pub struct KeySet {
-    keys: BTreeMap<String, (VerifyingKey<Sha256>, Value)>,
+    keys: BTreeMap<String, (DecodingKey, Value)>,
 }
 
 impl KeySet {
@@ -109,18 +119,25 @@ impl KeySet {
             let (Some(kid), Some("RSA")) = (jwk["kid"].as_str(), jwk["kty"].as_str()) else {
                 continue;
             };
-            let part = |name: &str| -> Result<BoxedUint, String> {
+            let part = |name: &str| -> Result<Vec<u8>, String> {
                 let text = jwk[name]
                     .as_str()
                     .ok_or_else(|| format!("key {kid}: `{name}` is missing"))?;
-                let bytes = URL_SAFE_NO_PAD
+                URL_SAFE_NO_PAD
                     .decode(text)
-                    .map_err(|e| format!("key {kid}: `{name}` is not base64url ({e})"))?;
-                Ok(BoxedUint::from_be_slice_vartime(&bytes))
+                    .map_err(|e| format!("key {kid}: `{name}` is not base64url ({e})"))
             };
-            let key = PublicKey::new(part("n")?, part("e")?)
-                .map_err(|e| format!("key {kid}: not a usable RSA public key ({e})"))?;
-            keys.insert(kid.to_string(), (VerifyingKey::new(key), jwk.clone()));
+            let (n, e) = (part("n")?, part("e")?);
+            // jsonwebtoken takes any bytes and fails only when it verifies:
+            // a set with a key no RSA implementation accepts is refused whole,
+            // here, so that the verifier keeps the set it has.
+            rsa::PublicKey::new(
+                rsa::BoxedUint::from_be_slice_vartime(&n),
+                rsa::BoxedUint::from_be_slice_vartime(&e),
+            )
+            .map_err(|e| format!("key {kid}: not a usable RSA public key ({e})"))?;
+            let key = DecodingKey::from_rsa_raw_components(&n, &e);
+            keys.insert(kid.to_string(), (key, jwk.clone()));
         }
         Ok(KeySet { keys })
     }
@@ -138,36 +155,37 @@ impl KeySet {
     /// Verifies a compact JWT at `now` (seconds since the epoch), allowing
     /// [`LEEWAY_SECS`] past `exp`. Returns the token's `kid` with the
     /// verdict; the kid is empty for malformed tokens.
+    ///
+    /// jsonwebtoken checks the header and the signature; `exp` is compared
+    /// here with `now`, because jsonwebtoken's own `exp` check (its
+    /// `Validation::leeway`) reads the wall clock and the caller's `now`
+    /// is what the drill (and its tests) mean.
     pub fn verify(&self, token: &str, now: u64) -> (String, Result<(), Rejection>) {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        if token.split('.').count() != 3 {
+            return (String::new(), Err(Rejection::Malformed));
+        }
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
             return (String::new(), Err(Rejection::Malformed));
         };
-        let json = |part: &str| -> Option<Value> {
-            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
-        };
-        let Some(head) = json(header) else {
+        let (Some(kid), Algorithm::RS256) = (header.kid, header.alg) else {
             return (String::new(), Err(Rejection::Malformed));
         };
-        let (Some(kid), Some("RS256")) = (head["kid"].as_str(), head["alg"].as_str()) else {
-            return (String::new(), Err(Rejection::Malformed));
-        };
-        let kid = kid.to_string();
         let Some((key, _)) = self.keys.get(&kid) else {
             return (kid, Err(Rejection::UnknownKid));
         };
-        let signed = &token[..header.len() + 1 + payload.len()];
-        let valid = URL_SAFE_NO_PAD
-            .decode(signature)
-            .ok()
-            .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
-            .is_some_and(|sig| key.verify(signed.as_bytes(), &sig).is_ok());
-        if !valid {
-            return (kid, Err(Rejection::BadSignature));
-        }
-        match json(payload).and_then(|claims| claims["exp"].as_u64()) {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = match jsonwebtoken::decode::<Value>(token, key, &validation) {
+            Ok(data) => data.claims,
+            // The signature held, but the claims are not JSON: no `exp`.
+            Err(e) if matches!(e.kind(), ErrorKind::Json(_) | ErrorKind::Utf8(_)) => {
+                return (kid, Err(Rejection::Expired));
+            }
+            Err(_) => return (kid, Err(Rejection::BadSignature)),
+        };
+        match claims["exp"].as_u64() {
             Some(exp) if now < exp + LEEWAY_SECS => (kid, Ok(())),
             _ => (kid, Err(Rejection::Expired)),
         }
@@ -178,17 +196,12 @@ impl KeySet {
 pub(crate) mod tests {
     use super::*;
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    use rsa::traits::PublicKeyParts;
 
+    /// A new RSA key (PKCS#8 PEM) and its public JWK under `kid`.
     pub(crate) fn key_pair(kid: &str) -> (String, Value) {
-        let key = PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
+        let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let public = key.to_public_key();
-        let jwk = json!({
-            "kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
-            "n": URL_SAFE_NO_PAD.encode(public.n_bytes()),
-            "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
-        });
+        let jwk = public_jwk(kid, &pem).unwrap();
         (pem, jwk)
     }
 

@@ -56,17 +56,13 @@ pub fn rotate(store: &Path, family: &str, new_id: &str, jwks: Option<&Path>) -> 
     Ok(())
 }
 
+/// A new 2048-bit RSA key, as a script makes one with a library (the `rsa`
+/// crate here), and its public JWK (jsonwebtoken's, as the verifier reads it).
 fn rsa_key(kid: &str) -> io::Result<(zeroize::Zeroizing<String>, Value)> {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
-    use rsa::traits::PublicKeyParts;
     let key = rsa::PrivateKey::new(&mut getrandom::SysRng, 2048).map_err(io::Error::other)?;
     let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(io::Error::other)?;
-    let public = key.to_public_key();
-    let jwk = json!({
-        "kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
-        "n": URL_SAFE_NO_PAD.encode(public.n_bytes()),
-        "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
-    });
+    let jwk = crate::jwt::public_jwk(kid, &pem).map_err(io::Error::other)?;
     Ok((zeroize::Zeroizing::new(pem.to_string()), jwk))
 }
 

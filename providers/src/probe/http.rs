@@ -328,12 +328,12 @@ mod tests {
     use super::*;
     use crate::config::tests::span;
     use crate::probe::net::tests::request;
-    use crate::probe::testserver::{Request, Response, Server};
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
     use rotor_engine::SecretValue;
     use rotor_engine::provider::{Generated, Generator as _};
     use rotor_engine::spec::{Generate, Located, ProbePhase, Value};
+    use rotor_testserver::{Request, Response, Server};
     use serde_json::{Map, Value as Json};
     use std::sync::{Arc, Mutex};
 
@@ -389,47 +389,32 @@ mod tests {
         URL_SAFE_NO_PAD.decode(text).expect("base64url")
     }
 
-    /// Verifies a compact JWS against a public JWK as a relying party would:
-    /// the signature, the kid, the expiry. Returns the claims.
+    /// Verifies a compact JWS against a public JWK as a relying party would,
+    /// with jsonwebtoken (not the probe's own crypto): the signature, the
+    /// kid, the expiry. Returns the claims.
     fn verify_jwt(token: &str, kid: &str, jwk: &Map<String, Json>) -> Result<Json, String> {
-        use rsa::signature::Verifier as _;
-        let parts: Vec<&str> = token.split('.').collect();
-        let [h, c, sig] = parts.as_slice() else {
-            return Err("not a JWS".into());
-        };
-        let header: Json = serde_json::from_slice(&b64url(h)).map_err(|e| e.to_string())?;
-        if header["kid"] != kid || header["typ"] != "JWT" {
-            return Err(format!("header {header}"));
+        use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        if header.kid.as_deref() != Some(kid) || header.typ.as_deref() != Some("JWT") {
+            return Err(format!("header {header:?}"));
         }
-        let input = format!("{h}.{c}");
-        let sig = b64url(sig);
-        let n = |k: &str| b64url(jwk[k].as_str().unwrap());
-        match header["alg"].as_str() {
-            Some("RS256") => {
-                let key = rsa::PublicKey::new(
-                    rsa::BoxedUint::from_be_slice_vartime(&n("n")),
-                    rsa::BoxedUint::from_be_slice_vartime(&n("e")),
-                )
-                .map_err(|e| e.to_string())?;
-                let sig = rsa::pkcs1v15::Signature::try_from(sig.as_slice())
-                    .map_err(|e| e.to_string())?;
-                rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
-                    .verify(input.as_bytes(), &sig)
-                    .map_err(|_| "bad signature".to_string())?;
-            }
-            Some("ES256") => {
-                let mut point = vec![4u8];
-                point.extend(n("x"));
-                point.extend(n("y"));
-                let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point)
-                    .map_err(|e| e.to_string())?;
-                let sig = p256::ecdsa::Signature::from_slice(&sig).map_err(|e| e.to_string())?;
-                key.verify(input.as_bytes(), &sig)
-                    .map_err(|_| "bad signature".to_string())?;
-            }
-            other => return Err(format!("alg {other:?}")),
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(format!("alg {:?}", header.alg));
         }
-        let claims: Json = serde_json::from_slice(&b64url(c)).map_err(|e| e.to_string())?;
+        let jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(Json::Object(jwk.clone())).map_err(|e| e.to_string())?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+        // The claims are checked below, as they were before a library did the signature.
+        let mut validation = Validation::new(header.alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<Json>(token, &key, &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad signature".to_string(),
+                _ => e.to_string(),
+            })?
+            .claims;
         let now = unix_now();
         let (iat, exp) = (
             claims["iat"].as_i64().unwrap(),

@@ -207,7 +207,7 @@ mod tests {
     use super::*;
     use crate::config::tests::string;
     use crate::probe::net::tests::request;
-    use crate::probe::testserver::{Request, Response, Server};
+    use rotor_testserver::{Request, Response, Server};
 
     fn spec(url: &str, on: Vec<ProbePhase>) -> VerifySpec {
         let mut settings = rotor_engine::spec::Settings::default();

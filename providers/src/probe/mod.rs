@@ -22,8 +22,6 @@ pub mod net;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod prometheus;
-#[cfg(test)]
-mod testserver;
 
 pub use command::CommandProbe;
 pub use http::HttpProbe;

@@ -210,8 +210,8 @@ pub(crate) fn number(n: f64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::probe::testserver::{Response, Server, TestCa};
     use rotor_engine::spec::ProbePhase;
+    use rotor_testserver::{Response, Server, TestCa};
 
     pub fn request(phase: ProbePhase) -> ProbeRequest {
         ProbeRequest {

@@ -278,8 +278,8 @@ mod tests {
     use super::*;
     use crate::config::tests::span;
     use crate::probe::net::tests::request;
-    use crate::probe::testserver::{Request, Response, Server};
     use rotor_engine::spec::{Located, Value as SpecValue};
+    use rotor_testserver::{Request, Response, Server};
     use std::sync::{Arc, Mutex};
 
     fn spec(on: &[ProbePhase], settings: &[(&str, SpecValue)]) -> VerifySpec {

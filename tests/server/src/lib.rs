@@ -1,7 +1,27 @@
-//! A small real HTTP/1.1 server on 127.0.0.1 for the probes' tests: one
+//! The one small real HTTP/1.1 server of rotor's tests, on 127.0.0.1: one
 //! request per connection, answered by a closure, or never answered at all;
-//! plain or over TLS with a certificate made by `openssl` ([`TestCa`]).
+//! plain or over TLS with a certificate from a throwaway CA ([`TestCa`]).
+//!
+//! The probes' unit tests (`rotor-providers`) and the end-to-end tests
+//! (`tests/e2e`) both use it. The drill's own server (`examples/drill`) is
+//! part of the drill's product and stays there.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use rotor_testserver::{Request, Response, Server};
+//!
+//! let server = Server::start(|r: Request| match r.target.as_str() {
+//!     "/health" => Response::ok("ok"),
+//!     _ => Response::new(404, "not found"),
+//! })
+//! .await;
+//! let body = reqwest::get(server.url("/health")).await.unwrap();
+//! # }
+//! ```
 
+#![deny(missing_docs)]
+
+use rustls::pki_types::PrivatePkcs8KeyDer;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,15 +31,18 @@ use tokio::net::TcpListener;
 /// A request as the server read it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// `GET`, `POST`, …
     pub method: String,
     /// Path and query, as sent.
     pub target: String,
     /// Header names in lower case.
     pub headers: BTreeMap<String, String>,
+    /// The whole body (`content-length` bytes).
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// A header's value; `name` in lower case.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
@@ -38,13 +61,16 @@ impl Request {
 /// What the server answers.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// The HTTP status code.
     pub status: u16,
+    /// The body, sent as `application/json` whatever it holds.
     pub body: String,
     /// Extra header lines, `name: value`.
     pub headers: Vec<String>,
 }
 
 impl Response {
+    /// A response with no extra header.
     pub fn new(status: u16, body: impl Into<String>) -> Response {
         Response {
             status,
@@ -59,6 +85,7 @@ impl Response {
         self
     }
 
+    /// A 200 response.
     pub fn ok(body: impl Into<String>) -> Response {
         Response::new(200, body)
     }
@@ -88,13 +115,8 @@ impl Server {
         ca: &TestCa,
         handler: impl Fn(Request) -> Response + Send + Sync + 'static,
     ) -> Server {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_file_iter(ca.dir.path().join("leaf.pem"))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(ca.dir.path().join("leaf.key")).unwrap();
+        let certs = vec![ca.leaf.der().clone()];
+        let key = PrivatePkcs8KeyDer::from(ca.leaf_key.serialize_der()).into();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -234,82 +256,45 @@ async fn read_request(stream: &mut (impl AsyncRead + AsyncWrite + Unpin)) -> Opt
 }
 
 /// A throwaway CA and a leaf certificate for 127.0.0.1 only (no DNS name),
-/// made with the `openssl` command line tool in a temporary directory.
+/// made with rcgen (P-256 keys, as a small private CA would use). The CA
+/// certificate is in `dir/ca.pem`, what a spec's `ca_file` names.
 pub struct TestCa {
+    /// Holds `ca.pem`.
     pub dir: tempfile::TempDir,
+    leaf: rcgen::Certificate,
+    leaf_key: rcgen::KeyPair,
 }
 
 impl TestCa {
+    /// A new CA and its leaf, with `ca.pem` written.
     pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::default();
+        ca.distinguished_name
+            .push(DnType::CommonName, "rotor test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+
+        let leaf_key = KeyPair::generate().unwrap();
+        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        leaf.is_ca = IsCa::ExplicitNoCa;
+        let leaf = leaf.signed_by(&leaf_key, &Issuer::new(ca, ca_key)).unwrap();
+
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("leaf.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-        )
-        .unwrap();
-        let steps: [&[&str]; 3] = [
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=rotor test CA",
-            ],
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                "leaf.key",
-                "-out",
-                "leaf.csr",
-                "-subj",
-                "/CN=127.0.0.1",
-            ],
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "leaf.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "leaf.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "leaf.ext",
-            ],
-        ];
-        for args in steps {
-            let out = std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .expect("the TLS tests need the `openssl` command (apt-get install openssl)");
-            assert!(
-                out.status.success(),
-                "openssl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
+        std::fs::write(dir.path().join("ca.pem"), ca_cert.pem()).unwrap();
+        TestCa {
+            dir,
+            leaf,
+            leaf_key,
         }
-        TestCa { dir }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
     }
 }
