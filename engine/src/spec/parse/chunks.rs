@@ -3,6 +3,7 @@
 use super::{EnvLookup, Parser, merge_policy, merge_state};
 use crate::diagnostics::Diagnostics;
 use crate::spec::Spec;
+use rotor_hcl::split_top_level;
 
 /// Below this size a file is parsed in one piece.
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -83,95 +84,6 @@ pub(super) fn parse_file(
         merge_state(&mut spec, part.state, &mut diags);
     }
     Ok((spec, diags))
-}
-
-/// Byte ranges of at least `min` bytes that each end after a top-level
-/// block's closing brace and line. `None` when the text does not scan cleanly
-/// (the caller then parses it whole). Strings, comments and heredocs are
-/// skipped so that their braces do not count.
-fn split_top_level(text: &str, min: usize) -> Option<Vec<std::ops::Range<usize>>> {
-    if text.len() < 2 * min {
-        return None;
-    }
-    let bytes = text.as_bytes();
-    let mut chunks = Vec::new();
-    let (mut depth, mut start, mut i) = (0i64, 0usize, 0usize);
-    let line_end = |from: usize| {
-        bytes[from..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |p| from + p + 1)
-    };
-    while i < bytes.len() {
-        match bytes[i] {
-            b'#' => i = line_end(i),
-            b'/' if bytes.get(i + 1) == Some(&b'/') => i = line_end(i),
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..].find("*/").map(|p| i + 2 + p + 2)?;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                if i >= bytes.len() || bytes[i] == b'\n' {
-                    return None;
-                }
-                i += 1;
-            }
-            b'<' if bytes.get(i + 1) == Some(&b'<') => {
-                let rest = &text[i + 2..];
-                let rest = rest.strip_prefix('-').unwrap_or(rest);
-                let ident: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if ident.is_empty() {
-                    return None;
-                }
-                // Skip to the line that holds only the identifier.
-                let mut j = line_end(i);
-                loop {
-                    if j >= bytes.len() {
-                        return None;
-                    }
-                    let end = line_end(j);
-                    if text[j..end].trim() == ident {
-                        i = end;
-                        break;
-                    }
-                    j = end;
-                }
-            }
-            b'{' => {
-                depth += 1;
-                i += 1;
-            }
-            b'}' => {
-                depth -= 1;
-                if depth < 0 {
-                    return None;
-                }
-                i += 1;
-                if depth == 0 {
-                    let end = line_end(i);
-                    if end - start >= min && text[i..end].trim().is_empty() {
-                        chunks.push(start..end);
-                        start = end;
-                    }
-                    i = end.max(i);
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    if depth != 0 {
-        return None;
-    }
-    if start < bytes.len() {
-        chunks.push(start..bytes.len());
-    }
-    Some(chunks)
 }
 
 #[cfg(test)]
