@@ -1,4 +1,6 @@
 //! The safety checker: separate from the planner, and deliberately simple.
+//! One file on purpose (about 650 lines): every rule the promise rests on
+//! reads in one place, for a reviewer who must convince themselves of it.
 //!
 //! [`check_plan`] runs on every plan before it is shown or applied. It reads
 //! only the steps, their `after` edges and the state, and rejects any plan in

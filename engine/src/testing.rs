@@ -1,5 +1,7 @@
 //! In-memory fakes of every provider trait, and a fake clock, for engine unit
-//! and property tests. Never used by the `rotor` binary.
+//! and property tests. Never used by the `rotor` binary: compiled for tests
+//! or with the `testing` feature only. One fake per trait, side by side
+//! (about 620 lines), so a test author sees every fake at once.
 //!
 //! Every store operation is appended to a shared [`EventLog`] with the fake
 //! clock's time, so a test can check the promise from the outside, without
