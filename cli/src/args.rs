@@ -160,6 +160,10 @@ pub enum Command {
         /// The new version id (default: this month, `YYYY-MM`, made unique).
         #[arg(long, value_name = "ID")]
         version: Option<String>,
+        /// Also print what was declared as one JSON object on stdout
+        /// (`family`, `version`, `previous`, `file`), for scripts that open the pull request.
+        #[arg(long)]
+        json: bool,
     },
     /// Finish a rotation: remove a version's block, so that the plan revokes it safely.
     Retire {

@@ -3,7 +3,7 @@
 use crate::args::Global;
 use crate::render;
 use rotor_engine::spec::{self, Resolved};
-use rotor_engine::{Diagnostics, Providers, State, StateBackend};
+use rotor_engine::{Diagnostic, Diagnostics, Providers, State, StateBackend};
 use std::path::{Path, PathBuf};
 
 /// How far ahead of this machine's clock a time in the state may be before
@@ -162,6 +162,43 @@ impl Workspace {
         Ok(resolved)
     }
 
+    /// The spec, for a command that reads only the spec and the state
+    /// (`rotor approve`): an unset `env()` is an error only in the `state`
+    /// block. Elsewhere it names a store's, publisher's or probe's setting
+    /// the command never uses, so an approver needs no store credentials.
+    pub fn resolved_for_state(&self) -> Result<Resolved, Reported> {
+        const UNSET: &str = "\u{0}rotor-unset:";
+        let files = self.read_files()?;
+        let env =
+            |name: &str| Some(std::env::var(name).unwrap_or_else(|_| format!("{UNSET}{name}")));
+        let (resolved, diags, sources) = spec::load(files, &env);
+        render::diagnostics::human(&diags, &sources);
+        let resolved = resolved.ok_or(Reported)?;
+        if let Some(block) = &resolved.spec.state {
+            let unset: Vec<Diagnostic> = (&block.settings)
+                .into_iter()
+                .filter_map(|(_, v)| match &v.value {
+                    spec::Value::String(s) => {
+                        let name = s.strip_prefix(UNSET)?;
+                        Some(
+                            Diagnostic::error(
+                                format!("environment variable `{name}` is not set"),
+                                Some(v.span.clone()),
+                            )
+                            .hint(format!("export {name}=… before running rotor")),
+                        )
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !unset.is_empty() {
+                render::diagnostics::human(&Diagnostics(unset), &sources);
+                return Err(Reported);
+            }
+        }
+        Ok(resolved)
+    }
+
     pub fn providers(&self, resolved: &Resolved) -> Result<Providers, Reported> {
         rotor_providers::build_providers(resolved, &self.dir).map_err(|diags| {
             render::diagnostics::human(&Diagnostics(diags), &resolved.spec.sources);
@@ -223,12 +260,25 @@ impl Workspace {
         families: &[String],
         command: &str,
     ) -> Result<(), Reported> {
+        self.lease_or_busy(backend, families, command)
+            .map_err(|_| Reported)
+    }
+
+    /// [`Workspace::lease`], telling a family leased by another process
+    /// (`Err(true)`, reported) from any other failure (`Err(false)`, reported).
+    pub fn lease_or_busy(
+        &self,
+        backend: &dyn StateBackend,
+        families: &[String],
+        command: &str,
+    ) -> Result<(), bool> {
         if families.is_empty() {
             return Ok(());
         }
         backend
             .acquire(families, &rotor_providers::holder(command))
             .map_err(|e| {
+                let busy = matches!(e, rotor_engine::state::StateError::Leased { .. });
                 render::error(
                     &format!("{}: {e}", backend.describe()),
                     Some(match e {
@@ -238,7 +288,7 @@ impl Workspace {
                         _ => "check that the state backend is reachable, then run the command again",
                     }),
                 );
-                Reported
+                busy
             })
     }
 

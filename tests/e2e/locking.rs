@@ -28,7 +28,7 @@ fn a_second_apply_on_the_same_family_fails_fast_naming_the_holder() {
 
     let second = t
         .run(["apply", "--auto-approve"])
-        .failure()
+        .code(4)
         .stderr_has(&format!(
             "family {FAMILY} is being changed by pid {pid} on host "
         ))

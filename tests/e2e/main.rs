@@ -7,6 +7,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "postgres")]
+mod ci;
 mod completions;
 mod crash;
 mod drill;

@@ -92,7 +92,7 @@ fn two_machines_share_one_postgres_state() {
             .then_some(())
     });
     b.run(["apply", "--auto-approve"])
-        .failure()
+        .code(4)
         .stderr_has(&format!(
             "family api_key is being changed by pid {pid} on host "
         ));

@@ -1,4 +1,4 @@
-use super::{ERROR, OK, PENDING, plan_file};
+use super::{BUSY, ERROR, OK, PENDING, plan_file};
 use crate::context::{Reported, Workspace};
 use crate::render;
 use crate::style;
@@ -99,12 +99,12 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     // before the prompt, as Terraform locks before it asks): a second apply
     // on them fails fast; one on other families goes ahead.
     let scope = plan.families_with_steps();
-    ws.lease(
-        &*backend,
-        &scope.iter().cloned().collect::<Vec<_>>(),
-        "rotor apply",
-    )?;
-    let state = unchanged_since(ws, &*backend, &plan, &scope)?;
+    if let Some(code) = lease(ws, &*backend, &scope)? {
+        return Ok(code);
+    }
+    let Some(state) = unchanged_since(ws, &*backend, &plan, &scope)? else {
+        return Ok(BUSY);
+    };
     if !opts.auto_approve && !confirm(opts.no_input)? {
         eprintln!("Apply cancelled.");
         return Ok(ERROR);
@@ -115,15 +115,34 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     .await
 }
 
-/// The state, read again once the plan's families are leased: refused when
-/// one of them changed since the plan was made (another apply got there
-/// between the two reads).
+/// Leases the families the plan changes. Another process holding one is
+/// not an error of this run: it exits [`BUSY`] (reported, nothing done), so a
+/// scheduled job can tell "another apply is at work" from a failure.
+fn lease(
+    ws: &Workspace,
+    backend: &dyn StateBackend,
+    scope: &BTreeSet<String>,
+) -> Result<Option<u8>, Reported> {
+    match ws.lease_or_busy(
+        backend,
+        &scope.iter().cloned().collect::<Vec<_>>(),
+        "rotor apply",
+    ) {
+        Ok(()) => Ok(None),
+        Err(true) => Ok(Some(BUSY)),
+        Err(false) => Err(Reported),
+    }
+}
+
+/// The state, read again once the plan's families are leased; `None`
+/// (reported) when one of them changed since the plan was made: another
+/// apply got there between the two reads, and this one exits [`BUSY`].
 fn unchanged_since(
     ws: &Workspace,
     backend: &dyn StateBackend,
     plan: &rotor_engine::plan::Plan,
     scope: &BTreeSet<String>,
-) -> Result<State, Reported> {
+) -> Result<Option<State>, Reported> {
     let state = ws.state(backend)?;
     for family in scope {
         let now = state.family(family).map_or(0, |f| f.serial);
@@ -137,10 +156,10 @@ fn unchanged_since(
                     "nothing was applied; run `rotor apply` again to plan from the state as it is now",
                 ),
             );
-            return Err(Reported);
+            return Ok(None);
         }
     }
-    Ok(state)
+    Ok(Some(state))
 }
 
 /// `rotor apply FILE`: a saved plan, refused when the spec or state moved on
@@ -156,11 +175,9 @@ async fn run_saved(ws: &Workspace, path: &Path, opts: Options) -> Result<u8, Rep
     let providers = ws.providers(&resolved)?;
     let backend = ws.backend(Some(&resolved))?;
     let scope = saved.plan.families_with_steps();
-    ws.lease(
-        &*backend,
-        &scope.iter().cloned().collect::<Vec<_>>(),
-        "rotor apply",
-    )?;
+    if let Some(code) = lease(ws, &*backend, &scope)? {
+        return Ok(code);
+    }
     let existing = ws.existing_state(&*backend)?;
     plan_file::check_fresh(&saved, path, &resolved.hash, existing.as_ref())?;
     let state = existing.unwrap_or_else(|| State::new(rotor_providers::new_lineage()));

@@ -12,7 +12,7 @@ pub fn run(
     gate: &str,
     actor: Option<String>,
 ) -> Result<u8, Reported> {
-    let resolved = ws.resolved()?;
+    let resolved = ws.resolved_for_state()?;
     let Some(fam) = resolved.family_by_name(family) else {
         render::error(&format!("no secret `{family}` in the spec"), None);
         return Err(Reported);

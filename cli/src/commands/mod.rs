@@ -29,6 +29,10 @@ use crate::context::Workspace;
 pub const OK: u8 = 0;
 pub const ERROR: u8 = 1;
 pub const PENDING: u8 = 2;
+/// `apply`: a family it would change is leased by another rotor process, or
+/// was changed by one since this apply planned; nothing was done, and a
+/// later run carries on.
+pub const BUSY: u8 = 4;
 
 pub async fn run(cli: Cli) -> u8 {
     let ws = Workspace::new(&cli.global);
@@ -108,7 +112,11 @@ pub async fn run(cli: Cli) -> u8 {
             previous,
             file,
         } => import::run(&ws, &family, previous.as_deref(), file.as_deref()).await,
-        Command::Rotate { family, version } => rotate::rotate(&ws, &family, version.as_deref()),
+        Command::Rotate {
+            family,
+            version,
+            json,
+        } => rotate::rotate(&ws, &family, version.as_deref(), json),
         Command::Retire { family, version } => rotate::retire(&ws, &family, &version),
         Command::Rollback { family, restore } => rotate::rollback(&ws, &family, restore),
         Command::Runbook { families, format } => {

@@ -17,7 +17,12 @@ use rotor_hcl::edit::{self, EditError};
 use std::path::Path;
 
 /// `rotor rotate FAMILY [--version ID]`: declare a new version and make it active.
-pub fn rotate(ws: &Workspace, family: &str, version: Option<&str>) -> Result<u8, Reported> {
+pub fn rotate(
+    ws: &Workspace,
+    family: &str,
+    version: Option<&str>,
+    json: bool,
+) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let secret = find_family(&resolved, family)?;
     let state = read_state(ws, &resolved)?;
@@ -70,6 +75,15 @@ pub fn rotate(ws: &Workspace, family: &str, version: Option<&str>) -> Result<u8,
         );
     }
     eprintln!("Next: rotor plan (it shows the safe sequence: create, accept, promote).");
+    if json {
+        let out = serde_json::json!({
+            "family": family,
+            "version": id,
+            "previous": old,
+            "file": path.display().to_string(),
+        });
+        println!("{out}");
+    }
     Ok(OK)
 }
 

@@ -142,6 +142,7 @@ fn family(plan: &Plan, f: &FamilyPlan, fold_all: bool) -> String {
     if f.steps.is_empty() {
         return out;
     }
+    out.push_str(&approvals(f));
     let changes: String = super::plan::changes(f)
         .into_iter()
         .map(|(mark, line)| format!("{mark} {}\n", line.replace("```", "'''")))
@@ -163,6 +164,37 @@ fn family(plan: &Plan, f: &FamilyPlan, fold_all: bool) -> String {
         out.push_str(&body);
     }
     out
+}
+
+/// The manual gates still to be approved, each with the comment that opens
+/// it (`/rotor approve FAMILY VERSION GATE`, the words `rotor approve` takes).
+fn approvals(f: &FamilyPlan) -> String {
+    let mut lines = Vec::new();
+    for s in &f.steps {
+        let Some(version) = s.action.version() else {
+            continue;
+        };
+        for g in &s.gates {
+            if g.kind != GateKind::Manual || g.status != GateStatus::Pending {
+                continue;
+            }
+            if let Some(gate) = g.name.strip_prefix("manual approval ") {
+                lines.push(format!("/rotor approve {} {version} {gate}", f.family));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Waiting for approval: once `rotor apply` has reached {}, a user with write access comments (or runs `rotor approve` with the same words):\n\n```\n{}\n```\n\n",
+        if lines.len() == 1 {
+            "the step"
+        } else {
+            "each step"
+        },
+        lines.join("\n")
+    )
 }
 
 /// `| # | action | what | after | gates |`, one row per step.
