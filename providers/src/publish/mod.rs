@@ -4,7 +4,11 @@
 //! all of them write the same JWKS document (`document.rs`), only to
 //! different places.
 
+#[cfg(feature = "aws")]
+pub mod aws_s3;
 pub(crate) mod document;
 pub mod jwks;
 
+#[cfg(feature = "aws")]
+pub use aws_s3::AwsS3Object;
 pub use jwks::JwksFile;
