@@ -7,6 +7,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod aws_s3;
 mod completions;
 mod crash;
 mod drill;
