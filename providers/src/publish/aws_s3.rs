@@ -8,7 +8,7 @@
 //!   bucket        = "acme-public-keys"
 //!   key           = ".well-known/jwks.json"
 //!   region        = "eu-west-1"
-//!   endpoint      = env("AWS_ENDPOINT_URL")   # optional: MinIO, Cloudflare R2, moto, a VPC endpoint
+//!   endpoint      = "http://127.0.0.1:9000"   # optional: MinIO, Cloudflare R2, moto, a VPC endpoint
 //!   cache_control = "max-age=300"             # optional: the object's Cache-Control
 //! }
 //! ```
