@@ -10,6 +10,7 @@
 //! | [`Store`](rotor_engine::Store) | [`store::PostgresStore`] | `store "postgres" "NAME" { host, dbname, user, password, sslmode }` (feature `postgres`) |
 //! | [`Store`](rotor_engine::Store) | [`store::AwsSecretsManagerStore`] | `store "aws_secretsmanager" "NAME" { region, endpoint, prefix }` (feature `aws`) |
 //! | [`Publisher`](rotor_engine::Publisher) | [`JwksFile`] | `publish "jwks" "NAME" { path = "…/jwks.json" }` |
+//! | [`Publisher`](rotor_engine::Publisher) | [`publish::AwsS3Object`] | `publish "aws_s3_object" "NAME" { bucket, key, region, endpoint, cache_control }` (feature `aws`) |
 //! | [`Probe`](rotor_engine::Probe) | [`CommandProbe`] | `verify "command" { command = [...] }` |
 //! | | [`HttpProbe`] | `verify "http" { url = "…", credential = "bearer_jwt" }` |
 //! | | [`JwksProbe`] | `verify "jwks" { url = "…/jwks.json" }` |
@@ -47,6 +48,8 @@ mod generate;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod registry;
+#[cfg(feature = "aws")]
+mod sigv4;
 
 pub mod probe;
 pub mod publish;

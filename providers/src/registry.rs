@@ -27,8 +27,12 @@ pub const STORE_KINDS: &[&str] = &[
     "postgres",
     "vault",
 ];
-/// Publisher kinds this build knows.
-pub const PUBLISH_KINDS: &[&str] = &["jwks"];
+/// Publisher kinds this build knows (`aws_s3_object` with the `aws` feature).
+pub const PUBLISH_KINDS: &[&str] = &[
+    #[cfg(feature = "aws")]
+    "aws_s3_object",
+    "jwks",
+];
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
 #[cfg(feature = "postgres")]
 pub const VERIFY_KINDS: &[&str] = &[
@@ -136,6 +140,8 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     // apply, and each would restart the other's accept windows.
     let mut written: BTreeMap<std::path::PathBuf, &rotor_engine::spec::PublishSpec> =
         BTreeMap::new();
+    #[cfg(feature = "aws")]
+    let mut objects: BTreeMap<String, &rotor_engine::spec::PublishSpec> = BTreeMap::new();
     for publish in &spec.publishers {
         match publish.kind.as_str() {
             "jwks" => match JwksFile::from_spec(publish, base_dir) {
@@ -166,6 +172,39 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
                 }
                 Err(e) => report(e),
             },
+            #[cfg(feature = "aws")]
+            "aws_s3_object" => match crate::publish::AwsS3Object::from_spec(publish) {
+                Ok(p) => {
+                    // Bucket names are global: the same bucket and key is one object.
+                    if let Some(first) = objects.get(&p.target()) {
+                        report(
+                            ConfigError::new(
+                                format!(
+                                    "{} writes {}, which {} (at {}) writes too",
+                                    publish.address(),
+                                    p.target(),
+                                    first.address(),
+                                    spec.sources.locate(&first.span)
+                                ),
+                                publish.settings.get("key").map_or(&publish.span, |v| &v.span),
+                            )
+                            .hint("give each publisher an object of its own; two families cannot share one key set"),
+                        );
+                        continue;
+                    }
+                    objects.insert(p.target(), publish);
+                    publishers.insert(publish.address(), Arc::new(p));
+                }
+                Err(e) => report(e),
+            },
+            #[cfg(not(feature = "aws"))]
+            "aws_s3_object" => report(
+                ConfigError::new(
+                    "this build of rotor has no aws_s3_object publisher; rebuild with --features aws",
+                    &publish.span,
+                )
+                .hint("the `aws` cargo feature is on by default: `cargo install --path cli` includes it"),
+            ),
             other => report(unknown_kind("publish", other, PUBLISH_KINDS, &publish.span)),
         }
     }

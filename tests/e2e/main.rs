@@ -7,6 +7,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "aws")]
+mod aws_s3;
 #[cfg(feature = "postgres")]
 mod ci;
 mod completions;

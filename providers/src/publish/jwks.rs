@@ -7,17 +7,16 @@
 //! }
 //! ```
 //!
-//! The file is `{"keys": [...]}` with one key per accepted version, sorted by
-//! `kid`; each key has its JWK members (`kty`, `n`, `e` or `crv`, `x`, `y`)
-//! and `kid`, `alg`, `use: "sig"`. It is replaced atomically and is mode
-//! 0644, because a web server usually serves it as a static file.
+//! The file is the JWKS document every publisher writes (`document.rs`).
+//! It is replaced atomically and is mode 0644, because a web server usually
+//! serves it as a static file.
 
+use super::document;
 use crate::config::{ConfigError, Settings};
 use crate::fsutil::{self, io_error};
 use async_trait::async_trait;
 use rotor_engine::provider::{ErrorKind, ListedKey, ProviderError, PublicKey, Publisher};
 use rotor_engine::spec::PublishSpec;
-use serde_json::{Map, Value, json};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -66,23 +65,6 @@ impl JwksFile {
     }
 }
 
-/// The JWKS document for a set of keys.
-pub(crate) fn document(keys: &[PublicKey]) -> Value {
-    let mut keys: Vec<&PublicKey> = keys.iter().collect();
-    keys.sort_by(|a, b| a.kid.cmp(&b.kid));
-    let keys: Vec<Value> = keys
-        .into_iter()
-        .map(|k| {
-            let mut member: Map<String, Value> = k.jwk.clone();
-            member.insert("kid".into(), k.kid.clone().into());
-            member.insert("alg".into(), k.algorithm.clone().into());
-            member.insert("use".into(), "sig".into());
-            Value::Object(member)
-        })
-        .collect();
-    json!({ "keys": keys })
-}
-
 #[async_trait]
 impl Publisher for JwksFile {
     fn address(&self) -> &str {
@@ -95,38 +77,16 @@ impl Publisher for JwksFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("read", &self.path, &e)),
         };
-        let doc: Value = serde_json::from_str(&text).map_err(|e| self.invalid(e))?;
-        let keys = doc
-            .get("keys")
-            .and_then(Value::as_array)
-            .ok_or_else(|| self.invalid("it has no `keys` list"))?;
-        let listed = keys
-            .iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let member = key
-                    .as_object()
-                    .ok_or_else(|| self.invalid(format!("key {} is not an object", i + 1)))?;
-                let kid = member
-                    .get("kid")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| self.invalid(format!("key {} has no `kid`", i + 1)))?;
-                Ok(ListedKey {
-                    kid: kid.to_string(),
-                    thumbprint: rotor_engine::jwk::thumbprint(member),
-                })
-            })
-            .collect::<Result<Vec<_>, ProviderError>>()?;
-        Ok(Some(listed))
+        document::parse(&text)
+            .map(Some)
+            .map_err(|why| self.invalid(why))
     }
 
     async fn publish(&self, keys: &[PublicKey]) -> Result<(), ProviderError> {
         let dir = fsutil::parent(&self.path);
         // Public directories get the usual 0755, not rotor's private 0700.
         fs::create_dir_all(dir).map_err(|e| io_error("create", dir, &e))?;
-        let mut text = serde_json::to_string_pretty(&document(keys)).expect("a JWKS serialises");
-        text.push('\n');
-        fsutil::write_atomic(&self.path, text.as_bytes(), PUBLIC_FILE)
+        fsutil::write_atomic(&self.path, document::render(keys).as_bytes(), PUBLIC_FILE)
             .map_err(|e| io_error("write", &self.path, &e))
     }
 }
@@ -134,21 +94,9 @@ impl Publisher for JwksFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::publish::document::tests::key;
+    use serde_json::{Value, json};
     use std::os::unix::fs::PermissionsExt;
-
-    fn key(kid: &str) -> PublicKey {
-        let mut jwk = Map::new();
-        jwk.insert("kty".into(), "EC".into());
-        jwk.insert("crv".into(), "P-256".into());
-        jwk.insert("x".into(), "xx".into());
-        jwk.insert("y".into(), "yy".into());
-        PublicKey {
-            version: kid.into(),
-            kid: kid.into(),
-            algorithm: "ES256".into(),
-            jwk,
-        }
-    }
 
     #[tokio::test]
     async fn publish_and_read_back() {

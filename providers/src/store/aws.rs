@@ -779,7 +779,7 @@ impl AwsSecretsManagerStore {
 
 /// An error and its sources, one line and short: the SDK's own rendering
 /// includes whole debug dumps of responses.
-fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(err);
     while let Some(e) = next {

@@ -1,0 +1,113 @@
+//! The JWKS document every publisher writes, and reading one back.
+//!
+//! The document is `{"keys": [...]}` with one key per accepted version,
+//! sorted by `kid`; each key has its JWK members (`kty`, `n`, `e` or `crv`,
+//! `x`, `y`) and `kid`, `alg`, `use: "sig"`. Publishers differ only in where
+//! they put it (a file, an S3 object), so building and parsing live here, once.
+
+use rotor_engine::provider::{ListedKey, PublicKey};
+use serde_json::{Map, Value, json};
+
+/// The JWKS document for a set of keys.
+pub(crate) fn document(keys: &[PublicKey]) -> Value {
+    let mut keys: Vec<&PublicKey> = keys.iter().collect();
+    keys.sort_by(|a, b| a.kid.cmp(&b.kid));
+    let keys: Vec<Value> = keys
+        .into_iter()
+        .map(|k| {
+            let mut member: Map<String, Value> = k.jwk.clone();
+            member.insert("kid".into(), k.kid.clone().into());
+            member.insert("alg".into(), k.algorithm.clone().into());
+            member.insert("use".into(), "sig".into());
+            Value::Object(member)
+        })
+        .collect();
+    json!({ "keys": keys })
+}
+
+/// The document as published: pretty JSON, ending in a newline.
+pub(crate) fn render(keys: &[PublicKey]) -> String {
+    let mut text = serde_json::to_string_pretty(&document(keys)).expect("a JWKS serialises");
+    text.push('\n');
+    text
+}
+
+/// The keys a published document lists, by kid and thumbprint; `Err` says
+/// why the text is not a JWKS, for the caller to name where it read it.
+pub(crate) fn parse(text: &str) -> Result<Vec<ListedKey>, String> {
+    let doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("it has no `keys` list")?;
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let member = key
+                .as_object()
+                .ok_or_else(|| format!("key {} is not an object", i + 1))?;
+            let kid = member
+                .get("kid")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("key {} has no `kid`", i + 1))?;
+            Ok(ListedKey {
+                kid: kid.to_string(),
+                thumbprint: rotor_engine::jwk::thumbprint(member),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// An EC public key listed under `kid`; its JWK is the same for every kid.
+    pub(crate) fn key(kid: &str) -> PublicKey {
+        let mut jwk = Map::new();
+        jwk.insert("kty".into(), "EC".into());
+        jwk.insert("crv".into(), "P-256".into());
+        jwk.insert("x".into(), "xx".into());
+        jwk.insert("y".into(), "yy".into());
+        PublicKey {
+            version: kid.into(),
+            kid: kid.into(),
+            algorithm: "ES256".into(),
+            jwk,
+        }
+    }
+
+    #[test]
+    fn renders_sorted_by_kid_and_parses_back() {
+        let text = render(&[key("b"), key("a")]);
+        assert!(text.ends_with("}\n"), "{text}");
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            doc["keys"][0],
+            json!({"kty": "EC", "crv": "P-256", "x": "xx", "y": "yy", "kid": "a", "alg": "ES256", "use": "sig"})
+        );
+        let listed = parse(&text).unwrap();
+        let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, ["a", "b"]);
+        // Listed by key: the thumbprint is the key's, whatever its kid.
+        assert_eq!(
+            listed[0].thumbprint,
+            rotor_engine::jwk::thumbprint(&key("z").jwk)
+        );
+        assert_eq!(parse(&render(&[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn says_why_a_text_is_not_a_jwks() {
+        for (text, why) in [
+            ("{not json", "key must be a string"),
+            ("{\"keys\": 3}", "it has no `keys` list"),
+            ("[1]", "it has no `keys` list"),
+            ("{\"keys\": [1]}", "key 1 is not an object"),
+            ("{\"keys\": [{\"kty\": \"EC\"}]}", "key 1 has no `kid`"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+    }
+}
