@@ -233,3 +233,53 @@ fn apply_json_streams_one_event_per_line() {
     assert!(!out.stdout.contains("PRIVATE KEY") && !out.stderr.contains("PRIVATE KEY"));
     assert_eq!(events[0]["plan"]["format_version"], 1);
 }
+
+/// An approval counts only in the term it was given in: approving an emit
+/// gate before the version is promoted would record something that never
+/// counts, so it is refused with what to wait for (exit 1), and accepted
+/// once the gate is open.
+#[test]
+fn an_approval_before_its_gate_opens_is_refused() {
+    let t = Test::new().spec(
+        r#"store "file" "local" { path = ".rotor/secrets" }
+
+secret "api_key" {
+  store   = store.file.local
+  overlap = "1s"
+  generate "random" { length = 32 }
+  version "v1" {}
+  active = "v1"
+}
+
+consumer "issuer" {
+  accepts   = secret.api_key
+  emits     = secret.api_key
+  cache_ttl = "1s"
+  verify "manual" { on = "accept" }
+  verify "manual" { on = "emit" }
+}
+"#,
+    );
+    t.run(["approve", "api_key", "v1", "accept.issuer"])
+        .failure()
+        .stderr_has("not in state yet");
+    // Created, waiting for acceptance: the emit gate has not begun.
+    t.run(["apply", "--auto-approve"])
+        .success()
+        .stderr_has("waiting: manual approval accept.issuer");
+    t.run(["approve", "api_key", "v1", "emit.issuer#1"])
+        .failure()
+        .stderr_has(
+            "emit.issuer#1 of secret.api_key v1 cannot be approved yet: it opens once it is promoted",
+        );
+    t.run(["approve", "api_key", "v1", "accept.issuer"])
+        .success();
+    crate::harness::poll(std::time::Duration::from_secs(20), "v1 promoted", || {
+        let out = t.run(["apply", "--auto-approve"]).success();
+        out.stderr
+            .contains("waiting: manual approval emit.issuer#1")
+            .then_some(())
+    });
+    t.run(["approve", "api_key", "v1", "emit.issuer#1"])
+        .success();
+}

@@ -2,6 +2,7 @@ use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
 use rotor_engine::plan::gate_id;
+use rotor_engine::safety;
 use rotor_engine::spec::ProbePhase;
 use rotor_engine::state::{Approval, ApprovalRecord};
 
@@ -27,7 +28,7 @@ pub fn run(
             let c = &resolved.spec.consumers[c];
             for (i, v) in c.probes(phase) {
                 if v.kind == "manual" {
-                    gates.push(gate_id(phase, &c.name, i));
+                    gates.push((gate_id(phase, &c.name, i), phase, c));
                 }
             }
         }
@@ -36,32 +37,53 @@ pub fn run(
         for phase in [ProbePhase::Drain, ProbePhase::Guard] {
             for (i, v) in c.probes(phase) {
                 if v.kind == "manual" {
-                    gates.push(gate_id(phase, &c.name, i));
+                    gates.push((gate_id(phase, &c.name, i), phase, c));
                 }
             }
         }
     }
-    if !gates.iter().any(|g| g == gate) {
+    let Some(&(_, phase, consumer)) = gates.iter().find(|(g, ..)| g == gate) else {
         let known = if gates.is_empty() {
             "this family has no manual gates".to_string()
         } else {
-            format!("manual gates: {}", gates.join(", "))
+            let ids: Vec<&str> = gates.iter().map(|(g, ..)| g.as_str()).collect();
+            format!("manual gates: {}", ids.join(", "))
         };
         render::error(
             &format!("`{gate}` is not a manual gate of secret.{family}"),
             Some(&known),
         );
         return Err(Reported);
-    }
+    };
     // No lease: an approval is a record of its own, appended beside the
     // families' records, so it can be given while `apply --wait` holds the
     // family's lease and waits for it (it takes it up on its next poll).
     let backend = ws.backend(Some(&resolved))?;
     let state = ws.state(&*backend)?;
-    if state.version(family, version).is_none() {
+    let Some(vs) = state.version(family, version) else {
         render::error(
             &format!("version {version} of secret.{family} is not in state yet"),
             Some("run `rotor apply` first: a gate can be approved once its version exists"),
+        );
+        return Err(Reported);
+    };
+    // An approval counts only for the term it was given in (safety::
+    // approval_in_term): one given before the term began would be recorded
+    // and never count, so it is refused with what to wait for.
+    if safety::term_start(phase, consumer, vs).is_none() {
+        let after = match phase {
+            ProbePhase::Accept => "its key is published",
+            ProbePhase::Emit => "it is promoted",
+            ProbePhase::Drain => "it is retired",
+            ProbePhase::Guard => "it is disabled",
+        };
+        render::error(
+            &format!(
+                "{gate} of secret.{family} {version} cannot be approved yet: it opens once {after}"
+            ),
+            Some(
+                "run `rotor apply`; approve when `rotor plan` shows the step waiting for this approval",
+            ),
         );
         return Err(Reported);
     }
