@@ -59,6 +59,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// One error where a list is returned: a reader that can report several
+/// problems (`build` in the registry) takes `?` on one that reports one.
+impl From<ConfigError> for Vec<ConfigError> {
+    fn from(e: ConfigError) -> Vec<ConfigError> {
+        vec![e]
+    }
+}
+
 /// The settings of one block, with what is needed to explain mistakes.
 pub(crate) struct Settings<'a> {
     /// How the block is named in messages: `store "file"`.
