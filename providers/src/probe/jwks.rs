@@ -191,7 +191,7 @@ impl Probe for JwksProbe {
             (false, true) => format!("kid {kid} is not in the key set (kids: {})", list(&kids)),
             (true, false) => format!(
                 "kid {kid} is still in the key set after its revoke (a cache in front of {} may still serve it)",
-                net::target(&url)
+                crate::net::target(&url)
             ),
         };
         ProbeResult {
