@@ -44,6 +44,7 @@ mod config;
 mod fsutil;
 pub use fsutil::replace_file;
 mod generate;
+mod login;
 mod net;
 #[cfg(feature = "postgres")]
 pub mod postgres;

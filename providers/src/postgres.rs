@@ -172,29 +172,6 @@ impl Endpoint {
     }
 }
 
-/// The material of a `generate "login"` version: `{"username", "password"}`.
-pub(crate) struct Login {
-    pub username: String,
-    pub password: SecretValue,
-}
-
-impl Login {
-    /// Parses material; `None` when it is not a login.
-    pub fn parse(material: &[u8]) -> Option<Login> {
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            username: String,
-            password: String,
-        }
-        let raw: Raw = serde_json::from_slice(material).ok()?;
-        Some(Login {
-            username: raw.username,
-            // Moved, not copied: the bytes are zeroed when the login is dropped.
-            password: SecretValue::new(raw.password.into_bytes()),
-        })
-    }
-}
-
 /// Why connecting or a statement failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectError {

@@ -6,6 +6,7 @@
 //! a sensitive header value and dropped with the request. Errors name the
 //! version and what was expected, never the bytes.
 
+use crate::login::Login;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{KeyInit, Mac};
@@ -219,14 +220,10 @@ fn basic_pair(
     username: Option<&str>,
     request: &ProbeRequest,
 ) -> Result<(String, Zeroizing<String>), String> {
-    #[derive(serde::Deserialize)]
-    struct Login {
-        username: String,
-        password: String,
-    }
-    if let Ok(login) = serde_json::from_slice::<Login>(material.expose()) {
-        // Moved, not copied, into the buffer that is zeroed on drop.
-        return Ok((login.username, Zeroizing::new(login.password)));
+    if let Some(login) = Login::parse(material.expose()) {
+        // A login's password is JSON text: the lossy decoding never changes it.
+        let password = String::from_utf8_lossy(login.password.expose()).into_owned();
+        return Ok((login.username, Zeroizing::new(password)));
     }
     let Some(user) = username.map(|u| super::net::substitute(u, request)) else {
         return Err(format!(

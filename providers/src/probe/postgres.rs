@@ -30,7 +30,8 @@
 //! `guard` has no value to measure here and is refused.
 
 use crate::config::{ConfigError, Settings};
-use crate::postgres::{ENDPOINT_SETTINGS, Endpoint, Login};
+use crate::login::Login;
+use crate::postgres::{ENDPOINT_SETTINGS, Endpoint};
 use crate::registry::Refusal;
 use async_trait::async_trait;
 use rotor_engine::provider::{Probe, ProbeRequest, ProbeResult};
@@ -173,7 +174,7 @@ mod tests {
     }
 
     fn request(username: &str, password: &str) -> ProbeRequest {
-        let material = serde_json::json!({ "username": username, "password": password });
+        let material = Login::material(username, password);
         ProbeRequest {
             family: "db_password".into(),
             version: "v2".into(),
@@ -182,9 +183,7 @@ mod tests {
             phase: ProbePhase::Accept,
             consumer: "database".into(),
             thumbprint: None,
-            material: Some(Arc::new(SecretValue::new(
-                material.to_string().into_bytes(),
-            ))),
+            material: Some(Arc::new(SecretValue::new(material.as_bytes().to_vec()))),
             baseline: None,
         }
     }
