@@ -165,6 +165,29 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// A TCP port (1 to 65535), as a number or a string of digits, if present.
+    pub fn port(&self, key: &str) -> Result<Option<(u16, &'a Span)>, ConfigError> {
+        let Some(located) = self.map.get(key) else {
+            return Ok(None);
+        };
+        let parsed = match &located.value {
+            Value::Number(n) if n.fract() == 0.0 && (1.0..=65535.0).contains(n) => Some(*n as u16),
+            Value::String(s) => s.parse::<u16>().ok().filter(|p| *p > 0),
+            Value::Number(_) => None,
+            _ => return Err(self.wrong_type(key, located, "a number")),
+        };
+        match parsed {
+            Some(port) => Ok(Some((port, &located.span))),
+            None => Err(ConfigError::new(
+                format!(
+                    "`{key}` must be a TCP port from 1 to 65535, not {}",
+                    describe(&located.value)
+                ),
+                &located.span,
+            )),
+        }
+    }
+
     pub fn wrong_type(&self, key: &str, found: &Located<Value>, wanted: &str) -> ConfigError {
         ConfigError::new(
             format!(
