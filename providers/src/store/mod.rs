@@ -29,7 +29,10 @@
 //!    destroyed ids). `public_keys` lists the enabled key pairs. Error
 //!    messages never contain material; their
 //!    [`ErrorKind`](rotor_engine::provider::ErrorKind) is what the engine
-//!    acts on (a retry, a conflict to report, a version already gone).
+//!    acts on (a retry, a conflict to report, a version already gone). A
+//!    store spoken to over HTTP says why a request failed through
+//!    `crate::net` (the probes' words, and the `ErrorKind` of a transport
+//!    failure or of a status) rather than with words of its own.
 //! 2. **One line in the `STORES` table** in `providers/src/registry.rs`:
 //!
 //!    ```text
