@@ -166,6 +166,8 @@ impl<'a> Settings<'a> {
     }
 
     /// A TCP port (1 to 65535), as a number or a string of digits, if present.
+    // Read by the postgres blocks only, so far.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub fn port(&self, key: &str) -> Result<Option<(u16, &'a Span)>, ConfigError> {
         let Some(located) = self.map.get(key) else {
             return Ok(None);
