@@ -59,6 +59,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// One error where a list is returned: a reader that can report several
+/// problems (`build` in the registry) takes `?` on one that reports one.
+impl From<ConfigError> for Vec<ConfigError> {
+    fn from(e: ConfigError) -> Vec<ConfigError> {
+        vec![e]
+    }
+}
+
 /// The settings of one block, with what is needed to explain mistakes.
 pub(crate) struct Settings<'a> {
     /// How the block is named in messages: `store "file"`.
@@ -154,6 +162,31 @@ impl<'a> Settings<'a> {
                 span,
             }) => Ok(Some((*n, span))),
             Some(other) => Err(self.wrong_type(key, other, "a number")),
+        }
+    }
+
+    /// A TCP port (1 to 65535), as a number or a string of digits, if present.
+    // Read by the postgres blocks only, so far.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub fn port(&self, key: &str) -> Result<Option<(u16, &'a Span)>, ConfigError> {
+        let Some(located) = self.map.get(key) else {
+            return Ok(None);
+        };
+        let parsed = match &located.value {
+            Value::Number(n) if n.fract() == 0.0 && (1.0..=65535.0).contains(n) => Some(*n as u16),
+            Value::String(s) => s.parse::<u16>().ok().filter(|p| *p > 0),
+            Value::Number(_) => None,
+            _ => return Err(self.wrong_type(key, located, "a number")),
+        };
+        match parsed {
+            Some(port) => Ok(Some((port, &located.span))),
+            None => Err(ConfigError::new(
+                format!(
+                    "`{key}` must be a TCP port from 1 to 65535, not {}",
+                    describe(&located.value)
+                ),
+                &located.span,
+            )),
         }
     }
 

@@ -213,9 +213,7 @@ fn login(usernames: &[String], length: u32, ordinal: usize) -> Result<Generated,
     let password = random_secret(length, "base64url")?;
     let username = &usernames[ordinal % usernames.len()];
     let password = std::str::from_utf8(password.material.expose()).expect("base64url is ASCII");
-    let json = Zeroizing::new(
-        serde_json::json!({ "username": username, "password": password }).to_string(),
-    );
+    let json = crate::login::Login::material(username, password);
     Ok(Generated {
         fingerprint: fingerprint(json.as_bytes()),
         material: SecretValue::new(json.as_bytes().to_vec()),

@@ -45,6 +45,8 @@ mod config;
 mod fsutil;
 pub use fsutil::replace_file;
 mod generate;
+mod login;
+mod net;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod registry;
@@ -61,7 +63,7 @@ pub use config::ConfigError;
 pub use generate::KeyGenerator;
 pub use probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 pub use publish::JwksFile;
-pub use registry::{PUBLISH_KINDS, STORE_KINDS, VERIFY_KINDS, build_providers};
+pub use registry::{build_providers, publish_kinds, store_kinds, verify_kinds};
 pub use state::{SqliteState, actor, holder, new_lineage};
 
 /// Describes a value rotor did not generate (`rotor import`): a PKCS#8 PEM

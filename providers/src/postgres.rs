@@ -18,8 +18,7 @@
 //! password's SCRAM verifier in the clear, and a verifier together with one
 //! sniffed login is enough to log in.
 
-use crate::config::{ConfigError, Settings, describe};
-use rotor_engine::spec::Value;
+use crate::config::{ConfigError, Settings};
 use rotor_engine::{Duration, SecretValue};
 
 /// The PostgreSQL port when the spec does not say.
@@ -61,28 +60,7 @@ impl Endpoint {
             )
             .hint("for example \"127.0.0.1\" or \"db.internal\""));
         }
-        let port = match settings.map.get("port") {
-            None => DEFAULT_PORT,
-            Some(located) => {
-                let parsed = match &located.value {
-                    Value::Number(n) if n.fract() == 0.0 && (1.0..=65535.0).contains(n) => {
-                        Some(*n as u16)
-                    }
-                    Value::String(s) => s.parse::<u16>().ok().filter(|p| *p > 0),
-                    Value::Number(_) => None,
-                    _ => return Err(settings.wrong_type("port", located, "a number")),
-                };
-                parsed.ok_or_else(|| {
-                    ConfigError::new(
-                        format!(
-                            "`port` must be a TCP port from 1 to 65535, not {}",
-                            describe(&located.value)
-                        ),
-                        &located.span,
-                    )
-                })?
-            }
-        };
+        let port = settings.port("port")?.map_or(DEFAULT_PORT, |(p, _)| p);
         let (dbname, _) = settings.required_string("dbname", "\"app\"")?;
         if let Some((mode, span)) = settings.string("sslmode")? {
             if mode != "disable" {
@@ -99,19 +77,9 @@ impl Endpoint {
             )
             .hint("add `sslmode = \"disable\"`: this build talks to PostgreSQL without TLS, and says so in the spec"));
         }
-        let timeout = match settings.string("timeout")? {
-            None => DEFAULT_TIMEOUT,
-            Some((text, span)) => match Duration::parse(text) {
-                Ok(d) if d > Duration::ZERO => d,
-                _ => {
-                    return Err(ConfigError::new(
-                        format!("`timeout` must be a duration longer than zero, not \"{text}\""),
-                        span,
-                    )
-                    .hint("for example \"5s\""));
-                }
-            },
-        };
+        let timeout = settings
+            .duration("timeout")?
+            .map_or(DEFAULT_TIMEOUT, |(d, _)| d);
         Ok(Endpoint {
             host: host.to_string(),
             port,
@@ -169,29 +137,6 @@ impl Endpoint {
             Ok(Err(e)) => Err(ConnectError::Failed(why(&e, user))),
             Ok(Ok(t)) => Ok(t),
         }
-    }
-}
-
-/// The material of a `generate "login"` version: `{"username", "password"}`.
-pub(crate) struct Login {
-    pub username: String,
-    pub password: SecretValue,
-}
-
-impl Login {
-    /// Parses material; `None` when it is not a login.
-    pub fn parse(material: &[u8]) -> Option<Login> {
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            username: String,
-            password: String,
-        }
-        let raw: Raw = serde_json::from_slice(material).ok()?;
-        Some(Login {
-            username: raw.username,
-            // Moved, not copied: the bytes are zeroed when the login is dropped.
-            password: SecretValue::new(raw.password.into_bytes()),
-        })
     }
 }
 
@@ -268,7 +213,7 @@ pub(crate) fn why(e: &tokio_postgres::Error, user: &str) -> Failure {
 mod tests {
     use super::*;
     use crate::config::tests::{span, string};
-    use rotor_engine::spec::Located;
+    use rotor_engine::spec::{Located, Value};
 
     fn settings_of(map: &rotor_engine::spec::Settings) -> Settings<'_> {
         static BLOCK: std::sync::LazyLock<rotor_engine::Span> =

@@ -1,51 +1,240 @@
 //! [`build_providers`]: from a resolved spec to the providers apply uses.
 //!
-//! This is the one place that maps a block's kind to an implementation.
-//! Adding a store, publisher or probe kind means a new module and one line
-//! in the matching `match` below; the engine does not change.
+//! This is the one place that maps a block's kind to an implementation: the
+//! tables [`STORES`], [`PUBLISHERS`] and [`PROBES`] below. Adding a store,
+//! publisher or probe kind means a new module and one line in the matching
+//! table; the engine does not change. A kind behind a cargo feature has its
+//! line behind the same `#[cfg]`, so the kinds a build knows (listed in the
+//! "known kinds" hint) are always the ones it can build.
+//!
+//! A probe kind that cannot serve a phase says so in its line ([`Refusal`]),
+//! and [`refusal`] refuses such a `verify` block at its `on` attribute, so no
+//! probe checks `on` itself.
 
 use crate::clock::SystemClock;
 use crate::config::ConfigError;
 use crate::generate::KeyGenerator;
+#[cfg(feature = "postgres")]
+use crate::probe::PostgresProbe;
 use crate::probe::{CommandProbe, HttpProbe, JwksProbe, PrometheusProbe};
 use crate::publish::JwksFile;
+#[cfg(feature = "aws")]
+use crate::store::AwsSecretsManagerStore;
+#[cfg(feature = "postgres")]
+use crate::store::PostgresStore;
 use crate::store::{FileStore, VaultStore};
 use rotor_engine::diagnostics::did_you_mean;
-use rotor_engine::spec::{Resolved, Spec};
+use rotor_engine::spec::{ProbePhase, PublishSpec, Resolved, Spec, StoreSpec, VerifySpec};
 use rotor_engine::{Diagnostic, Probe, Providers, Publisher, Span, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Store kinds this build knows (`aws_secretsmanager` and `postgres` with
-/// their cargo features).
-pub const STORE_KINDS: &[&str] = &[
+/// One store kind: `store "KIND" "NAME" { … }`.
+struct StoreEntry {
+    kind: &'static str,
+    /// Reads the block. The whole spec is there for a store that depends on
+    /// the secrets kept in it (`postgres` keeps logins only); every problem
+    /// found is returned.
+    build: BuildStore,
+}
+
+/// Reads a `store` block (the whole spec at hand, and the spec directory).
+type BuildStore = fn(&StoreSpec, &Spec, &Path) -> Result<Arc<dyn Store>, Vec<ConfigError>>;
+
+/// The store kinds this build knows (`aws_secretsmanager` and `postgres`
+/// with their cargo features).
+const STORES: &[StoreEntry] = &[
     #[cfg(feature = "aws")]
-    "aws_secretsmanager",
-    "file",
+    StoreEntry {
+        kind: "aws_secretsmanager",
+        build: |s, _, _| Ok(Arc::new(AwsSecretsManagerStore::from_spec(s)?)),
+    },
+    StoreEntry {
+        kind: "file",
+        build: |s, _, dir| Ok(Arc::new(FileStore::from_spec(s, dir)?)),
+    },
     #[cfg(feature = "postgres")]
-    "postgres",
-    "vault",
+    StoreEntry {
+        kind: "postgres",
+        build: |s, spec, _| {
+            let families = login_families(spec, s)?;
+            Ok(Arc::new(PostgresStore::from_spec(s, families)?))
+        },
+    },
+    StoreEntry {
+        kind: "vault",
+        build: |s, _, _| Ok(Arc::new(VaultStore::from_spec(s)?)),
+    },
 ];
-/// Publisher kinds this build knows (`aws_s3_object` with the `aws` feature).
-pub const PUBLISH_KINDS: &[&str] = &[
+
+/// Store kinds this build leaves out, with the cargo feature that brings
+/// each in: naming one says how to get it rather than "unknown kind".
+const STORES_LEFT_OUT: &[(&str, &str)] = &[
+    #[cfg(not(feature = "aws"))]
+    ("aws_secretsmanager", "aws"),
+];
+
+/// One publisher kind: `publish "KIND" "NAME" { … }`.
+struct PublishEntry {
+    kind: &'static str,
+    /// Reads the block: the publisher, and the file it writes (two
+    /// publishers may not write one file).
+    build: BuildPublisher,
+}
+
+/// Reads a `publish` block (with the spec directory).
+type BuildPublisher = fn(&PublishSpec, &Path) -> Result<Published, ConfigError>;
+
+/// A publisher, and what it writes if no second publisher may write it too.
+type Published = (Arc<dyn Publisher>, Option<Writes>);
+
+/// What a publisher writes: two publishers writing one file or object would
+/// overwrite each other on every apply, each restarting the other's accept
+/// windows.
+struct Writes {
+    /// The identity compared: a normalized path, or `s3://BUCKET/KEY`.
+    key: String,
+    /// As the error shows it.
+    shown: String,
+    /// The setting naming it, where a second writer is reported.
+    setting: &'static str,
+    hint: &'static str,
+}
+
+/// The publisher kinds this build knows (`aws_s3_object` with the `aws` feature).
+const PUBLISHERS: &[PublishEntry] = &[
     #[cfg(feature = "aws")]
-    "aws_s3_object",
-    "jwks",
+    PublishEntry {
+        kind: "aws_s3_object",
+        build: |p, _| {
+            let object = crate::publish::AwsS3Object::from_spec(p)?;
+            // Bucket names are global: the same bucket and key is one object.
+            let writes = Writes {
+                key: object.target(),
+                shown: object.target(),
+                setting: "key",
+                hint: "give each publisher an object of its own; two families cannot share one key set",
+            };
+            Ok((Arc::new(object), Some(writes)))
+        },
+    },
+    PublishEntry {
+        kind: "jwks",
+        build: |p, dir| {
+            let file = JwksFile::from_spec(p, dir)?;
+            let writes = Writes {
+                key: crate::fsutil::normalize(file.path()).display().to_string(),
+                shown: file.path().display().to_string(),
+                setting: "path",
+                hint: "give each publisher a file of its own; two families cannot share one key set file",
+            };
+            Ok((Arc::new(file), Some(writes)))
+        },
+    },
 ];
-/// Verify kinds this build knows; `manual` is handled by the engine itself.
-#[cfg(feature = "postgres")]
-pub const VERIFY_KINDS: &[&str] = &[
-    "command",
-    "http",
-    "jwks",
-    "manual",
-    "postgres",
-    "prometheus",
+
+/// Publisher kinds this build leaves out, with the cargo feature that brings each in.
+const PUBLISHERS_LEFT_OUT: &[(&str, &str)] = &[
+    #[cfg(not(feature = "aws"))]
+    ("aws_s3_object", "aws"),
 ];
+
+/// One probe kind: `verify "KIND" { … }` in a consumer.
+struct ProbeEntry {
+    kind: &'static str,
+    /// The phases this kind cannot serve.
+    refuses: &'static [Refusal],
+    /// Reads the block; `None` for `manual`, which the engine handles itself.
+    build: Option<BuildProbe>,
+}
+
+/// Reads a `verify` block (with the spec directory).
+type BuildProbe = fn(&VerifySpec, &Path) -> Result<Arc<dyn Probe>, ConfigError>;
+
+/// A phase a probe kind cannot serve, and why: `verify "KIND" cannot PHASE:
+/// WHY`, reported at the block's `on` attribute.
+pub(crate) struct Refusal {
+    /// The phase.
+    pub phase: ProbePhase,
+    /// Why the probe would say nothing about it.
+    pub why: &'static str,
+    /// What to use instead.
+    pub hint: &'static str,
+}
+
+/// The probe kinds this build knows (`postgres` with its cargo feature).
+const PROBES: &[ProbeEntry] = &[
+    ProbeEntry {
+        kind: "command",
+        refuses: &[],
+        build: Some(|v, dir| Ok(Arc::new(CommandProbe::from_spec(v, dir)?))),
+    },
+    ProbeEntry {
+        kind: "http",
+        refuses: &[],
+        build: Some(|v, dir| Ok(Arc::new(HttpProbe::from_spec(v, dir)?))),
+    },
+    ProbeEntry {
+        kind: "jwks",
+        refuses: crate::probe::jwks::REFUSES,
+        build: Some(|v, dir| Ok(Arc::new(JwksProbe::from_spec(v, dir)?))),
+    },
+    ProbeEntry {
+        kind: "manual",
+        refuses: &[],
+        build: None,
+    },
+    #[cfg(feature = "postgres")]
+    ProbeEntry {
+        kind: "postgres",
+        refuses: crate::probe::postgres::REFUSES,
+        build: Some(|v, _| Ok(Arc::new(PostgresProbe::from_spec(v)?))),
+    },
+    ProbeEntry {
+        kind: "prometheus",
+        refuses: &[],
+        build: Some(|v, dir| Ok(Arc::new(PrometheusProbe::from_spec(v, dir)?))),
+    },
+];
+
+/// Store kinds this build knows, in the order the hints list them.
+pub fn store_kinds() -> Vec<&'static str> {
+    STORES.iter().map(|e| e.kind).collect()
+}
+
+/// Publisher kinds this build knows.
+pub fn publish_kinds() -> Vec<&'static str> {
+    PUBLISHERS.iter().map(|e| e.kind).collect()
+}
+
 /// Verify kinds this build knows; `manual` is handled by the engine itself.
-#[cfg(not(feature = "postgres"))]
-pub const VERIFY_KINDS: &[&str] = &["command", "http", "jwks", "manual", "prometheus"];
+pub fn verify_kinds() -> Vec<&'static str> {
+    PROBES.iter().map(|e| e.kind).collect()
+}
+
+/// The refusal of a `verify` block whose `on` names a phase its kind cannot
+/// serve, pointing at `on`; `None` when every phase is served (or the kind
+/// is unknown, which is reported on its own).
+pub(crate) fn refusal(verify: &VerifySpec) -> Option<ConfigError> {
+    let entry = PROBES.iter().find(|e| e.kind == verify.kind)?;
+    let refused = entry
+        .refuses
+        .iter()
+        .find(|r| verify.on.contains(&r.phase))?;
+    Some(
+        ConfigError::new(
+            format!(
+                "verify \"{}\" cannot {}: {}",
+                entry.kind,
+                refused.phase.as_str(),
+                refused.why
+            ),
+            verify.on_span.as_ref().unwrap_or(&verify.span),
+        )
+        .hint(refused.hint),
+    )
+}
 
 /// Builds one provider per `store`, `publish` and `verify` block of a
 /// resolved spec, plus the key generator and the system clock.
@@ -62,51 +251,15 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
 
     let mut stores: BTreeMap<String, Arc<dyn Store>> = BTreeMap::new();
     for store in &spec.stores {
-        match store.kind.as_str() {
-            "file" => match FileStore::from_spec(store, base_dir) {
-                Ok(s) => {
-                    stores.insert(store.address(), Arc::new(s));
-                }
-                Err(e) => report(e),
-            },
-            "vault" => match VaultStore::from_spec(store) {
-                Ok(s) => {
-                    stores.insert(store.address(), Arc::new(s));
-                }
-                Err(e) => report(e),
-            },
-            #[cfg(feature = "aws")]
-            "aws_secretsmanager" => match crate::store::AwsSecretsManagerStore::from_spec(store) {
-                Ok(s) => {
-                    stores.insert(store.address(), Arc::new(s));
-                }
-                Err(e) => report(e),
-            },
-            #[cfg(not(feature = "aws"))]
-            "aws_secretsmanager" => report(
-                ConfigError::new(
-                    "this build of rotor has no aws_secretsmanager store; rebuild with --features aws",
-                    &store.span,
-                )
-                .hint("the `aws` cargo feature is on by default: `cargo install --path cli` includes it"),
-            ),
-            #[cfg(feature = "postgres")]
-            "postgres" => {
-                let families = match login_families(spec, store) {
-                    Ok(f) => f,
-                    Err(errors) => {
-                        errors.into_iter().for_each(&mut report);
-                        continue;
-                    }
-                };
-                match crate::store::PostgresStore::from_spec(store, families) {
-                    Ok(s) => {
-                        stores.insert(store.address(), Arc::new(s));
-                    }
-                    Err(e) => report(e),
-                }
+        let Some(entry) = STORES.iter().find(|e| e.kind == store.kind) else {
+            report(unknown_store(&store.kind, &store.span));
+            continue;
+        };
+        match (entry.build)(store, spec, base_dir) {
+            Ok(s) => {
+                stores.insert(store.address(), s);
             }
-            other => report(unknown_kind("store", other, STORE_KINDS, &store.span)),
+            Err(errors) => errors.into_iter().for_each(&mut report),
         }
     }
 
@@ -138,101 +291,80 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     let mut publishers: BTreeMap<String, Arc<dyn Publisher>> = BTreeMap::new();
     // Two publishers writing one file would overwrite each other on every
     // apply, and each would restart the other's accept windows.
-    let mut written: BTreeMap<std::path::PathBuf, &rotor_engine::spec::PublishSpec> =
-        BTreeMap::new();
-    #[cfg(feature = "aws")]
-    let mut objects: BTreeMap<String, &rotor_engine::spec::PublishSpec> = BTreeMap::new();
+    let mut written: BTreeMap<String, &PublishSpec> = BTreeMap::new();
     for publish in &spec.publishers {
-        match publish.kind.as_str() {
-            "jwks" => match JwksFile::from_spec(publish, base_dir) {
-                Ok(p) => {
-                    let path = crate::fsutil::normalize(p.path());
-                    if let Some(first) = written.get(&path) {
-                        let line = spec.sources.locate(&first.span);
-                        report(
-                            ConfigError::new(
-                                format!(
-                                    "{} writes {}, which {} (at {}) writes too",
-                                    publish.address(),
-                                    p.path().display(),
-                                    first.address(),
-                                    line
-                                ),
-                                publish
-                                    .settings
-                                    .get("path")
-                                    .map_or(&publish.span, |v| &v.span),
-                            )
-                            .hint("give each publisher a file of its own; two families cannot share one key set file"),
-                        );
-                        continue;
-                    }
-                    written.insert(path, publish);
-                    publishers.insert(publish.address(), Arc::new(p));
-                }
-                Err(e) => report(e),
-            },
-            #[cfg(feature = "aws")]
-            "aws_s3_object" => match crate::publish::AwsS3Object::from_spec(publish) {
-                Ok(p) => {
-                    // Bucket names are global: the same bucket and key is one object.
-                    if let Some(first) = objects.get(&p.target()) {
-                        report(
-                            ConfigError::new(
-                                format!(
-                                    "{} writes {}, which {} (at {}) writes too",
-                                    publish.address(),
-                                    p.target(),
-                                    first.address(),
-                                    spec.sources.locate(&first.span)
-                                ),
-                                publish.settings.get("key").map_or(&publish.span, |v| &v.span),
-                            )
-                            .hint("give each publisher an object of its own; two families cannot share one key set"),
-                        );
-                        continue;
-                    }
-                    objects.insert(p.target(), publish);
-                    publishers.insert(publish.address(), Arc::new(p));
-                }
-                Err(e) => report(e),
-            },
-            #[cfg(not(feature = "aws"))]
-            "aws_s3_object" => report(
-                ConfigError::new(
-                    "this build of rotor has no aws_s3_object publisher; rebuild with --features aws",
+        let Some(entry) = PUBLISHERS.iter().find(|e| e.kind == publish.kind) else {
+            report(
+                left_out(
+                    "publisher",
+                    &publish.kind,
+                    PUBLISHERS_LEFT_OUT,
                     &publish.span,
                 )
-                .hint("the `aws` cargo feature is on by default: `cargo install --path cli` includes it"),
-            ),
-            other => report(unknown_kind("publish", other, PUBLISH_KINDS, &publish.span)),
+                .unwrap_or_else(|| {
+                    unknown_kind("publish", &publish.kind, &publish_kinds(), &publish.span)
+                }),
+            );
+            continue;
+        };
+        let (publisher, writes) = match (entry.build)(publish, base_dir) {
+            Ok(built) => built,
+            Err(e) => {
+                report(e);
+                continue;
+            }
+        };
+        if let Some(w) = writes {
+            if let Some(first) = written.get(&w.key) {
+                let line = spec.sources.locate(&first.span);
+                report(
+                    ConfigError::new(
+                        format!(
+                            "{} writes {}, which {} (at {}) writes too",
+                            publish.address(),
+                            w.shown,
+                            first.address(),
+                            line
+                        ),
+                        publish
+                            .settings
+                            .get(w.setting)
+                            .map_or(&publish.span, |v| &v.span),
+                    )
+                    .hint(w.hint),
+                );
+                continue;
+            }
+            written.insert(w.key, publish);
         }
+        publishers.insert(publish.address(), publisher);
     }
 
     let mut probes: BTreeMap<(String, usize), Arc<dyn Probe>> = BTreeMap::new();
     for consumer in &spec.consumers {
         for (index, verify) in consumer.verify.iter().enumerate() {
-            let mut add = |built: Result<Arc<dyn Probe>, ConfigError>| match built {
+            let Some(entry) = PROBES.iter().find(|e| e.kind == verify.kind) else {
+                report(
+                    ConfigError::new(
+                        format!("probe kind `{}` is not available yet", verify.kind),
+                        &verify.span,
+                    )
+                    .hint(kinds_hint(&verify.kind, &verify_kinds())),
+                );
+                continue;
+            };
+            if let Some(refused) = refusal(verify) {
+                report(refused);
+                continue;
+            }
+            let Some(build) = entry.build else {
+                continue;
+            };
+            match build(verify, base_dir) {
                 Ok(p) => {
                     probes.insert((consumer.name.clone(), index), p);
                 }
                 Err(e) => report(e),
-            };
-            match verify.kind.as_str() {
-                "command" => add(CommandProbe::from_spec(verify, base_dir).map(arc)),
-                "http" => add(HttpProbe::from_spec(verify, base_dir).map(arc)),
-                "jwks" => add(JwksProbe::from_spec(verify, base_dir).map(arc)),
-                "prometheus" => add(PrometheusProbe::from_spec(verify, base_dir).map(arc)),
-                #[cfg(feature = "postgres")]
-                "postgres" => add(crate::probe::PostgresProbe::from_spec(verify).map(arc)),
-                "manual" => {}
-                other => report(
-                    ConfigError::new(
-                        format!("probe kind `{other}` is not available yet"),
-                        &verify.span,
-                    )
-                    .hint(kinds_hint(other, VERIFY_KINDS)),
-                ),
             }
         }
     }
@@ -249,8 +381,25 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
     })
 }
 
-fn arc(probe: impl Probe + 'static) -> Arc<dyn Probe> {
-    Arc::new(probe)
+/// A store kind this build does not know: left out by a cargo feature, or
+/// unknown (with the nearest known kind).
+fn unknown_store(kind: &str, span: &Span) -> ConfigError {
+    left_out("store", kind, STORES_LEFT_OUT, span)
+        .unwrap_or_else(|| unknown_kind("store", kind, &store_kinds(), span))
+}
+
+/// A kind this build leaves out by a cargo feature: naming it says how to get it.
+fn left_out(what: &str, kind: &str, list: &[(&str, &str)], span: &Span) -> Option<ConfigError> {
+    let (_, feature) = list.iter().find(|(k, _)| *k == kind)?;
+    Some(
+        ConfigError::new(
+            format!("this build of rotor has no {kind} {what}; rebuild with --features {feature}"),
+            span,
+        )
+        .hint(format!(
+            "the `{feature}` cargo feature is on by default: `cargo install --path cli` includes it"
+        )),
+    )
 }
 
 /// The families kept in a `postgres` store, each with its login roles. A
@@ -534,7 +683,7 @@ consumer "api" {
             ]
         );
         assert!(diags.iter().all(Diagnostic::is_error));
-        let known = STORE_KINDS
+        let known = store_kinds()
             .iter()
             .map(|k| format!("`{k}`"))
             .collect::<Vec<_>>()

@@ -1,11 +1,14 @@
 //! Credentials an `http` probe makes with the version under test: a signed
-//! JWT, an HMAC signature over the body, an API key header or basic auth.
+//! JWT, an HMAC signature over the body, an API key header or basic auth,
+//! read from its `credential` setting and the settings that go with it.
 //!
 //! Everything made here is material in another form (a token signed with
 //! the key is as good as the key for its lifetime), so it is returned only as
 //! a sensitive header value and dropped with the request. Errors name the
 //! version and what was expected, never the bytes.
 
+use crate::config::{ConfigError, Settings};
+use crate::login::Login;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{KeyInit, Mac};
@@ -57,7 +60,99 @@ pub enum Credential {
 /// Names of the credentials, for settings and messages.
 pub const CREDENTIALS: [&str; 5] = ["bearer_jwt", "hmac", "header", "basic", "none"];
 
+/// The lifetime of a probe's JWT when the spec sets no `token_ttl`.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::seconds(60);
+
+/// Settings that belong to one credential only, with that credential.
+pub(crate) const CREDENTIAL_SETTINGS: [(&str, &[&str]); 7] = [
+    ("issuer", &["bearer_jwt"]),
+    ("audience", &["bearer_jwt"]),
+    ("subject", &["bearer_jwt"]),
+    ("token_ttl", &["bearer_jwt"]),
+    ("header", &["hmac", "header"]),
+    ("signature", &["hmac"]),
+    ("username", &["basic"]),
+];
+
 impl Credential {
+    /// Reads a `verify "http"` block's `credential` setting (`none` when
+    /// absent) and the settings that go with it; a setting of another
+    /// credential is an error at that setting.
+    pub(crate) fn from_settings(settings: &Settings) -> Result<Credential, ConfigError> {
+        let kind = match settings.string("credential")? {
+            None => "none",
+            Some((name, span)) => {
+                CREDENTIALS
+                    .into_iter()
+                    .find(|c| *c == name)
+                    .ok_or_else(|| {
+                        let list = CREDENTIALS.join(", ");
+                        let err = ConfigError::new(format!("unknown credential `{name}`"), span);
+                        let prefix = CREDENTIALS
+                            .into_iter()
+                            .find(|c| c.starts_with(name) && !name.is_empty());
+                        match prefix
+                            .or_else(|| rotor_engine::diagnostics::did_you_mean(name, CREDENTIALS))
+                        {
+                            Some(s) => err.hint(format!("did you mean `{s}`? credentials: {list}")),
+                            None => err.hint(format!("credentials: {list}")),
+                        }
+                    })?
+            }
+        };
+        for (key, applies) in CREDENTIAL_SETTINGS {
+            if let Some(value) = settings.map.get(key)
+                && !applies.contains(&kind)
+            {
+                return Err(ConfigError::new(
+                    format!("`{key}` does not apply to credential = \"{kind}\""),
+                    &value.span,
+                )
+                .hint(format!(
+                    "`{key}` is read with credential = \"{}\"; remove it or change the credential",
+                    applies.join("\" or \"")
+                )));
+            }
+        }
+        let text = |key: &str| -> Result<Option<String>, ConfigError> {
+            Ok(settings.string(key)?.map(|(s, _)| s.to_string()))
+        };
+        Ok(match kind {
+            "bearer_jwt" => Credential::BearerJwt {
+                issuer: text("issuer")?,
+                audience: text("audience")?,
+                subject: text("subject")?,
+                ttl: settings
+                    .duration("token_ttl")?
+                    .map_or(DEFAULT_TOKEN_TTL, |(d, _)| d),
+            },
+            "hmac" => {
+                let format = match settings.string("signature")? {
+                    None => "sha256={hex}".to_string(),
+                    Some((f, _)) if f.contains("{hex}") || f.contains("{base64}") => f.to_string(),
+                    Some((_, span)) => {
+                        return Err(ConfigError::new(
+                            "`signature` must contain {hex} or {base64}, where the signature goes",
+                            span,
+                        )
+                        .hint("for example \"sha256={hex}\""));
+                    }
+                };
+                Credential::Hmac {
+                    header: header_setting(settings, "X-Signature")?,
+                    format,
+                }
+            }
+            "header" => Credential::Header {
+                name: header_setting(settings, "X-Api-Key")?,
+            },
+            "basic" => Credential::Basic {
+                username: text("username")?,
+            },
+            _ => Credential::None,
+        })
+    }
+
     /// Whether the credential is made with the version's material.
     pub fn needs_material(&self) -> bool {
         !matches!(self, Credential::None)
@@ -219,14 +314,10 @@ fn basic_pair(
     username: Option<&str>,
     request: &ProbeRequest,
 ) -> Result<(String, Zeroizing<String>), String> {
-    #[derive(serde::Deserialize)]
-    struct Login {
-        username: String,
-        password: String,
-    }
-    if let Ok(login) = serde_json::from_slice::<Login>(material.expose()) {
-        // Moved, not copied, into the buffer that is zeroed on drop.
-        return Ok((login.username, Zeroizing::new(login.password)));
+    if let Some(login) = Login::parse(material.expose()) {
+        // A login's password is JSON text: the lossy decoding never changes it.
+        let password = String::from_utf8_lossy(login.password.expose()).into_owned();
+        return Ok((login.username, Zeroizing::new(password)));
     }
     let Some(user) = username.map(|u| super::net::substitute(u, request)) else {
         return Err(format!(
@@ -241,4 +332,18 @@ fn basic_pair(
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("`{name}` is not a header name"))
+}
+
+/// The `header` setting, checked to be a header name.
+fn header_setting(settings: &Settings, default: &str) -> Result<String, ConfigError> {
+    match settings.string("header")? {
+        None => Ok(default.to_string()),
+        Some((name, span)) => match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(_) => Ok(name.to_string()),
+            Err(_) => Err(
+                ConfigError::new(format!("`{name}` is not an HTTP header name"), span)
+                    .hint(format!("for example \"{default}\"")),
+            ),
+        },
+    }
 }

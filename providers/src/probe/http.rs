@@ -35,7 +35,7 @@
 //! ([`net`]). It never holds the credential, and the response
 //! body is not quoted, since a server may echo what it was sent.
 
-use super::credential::{CREDENTIALS, Credential};
+use super::credential::{CREDENTIAL_SETTINGS, Credential};
 use super::net;
 use crate::config::{ConfigError, Settings};
 use async_trait::async_trait;
@@ -46,20 +46,6 @@ use std::path::Path;
 
 /// What a `POST` sends when the spec sets no `body`.
 pub const DEFAULT_BODY: &str = r#"{"probe":"rotor"}"#;
-
-/// The lifetime of a probe's JWT when the spec sets no `token_ttl`.
-pub const DEFAULT_TOKEN_TTL: Duration = Duration::seconds(60);
-
-/// Settings that belong to one credential only, with that credential.
-const CREDENTIAL_SETTINGS: [(&str, &[&str]); 7] = [
-    ("issuer", &["bearer_jwt"]),
-    ("audience", &["bearer_jwt"]),
-    ("subject", &["bearer_jwt"]),
-    ("token_ttl", &["bearer_jwt"]),
-    ("header", &["hmac", "header"]),
-    ("signature", &["hmac"]),
-    ("username", &["basic"]),
-];
 
 /// A `verify "http"` block.
 #[derive(Debug, Clone)]
@@ -91,85 +77,18 @@ impl HttpProbe {
         settings.only(&known, &net::ENGINE_OWNED)?;
         let url = net::url_setting(&settings, "url", "\"http://127.0.0.1:8081/verify\"")?;
 
-        let kind = match settings.string("credential")? {
-            None => "none",
-            Some((name, span)) => {
-                CREDENTIALS
-                    .into_iter()
-                    .find(|c| *c == name)
-                    .ok_or_else(|| {
-                        let list = CREDENTIALS.join(", ");
-                        let err = ConfigError::new(format!("unknown credential `{name}`"), span);
-                        let prefix = CREDENTIALS
-                            .into_iter()
-                            .find(|c| c.starts_with(name) && !name.is_empty());
-                        match prefix
-                            .or_else(|| rotor_engine::diagnostics::did_you_mean(name, CREDENTIALS))
-                        {
-                            Some(s) => err.hint(format!("did you mean `{s}`? credentials: {list}")),
-                            None => err.hint(format!("credentials: {list}")),
-                        }
-                    })?
-            }
-        };
-        for (key, applies) in CREDENTIAL_SETTINGS {
-            if let Some(value) = spec.settings.get(key)
-                && !applies.contains(&kind)
-            {
-                return Err(ConfigError::new(
-                    format!("`{key}` does not apply to credential = \"{kind}\""),
-                    &value.span,
-                )
-                .hint(format!(
-                    "`{key}` is read with credential = \"{}\"; remove it or change the credential",
-                    applies.join("\" or \"")
-                )));
-            }
-        }
+        let credential = Credential::from_settings(&settings)?;
         let text = |key: &str| -> Result<Option<String>, ConfigError> {
             Ok(settings.string(key)?.map(|(s, _)| s.to_string()))
         };
-        let credential = match kind {
-            "bearer_jwt" => Credential::BearerJwt {
-                issuer: text("issuer")?,
-                audience: text("audience")?,
-                subject: text("subject")?,
-                ttl: settings
-                    .duration("token_ttl")?
-                    .map_or(DEFAULT_TOKEN_TTL, |(d, _)| d),
-            },
-            "hmac" => {
-                let format = match settings.string("signature")? {
-                    None => "sha256={hex}".to_string(),
-                    Some((f, _)) if f.contains("{hex}") || f.contains("{base64}") => f.to_string(),
-                    Some((_, span)) => {
-                        return Err(ConfigError::new(
-                            "`signature` must contain {hex} or {base64}, where the signature goes",
-                            span,
-                        )
-                        .hint("for example \"sha256={hex}\""));
-                    }
-                };
-                Credential::Hmac {
-                    header: header_setting(&settings, "X-Signature")?,
-                    format,
-                }
-            }
-            "header" => Credential::Header {
-                name: header_setting(&settings, "X-Api-Key")?,
-            },
-            "basic" => Credential::Basic {
-                username: text("username")?,
-            },
-            _ => Credential::None,
-        };
+        let signs_body = matches!(credential, Credential::Hmac { .. });
 
         let body = text("body")?;
         let post = match settings.string("method")? {
-            None => body.is_some() || kind == "hmac",
+            None => body.is_some() || signs_body,
             Some((m, span)) => match m.to_ascii_uppercase().as_str() {
                 "POST" => true,
-                "GET" if body.is_some() || kind == "hmac" => {
+                "GET" if body.is_some() || signs_body => {
                     return Err(ConfigError::new(
                         "a GET request sends no body, and credential = \"hmac\" signs the body",
                         span,
@@ -210,20 +129,6 @@ impl HttpProbe {
             timeout,
             client,
         })
-    }
-}
-
-/// The `header` setting, checked to be a header name.
-fn header_setting(settings: &Settings, default: &str) -> Result<String, ConfigError> {
-    match settings.string("header")? {
-        None => Ok(default.to_string()),
-        Some((name, span)) => match reqwest::header::HeaderName::from_bytes(name.as_bytes()) {
-            Ok(_) => Ok(name.to_string()),
-            Err(_) => Err(
-                ConfigError::new(format!("`{name}` is not an HTTP header name"), span)
-                    .hint(format!("for example \"{default}\"")),
-            ),
-        },
     }
 }
 

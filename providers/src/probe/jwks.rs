@@ -27,11 +27,19 @@
 
 use super::net;
 use crate::config::{ConfigError, Settings};
+use crate::registry::Refusal;
 use async_trait::async_trait;
 use rotor_engine::Duration;
 use rotor_engine::provider::{Probe, ProbeRequest, ProbeResult};
 use rotor_engine::spec::{ProbePhase, VerifySpec};
 use std::path::Path;
+
+/// A drain would pass on nothing: checked by the registry, at `on`.
+pub(crate) const REFUSES: &[Refusal] = &[Refusal {
+    phase: ProbePhase::Drain,
+    why: "the old kid is in the key set until its revoke, so the probe would pass without showing that traffic has moved off it",
+    hint: "drain with a `prometheus` probe (no requests signed with ${version} any more) or a `command`; use jwks on \"accept\" or \"guard\"",
+}];
 
 /// How many kids a failure lists before it says "and N more".
 const LISTED_KIDS: usize = 5;
@@ -51,14 +59,6 @@ impl JwksProbe {
         let mut known = vec!["url"];
         known.extend(net::COMMON);
         settings.only(&known, &net::ENGINE_OWNED)?;
-        if spec.on.contains(&ProbePhase::Drain) {
-            let span = spec.on_span.as_ref().unwrap_or(&spec.span);
-            return Err(ConfigError::new(
-                "verify \"jwks\" cannot drain: the old kid is in the key set until its revoke, so the probe would pass without showing that traffic has moved off it",
-                span,
-            )
-            .hint("drain with a `prometheus` probe (no requests signed with ${version} any more) or a `command`; use jwks on \"accept\" or \"guard\""));
-        }
         let url = net::url_setting(
             &settings,
             "url",
@@ -191,7 +191,7 @@ impl Probe for JwksProbe {
             (false, true) => format!("kid {kid} is not in the key set (kids: {})", list(&kids)),
             (true, false) => format!(
                 "kid {kid} is still in the key set after its revoke (a cache in front of {} may still serve it)",
-                net::target(&url)
+                crate::net::target(&url)
             ),
         };
         ProbeResult {
@@ -345,15 +345,16 @@ mod tests {
     }
 
     /// Before its revoke the old kid is always served: a drain probe would
-    /// pass on nothing, so the spec is refused, pointing at `on`.
+    /// pass on nothing, so the spec is refused (by the registry, from
+    /// [`REFUSES`]), pointing at `on`.
     #[test]
-    fn from_spec_refuses_a_drain() {
+    fn a_drain_is_refused() {
         for on in [
             vec![ProbePhase::Drain],
             vec![ProbePhase::Accept, ProbePhase::Drain],
         ] {
             let err =
-                JwksProbe::from_spec(&spec("http://gw/jwks", on), Path::new("/")).unwrap_err();
+                crate::registry::refusal(&spec("http://gw/jwks", on)).expect("a drain is refused");
             assert!(
                 err.message.starts_with("verify \"jwks\" cannot drain"),
                 "{}",

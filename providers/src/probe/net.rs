@@ -1,6 +1,7 @@
 //! What the `http`, `jwks` and `prometheus` probes share: one HTTP client per
 //! probe (rustls, an optional extra root CA), the `${…}` placeholders, and
-//! transport failures told in a few words.
+//! transport failures told in a few words (`crate::net`, which the vault
+//! store's errors use too).
 //!
 //! A probe's detail line ends up in state and in front of an operator at
 //! three in the morning, so a failure names the one thing that went wrong
@@ -111,95 +112,10 @@ pub(crate) fn substitute(template: &str, request: &ProbeRequest) -> String {
         .replace("${consumer}", &request.consumer)
 }
 
-/// `host:port` of a URL, for messages.
-pub(crate) fn target(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            _ => url.to_string(),
-        },
-        Err(_) => url.to_string(),
-    }
-}
-
-/// One line saying why a request to `url` failed.
+/// One line saying why a request to `url` failed, for a detail line
+/// (`crate::net` has the words).
 pub(crate) fn failure(e: &reqwest::Error, url: &str, timeout: Duration) -> String {
-    let target = target(url);
-    if e.is_timeout() {
-        return format!("timed out after {timeout}");
-    }
-    let mut messages = Vec::new();
-    let mut io_kind = None;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            io_kind.get_or_insert(io.kind());
-        }
-        messages.push(err.to_string());
-        source = err.source();
-    }
-    let root = messages.last().cloned().unwrap_or_default();
-    let all = messages.join(": ");
-    if io_kind == Some(std::io::ErrorKind::TimedOut) {
-        return format!("timed out after {timeout}");
-    }
-    if io_kind == Some(std::io::ErrorKind::ConnectionRefused) || all.contains("Connection refused")
-    {
-        return format!("connection refused to {target}");
-    }
-    let host = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .unwrap_or(target.clone());
-    if all.contains("dns error") || all.contains("failed to lookup address") {
-        let missing = [
-            "Name or service not known",
-            "No address associated",
-            "not known",
-        ];
-        return if missing.iter().any(|m| all.contains(m)) {
-            format!("DNS: no such host {host}")
-        } else {
-            format!("DNS: could not resolve {host} ({root})")
-        };
-    }
-    if let Some(tls) = tls_failure(&all, &host, &target) {
-        return tls;
-    }
-    if e.is_connect() {
-        return format!("could not connect to {target}: {root}");
-    }
-    if e.is_body() || e.is_decode() {
-        return format!("could not read the response from {target}: {root}");
-    }
-    format!("request to {target} failed: {root}")
-}
-
-/// The TLS part of a failure, from rustls's messages.
-fn tls_failure(all: &str, host: &str, target: &str) -> Option<String> {
-    let cert = all.contains("invalid peer certificate");
-    Some(
-        if cert && (all.contains("UnknownIssuer") || all.contains("issuer")) {
-            "TLS: certificate not trusted (is ca_file set?)".to_string()
-        } else if cert && (all.contains("NotValidForName") || all.contains("not valid for name")) {
-            format!("TLS: the certificate is not valid for {host}")
-        } else if cert && (all.contains("Expired") || all.contains("expired")) {
-            "TLS: the certificate has expired".to_string()
-        } else if cert {
-            let why = all.rsplit("invalid peer certificate").next().unwrap_or("");
-            format!(
-                "TLS: invalid certificate{}",
-                why.trim_start_matches(':').trim_end()
-            )
-        } else if all.contains("InvalidContentType") || all.contains("corrupt message") {
-            format!("TLS: handshake failed: does {target} speak HTTPS?")
-        } else if all.contains("tls handshake eof") || all.contains("HandshakeFailure") {
-            format!("TLS: handshake with {target} failed")
-        } else {
-            return None;
-        },
-    )
+    crate::net::Failure::of(e, url, Some(timeout)).message
 }
 
 /// Formats a number for a detail line: `3`, `0.25`, `NaN`.
@@ -251,35 +167,6 @@ pub(crate) mod tests {
         assert_eq!(
             substitute("/v/${version}/${kid}/${family}/${consumer}/${other}", &r),
             "/v/2026-11/kid-2026-11/signing/gateway/${other}"
-        );
-    }
-
-    #[tokio::test]
-    async fn refused_connections_and_dns_failures_are_one_line() {
-        // A port that was free a moment ago: nothing listens on it.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let url = format!("http://127.0.0.1:{port}/verify");
-        assert_eq!(
-            get(&url).await,
-            format!("connection refused to 127.0.0.1:{port}")
-        );
-        assert_eq!(
-            get("http://rotor-probe.invalid/").await,
-            "DNS: no such host rotor-probe.invalid"
-        );
-    }
-
-    #[tokio::test]
-    async fn https_to_a_plain_http_port_is_a_tls_failure() {
-        let server = Server::start(|_| Response::ok("ok")).await;
-        let url = server.url("/").replace("http://", "https://");
-        let detail = get(&url).await;
-        assert_eq!(
-            detail,
-            format!("TLS: handshake failed: does {} speak HTTPS?", server.addr())
         );
     }
 

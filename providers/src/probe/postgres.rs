@@ -30,10 +30,19 @@
 //! `guard` has no value to measure here and is refused.
 
 use crate::config::{ConfigError, Settings};
-use crate::postgres::{ENDPOINT_SETTINGS, Endpoint, Login};
+use crate::login::Login;
+use crate::postgres::{ENDPOINT_SETTINGS, Endpoint};
+use crate::registry::Refusal;
 use async_trait::async_trait;
 use rotor_engine::provider::{Probe, ProbeRequest, ProbeResult};
 use rotor_engine::spec::{ProbePhase, VerifySpec};
+
+/// A guard has nothing to measure: checked by the registry, at `on`.
+pub(crate) const REFUSES: &[Refusal] = &[Refusal {
+    phase: ProbePhase::Guard,
+    why: "it has no value to compare with a baseline",
+    hint: "use it on \"accept\", \"emit\" (a login works) or \"drain\" (no session of the old login is left)",
+}];
 
 /// A `verify "postgres"` block.
 #[derive(Debug, Clone)]
@@ -51,14 +60,6 @@ impl PostgresProbe {
     pub fn from_spec(spec: &VerifySpec) -> Result<PostgresProbe, ConfigError> {
         let settings = Settings::of("verify", &spec.kind, &spec.settings, &spec.span);
         settings.only(ENDPOINT_SETTINGS, &["on", "within"])?;
-        if spec.on.contains(&ProbePhase::Guard) {
-            let span = spec.on_span.as_ref().unwrap_or(&spec.span);
-            return Err(ConfigError::new(
-                "verify \"postgres\" cannot guard: it has no value to compare with a baseline",
-                span,
-            )
-            .hint("use it on \"accept\", \"emit\" (a login works) or \"drain\" (no session of the old login is left)"));
-        }
         Ok(PostgresProbe::new(Endpoint::from_settings(&settings)?))
     }
 }
@@ -173,7 +174,7 @@ mod tests {
     }
 
     fn request(username: &str, password: &str) -> ProbeRequest {
-        let material = serde_json::json!({ "username": username, "password": password });
+        let material = Login::material(username, password);
         ProbeRequest {
             family: "db_password".into(),
             version: "v2".into(),
@@ -182,9 +183,7 @@ mod tests {
             phase: ProbePhase::Accept,
             consumer: "database".into(),
             thumbprint: None,
-            material: Some(Arc::new(SecretValue::new(
-                material.to_string().into_bytes(),
-            ))),
+            material: Some(Arc::new(SecretValue::new(material.as_bytes().to_vec()))),
             baseline: None,
         }
     }
@@ -240,8 +239,9 @@ mod tests {
         assert!(!r.detail.contains("canary"));
     }
 
+    /// A guard is refused (by the registry, from [`REFUSES`]).
     #[test]
-    fn from_spec_refuses_a_guard() {
+    fn a_guard_is_refused() {
         use crate::config::tests::{span, string};
         let mut spec = VerifySpec {
             kind: "postgres".into(),
@@ -259,8 +259,9 @@ mod tests {
         }
         let probe = PostgresProbe::from_spec(&spec).unwrap();
         assert_eq!(probe.endpoint.to_string(), "db:5432/app");
+        assert!(crate::registry::refusal(&spec).is_none());
         spec.on.push(ProbePhase::Guard);
-        let err = PostgresProbe::from_spec(&spec).unwrap_err();
+        let err = crate::registry::refusal(&spec).expect("a guard is refused");
         assert!(err.message.contains("cannot guard"), "{}", err.message);
     }
 

@@ -152,7 +152,7 @@ impl PrometheusProbe {
         let body: Value = serde_json::from_slice(&bytes).map_err(|_| {
             format!(
                 "HTTP {status} from {}: not a Prometheus API response",
-                net::target(&url)
+                crate::net::target(&url)
             )
         })?;
         read_value(&body, &query)

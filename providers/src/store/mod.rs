@@ -9,11 +9,13 @@
 //!
 //! # Adding a store
 //!
-//! A new kind `x` is three things:
+//! A new kind `x` is one module, one table line and one test line:
 //!
-//! 1. **`store/x.rs`** (declared below with its `pub use`), a type
-//!    implementing [`rotor_engine::Store`] and a `from_spec` that reads its
-//!    block's settings. The contract: a family is
+//! 1. **`store/x.rs`** (declared below with its `pub use`, behind a cargo
+//!    feature if it brings a heavy dependency), a type implementing
+//!    [`rotor_engine::Store`] and a `from_spec` that reads its block's
+//!    settings through `crate::config::Settings` (unknown settings, types,
+//!    durations: one API, one set of messages). The contract: a family is
 //!    a set of versions, each written once by `put` (enabled, not primary;
 //!    writing an id the store knows is `Conflict`, material is never
 //!    replaced) and listed by `read` in id order with the fingerprint it was
@@ -27,11 +29,20 @@
 //!    destroyed ids). `public_keys` lists the enabled key pairs. Error
 //!    messages never contain material; their
 //!    [`ErrorKind`](rotor_engine::provider::ErrorKind) is what the engine
-//!    acts on (a retry, a conflict to report, a version already gone).
-//! 2. **A registry entry**: one arm in `build` in `providers/src/registry.rs`
-//!    mapping the block's kind to `X::from_spec`, and the kind in
-//!    `STORE_KINDS`, so `store "x" "NAME" { … }` in a spec builds it.
-//! 3. **The conformance suite**, one line in the store's test module:
+//!    acts on (a retry, a conflict to report, a version already gone). A
+//!    store spoken to over HTTP says why a request failed through
+//!    `crate::net` (the probes' words, and the `ErrorKind` of a transport
+//!    failure or of a status) rather than with words of its own.
+//! 2. **One line in the `STORES` table** in `providers/src/registry.rs`:
+//!
+//!    ```text
+//!    StoreEntry { kind: "x", build: |s, _, _| Ok(Arc::new(XStore::from_spec(s)?)) },
+//!    ```
+//!
+//!    under the module's `#[cfg]` if it has one. `store "x" "NAME" { … }` in
+//!    a spec then builds it, and `x` is listed wherever the known kinds are.
+//! 3. **The conformance suite** (`store/conformance.rs`), which the new
+//!    store must pass: one line in the store's test module,
 //!
 //!    ```text
 //!    crate::store::conformance::store_conformance!(subject);
@@ -40,8 +51,9 @@
 //!    where `async fn subject() -> conformance::Subject` gives a fresh store
 //!    against the real system (a server `scripts/test` starts), the material
 //!    it keeps, and its declared `Capabilities` where it legitimately differs
-//!    (no key pairs, no readable material, no tombstones). The suite (`store/conformance.rs`) is the contract above as
-//!    tests; what only the new store does is tested beside it in `x.rs`.
+//!    (no key pairs, no readable material, no tombstones). The suite is the
+//!    contract above as tests; what only the new store does is tested beside
+//!    it in `x.rs`.
 
 #[cfg(feature = "aws")]
 pub mod aws;

@@ -94,7 +94,8 @@
 //! verifier or a statement.
 
 use crate::config::{ConfigError, Settings};
-use crate::postgres::{ConnectError, ENDPOINT_SETTINGS, Endpoint, Login};
+use crate::login::Login;
+use crate::postgres::{ConnectError, ENDPOINT_SETTINGS, Endpoint};
 use async_trait::async_trait;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use rotor_engine::SecretValue;

@@ -84,10 +84,14 @@
 //! # Errors
 //!
 //! A server that cannot be reached is [`ErrorKind::Unavailable`] naming the
-//! address; 403 is [`ErrorKind::Denied`]; a 404 on read is an empty family.
+//! address and why, in the probes' words (`connection refused to
+//! 127.0.0.1:8200`, `TLS: certificate not trusted`: `crate::net`); 403 is
+//! [`ErrorKind::Denied`], another status a server error (`Unavailable`) or
+//! a request it refused (`Invalid`); a 404 on read is an empty family.
 //! The token never appears in errors or `Debug` output.
 
 use crate::config::{ConfigError, Settings};
+use crate::net;
 use async_trait::async_trait;
 use rotor_engine::SecretValue;
 use rotor_engine::provider::{
@@ -371,24 +375,19 @@ impl VaultStore {
         doing: &str,
     ) -> Result<(reqwest::StatusCode, Value), ProviderError> {
         let resp = req.send().await.map_err(|e| {
-            let why = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection refused or unreachable"
-            } else {
-                "request failed"
-            };
+            // Two limits (connecting, the whole request): "timed out" names neither.
+            let failure = net::Failure::of(&e, &self.url, None);
             ProviderError::new(
-                ErrorKind::Unavailable,
+                failure.kind,
                 format!(
-                    "{} is unavailable: cannot {doing} at {} ({why})",
-                    self.address, self.url
+                    "{} is unavailable: cannot {doing} at {} ({})",
+                    self.address, self.url, failure.message
                 ),
             )
         })?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if status == reqwest::StatusCode::FORBIDDEN {
+        if net::status_kind(status) == ErrorKind::Denied {
             return Err(ProviderError::new(
                 ErrorKind::Denied,
                 format!(
@@ -417,13 +416,8 @@ impl VaultStore {
                     .join("; ")
             })
             .unwrap_or_default();
-        let kind = if status.is_server_error() {
-            ErrorKind::Unavailable
-        } else {
-            ErrorKind::Invalid
-        };
         ProviderError::new(
-            kind,
+            net::status_kind(status),
             format!(
                 "{}: cannot {doing} {}: HTTP {status}{}",
                 self.address,
