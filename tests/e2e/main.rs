@@ -9,6 +9,7 @@
 mod aws;
 mod completions;
 mod crash;
+mod deb;
 mod drill;
 mod exit_codes;
 mod fmt;
