@@ -101,7 +101,16 @@ impl Test {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rotor"));
+        self.command_of(env!("CARGO_BIN_EXE_rotor"), args)
+    }
+
+    /// Like [`Test::command`], with another rotor binary (an installed one).
+    pub fn command_of<I, S>(&self, rotor: impl AsRef<std::ffi::OsStr>, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(rotor);
         cmd.args(args)
             .current_dir(self.path())
             .env("NO_COLOR", "1")
@@ -122,7 +131,16 @@ impl Test {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut cmd = self.command(args);
+        self.run_of(env!("CARGO_BIN_EXE_rotor"), args)
+    }
+
+    /// Like [`Test::run`], with another rotor binary (an installed one).
+    pub fn run_of<I, S>(&self, rotor: impl AsRef<std::ffi::OsStr>, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self.command_of(rotor, args);
         let line = describe(&cmd);
         let out = cmd.output().expect("run rotor");
         Output::new(line, out)

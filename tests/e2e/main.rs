@@ -13,6 +13,7 @@ mod aws_s3;
 mod ci;
 mod completions;
 mod crash;
+mod deb;
 mod drill;
 mod exit_codes;
 mod fmt;

@@ -2,7 +2,10 @@ use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
 
-const STARTER: &str = include_str!("../../../examples/quickstart/rotor.hcl");
+/// The starter spec: a copy of `examples/quickstart/rotor.hcl`, kept inside
+/// this crate so that the published package (`cargo install rotor-cli`) holds
+/// it. The e2e test `init_then_validate` fails when the two differ.
+const STARTER: &str = include_str!("init_starter.hcl");
 
 pub fn run(ws: &Workspace) -> Result<u8, Reported> {
     std::fs::create_dir_all(&ws.dir).map_err(|e| {
