@@ -123,3 +123,164 @@ pub fn json(diags: &Diagnostics, sources: &SourceMap) -> Value {
         "diagnostics": items,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Exact bytes of the human form (colour is off in tests), so that a change
+    //! of how snippets are drawn shows here before it shows in a snapshot.
+
+    use super::*;
+    use rotor_engine::diagnostics::{SourceFile, Span};
+    use std::sync::Arc;
+
+    fn sources(text: &str) -> SourceMap {
+        SourceMap {
+            files: vec![Arc::new(SourceFile::new("rotor.hcl".into(), text.into()))],
+        }
+    }
+
+    /// The span of the first `needle` in `text`.
+    fn span(text: &str, needle: &str) -> Span {
+        let start = text.find(needle).expect("needle in text");
+        Span {
+            file: 0,
+            range: start..start + needle.len(),
+        }
+    }
+
+    const SPEC: &str =
+        "secret \"a\" {\n  store   = store.file.locl\n  overlap = \"10 minutes\"\n}\n";
+
+    #[test]
+    fn an_error_with_label_and_hint() {
+        let d = Diagnostic::error(
+            "unknown reference `store.file.locl`",
+            Some(span(SPEC, "store.file.locl")),
+        )
+        .label("no store with this name")
+        .hint("did you mean `store.file.local`?");
+        assert_eq!(
+            render_one(&d, &sources(SPEC)),
+            "error: unknown reference `store.file.locl`\n \
+             --> rotor.hcl:2:13\n  \
+             |\n\
+             2 |   store   = store.file.locl\n  \
+             |             ^^^^^^^^^^^^^^^ no store with this name\n  \
+             hint: did you mean `store.file.local`?\n"
+        );
+    }
+
+    #[test]
+    fn a_warning_with_detail_and_no_label() {
+        let d = Diagnostic::warning(
+            "secret `a` has no consumers",
+            Some(span(SPEC, "secret \"a\"")),
+        )
+        .detail("rotation without inventory misses someone")
+        .hint("declare each service that reads it with a `consumer` block");
+        assert_eq!(
+            render_one(&d, &sources(SPEC)),
+            "warning: secret `a` has no consumers\n \
+             --> rotor.hcl:1:1\n  \
+             |\n\
+             1 | secret \"a\" {\n  \
+             | ^^^^^^^^^^\n  \
+             rotation without inventory misses someone\n  \
+             hint: declare each service that reads it with a `consumer` block\n"
+        );
+    }
+
+    #[test]
+    fn the_gutter_widens_with_the_line_number() {
+        let text = format!("{}  colour = \"blue\"\n", "\n".repeat(15));
+        let d = Diagnostic::error("unknown attribute `colour`", Some(span(&text, "colour")));
+        assert_eq!(
+            render_one(&d, &sources(&text)),
+            "error: unknown attribute `colour`\n  \
+             --> rotor.hcl:16:3\n   \
+             |\n\
+             16 |   colour = \"blue\"\n   \
+             |   ^^^^^^\n"
+        );
+    }
+
+    #[test]
+    fn a_span_over_several_lines_is_drawn_on_its_first() {
+        let d = Diagnostic::error("block", Some(span(SPEC, "{\n  store")));
+        assert_eq!(
+            render_one(&d, &sources(SPEC)),
+            "error: block\n \
+             --> rotor.hcl:1:12\n  \
+             |\n\
+             1 | secret \"a\" {\n  \
+             |            ^\n"
+        );
+    }
+
+    #[test]
+    fn an_empty_span_gets_one_caret() {
+        let at = SPEC.find("= store").unwrap();
+        let mid = Diagnostic::error(
+            "here",
+            Some(Span {
+                file: 0,
+                range: at..at,
+            }),
+        );
+        assert!(
+            render_one(&mid, &sources(SPEC)).ends_with("  |           ^\n"),
+            "{}",
+            render_one(&mid, &sources(SPEC))
+        );
+        // At the end of a line: one caret just past its last character.
+        let eol = SPEC.find('\n').unwrap();
+        let end = Diagnostic::error(
+            "here",
+            Some(Span {
+                file: 0,
+                range: eol..eol,
+            }),
+        );
+        assert_eq!(
+            render_one(&end, &sources(SPEC)),
+            "error: here\n \
+             --> rotor.hcl:1:13\n  \
+             |\n\
+             1 | secret \"a\" {\n  \
+             |             ^\n"
+        );
+    }
+
+    #[test]
+    fn a_diagnostic_without_a_span_has_no_snippet() {
+        let d = Diagnostic::error("no .hcl files found", None).hint("run `rotor init`");
+        assert_eq!(
+            render_one(&d, &sources(SPEC)),
+            "error: no .hcl files found\n  hint: run `rotor init`\n"
+        );
+    }
+
+    /// Canary: a concealed diagnostic says where, never what.
+    #[test]
+    fn a_concealed_line_is_located_but_never_printed() {
+        let secret = "q8Zt3LmX0vR7wYp2KcN5bH9sJ4dF6gA1";
+        let text = format!("secret \"a\" {{\n  description = \"{secret}\"\n}}\n");
+        let d = Diagnostic::error(
+            "a literal in `description` looks like secret material",
+            Some(span(&text, &format!("\"{secret}\""))),
+        )
+        .label("this literal")
+        .hint("material lives only in stores")
+        .conceal();
+        let out = render_one(&d, &sources(&text));
+        assert_eq!(
+            out,
+            "error: a literal in `description` looks like secret material\n \
+             --> rotor.hcl:2:17\n  \
+             = (source not shown: it may hold secret material)\n  \
+             hint: material lives only in stores\n"
+        );
+        assert!(!out.contains("q8Zt3"), "{out}");
+        assert!(!out.contains("description ="), "{out}");
+    }
+}
