@@ -1,7 +1,9 @@
 //! Diagnostics with source snippets, and their JSON form.
 
 use crate::style;
-use rotor_engine::diagnostics::{Diagnostic, Diagnostics, Severity, SourceMap};
+use annotate_snippets::renderer::AnsiColor;
+use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use rotor_engine::diagnostics::{Diagnostic, Diagnostics, Severity, SourceMap, Span};
 use serde_json::{Value, json};
 
 /// Renders every diagnostic on stderr, errors and warnings in source order.
@@ -23,6 +25,10 @@ pub fn human(diags: &Diagnostics, sources: &SourceMap) {
 }
 
 /// One diagnostic, as text (used by snapshots too).
+///
+/// The header, detail and hint lines are ours; the snippet under the header
+/// (`-->` location, gutter, source line, carets and label) is drawn by
+/// annotate-snippets, as rustc draws its own.
 pub fn render_one(d: &Diagnostic, sources: &SourceMap) -> String {
     let mut out = String::new();
     let head = match d.severity {
@@ -31,55 +37,11 @@ pub fn render_one(d: &Diagnostic, sources: &SourceMap) -> String {
     };
     out.push_str(&format!("{head} {}\n", style::bold(&d.summary)));
     if let Some(span) = &d.span {
-        let file = sources.file(span);
-        let start = file.pos(span.range.start);
-        let width = start.line.to_string().len();
-        let pad = " ".repeat(width);
-        out.push_str(&format!(
-            "{pad}{} {}:{}:{}\n",
-            style::cyan("-->"),
-            file.path.display(),
-            start.line,
-            start.column
-        ));
         if d.conceal {
-            out.push_str(&format!(
-                "{pad} {} (source not shown: it may hold secret material)\n",
-                style::cyan("=")
-            ));
-        }
-    }
-    if let Some(span) = d.span.as_ref().filter(|_| !d.conceal) {
-        let file = sources.file(span);
-        let start = file.pos(span.range.start);
-        let end = file.pos(span.range.end.max(span.range.start));
-        let width = start.line.to_string().len();
-        let pad = " ".repeat(width);
-        out.push_str(&format!("{pad} {}\n", style::cyan("|")));
-        let line = file.line_text(start.line);
-        out.push_str(&format!(
-            "{} {} {line}\n",
-            style::cyan(&start.line.to_string()),
-            style::cyan("|")
-        ));
-        let len = if end.line == start.line {
-            (end.column.saturating_sub(start.column)).max(1)
+            out.push_str(&concealed(span, sources));
         } else {
-            (line.chars().count() + 1)
-                .saturating_sub(start.column)
-                .max(1)
-        };
-        let caret = format!("{}{}", " ".repeat(start.column - 1), "^".repeat(len));
-        let label = d
-            .label
-            .as_deref()
-            .map(|l| format!(" {l}"))
-            .unwrap_or_default();
-        let marked = match d.severity {
-            Severity::Error => style::red(&format!("{caret}{label}")),
-            Severity::Warning => style::yellow(&format!("{caret}{label}")),
-        };
-        out.push_str(&format!("{pad} {} {marked}\n", style::cyan("|")));
+            out.push_str(&snippet(d, span, sources));
+        }
     }
     if let Some(detail) = &d.detail {
         out.push_str(&format!("  {detail}\n"));
@@ -88,6 +50,79 @@ pub fn render_one(d: &Diagnostic, sources: &SourceMap) -> String {
         out.push_str(&format!("  {} {hint}\n", style::cyan("hint:")));
     }
     out
+}
+
+/// Where a concealed diagnostic points, and nothing of what is there.
+///
+/// Drawn by hand on purpose: the source line may hold a secret, so its text
+/// is never handed to the snippet renderer at all.
+fn concealed(span: &Span, sources: &SourceMap) -> String {
+    let file = sources.file(span);
+    let start = file.pos(span.range.start);
+    let pad = " ".repeat(start.line.to_string().len());
+    format!(
+        "{pad}{} {}:{}:{}\n{pad} {} (source not shown: it may hold secret material)\n",
+        style::cyan("-->"),
+        file.path.display(),
+        start.line,
+        start.column,
+        style::cyan("="),
+    )
+}
+
+/// The snippet of the span's first line, ending in a newline.
+///
+/// Only that one line is given to annotate-snippets, numbered as in the file:
+/// a span over several lines is underlined from its start to the end of its
+/// first line (an empty span, or one starting at a line's end, gets one caret),
+/// rather than drawn as a multi-line bracket.
+fn snippet(d: &Diagnostic, span: &Span, sources: &SourceMap) -> String {
+    let file = sources.file(span);
+    let start = file.pos(span.range.start);
+    let end = file.pos(span.range.end.max(span.range.start));
+    let line = file.line_text(start.line);
+    let line_start = file.offset(start.line, 1);
+    // Byte offsets within `line`, on character boundaries (they come from
+    // `pos`), and within it: annotate-snippets panics on a range past the end.
+    let from = (start.byte - line_start).min(line.len());
+    let to = if end.line == start.line {
+        (end.byte - line_start).clamp(from, line.len())
+    } else {
+        line.len()
+    };
+    let mut mark = AnnotationKind::Primary.span(from..to);
+    if let Some(label) = &d.label {
+        mark = mark.label(label.as_str());
+    }
+    let level = match d.severity {
+        Severity::Error => Level::ERROR,
+        Severity::Warning => Level::WARNING,
+    };
+    let report = [Group::with_level(level).element(
+        Snippet::source(line)
+            .line_start(start.line)
+            .path(file.path.display().to_string())
+            .annotation(mark),
+    )];
+    let mut text = renderer().render(&report);
+    text.push('\n');
+    text
+}
+
+/// annotate-snippets in our palette: cyan gutter, red or yellow carets.
+fn renderer() -> Renderer {
+    let renderer = if style::enabled() {
+        Renderer::styled()
+            .error(AnsiColor::Red.on_default())
+            .warning(AnsiColor::Yellow.on_default())
+            .line_num(AnsiColor::Cyan.on_default())
+    } else {
+        Renderer::plain()
+    };
+    // A terminal width only decides where a long line is cut with `...`: we
+    // print whole lines, as a reader of a spec error needs them (the width
+    // is doubled inside, so not usize::MAX).
+    renderer.term_width(1 << 20)
 }
 
 /// The JSON form: Terraform-like ranges (file, start/end line, column, byte).
@@ -130,7 +165,7 @@ mod tests {
     //! of how snippets are drawn shows here before it shows in a snapshot.
 
     use super::*;
-    use rotor_engine::diagnostics::{SourceFile, Span};
+    use rotor_engine::diagnostics::SourceFile;
     use std::sync::Arc;
 
     fn sources(text: &str) -> SourceMap {
