@@ -295,6 +295,46 @@ mod tests {
         );
     }
 
+    /// Where annotate-snippets draws differently from the hand-written
+    /// renderer it replaced; none of these cases is in a snapshot.
+    #[test]
+    fn lines_are_drawn_as_a_terminal_shows_them() {
+        let one = |text: &str, needle: &str| {
+            let d = Diagnostic::error("x", Some(span(text, needle)));
+            let out = render_one(&d, &sources(text));
+            out.lines().skip(3).collect::<Vec<_>>().join("\n")
+        };
+        // A tab is four spaces, and the caret stays under its character.
+        assert_eq!(one("\tx = 1\n", "x"), "1 |     x = 1\n  |     ^");
+        // Carets count display columns: a wide character takes two.
+        assert_eq!(one("  漢 = x\n", "x"), "1 |   漢 = x\n  |        ^");
+        // Control characters are shown, not sent: an escape in a spec cannot
+        // drive the terminal.
+        assert_eq!(one("a = \"\u{1b}[2J\"\n", "a"), "1 | a = \"␛[2J\"\n  | ^");
+        // An empty line has no trailing space after its gutter.
+        let text = "a = 1\n\nb = 2\n";
+        let at = text.find("\n\n").unwrap() + 1;
+        let d = Diagnostic::error(
+            "x",
+            Some(Span {
+                file: 0,
+                range: at..at,
+            }),
+        );
+        assert!(render_one(&d, &sources(text)).ends_with("2 |\n  | ^\n"));
+        // A long line is printed whole, however wide.
+        let long = format!("d = \"{}\"\n", "a".repeat(300));
+        assert!(one(&long, "d").contains(&"a".repeat(300)));
+        // Indentation deeper than 26 columns starts with `...` in place of
+        // some of it (rustc's rule, whatever the width): here 30 columns are
+        // drawn as 22. A spec is rarely nested so deep.
+        let deep = format!("{}x = 1\n", " ".repeat(30));
+        assert_eq!(
+            one(&deep, "x"),
+            format!("1 | ...{}x = 1\n  | {}^", " ".repeat(19), " ".repeat(22))
+        );
+    }
+
     /// Canary: a concealed diagnostic says where, never what.
     #[test]
     fn a_concealed_line_is_located_but_never_printed() {
