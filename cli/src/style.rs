@@ -14,8 +14,13 @@ pub fn init(no_color: bool) {
     COLOR.store(on, Ordering::Relaxed);
 }
 
+/// Whether colour is on, for renderers that paint by themselves (source snippets).
+pub fn enabled() -> bool {
+    COLOR.load(Ordering::Relaxed)
+}
+
 fn paint(code: &str, text: &str) -> String {
-    if COLOR.load(Ordering::Relaxed) {
+    if enabled() {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {
         text.to_string()
