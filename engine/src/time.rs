@@ -4,6 +4,8 @@
 //! [`Timestamp`]. Durations are written the way people say them (`90s`, `10m`,
 //! `2h`, `90d`, `1h30m`) and rendered back the same way.
 
+use jiff::civil::Date;
+use jiff::tz::Offset;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -115,28 +117,15 @@ impl std::ops::Sub for Timestamp {
     }
 }
 
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// 1970-01-01, the day a [`Timestamp`] counts from.
+const EPOCH: Date = Date::constant(1970, 1, 1);
 
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+/// The Gregorian calendar repeats every 400 years, which are 146 097 days.
+/// A `Timestamp` is any `i64` of milliseconds (some 292 million years either
+/// way) while jiff knows the years -9999 to 9999: an instant is rendered as
+/// the same instant of its 400-year cycle starting 1970, plus 400 years per
+/// cycle. For the years people meet this is a no-op.
+const CYCLE_MS: i64 = 146_097 * 86_400_000;
 
 impl Timestamp {
     /// Parses a calendar date `YYYY-MM-DD` as midnight UTC.
@@ -146,15 +135,20 @@ impl Timestamp {
         if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
             return Err(bad());
         }
-        let n = |s: &str| s.parse::<i64>().map_err(|_| bad());
-        let (y, m, d) = (n(parts[0])?, n(parts[1])?, n(parts[2])?);
-        if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        // Four characters make a year of 0 to 9999, two a month or day of
+        // at most 99: each fits, and jiff knows every such year.
+        let year = parts[0].parse::<i16>().map_err(|_| bad())?;
+        let (month, day) = (parts[1].parse::<i8>(), parts[2].parse::<i8>());
+        let (Ok(month), Ok(day)) = (month, day) else {
+            return Err(bad());
+        };
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
             return Err(bad());
         }
-        let days = days_from_civil(y, m, d);
-        if civil_from_days(days) != (y, m, d) {
-            return Err(format!("`{text}` is not a day of the calendar"));
-        }
+        let date = Date::new(year, month, day)
+            .map_err(|_| format!("`{text}` is not a day of the calendar"))?;
+        // Subtracting two dates gives a span of days and never fails.
+        let days = i64::from((date - EPOCH).get_days());
         Ok(Timestamp(days * 86_400_000))
     }
 
@@ -179,17 +173,18 @@ impl Timestamp {
     }
 
     fn parts(self) -> (i64, i64, i64, i64, i64, i64, i64) {
-        let days = self.0.div_euclid(86_400_000);
-        let ms = self.0.rem_euclid(86_400_000);
-        let (y, m, d) = civil_from_days(days);
+        let cycles = self.0.div_euclid(CYCLE_MS);
+        let within = jiff::Timestamp::from_millisecond(self.0.rem_euclid(CYCLE_MS))
+            .expect("1970 to 2370 is within jiff's range");
+        let t = Offset::UTC.to_datetime(within);
         (
-            y,
-            m,
-            d,
-            ms / 3_600_000,
-            ms / 60_000 % 60,
-            ms / 1000 % 60,
-            ms % 1000,
+            i64::from(t.year()) + 400 * cycles,
+            i64::from(t.month()),
+            i64::from(t.day()),
+            i64::from(t.hour()),
+            i64::from(t.minute()),
+            i64::from(t.second()),
+            i64::from(t.millisecond()),
         )
     }
 
@@ -270,5 +265,39 @@ mod tests {
         );
         assert!(Timestamp::parse_date("2027-02-30").is_err());
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn every_i64_renders_as_the_proleptic_calendar_would() {
+        // Far beyond jiff's years, by the 400-year cycle: these are the
+        // strings the hand-written calendar wrote before jiff replaced it.
+        assert_eq!(
+            Timestamp(i64::MAX).rfc3339(),
+            "292278994-08-17T07:12:55.807Z"
+        );
+        assert_eq!(Timestamp(i64::MAX).human(), "292278994-08-17 07:12:55 UTC");
+        assert_eq!(
+            Timestamp(i64::MIN).rfc3339(),
+            "-292275055-05-16T16:47:04.192Z"
+        );
+        assert_eq!(Timestamp(-1).rfc3339(), "1969-12-31T23:59:59.999Z");
+    }
+
+    proptest::proptest! {
+        /// From 0000-01-01 to 9999-12-30 (jiff's timestamps end there)
+        /// rotor writes what jiff writes, milliseconds only where there are
+        /// some, and reads it back. Outside 1970 to 2370 this goes through
+        /// the 400-year cycle of `parts`.
+        #[test]
+        fn timestamps_agree_with_jiff(ms in -62_167_219_200_000i64..253_402_128_000_000) {
+            let t = Timestamp(ms);
+            let j = jiff::Timestamp::from_millisecond(ms).unwrap();
+            let expected = if ms % 1000 == 0 { format!("{j}") } else { format!("{j:.3}") };
+            proptest::prop_assert_eq!(t.rfc3339(), expected);
+            proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&t.rfc3339()), Ok(t));
+            let midnight = Timestamp(ms.div_euclid(86_400_000) * 86_400_000);
+            proptest::prop_assert_eq!(Timestamp::parse_date(&t.date()), Ok(midnight));
+            proptest::prop_assert_eq!(&t.human()[..10], t.date());
+        }
     }
 }

@@ -38,7 +38,6 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<(
 /// flushed, renamed over it, the directory flushed. The file keeps its
 /// permission bits; a new one gets 0644.
 pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let mode = match fs::metadata(path) {
         Ok(m) => m.permissions().mode() & 0o7777,
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0o644,
@@ -65,13 +64,21 @@ pub(crate) fn write_atomic_via(path: &Path, tmp: &Path, bytes: &[u8], mode: u32)
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(tmp, path)?;
-        sync_dir(parent(path))
+        rename_into_place(tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(tmp);
     }
     result
+}
+
+/// Renames a complete temporary file, already flushed to disk, over `path`
+/// in the same directory, then flushes the directory so that the rename
+/// survives a crash. The last step of every replacement rotor makes: the
+/// bytes of [`write_atomic_via`], the SQLite state database's creation.
+pub(crate) fn rename_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
+    fs::rename(tmp, path)?;
+    sync_dir(parent(path))
 }
 
 /// Flushes a file's contents to disk.

@@ -32,21 +32,11 @@ pub const LEASE_TTL: Duration = Duration(60_000);
 /// A lineage is fixed when a state is created, so that a saved plan or a
 /// backup from another state is recognised and refused.
 pub fn new_lineage() -> String {
-    let mut b = [0u8; 16];
-    // The OS random source failing is not something rotor can work around;
-    // every key it would generate next would fail the same way.
-    getrandom::fill(&mut b).expect("the OS random source is unavailable");
-    b[6] = (b[6] & 0x0f) | 0x40; // version 4
-    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let h = rotor_engine::state::hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    // Hyphenated lowercase, as lineages have always been written; a lineage
+    // is compared as a string and never parsed, so any older value loads.
+    // `new_v4` panics if the OS random source fails: not something rotor can
+    // work around, as every key it would generate next would fail the same way.
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// This process as a lease holder: pid, host, who (the CI actor where one

@@ -180,9 +180,7 @@ impl SqliteState {
             }
         }
         fsutil::sync_file(&tmp).map_err(|e| backend_error("write", &tmp, &e))?;
-        fs::rename(&tmp, &self.path).map_err(|e| backend_error("rename", &tmp, &e))?;
-        fsutil::sync_dir(&dir).map_err(|e| backend_error("write", &dir, &e))?;
-        Ok(())
+        fsutil::rename_into_place(&tmp, &self.path).map_err(|e| backend_error("rename", &tmp, &e))
     }
 
     /// The `state.json` of an earlier rotor, approvals merged, if there is one.

@@ -603,3 +603,21 @@ fn postgres_errors_say_what_to_do_and_never_print_the_password() {
     // A schema name that would be spliced into SQL.
     assert!(postgres::PgState::new(&conn, "rotor; drop table x").is_err());
 }
+
+#[test]
+fn a_lineage_is_written_as_before() {
+    // Hyphenated lowercase version-4 UUIDs, as the hand-written generator
+    // wrote them: `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`.
+    let l = new_lineage();
+    let groups: Vec<usize> = l.split('-').map(str::len).collect();
+    assert_eq!(groups, [8, 4, 4, 4, 12], "{l}");
+    assert!(
+        l.bytes()
+            .all(|b| b == b'-' || b.is_ascii_digit() || b.is_ascii_lowercase())
+    );
+    assert_eq!(&l[14..15], "4", "{l}");
+    assert!("89ab".contains(&l[19..20]), "{l}");
+    assert_ne!(l, new_lineage());
+    // A lineage is compared as a string and never parsed, so states saved
+    // under any older value load (`push_replaces_the_whole_state` saves "P").
+}
