@@ -338,6 +338,19 @@ impl ProbePhase {
             ProbePhase::Guard => "guard",
         }
     }
+
+    /// The phase named `accept`, `emit`, `drain` or `guard` (as
+    /// [`ProbePhase::as_str`] writes it); `None` for any other word.
+    pub fn from_name(name: &str) -> Option<ProbePhase> {
+        [
+            ProbePhase::Accept,
+            ProbePhase::Emit,
+            ProbePhase::Drain,
+            ProbePhase::Guard,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
 }
 
 /// A `verify "KIND" {}` block inside a consumer.
@@ -361,6 +374,15 @@ pub struct VerifySpec {
 }
 
 impl VerifySpec {
+    /// The probe kind the engine answers itself, from approvals that
+    /// `rotor approve` records; every other kind is a provider's.
+    pub const MANUAL: &'static str = "manual";
+
+    /// Whether this is a `verify "manual"` gate: a person's approval.
+    pub fn is_manual(&self) -> bool {
+        self.kind == Self::MANUAL
+    }
+
     /// Whether this probe proves the given phase.
     pub fn proves(&self, phase: ProbePhase) -> bool {
         match phase {
