@@ -9,7 +9,7 @@ mod parse;
 mod resolve;
 mod rules;
 
-pub use parse::{EnvLookup, parse_files};
+pub use parse::{EnvLookup, Parsed, parse_files};
 pub use resolve::{Family, ResourceGraph, ResourceId, Window, files_hash};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
@@ -515,16 +515,16 @@ pub fn load(
     files: Vec<(std::path::PathBuf, String)>,
     env: &EnvLookup<'_>,
 ) -> (Option<Resolved>, Diagnostics, SourceMap) {
-    let (spec, mut diags) = parse_files(files, env);
+    let Parsed {
+        spec,
+        mut diags,
+        unparsed,
+    } = parse_files(files, env);
     let sources = spec.sources.clone();
     // A file that does not parse is missing all its blocks: references to them
     // would only add noise. Otherwise every check runs, so that one run reports
     // every error (rules see what could be resolved).
-    if diags
-        .0
-        .iter()
-        .any(|d| d.summary.starts_with(parse::SYNTAX_ERROR))
-    {
+    if unparsed > 0 {
         diags.sort();
         return (None, diags, sources);
     }
