@@ -3,7 +3,7 @@
 use super::body::BodyReader;
 use super::{Parser, range_of};
 use crate::diagnostics::{Diagnostic, did_you_mean};
-use crate::spec::{Generate, Located, RefKind, SecretSpec, Spec, VersionSpec};
+use crate::spec::{Curve, Encoding, Generate, Located, RefKind, SecretSpec, Spec, VersionSpec};
 use crate::time::{Duration, Timestamp};
 use hcl_edit::structure::Block;
 
@@ -153,17 +153,21 @@ impl Parser<'_, '_> {
                 let mut r = BodyReader::new(self, &block.body, &["curve"], false);
                 let curve = r.string("curve");
                 r.finish(&[]);
-                if let Some(c) = &curve
-                    && c.value != "P-256"
-                {
-                    let range = c.span.range.clone();
-                    self.error(format!("curve `{}` is not supported", c.value), range)
-                        .hint = Some("use \"P-256\"".into());
-                    return None;
-                }
-                Generate::Ec {
-                    curve: "P-256".into(),
-                }
+                let curve = match curve {
+                    None => Curve::P256,
+                    Some(c) => match Curve::from_name(&c.value) {
+                        Some(curve) => curve,
+                        None => {
+                            self.error(
+                                format!("curve `{}` is not supported", c.value),
+                                c.span.range,
+                            )
+                            .hint = Some("use \"P-256\"".into());
+                            return None;
+                        }
+                    },
+                };
+                Generate::Ec { curve }
             }
             "random" => {
                 let mut r = BodyReader::new(self, &block.body, &["length", "encoding"], false);
@@ -180,18 +184,23 @@ impl Parser<'_, '_> {
                     .hint = Some("use a length from 16 to 512 bytes (32 is a good default)".into());
                     return None;
                 }
-                let enc = encoding
-                    .as_ref()
-                    .map_or("base64url".to_string(), |e| e.value.clone());
-                if !["base64url", "base64", "hex"].contains(&enc.as_str()) {
-                    let range = encoding.map_or(span.range.clone(), |e| e.span.range);
-                    self.error(format!("encoding `{enc}` is not supported"), range)
-                        .hint = Some("use \"base64url\", \"base64\" or \"hex\"".into());
-                    return None;
-                }
+                let encoding = match encoding {
+                    None => Encoding::Base64Url,
+                    Some(e) => match Encoding::from_name(&e.value) {
+                        Some(encoding) => encoding,
+                        None => {
+                            self.error(
+                                format!("encoding `{}` is not supported", e.value),
+                                e.span.range,
+                            )
+                            .hint = Some("use \"base64url\", \"base64\" or \"hex\"".into());
+                            return None;
+                        }
+                    },
+                };
                 Generate::Random {
                     length: len,
-                    encoding: enc,
+                    encoding,
                 }
             }
             "login" => {
