@@ -129,6 +129,31 @@ impl Parser<'_, '_> {
         });
     }
 
+    /// A setting that names one of a closed set (`curve`, `encoding`):
+    /// `default` when it is not set; `None`, reported at its value with
+    /// `hint`, when it names none of them.
+    fn choice<T>(
+        &mut self,
+        what: &str,
+        value: Option<Located<String>>,
+        default: T,
+        from_name: fn(&str) -> Option<T>,
+        hint: &str,
+    ) -> Option<T> {
+        let Some(v) = value else {
+            return Some(default);
+        };
+        let found = from_name(&v.value);
+        if found.is_none() {
+            self.error(
+                format!("{what} `{}` is not supported", v.value),
+                v.span.range,
+            )
+            .hint = Some(hint.into());
+        }
+        found
+    }
+
     fn generate(&mut self, block: &Block) -> Option<Located<Generate>> {
         let l = self.labels(block, &["kind"])?;
         let span = self.header(block);
@@ -153,20 +178,13 @@ impl Parser<'_, '_> {
                 let mut r = BodyReader::new(self, &block.body, &["curve"], false);
                 let curve = r.string("curve");
                 r.finish(&[]);
-                let curve = match curve {
-                    None => Curve::P256,
-                    Some(c) => match Curve::from_name(&c.value) {
-                        Some(curve) => curve,
-                        None => {
-                            self.error(
-                                format!("curve `{}` is not supported", c.value),
-                                c.span.range,
-                            )
-                            .hint = Some("use \"P-256\"".into());
-                            return None;
-                        }
-                    },
-                };
+                let curve = self.choice(
+                    "curve",
+                    curve,
+                    Curve::P256,
+                    Curve::from_name,
+                    "use \"P-256\"",
+                )?;
                 Generate::Ec { curve }
             }
             "random" => {
@@ -184,20 +202,13 @@ impl Parser<'_, '_> {
                     .hint = Some("use a length from 16 to 512 bytes (32 is a good default)".into());
                     return None;
                 }
-                let encoding = match encoding {
-                    None => Encoding::Base64Url,
-                    Some(e) => match Encoding::from_name(&e.value) {
-                        Some(encoding) => encoding,
-                        None => {
-                            self.error(
-                                format!("encoding `{}` is not supported", e.value),
-                                e.span.range,
-                            )
-                            .hint = Some("use \"base64url\", \"base64\" or \"hex\"".into());
-                            return None;
-                        }
-                    },
-                };
+                let encoding = self.choice(
+                    "encoding",
+                    encoding,
+                    Encoding::Base64Url,
+                    Encoding::from_name,
+                    "use \"base64url\", \"base64\" or \"hex\"",
+                )?;
                 Generate::Random {
                     length: len,
                     encoding,
