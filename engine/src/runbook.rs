@@ -10,7 +10,7 @@
 
 use crate::plan::{GateStatus, Plan};
 use crate::refresh::Live;
-use crate::spec::{Family, Located, ProbePhase, Resolved, Value, VersionSpec};
+use crate::spec::{Family, Located, ProbePhase, Resolved, Value, VerifySpec, VersionSpec};
 use crate::state::State;
 use crate::time::Timestamp;
 use serde::Serialize;
@@ -463,7 +463,7 @@ fn runbook(
             for (_, v) in c.probes(phase) {
                 any = true;
                 let what = match (v.kind.as_str(), v.settings.get("command").map(|c| &c.value)) {
-                    ("manual", _) => "a person runs `rotor approve`".to_string(),
+                    (VerifySpec::MANUAL, _) => "a person runs `rotor approve`".to_string(),
                     (_, Some(Value::List(items))) => items
                         .iter()
                         .filter_map(|i| match &i.value {

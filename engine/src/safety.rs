@@ -15,7 +15,7 @@
 //! [`check_promote`] and [`check_revoke`] run again right before each promote
 //! and revoke at apply time, against recorded evidence and the clock.
 
-use crate::plan::{Action, FamilyPlan, Plan, Step};
+use crate::plan::{Action, FamilyPlan, GateId, Plan, Step};
 use crate::spec::{ConsumerSpec, Family, ProbePhase, Resolved};
 use crate::state::{Approval, Evidence, FamilyState, Outcome, Phase, State, VersionState};
 use crate::time::{Duration, Timestamp};
@@ -151,20 +151,24 @@ pub fn approval_in_term<'v>(
     phase: ProbePhase,
     c: &ConsumerSpec,
     v: &'v VersionState,
-    gate: &str,
+    gate: &GateId,
 ) -> Option<&'v Approval> {
-    let a = v.approvals.get(gate)?;
+    let a = v.approval_of(gate)?;
     let start = term_start(phase, c, v)?;
     (a.at >= start).then_some(a)
 }
 
 /// Whether the probe behind `gate` last passed during the current term.
-pub fn passed_in_term(phase: ProbePhase, c: &ConsumerSpec, v: &VersionState, gate: &str) -> bool {
+pub fn passed_in_term(
+    phase: ProbePhase,
+    c: &ConsumerSpec,
+    v: &VersionState,
+    gate: &GateId,
+) -> bool {
     let Some(start) = term_start(phase, c, v) else {
         return false;
     };
-    v.last_attempt
-        .get(gate)
+    v.last_attempt_of(gate)
         .is_some_and(|e| e.outcome == Outcome::Passed && e.at >= start)
 }
 

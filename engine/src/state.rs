@@ -8,6 +8,7 @@
 //! destroy) is in `state/transitions.rs`. Past 600 lines by its tests (from
 //! line ~625).
 
+use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -295,6 +296,25 @@ impl VersionState {
             ProbePhase::Drain => &self.drain,
             ProbePhase::Guard => &self.guarded,
         }
+    }
+
+    // The maps below are keyed by the gate's text, as the state file has
+    // always written it; these read them by the typed id.
+
+    /// The approval of a manual gate, from whichever term it was given in
+    /// ([`crate::safety::approval_in_term`] says whether it counts).
+    pub fn approval_of(&self, gate: &GateId) -> Option<&Approval> {
+        self.approvals.get(&gate.to_string())
+    }
+
+    /// The last recorded attempt of a probe's gate.
+    pub fn last_attempt_of(&self, gate: &GateId) -> Option<&Evidence> {
+        self.last_attempt.get(&gate.to_string())
+    }
+
+    /// What a guard probe measured when the rotation away from this version started.
+    pub fn baseline_of(&self, gate: &GateId) -> Option<&Baseline> {
+        self.baselines.get(&gate.to_string())
     }
 }
 

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rotor_engine::SecretValue;
 use rotor_engine::provider::{ErrorKind, Generated, Generator, ProviderError};
-use rotor_engine::spec::Generate;
+use rotor_engine::spec::{Curve, Encoding, Generate};
 use rotor_engine::state::hex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -40,8 +40,8 @@ impl Generator for KeyGenerator {
     fn generate(&self, how: &Generate, ordinal: usize) -> Result<Generated, ProviderError> {
         match how {
             Generate::Rsa { bits } => rsa_key(*bits),
-            Generate::Ec { curve } => ec_key(curve),
-            Generate::Random { length, encoding } => random_secret(*length, encoding),
+            Generate::Ec { curve } => ec_key(*curve),
+            Generate::Random { length, encoding } => random_secret(*length, *encoding),
             Generate::Login { usernames, length } => login(usernames, *length, ordinal),
         }
     }
@@ -94,14 +94,11 @@ fn rsa_generated(key: &rsa::PrivateKey) -> Result<Generated, ProviderError> {
     })
 }
 
-fn ec_key(curve: &str) -> Result<Generated, ProviderError> {
+fn ec_key(curve: Curve) -> Result<Generated, ProviderError> {
     use p256::elliptic_curve::Generate as _;
 
-    if curve != "P-256" {
-        return Err(invalid(format!(
-            "the curve `{curve}` is not supported; use \"P-256\""
-        )));
-    }
+    // The spec reads no other curve; a new one is a new arm here.
+    let Curve::P256 = curve;
     let secret = p256::SecretKey::try_generate_from_rng(&mut getrandom::SysRng)
         .map_err(|e| invalid(format!("could not read the OS random source: {e}")))?;
     ec_generated(&secret)
@@ -134,7 +131,7 @@ fn ec_generated(secret: &p256::SecretKey) -> Result<Generated, ProviderError> {
     })
 }
 
-fn random_secret(length: u32, encoding: &str) -> Result<Generated, ProviderError> {
+fn random_secret(length: u32, encoding: Encoding) -> Result<Generated, ProviderError> {
     if length == 0 || length > MAX_RANDOM {
         return Err(invalid(format!(
             "a random secret of {length} bytes is not supported; use 1 to {MAX_RANDOM} (32 is usual)"
@@ -149,14 +146,9 @@ fn random_secret(length: u32, encoding: &str) -> Result<Generated, ProviderError
         )
     })?;
     let encoded = match encoding {
-        "base64url" => URL_SAFE_NO_PAD.encode(&*raw),
-        "base64" => STANDARD.encode(&*raw),
-        "hex" => hex(&raw),
-        other => {
-            return Err(invalid(format!(
-                "the encoding `{other}` is not supported; use base64url, base64 or hex"
-            )));
-        }
+        Encoding::Base64Url => URL_SAFE_NO_PAD.encode(&*raw),
+        Encoding::Base64 => STANDARD.encode(&*raw),
+        Encoding::Hex => hex(&raw),
     };
     let encoded = Zeroizing::new(encoded);
     Ok(Generated {
@@ -210,7 +202,7 @@ fn login(usernames: &[String], length: u32, ordinal: usize) -> Result<Generated,
     if usernames.is_empty() {
         return Err(invalid("a login needs at least one user name".into()));
     }
-    let password = random_secret(length, "base64url")?;
+    let password = random_secret(length, Encoding::Base64Url)?;
     let username = &usernames[ordinal % usernames.len()];
     let password = std::str::from_utf8(password.material.expose()).expect("base64url is ASCII");
     let json = crate::login::Login::material(username, password);
@@ -267,9 +259,7 @@ mod tests {
 
     #[test]
     fn ec_keys() {
-        let how = Generate::Ec {
-            curve: "P-256".into(),
-        };
+        let how = Generate::Ec { curve: Curve::P256 };
         let a = KeyGenerator.generate(&how, 0).unwrap();
         let b = KeyGenerator.generate(&how, 0).unwrap();
         assert!(
@@ -287,15 +277,8 @@ mod tests {
         assert_eq!(decoded_len(jwk, "y"), 32);
         assert_ne!(a.fingerprint, b.fingerprint);
         assert!(!format!("{a:?}").contains(&pem_body(&a)));
-        let err = KeyGenerator
-            .generate(
-                &Generate::Ec {
-                    curve: "P-384".into(),
-                },
-                0,
-            )
-            .unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Invalid);
+        // Another curve cannot reach the generator: the spec reads none.
+        assert_eq!(Curve::from_name("P-384"), None);
     }
 
     #[test]
@@ -319,10 +302,14 @@ mod tests {
 
     #[test]
     fn random_secrets() {
-        for (encoding, len) in [("base64url", 43), ("base64", 44), ("hex", 64)] {
+        for (encoding, len) in [
+            (Encoding::Base64Url, 43),
+            (Encoding::Base64, 44),
+            (Encoding::Hex, 64),
+        ] {
             let how = Generate::Random {
                 length: 32,
-                encoding: encoding.into(),
+                encoding,
             };
             let a = KeyGenerator.generate(&how, 0).unwrap();
             let b = KeyGenerator.generate(&how, 0).unwrap();
@@ -336,17 +323,11 @@ mod tests {
                 .to_string();
             assert!(!format!("{a:?}").contains(&text));
         }
-        let bad = Generate::Random {
-            length: 32,
-            encoding: "base32".into(),
-        };
-        assert_eq!(
-            KeyGenerator.generate(&bad, 0).unwrap_err().kind,
-            ErrorKind::Invalid
-        );
+        // Another encoding cannot reach the generator: the spec reads none.
+        assert_eq!(Encoding::from_name("base32"), None);
         let bad = Generate::Random {
             length: 0,
-            encoding: "hex".into(),
+            encoding: Encoding::Hex,
         };
         assert_eq!(
             KeyGenerator.generate(&bad, 0).unwrap_err().kind,

@@ -1,7 +1,7 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::plan::gate_id;
+use rotor_engine::plan::GateId;
 use rotor_engine::safety;
 use rotor_engine::spec::ProbePhase;
 use rotor_engine::state::{Approval, ApprovalRecord};
@@ -27,8 +27,8 @@ pub fn run(
         for &c in role {
             let c = &resolved.spec.consumers[c];
             for (i, v) in c.probes(phase) {
-                if v.kind == "manual" {
-                    gates.push((gate_id(phase, &c.name, i), phase, c));
+                if v.is_manual() {
+                    gates.push((GateId::new(phase, &c.name, i), c));
                 }
             }
         }
@@ -36,17 +36,20 @@ pub fn run(
     for c in fam.consumers(&resolved) {
         for phase in [ProbePhase::Drain, ProbePhase::Guard] {
             for (i, v) in c.probes(phase) {
-                if v.kind == "manual" {
-                    gates.push((gate_id(phase, &c.name, i), phase, c));
+                if v.is_manual() {
+                    gates.push((GateId::new(phase, &c.name, i), c));
                 }
             }
         }
     }
-    let Some(&(_, phase, consumer)) = gates.iter().find(|(g, ..)| g == gate) else {
+    // Text that is no gate id matches no gate: it is refused below with the
+    // gates there are, as any other gate the family lacks.
+    let wanted = gate.parse::<GateId>().ok();
+    let Some((id, consumer)) = gates.iter().find(|(g, _)| Some(g) == wanted.as_ref()) else {
         let known = if gates.is_empty() {
             "this family has no manual gates".to_string()
         } else {
-            let ids: Vec<&str> = gates.iter().map(|(g, ..)| g.as_str()).collect();
+            let ids: Vec<String> = gates.iter().map(|(g, _)| g.to_string()).collect();
             format!("manual gates: {}", ids.join(", "))
         };
         render::error(
@@ -70,8 +73,8 @@ pub fn run(
     // An approval counts only for the term it was given in (safety::
     // approval_in_term): one given before the term began would be recorded
     // and never count, so it is refused with what to wait for.
-    if safety::term_start(phase, consumer, vs).is_none() {
-        let after = match phase {
+    if safety::term_start(id.phase, consumer, vs).is_none() {
+        let after = match id.phase {
             ProbePhase::Accept => "its key is published",
             ProbePhase::Emit => "it is promoted",
             ProbePhase::Drain => "it is retired",
@@ -93,7 +96,7 @@ pub fn run(
     let record = ApprovalRecord {
         family: family.to_string(),
         version: version.to_string(),
-        gate: gate.to_string(),
+        gate: id.to_string(),
         approval: Approval {
             at: rotor_providers::now(),
             by: by.clone(),

@@ -175,10 +175,10 @@ fn approvals(f: &FamilyPlan) -> String {
             continue;
         };
         for g in &s.gates {
-            if g.kind != GateKind::Manual || g.status != GateStatus::Pending {
+            if g.status != GateStatus::Pending {
                 continue;
             }
-            if let Some(gate) = g.name.strip_prefix("manual approval ") {
+            if let Some(gate) = &g.approves {
                 lines.push(format!("/rotor approve {} {version} {gate}", f.family));
             }
         }
@@ -380,6 +380,7 @@ mod tests {
             status,
             opens_at,
             detail: detail.into(),
+            approves: None,
         }
     }
 

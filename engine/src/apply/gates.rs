@@ -4,11 +4,11 @@
 //! the redaction of what probes print.
 
 use super::{Ctx, Done, RESUME, StepError, failed, waiting};
-use crate::plan::gate_id;
+use crate::plan::GateId;
 use crate::provider::{ListedKey, ProbeRequest};
 use crate::safety::{self, evidence_in_term};
 use crate::secret::SecretValue;
-use crate::spec::{ConsumerSpec, ProbePhase};
+use crate::spec::{ConsumerSpec, ProbePhase, VerifySpec};
 use crate::state::{Baseline, Evidence, Measure, Outcome, Phase, VersionState};
 use crate::time::Timestamp;
 use std::collections::BTreeSet;
@@ -176,7 +176,7 @@ impl Ctx<'_> {
             let seen: Vec<String> = kinds
                 .iter()
                 .map(|k| match k.as_str() {
-                    "manual" => "manual gate approved".to_string(),
+                    VerifySpec::MANUAL => "manual gate approved".to_string(),
                     other => format!("{other} probe passed"),
                 })
                 .collect();
@@ -227,9 +227,9 @@ impl Ctx<'_> {
         let mut outcome = Outcome::Assumed;
         let mut material = None;
         for (index, verify) in c.probes(phase) {
-            let gate = gate_id(phase, consumer, index);
+            let gate = GateId::new(phase, consumer, index);
             kinds.push(verify.kind.clone());
-            if verify.kind == "manual" {
+            if verify.is_manual() {
                 match safety::approval_in_term(phase, c, v, &gate) {
                     Some(_) => outcome = Outcome::Approved,
                     None => {
@@ -262,7 +262,7 @@ impl Ctx<'_> {
             };
             let mut request = self.probe_request(version, v, consumer, phase);
             if phase == ProbePhase::Guard {
-                request.baseline = v.baselines.get(&gate).and_then(|b| b.value.map(|m| m.0));
+                request.baseline = v.baseline_of(&gate).and_then(|b| b.value.map(|m| m.0));
             }
             if probe.needs_material() {
                 // Read once for all of this consumer's probes.
@@ -289,7 +289,7 @@ impl Ctx<'_> {
                 detail: result.detail.clone(),
             };
             self.record_version(version, |v| {
-                v.last_attempt.insert(gate.clone(), evidence);
+                v.last_attempt.insert(gate.to_string(), evidence);
             })
             .await?;
             if !result.passed {
@@ -299,7 +299,7 @@ impl Ctx<'_> {
                     .options
                     .deadline_base
                     .map(|b| b.max(due) + verify.within);
-                let restore = match v.baselines.get(&gate) {
+                let restore = match v.baseline_of(&gate) {
                     Some(b) if phase == ProbePhase::Guard && b.value.is_none() => format!(
                         "no baseline was measured when the rotation started ({}): check the guard's query. {version} is only disabled; if something did break, restore it with `rotor rollback {} --restore` and `rotor apply`",
                         b.detail, self.name
@@ -438,8 +438,8 @@ impl Ctx<'_> {
         };
         for c in self.family.consumers(self.r) {
             for (index, _) in c.probes(ProbePhase::Guard) {
-                let gate = gate_id(ProbePhase::Guard, &c.name, index);
-                if v.baselines.get(&gate).is_some_and(|b| b.value.is_some()) {
+                let gate = GateId::new(ProbePhase::Guard, &c.name, index);
+                if v.baseline_of(&gate).is_some_and(|b| b.value.is_some()) {
                     continue;
                 }
                 let Some(probe) = self.providers.probes.get(&(c.name.clone(), index)) else {
@@ -456,7 +456,7 @@ impl Ctx<'_> {
                     detail,
                 };
                 self.record_version(&active, |v| {
-                    v.baselines.insert(gate.clone(), baseline);
+                    v.baselines.insert(gate.to_string(), baseline);
                 })
                 .await?;
             }

@@ -1,6 +1,7 @@
 //! Gates: what each step waits on, and when a time window opens if every
 //! step before it ran now and every probe passed at once.
 
+use super::GateId;
 use super::model::{Action, Gate, GateKind, GateStatus, Step};
 use crate::safety;
 use crate::spec::{Family, ProbePhase, Resolved};
@@ -179,6 +180,7 @@ fn window_gate(name: &str, opens: Timestamp, now: Timestamp, detail: String) -> 
         },
         opens_at: Some(opens),
         detail,
+        approves: None,
     }
 }
 
@@ -191,8 +193,8 @@ fn probe_gates(
     let mut any = false;
     for (i, v) in c.probes(phase) {
         any = true;
-        let gate = gate_id(phase, &c.name, i);
-        if v.kind == "manual" {
+        let gate = GateId::new(phase, &c.name, i);
+        if v.is_manual() {
             let approved = vs.and_then(|s| safety::approval_in_term(phase, c, s, &gate));
             gates.push(Gate {
                 kind: GateKind::Manual,
@@ -207,9 +209,10 @@ fn probe_gates(
                     Some(a) => format!("approved by {} at {}", a.by, a.at.human()),
                     None => format!("run `rotor approve FAMILY VERSION {gate}`"),
                 },
+                approves: Some(gate),
             });
         } else {
-            let last = vs.and_then(|s| s.last_attempt.get(&gate));
+            let last = vs.and_then(|s| s.last_attempt_of(&gate));
             gates.push(Gate {
                 kind: GateKind::Probe,
                 name: match phase {
@@ -224,6 +227,7 @@ fn probe_gates(
                         "runs at apply, and again on every `--wait` poll until it passes".into()
                     }
                 },
+                approves: None,
             });
         }
     }
@@ -238,16 +242,7 @@ fn probe_gates(
                 c.name,
                 phase.as_str()
             ),
+            approves: None,
         });
-    }
-}
-
-/// The id of a gate as `rotor approve` names it: `accept.api_gateway`, with
-/// `#N` appended for a second probe of the same kind on one consumer.
-pub fn gate_id(phase: ProbePhase, consumer: &str, index: usize) -> String {
-    if index == 0 {
-        format!("{}.{consumer}", phase.as_str())
-    } else {
-        format!("{}.{consumer}#{index}", phase.as_str())
     }
 }

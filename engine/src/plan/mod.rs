@@ -12,14 +12,16 @@
 //! - `model`: the plan as data ([`Plan`], [`FamilyPlan`], [`Step`],
 //!   [`Action`], [`Gate`]), what apply, the checker and the renderers read;
 //! - `build`: [`plan()`], one family at a time, stage by stage;
-//! - `gates`: the gates each step waits on, and when each time window opens.
+//! - `gates`: the gates each step waits on, and when each time window opens;
+//! - `gate_id`: [`GateId`], the name of a probe's gate (`accept.api_gateway`).
 
 mod build;
+mod gate_id;
 mod gates;
 mod model;
 
 pub use build::plan;
-pub use gates::gate_id;
+pub use gate_id::{GateId, GateIdError};
 pub use model::{
     Action, FamilyPlan, Gate, GateKind, GateStatus, PLAN_FORMAT_VERSION, Plan, Step, Summary,
     WindowView,

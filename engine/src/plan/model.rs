@@ -1,6 +1,7 @@
 //! The plan as data: what apply executes, the checker checks and the
 //! renderers show. Nothing here decides what to do; `build` does.
 
+use super::GateId;
 use crate::spec::{Resolved, Window};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -164,6 +165,11 @@ pub struct Gate {
     pub opens_at: Option<Timestamp>,
     /// Why: `published + 10m (consumer.api_gateway cache_ttl)`, a last probe result.
     pub detail: String,
+    /// For a manual gate: the id `rotor approve` takes to open it. Not
+    /// written to JSON, where `name` says it; a plan read back from JSON has
+    /// none, and only a plan just made is rendered with its approvals.
+    #[serde(skip)]
+    pub approves: Option<GateId>,
 }
 
 /// One step of a family's plan.

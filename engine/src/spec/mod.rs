@@ -9,7 +9,7 @@ mod parse;
 mod resolve;
 mod rules;
 
-pub use parse::{EnvLookup, parse_files};
+pub use parse::{EnvLookup, Parsed, parse_files};
 pub use resolve::{Family, ResourceGraph, ResourceId, Window, files_hash};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
@@ -185,14 +185,14 @@ pub enum Generate {
     /// An EC key pair on P-256; signs ES256.
     Ec {
         /// Always `P-256` for now.
-        curve: String,
+        curve: Curve,
     },
     /// A random secret (HMAC key, password, API key).
     Random {
         /// Bytes of randomness.
         length: u32,
         /// How the bytes are written: `base64url`, `base64`, `hex`.
-        encoding: String,
+        encoding: Encoding,
     },
     /// A database login for the alternating-users strategy: the material is
     /// `{"username": …, "password": …}`, the user name taking turns through
@@ -233,6 +233,72 @@ impl std::fmt::Display for Generate {
                 write!(f, "login {} ({length} bytes)", usernames.join("/"))
             }
         }
+    }
+}
+
+/// The curve of an EC key pair (`curve = "P-256"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256; signs ES256.
+    P256,
+}
+
+impl Curve {
+    /// Every curve there is, in the order a hint lists them.
+    pub const ALL: [Curve; 1] = [Curve::P256];
+
+    /// The name the spec and JOSE (`crv`) use: `P-256`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Curve::P256 => "P-256",
+        }
+    }
+
+    /// The curve named `name` (as [`Curve::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Curve> {
+        Curve::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Curve {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the bytes of a random secret are written (`encoding = "hex"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// URL-safe base64 without padding, the default.
+    Base64Url,
+    /// Standard base64, padded.
+    Base64,
+    /// Lower-case hex.
+    Hex,
+}
+
+impl Encoding {
+    /// Every encoding there is, in the order a hint lists them.
+    pub const ALL: [Encoding; 3] = [Encoding::Base64Url, Encoding::Base64, Encoding::Hex];
+
+    /// The name the spec uses: `base64url`, `base64`, `hex`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Base64Url => "base64url",
+            Encoding::Base64 => "base64",
+            Encoding::Hex => "hex",
+        }
+    }
+
+    /// The encoding named `name` (as [`Encoding::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Encoding> {
+        Encoding::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -338,6 +404,19 @@ impl ProbePhase {
             ProbePhase::Guard => "guard",
         }
     }
+
+    /// The phase named `accept`, `emit`, `drain` or `guard` (as
+    /// [`ProbePhase::as_str`] writes it); `None` for any other word.
+    pub fn from_name(name: &str) -> Option<ProbePhase> {
+        [
+            ProbePhase::Accept,
+            ProbePhase::Emit,
+            ProbePhase::Drain,
+            ProbePhase::Guard,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == name)
+    }
 }
 
 /// A `verify "KIND" {}` block inside a consumer.
@@ -361,6 +440,15 @@ pub struct VerifySpec {
 }
 
 impl VerifySpec {
+    /// The probe kind the engine answers itself, from approvals that
+    /// `rotor approve` records; every other kind is a provider's.
+    pub const MANUAL: &'static str = "manual";
+
+    /// Whether this is a `verify "manual"` gate: a person's approval.
+    pub fn is_manual(&self) -> bool {
+        self.kind == Self::MANUAL
+    }
+
     /// Whether this probe proves the given phase.
     pub fn proves(&self, phase: ProbePhase) -> bool {
         match phase {
@@ -493,16 +581,16 @@ pub fn load(
     files: Vec<(std::path::PathBuf, String)>,
     env: &EnvLookup<'_>,
 ) -> (Option<Resolved>, Diagnostics, SourceMap) {
-    let (spec, mut diags) = parse_files(files, env);
+    let Parsed {
+        spec,
+        mut diags,
+        unparsed,
+    } = parse_files(files, env);
     let sources = spec.sources.clone();
     // A file that does not parse is missing all its blocks: references to them
     // would only add noise. Otherwise every check runs, so that one run reports
     // every error (rules see what could be resolved).
-    if diags
-        .0
-        .iter()
-        .any(|d| d.summary.starts_with(parse::SYNTAX_ERROR))
-    {
+    if unparsed > 0 {
         diags.sort();
         return (None, diags, sources);
     }

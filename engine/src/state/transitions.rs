@@ -8,6 +8,7 @@
 //! of the stores could see the change).
 
 use super::{Evidence, FamilyState, Phase, VersionState};
+use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -51,7 +52,8 @@ impl VersionState {
         // A new term as the primary: emitters must be seen using it
         // again, and approvals of its emit gates given again.
         self.emitted.clear();
-        self.approvals.retain(|gate, _| !gate.starts_with("emit."));
+        self.approvals
+            .retain(|gate, _| gate_phase(gate) != Some(ProbePhase::Emit));
         self.retired_at = None;
         self.drained_at = None;
         // Evidence from an earlier time it left says nothing about the next.
@@ -59,7 +61,10 @@ impl VersionState {
         self.guarded.clear();
         self.baselines.clear();
         self.last_attempt.retain(|gate, _| {
-            !gate.starts_with("drain.") && !gate.starts_with("guard.") && !gate.starts_with("emit.")
+            !matches!(
+                gate_phase(gate),
+                Some(ProbePhase::Drain | ProbePhase::Guard | ProbePhase::Emit)
+            )
         });
     }
 
@@ -122,4 +127,10 @@ impl FamilyState {
         self.active = Some(version.into());
         from
     }
+}
+
+/// The phase of a gate id kept as a state key; `None` for a key rotor does
+/// not write, which no transition clears.
+fn gate_phase(gate: &str) -> Option<ProbePhase> {
+    gate.parse::<GateId>().ok().map(|g| g.phase)
 }

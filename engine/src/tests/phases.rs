@@ -227,7 +227,7 @@ fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
     let generated = crate::Generator::generate(
         &*h.generator,
         &crate::spec::Generate::Ec {
-            curve: "P-256".into(),
+            curve: crate::spec::Curve::P256,
         },
         1,
     )

@@ -387,7 +387,7 @@ fn unmanaged_versions_are_noted_and_left_alone() {
     let generated = crate::Generator::generate(
         &g,
         &crate::spec::Generate::Ec {
-            curve: "P-256".into(),
+            curve: crate::spec::Curve::P256,
         },
         0,
     )

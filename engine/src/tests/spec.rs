@@ -792,3 +792,60 @@ fn state_block_is_read_and_a_second_one_refused() {
         Some("postgres")
     );
 }
+
+#[test]
+fn an_unsupported_curve_or_encoding_is_refused_at_its_value() {
+    let text = secret("").replace(
+        "generate \"ec\" {}",
+        "generate \"ec\" { curve = \"P-384\" }",
+    );
+    let (diags, sources) = errors(&text);
+    let d = assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "curve `P-384` is not supported",
+        "\"P-384\"",
+        0,
+    );
+    assert_eq!(d.hint.as_deref(), Some("use \"P-256\""));
+    let text = secret("").replace(
+        "generate \"ec\" {}",
+        "generate \"random\" { encoding = \"base32\" }",
+    );
+    let (diags, sources) = errors(&text);
+    let d = assert_error_at(
+        &text,
+        &diags,
+        &sources,
+        "encoding `base32` is not supported",
+        "\"base32\"",
+        0,
+    );
+    assert_eq!(
+        d.hint.as_deref(),
+        Some("use \"base64url\", \"base64\" or \"hex\"")
+    );
+    for (block, want) in [
+        ("generate \"ec\" {}", "ec P-256"),
+        ("generate \"ec\" { curve = \"P-256\" }", "ec P-256"),
+        ("generate \"random\" {}", "random 32 bytes base64url"),
+        (
+            "generate \"random\" { encoding = \"hex\" }",
+            "random 32 bytes hex",
+        ),
+    ] {
+        let text = secret("").replace("generate \"ec\" {}", block);
+        let (r, diags, _) = try_load(&text);
+        let r = r.unwrap_or_else(|| panic!("{diags:#?}"));
+        assert_eq!(
+            r.spec.secrets[0]
+                .generate
+                .as_ref()
+                .unwrap()
+                .value
+                .to_string(),
+            want
+        );
+    }
+}

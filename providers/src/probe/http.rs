@@ -392,7 +392,7 @@ mod tests {
     #[tokio::test]
     async fn bearer_jwt_es256_signs_raw_r_s() {
         let key = generate(Generate::Ec {
-            curve: "P-256".into(),
+            curve: rotor_engine::spec::Curve::P256,
         });
         let req = with_material(request(ProbePhase::Emit), &key);
         let (server, _) = jwt_server(&req.kid, key.public_jwk.clone().unwrap()).await;
@@ -416,7 +416,7 @@ mod tests {
     fn random_secret() -> Generated {
         generate(Generate::Random {
             length: 32,
-            encoding: "base64url".into(),
+            encoding: rotor_engine::spec::Encoding::Base64Url,
         })
     }
 

@@ -1252,7 +1252,7 @@ mod tests {
             .generate(
                 &rotor_engine::spec::Generate::Random {
                     length: 16,
-                    encoding: "hex".into(),
+                    encoding: rotor_engine::spec::Encoding::Hex,
                 },
                 0,
             )
@@ -1303,7 +1303,7 @@ mod tests {
             family: "f".into(),
             secret: rotor_engine::spec::Generate::Random {
                 length: 16,
-                encoding: "hex".into(),
+                encoding: rotor_engine::spec::Encoding::Hex,
             },
             capabilities: crate::store::conformance::Capabilities {
                 key_pairs: true,
@@ -1389,7 +1389,7 @@ mod tests {
         let ec = crate::generate::KeyGenerator
             .generate(
                 &rotor_engine::spec::Generate::Ec {
-                    curve: "P-256".into(),
+                    curve: rotor_engine::spec::Curve::P256,
                 },
                 0,
             )

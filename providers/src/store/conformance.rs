@@ -97,7 +97,7 @@ fn key_pair() -> Generated {
     KeyGenerator
         .generate(
             &Generate::Ec {
-                curve: "P-256".into(),
+                curve: rotor_engine::spec::Curve::P256,
             },
             0,
         )

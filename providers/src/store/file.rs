@@ -671,7 +671,7 @@ mod tests {
         KeyGenerator
             .generate(
                 &Generate::Ec {
-                    curve: "P-256".into(),
+                    curve: rotor_engine::spec::Curve::P256,
                 },
                 0,
             )
@@ -769,7 +769,7 @@ mod tests {
             family: "signing".into(),
             secret: Generate::Random {
                 length: 32,
-                encoding: "hex".into(),
+                encoding: rotor_engine::spec::Encoding::Hex,
             },
             capabilities: crate::store::conformance::Capabilities {
                 key_pairs: true,
@@ -879,7 +879,7 @@ mod tests {
             .generate(
                 &Generate::Random {
                     length: 32,
-                    encoding: "hex".into(),
+                    encoding: rotor_engine::spec::Encoding::Hex,
                 },
                 0,
             )

@@ -1023,7 +1023,7 @@ mod tests {
             .generate(
                 &rotor_engine::spec::Generate::Random {
                     length: 16,
-                    encoding: "hex".into(),
+                    encoding: rotor_engine::spec::Encoding::Hex,
                 },
                 0,
             )
@@ -1105,7 +1105,7 @@ mod tests {
             family: "f".into(),
             secret: rotor_engine::spec::Generate::Random {
                 length: 16,
-                encoding: "hex".into(),
+                encoding: rotor_engine::spec::Encoding::Hex,
             },
             capabilities: crate::store::conformance::Capabilities {
                 key_pairs: true,

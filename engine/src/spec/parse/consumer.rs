@@ -103,13 +103,10 @@ impl Parser<'_, '_> {
         self.placeholders = false;
         let mut on = Vec::new();
         for s in on_list {
-            match s.value.as_str() {
-                "accept" => on.push(ProbePhase::Accept),
-                "emit" => on.push(ProbePhase::Emit),
-                "drain" => on.push(ProbePhase::Drain),
-                "guard" => on.push(ProbePhase::Guard),
-                other => {
-                    self.error(format!("`{other}` is not a phase"), s.span.range)
+            match ProbePhase::from_name(&s.value) {
+                Some(phase) => on.push(phase),
+                None => {
+                    self.error(format!("`{}` is not a phase", s.value), s.span.range)
                         .hint = Some(
                         "`on` lists phases: \"accept\", \"emit\", \"drain\" (before the old version is revoked), \"guard\" (after)"
                             .into(),

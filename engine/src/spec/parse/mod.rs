@@ -32,10 +32,22 @@ use state::{merge_policy, merge_state};
 /// Reads configuration for `env("NAME")`. The engine reads no environment of its own.
 pub type EnvLookup<'a> = dyn Fn(&str) -> Option<String> + Sync + 'a;
 
+/// What [`parse_files`] made of a spec's files.
+#[derive(Debug)]
+pub struct Parsed {
+    /// Every block of the files that parsed.
+    pub spec: Spec,
+    /// Every error and warning found on the way.
+    pub diags: Diagnostics,
+    /// How many files are not valid HCL: their blocks are missing from `spec`.
+    pub unparsed: usize,
+}
+
 /// Parses every file (already read, sorted by path) into one spec.
-pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec, Diagnostics) {
+pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> Parsed {
     let mut spec = Spec::default();
     let mut diags = Diagnostics::default();
+    let mut unparsed = 0;
     if files.is_empty() {
         diags.push(
             Diagnostic::error("no .hcl files found", None)
@@ -59,11 +71,12 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
                 merge_state(&mut spec, part.state, &mut diags);
             }
             Err(e) => {
+                unparsed += 1;
                 let loc = e.location();
                 let at = file.offset(loc.line(), loc.column());
                 diags.push(
                     Diagnostic::error(
-                        format!("{SYNTAX_ERROR}{}", e.message()),
+                        format!("syntax error: {}", e.message()),
                         Some(Span {
                             file: index,
                             range: at..at,
@@ -74,11 +87,12 @@ pub fn parse_files(files: Vec<(PathBuf, String)>, env: &EnvLookup<'_>) -> (Spec,
             }
         }
     }
-    (spec, diags)
+    Parsed {
+        spec,
+        diags,
+        unparsed,
+    }
 }
-
-/// How every syntax error's summary starts.
-pub(super) const SYNTAX_ERROR: &str = "syntax error: ";
 
 const TOP_LEVEL: &[&str] = &["store", "secret", "publish", "consumer", "policy", "state"];
 

@@ -3,7 +3,7 @@
 use super::body::BodyReader;
 use super::{Parser, range_of};
 use crate::diagnostics::{Diagnostic, did_you_mean};
-use crate::spec::{Generate, Located, RefKind, SecretSpec, Spec, VersionSpec};
+use crate::spec::{Curve, Encoding, Generate, Located, RefKind, SecretSpec, Spec, VersionSpec};
 use crate::time::{Duration, Timestamp};
 use hcl_edit::structure::Block;
 
@@ -129,6 +129,31 @@ impl Parser<'_, '_> {
         });
     }
 
+    /// A setting that names one of a closed set (`curve`, `encoding`):
+    /// `default` when it is not set; `None`, reported at its value with
+    /// `hint`, when it names none of them.
+    fn choice<T>(
+        &mut self,
+        what: &str,
+        value: Option<Located<String>>,
+        default: T,
+        from_name: fn(&str) -> Option<T>,
+        hint: &str,
+    ) -> Option<T> {
+        let Some(v) = value else {
+            return Some(default);
+        };
+        let found = from_name(&v.value);
+        if found.is_none() {
+            self.error(
+                format!("{what} `{}` is not supported", v.value),
+                v.span.range,
+            )
+            .hint = Some(hint.into());
+        }
+        found
+    }
+
     fn generate(&mut self, block: &Block) -> Option<Located<Generate>> {
         let l = self.labels(block, &["kind"])?;
         let span = self.header(block);
@@ -153,17 +178,14 @@ impl Parser<'_, '_> {
                 let mut r = BodyReader::new(self, &block.body, &["curve"], false);
                 let curve = r.string("curve");
                 r.finish(&[]);
-                if let Some(c) = &curve
-                    && c.value != "P-256"
-                {
-                    let range = c.span.range.clone();
-                    self.error(format!("curve `{}` is not supported", c.value), range)
-                        .hint = Some("use \"P-256\"".into());
-                    return None;
-                }
-                Generate::Ec {
-                    curve: "P-256".into(),
-                }
+                let curve = self.choice(
+                    "curve",
+                    curve,
+                    Curve::P256,
+                    Curve::from_name,
+                    "use \"P-256\"",
+                )?;
+                Generate::Ec { curve }
             }
             "random" => {
                 let mut r = BodyReader::new(self, &block.body, &["length", "encoding"], false);
@@ -180,18 +202,16 @@ impl Parser<'_, '_> {
                     .hint = Some("use a length from 16 to 512 bytes (32 is a good default)".into());
                     return None;
                 }
-                let enc = encoding
-                    .as_ref()
-                    .map_or("base64url".to_string(), |e| e.value.clone());
-                if !["base64url", "base64", "hex"].contains(&enc.as_str()) {
-                    let range = encoding.map_or(span.range.clone(), |e| e.span.range);
-                    self.error(format!("encoding `{enc}` is not supported"), range)
-                        .hint = Some("use \"base64url\", \"base64\" or \"hex\"".into());
-                    return None;
-                }
+                let encoding = self.choice(
+                    "encoding",
+                    encoding,
+                    Encoding::Base64Url,
+                    Encoding::from_name,
+                    "use \"base64url\", \"base64\" or \"hex\"",
+                )?;
                 Generate::Random {
                     length: len,
-                    encoding: enc,
+                    encoding,
                 }
             }
             "login" => {
