@@ -12,19 +12,23 @@
 //! appears in a message: it may hold a password.
 //!
 //! The engine calls backends synchronously; this one runs its client on a
-//! runtime of its own (one thread) and waits for each operation.
+//! runtime of its own (one thread) and waits for each operation. The
+//! apply's saves and history lines go to a committer task instead, which
+//! commits all that waits at that moment in one transaction (one
+//! `save_batch` call, each save in a savepoint of its own) on a connection
+//! of its own, as the SQLite backend's committer thread does: one durable
+//! commit for many families.
 
 use super::{LEASE_TTL, Leases, host_name, pid_alive};
-use crate::postgres::why;
+use crate::postgres::{Failure, why};
 use rotor_engine::state::{
     ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
 };
 use rotor_engine::{Duration, StateBackend, Timestamp};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::Mutex;
-use tokio_postgres::{Client, GenericClient, NoTls};
+use tokio::sync::{Mutex, mpsc};
+use tokio_postgres::{Client, GenericClient, NoTls, Statement};
 
 /// The schema's tables, in `{schema}`.
 pub fn schema_sql(schema: &str) -> String {
@@ -66,12 +70,20 @@ CREATE INDEX IF NOT EXISTS events_family ON {schema}.events (family, id);
     )
 }
 
-/// One family's save in one round trip: lineage, lease, serial, record.
+/// The save functions.
+///
+/// `save_family` is one family's save: lineage, lease, serial, record.
 /// Returns `ok`, `lineage:<stored>`, `lost`, `leased:<holder>|<heartbeat>|<expires>`
 /// or `conflict:<stored serial>`. `p_dead` names a lease whose holder the
 /// caller found gone (a process of its own host that exited): it does not
 /// block. The lease row is read `FOR SHARE`, so it cannot be broken until
 /// the save commits.
+///
+/// `save_batch` is a group commit's work in one round trip: every save in
+/// a savepoint of its own (a refused save is rolled back alone; an error
+/// of its own is answered `error:<SQLSTATE>:<message>`), then the history
+/// lines. It answers one element per save, in order, then one for the
+/// lines. The caller commits.
 pub fn save_function_sql(schema: &str) -> String {
     format!(
         "CREATE OR REPLACE FUNCTION {schema}.save_family(
@@ -125,6 +137,40 @@ BEGIN
     RETURN 'ok';
 END
 $$;
+CREATE OR REPLACE FUNCTION {schema}.save_batch(
+    p_lineage text[], p_name text[], p_serial bigint[], p_record text[], p_checksum text[],
+    p_token text[], p_leased boolean[], p_dead text[],
+    p_event_at bigint[], p_event_family text[], p_event text[]
+) RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+    v_answers text[] := '{{}}';
+    v_answer text;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_name, 1), 0) LOOP
+        -- A block with EXCEPTION is a savepoint: a refused or failed save
+        -- is rolled back to it alone.
+        BEGIN
+            v_answer := {schema}.save_family(p_lineage[i], p_name[i], p_serial[i],
+                p_record[i], p_checksum[i], p_token[i], p_leased[i], p_dead[i]);
+            IF v_answer <> 'ok' THEN
+                RAISE EXCEPTION USING ERRCODE = 'RT001', MESSAGE = v_answer;
+            END IF;
+        EXCEPTION
+            WHEN SQLSTATE 'RT001' THEN v_answer := SQLERRM;
+            WHEN OTHERS THEN v_answer := 'error:' || SQLSTATE || ':' || SQLERRM;
+        END;
+        v_answers := v_answers || v_answer;
+    END LOOP;
+    BEGIN
+        INSERT INTO {schema}.events (at, family, event)
+            SELECT * FROM unnest(p_event_at, p_event_family, p_event);
+        v_answer := 'ok';
+    EXCEPTION WHEN OTHERS THEN
+        v_answer := 'error:' || SQLSTATE || ':' || SQLERRM;
+    END;
+    RETURN v_answers || v_answer;
+END
+$$;
 "
     )
 }
@@ -150,16 +196,21 @@ pub struct PgState {
     where_: String,
     rt: Option<tokio::runtime::Runtime>,
     client: Arc<Mutex<Option<Client>>>,
-    /// Connections the apply's saves take turns on.
-    pool: Vec<Arc<Mutex<Option<Client>>>>,
-    next: AtomicUsize,
+    /// The committer task's queue, started by the first save or event
+    /// handed on.
+    committer: std::sync::Mutex<Option<mpsc::UnboundedSender<Job>>>,
     leases: Leases,
     ttl: Duration,
 }
 
 /// A failure as people read it, with what to do for the common ones.
 fn pg_error(where_: &str, schema: &str, e: &tokio_postgres::Error) -> StateError {
-    let f = why(e, "the state's role");
+    failure_error(where_, schema, why(e, "the state's role"))
+}
+
+/// [`pg_error`] of a failure already read (a statement's own, caught in
+/// `save_batch`).
+fn failure_error(where_: &str, schema: &str, f: Failure) -> StateError {
     let hint = match f.code.as_deref() {
         Some("42501") => format!(
             "\n  hint: the role may not use schema {schema}: have a DBA create it with `rotor state init --print-sql` and grant the role USAGE on the schema and SELECT, INSERT, UPDATE, DELETE on its tables (USAGE on its sequences)"
@@ -222,8 +273,7 @@ impl PgState {
             where_,
             rt: Some(rt),
             client: Arc::new(Mutex::new(None)),
-            pool: (0..4).map(|_| Arc::new(Mutex::new(None))).collect(),
-            next: AtomicUsize::new(0),
+            committer: std::sync::Mutex::new(None),
             leases: Leases::default(),
             ttl: LEASE_TTL,
         })
@@ -235,25 +285,45 @@ impl PgState {
         self
     }
 
-    /// Runs `f` on the next connection of the pool, on this backend's
-    /// runtime, without holding up the caller.
-    fn on_pool<F, Fut>(&self, f: F) -> futures_util::future::BoxFuture<'_, Result<(), StateError>>
-    where
-        F: FnOnce(Arc<Mutex<Option<Client>>>, Ctx) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), StateError>> + Send + 'static,
-    {
-        let slot = self.pool[self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len()].clone();
-        let ctx = self.ctx();
+    /// Hands `job` to the committer (starting it first); the returned
+    /// future is its answer, once the commit is durable.
+    fn commit_soon(
+        &self,
+        job: impl FnOnce(Reply) -> Job,
+    ) -> impl Future<Output = Result<(), StateError>> + Send + 'static {
         let (reply, answer) = futures_channel::oneshot::channel();
-        self.rt.as_ref().expect("runtime").spawn(async move {
-            let result = async {
-                ctx.ensure(&slot).await?;
-                f(slot, ctx).await
-            }
-            .await;
-            let _ = reply.send(result);
+        let mut guard = self.committer.lock().expect("committer");
+        let queue = guard.get_or_insert_with(|| {
+            let (queue, jobs) = mpsc::unbounded_channel();
+            let committer = Committer {
+                ctx: self.ctx(),
+                slot: Mutex::new(None),
+                statement: None,
+            };
+            self.rt
+                .as_ref()
+                .expect("runtime")
+                .spawn(committer.run(jobs));
+            queue
         });
-        Box::pin(super::answered(answer, "the PostgreSQL state's runtime"))
+        // A committer that stopped drops the reply: `answered` says so.
+        let _ = queue.send(job(reply));
+        super::answered(answer, "the PostgreSQL state's committer")
+    }
+
+    /// One family's save as the committer takes it.
+    fn save_of(&self, lineage: String, name: String, family: &FamilyState) -> Save {
+        let (record, checksum) = family.to_record(&name);
+        Save {
+            leased: self.leases.holds(&name),
+            token: self.leases.token(),
+            lineage,
+            name,
+            serial: family.serial,
+            record,
+            checksum,
+            dead: None,
+        }
     }
 
     fn ctx(&self) -> Ctx {
@@ -274,14 +344,20 @@ impl PgState {
     {
         let ctx = self.ctx();
         let client = self.client.clone();
+        self.wait(async move {
+            ctx.ensure(&client).await?;
+            f(client, ctx).await
+        })
+    }
+
+    /// Runs `work` on this backend's runtime and waits for it.
+    fn wait<R: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<R, StateError>> + Send + 'static,
+    ) -> Result<R, StateError> {
         let (tx, rx) = std::sync::mpsc::channel();
         self.rt.as_ref().expect("runtime").spawn(async move {
-            let result = async {
-                ctx.ensure(&client).await?;
-                f(client, ctx).await
-            }
-            .await;
-            let _ = tx.send(result);
+            let _ = tx.send(work.await);
         });
         rx.recv().map_err(|_| {
             StateError::Backend(format!(
@@ -305,11 +381,12 @@ impl Ctx {
         pg_error(&self.where_, &self.schema, e)
     }
 
-    /// Connects if there is no live connection; creates the schema.
-    async fn ensure(&self, client: &Mutex<Option<Client>>) -> Result<(), StateError> {
+    /// Connects if there is no live connection (and says so: `true`);
+    /// creates the schema.
+    async fn ensure(&self, client: &Mutex<Option<Client>>) -> Result<bool, StateError> {
         let mut guard = client.lock().await;
         if guard.as_ref().is_some_and(|c| !c.is_closed()) {
-            return Ok(());
+            return Ok(false);
         }
         let c = self.connect().await?;
         let s = &self.schema;
@@ -328,11 +405,11 @@ impl Ctx {
                 .await
                 .map_err(|e| self.err(&e))?;
         } else {
-            // A schema from before the save function: add it.
+            // A schema from before the save functions: add them.
             let has_function = c
                 .query_opt(
                     "SELECT 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                     WHERE n.nspname = $1 AND p.proname = 'save_family'",
+                     WHERE n.nspname = $1 AND p.proname = 'save_batch'",
                     &[s],
                 )
                 .await
@@ -345,7 +422,7 @@ impl Ctx {
             }
         }
         *guard = Some(c);
-        Ok(())
+        Ok(true)
     }
 
     async fn connect(&self) -> Result<Client, StateError> {
@@ -501,52 +578,38 @@ impl StateBackend for PgState {
         })
     }
 
+    /// A save of its own, through the committer (which commits it with
+    /// whatever else waits).
     fn save_family(
         &self,
         lineage: &str,
         name: &str,
         family: &FamilyState,
     ) -> Result<(), StateError> {
-        let (lineage, name, family) = (lineage.to_string(), name.to_string(), family.clone());
-        let leased = self.leases.holds(&name);
-        let mine = self.leases.token();
-        self.run(move |client, ctx| save_one(client, ctx, lineage, name, family, leased, mine))
+        let save = self.save_of(lineage.to_string(), name.to_string(), family);
+        self.wait(self.commit_soon(|reply| Job::Save(save, reply)))
     }
 
-    /// Appends on one of the pool's connections, without holding up the
-    /// caller (the apply appends a line per step).
+    /// Queues the line with the committer's next commit.
     fn append_event_soon(
         &self,
         event: Event,
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
-        self.on_pool(move |slot, ctx| async move {
-            let json = serde_json::to_string(&event).expect("an event serialises");
-            let guard = slot.lock().await;
-            let c = guard.as_ref().expect("connected");
-            c.execute(
-                &format!(
-                    "INSERT INTO {}.events (at, family, event) VALUES ($1, $2, $3)",
-                    ctx.schema
-                ),
-                &[&event.at.0, &event.family, &json],
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| ctx.err(&e))
-        })
+        Box::pin(self.commit_soon(|reply| Job::Event(event, reply)))
     }
 
-    /// Runs the save on one of the backend's connections, without holding
-    /// up the caller: the apply's families save in parallel.
+    /// Hands the save to the committer, which commits every save waiting
+    /// at that moment in one transaction, each judged alone in a savepoint:
+    /// one durable commit for many families, and the apply's other
+    /// families go on meanwhile.
     fn save_family_soon(
         &self,
         lineage: String,
         name: String,
         family: FamilyState,
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
-        let leased = self.leases.holds(&name);
-        let mine = self.leases.token();
-        self.on_pool(move |slot, ctx| save_one(slot, ctx, lineage, name, family, leased, mine))
+        let save = self.save_of(lineage, name, &family);
+        Box::pin(self.commit_soon(|reply| Job::Save(save, reply)))
     }
 
     fn remove_family(&self, name: &str) -> Result<(), StateError> {
@@ -862,92 +925,256 @@ impl StateBackend for PgState {
     }
 }
 
-/// One family's save in one transaction: the lineage, the lease (held
-/// `FOR SHARE` so it cannot be broken until this commits), the serial, then
-/// the record and the workspace serial.
-async fn save_one(
-    client: Arc<Mutex<Option<Client>>>,
-    ctx: Ctx,
+/// How many saves and lines one commit takes at most. A save is a
+/// subtransaction of the batch's; a backend caches 64 of them (more, and
+/// every snapshot taken meanwhile looks them up on disk): 63 and the lines'.
+const BATCH: usize = 63;
+
+/// Told a save's or a line's outcome once its commit is durable.
+type Reply = futures_channel::oneshot::Sender<Result<(), StateError>>;
+
+/// Work for the committer.
+enum Job {
+    Save(Save, Reply),
+    Event(Event, Reply),
+}
+
+/// One family's save, as `save_batch` takes it.
+struct Save {
     lineage: String,
     name: String,
-    family: FamilyState,
+    /// The record's new serial; the stored one must be one below.
+    serial: u64,
+    record: String,
+    checksum: String,
+    /// This value's lease token, and whether it leased this family.
+    token: Option<String>,
     leased: bool,
-    mine: Option<String>,
-) -> Result<(), StateError> {
-    let mut guard = client.lock().await;
-    let c = guard.as_mut().expect("connected");
-    let s = &ctx.schema;
-    let e = |e: tokio_postgres::Error| ctx.err(&e);
-    // One round trip: the checks and the write run in the server
-    // (`save_family`, see [`save_function_sql`]), in one transaction. No
-    // row is written by every save (the whole state's serial is the sum of
-    // the families'), so saves of different families run side by side.
-    let (record, checksum) = family.to_record(&name);
-    let mut dead: Option<String> = None;
-    loop {
-        let answer: String = c
-            .query_one(
-                &format!("SELECT {s}.save_family($1, $2, $3, $4, $5, $6, $7, $8)"),
-                &[
-                    &lineage,
-                    &name,
-                    &(family.serial as i64),
-                    &record,
-                    &checksum,
-                    &mine,
-                    &leased,
-                    &dead,
-                ],
-            )
-            .await
-            .map_err(e)?
-            .get(0);
-        let (what, rest) = answer.split_once(':').unwrap_or((answer.as_str(), ""));
-        return match what {
-            "ok" => Ok(()),
-            "lost" => Err(StateError::LeaseLost(name)),
-            "lineage" => Err(StateError::Backend(format!(
-                "PostgreSQL state {} holds another state (lineage {rest}, not {lineage}): it was replaced while this command ran",
-                ctx.where_
-            ))),
-            "conflict" => Err(StateError::Conflict {
-                family: name,
-                expected: family.serial.saturating_sub(1),
-                found: rest.parse().unwrap_or(0),
-            }),
-            "leased" => {
-                let mut parts = rest.rsplitn(3, '|');
-                let expires = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
-                let heartbeat = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
-                let holder: Option<LeaseHolder> =
-                    parts.next().and_then(|h| serde_json::from_str(h).ok());
-                let Some(holder) = holder else {
-                    return Err(StateError::Backend(format!(
-                        "PostgreSQL state {}: family {name} is leased by a holder rotor cannot read",
-                        ctx.where_
-                    )));
-                };
-                let lease = Lease {
-                    family: name.clone(),
-                    holder,
-                    heartbeat: Timestamp(heartbeat),
-                    expires: Timestamp(expires),
-                };
-                // A process of this host that has exited holds nothing.
-                if dead.is_none()
-                    && lease.holder.host == host_name()
-                    && !pid_alive(lease.holder.pid)
-                {
-                    dead = Some(lease.holder.token.clone());
-                    continue;
+    /// The token of a lease whose holder was found gone (a process of this
+    /// host that exited): it does not block the save's second try.
+    dead: Option<String>,
+}
+
+/// The group-commit task and its connection.
+struct Committer {
+    ctx: Ctx,
+    slot: Mutex<Option<Client>>,
+    /// `save_batch`, prepared on the connection in `slot`.
+    statement: Option<Statement>,
+}
+
+impl Committer {
+    /// Takes all that waits (up to [`BATCH`]), commits it, answers; again,
+    /// until the backend is dropped.
+    async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
+        let mut again = Vec::new();
+        loop {
+            let mut batch: Vec<Job> = std::mem::take(&mut again);
+            if batch.is_empty() {
+                match jobs.recv().await {
+                    Some(job) => batch.push(job),
+                    None => return,
                 }
-                Err(StateError::leased(&lease))
             }
-            other => Err(StateError::Backend(format!(
-                "PostgreSQL state {}: unexpected answer `{other}` from {s}.save_family",
-                ctx.where_
-            ))),
+            while batch.len() < BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            again = self.commit(batch).await;
+        }
+    }
+
+    /// Commits a batch in one transaction and tells each caller its own
+    /// answer once the COMMIT is durable; a failure of the statement or of
+    /// the COMMIT is every caller's answer. Returns the saves to try again
+    /// (a lease whose holder was found gone).
+    async fn commit(&mut self, batch: Vec<Job>) -> Vec<Job> {
+        let (mut saves, mut events) = (Vec::new(), Vec::new());
+        for job in batch {
+            match job {
+                Job::Save(save, reply) => saves.push((save, reply)),
+                Job::Event(event, reply) => events.push((event, reply)),
+            }
+        }
+        let answers = self.send(&saves, &events).await.and_then(|answers| {
+            if answers.len() == saves.len() + 1 {
+                Ok(answers)
+            } else {
+                Err(StateError::Backend(format!(
+                    "PostgreSQL state {}: {} answers from {}.save_batch for {} saves",
+                    self.ctx.where_,
+                    answers.len(),
+                    self.ctx.schema,
+                    saves.len()
+                )))
+            }
+        });
+        let answers = match answers {
+            Ok(answers) => answers,
+            Err(e) => {
+                let replies = saves.into_iter().map(|(_, r)| r);
+                for reply in replies.chain(events.into_iter().map(|(_, r)| r)) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                return Vec::new();
+            }
         };
+        let mut again = Vec::new();
+        for ((mut save, reply), answer) in saves.into_iter().zip(&answers) {
+            match judge(&self.ctx, answer.as_deref().unwrap_or("none"), &save) {
+                Judged::Done(result) => {
+                    let _ = reply.send(result);
+                }
+                Judged::HolderGone(token) => {
+                    save.dead = Some(token);
+                    again.push(Job::Save(save, reply));
+                }
+            }
+        }
+        // The history is for people: lines that fail are lost, the saves stay.
+        let lines = match answers.last().cloned().flatten().as_deref() {
+            Some("ok") => Ok(()),
+            other => Err(answer_error(&self.ctx, other.unwrap_or("none"))),
+        };
+        for (_, reply) in events {
+            let _ = reply.send(lines.clone());
+        }
+        again
+    }
+
+    /// BEGIN, `save_batch`, COMMIT, sent at once (pipelined: one round
+    /// trip and the commit's flush). The function's answers, once the
+    /// COMMIT returned.
+    async fn send(
+        &mut self,
+        saves: &[(Save, Reply)],
+        events: &[(Event, Reply)],
+    ) -> Result<Vec<Option<String>>, StateError> {
+        let ctx = &self.ctx;
+        let e = |e: tokio_postgres::Error| ctx.err(&e);
+        if ctx.ensure(&self.slot).await? {
+            self.statement = None;
+        }
+        let guard = self.slot.lock().await;
+        let c = guard.as_ref().expect("connected");
+        let statement = match &self.statement {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = c
+                    .prepare(&format!(
+                        "SELECT {}.save_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        ctx.schema
+                    ))
+                    .await
+                    .map_err(e)?;
+                self.statement = Some(statement.clone());
+                statement
+            }
+        };
+        let column = |f: fn(&Save) -> &str| saves.iter().map(|(s, _)| f(s)).collect::<Vec<_>>();
+        let (lineage, name) = (column(|s| &s.lineage), column(|s| &s.name));
+        let (record, checksum) = (column(|s| &s.record), column(|s| &s.checksum));
+        let serial: Vec<i64> = saves.iter().map(|(s, _)| s.serial as i64).collect();
+        let token: Vec<Option<&str>> = saves.iter().map(|(s, _)| s.token.as_deref()).collect();
+        let leased: Vec<bool> = saves.iter().map(|(s, _)| s.leased).collect();
+        let dead: Vec<Option<&str>> = saves.iter().map(|(s, _)| s.dead.as_deref()).collect();
+        let at: Vec<i64> = events.iter().map(|(ev, _)| ev.at.0).collect();
+        let family: Vec<&str> = events.iter().map(|(ev, _)| ev.family.as_str()).collect();
+        let json: Vec<String> = events
+            .iter()
+            .map(|(ev, _)| serde_json::to_string(ev).expect("an event serialises"))
+            .collect();
+        // A failed statement leaves the transaction aborted: its COMMIT
+        // then rolls back (and is no error), so the statement's error is
+        // the one to answer.
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 11] = [
+            &lineage, &name, &serial, &record, &checksum, &token, &leased, &dead, &at, &family,
+            &json,
+        ];
+        let (begin, answers, commit) = tokio::join!(
+            c.batch_execute("BEGIN"),
+            c.query_one(&statement, &params),
+            c.batch_execute("COMMIT"),
+        );
+        begin.map_err(e)?;
+        let answers = answers.map_err(e)?.get(0);
+        commit.map_err(e)?;
+        Ok(answers)
+    }
+}
+
+/// What one of `save_family`'s answers means.
+enum Judged {
+    Done(Result<(), StateError>),
+    /// Leased by a process of this host that has exited: try again with
+    /// that lease's token.
+    HolderGone(String),
+}
+
+fn judge(ctx: &Ctx, answer: &str, save: &Save) -> Judged {
+    let (what, rest) = answer.split_once(':').unwrap_or((answer, ""));
+    let name = save.name.clone();
+    Judged::Done(match what {
+        "ok" => Ok(()),
+        "lost" => Err(StateError::LeaseLost(name)),
+        "lineage" => Err(StateError::Backend(format!(
+            "PostgreSQL state {} holds another state (lineage {rest}, not {}): it was replaced while this command ran",
+            ctx.where_, save.lineage
+        ))),
+        "conflict" => Err(StateError::Conflict {
+            family: name,
+            expected: save.serial.saturating_sub(1),
+            found: rest.parse().unwrap_or(0),
+        }),
+        "leased" => {
+            let mut parts = rest.rsplitn(3, '|');
+            let expires = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let heartbeat = parts.next().and_then(|t| t.parse().ok()).unwrap_or(0);
+            let holder: Option<LeaseHolder> =
+                parts.next().and_then(|h| serde_json::from_str(h).ok());
+            let Some(holder) = holder else {
+                return Judged::Done(Err(StateError::Backend(format!(
+                    "PostgreSQL state {}: family {name} is leased by a holder rotor cannot read",
+                    ctx.where_
+                ))));
+            };
+            // A process of this host that has exited holds nothing.
+            if save.dead.is_none() && holder.host == host_name() && !pid_alive(holder.pid) {
+                return Judged::HolderGone(holder.token);
+            }
+            Err(StateError::leased(&Lease {
+                family: name,
+                holder,
+                heartbeat: Timestamp(heartbeat),
+                expires: Timestamp(expires),
+            }))
+        }
+        _ => Err(answer_error(ctx, answer)),
+    })
+}
+
+/// A `save_batch` answer that is no verdict: a statement's own error
+/// (`error:<SQLSTATE>:<message>`), or one rotor does not know.
+fn answer_error(ctx: &Ctx, answer: &str) -> StateError {
+    match answer
+        .strip_prefix("error:")
+        .and_then(|e| e.split_once(':'))
+    {
+        Some((code, reason)) => failure_error(
+            &ctx.where_,
+            &ctx.schema,
+            Failure {
+                code: Some(code.to_string()),
+                reason: reason.to_string(),
+                unreachable: false,
+            },
+        ),
+        None => StateError::Backend(format!(
+            "PostgreSQL state {}: unexpected answer `{answer}` from {}.save_batch",
+            ctx.where_, ctx.schema
+        )),
     }
 }
 

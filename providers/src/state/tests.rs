@@ -621,3 +621,60 @@ fn a_lineage_is_written_as_before() {
     // A lineage is compared as a string and never parsed, so states saved
     // under any older value load (`push_replaces_the_whole_state` saves "P").
 }
+
+/// A save that fails in the server (here a constraint a DBA added) is
+/// rolled back to its own savepoint and answered with the server's reason;
+/// the saves and history lines committed with it stay.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_save_the_server_refuses_is_answered_alone() {
+    let fx = Fixture::pg();
+    let Fixture::Pg(schema) = &fx else {
+        unreachable!()
+    };
+    let b = fx.open();
+    b.save_family("L", "f0", &family(1, &[])).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let conn = std::env::var("ROTOR_STATE_PG").unwrap();
+        let (client, connection) = tokio_postgres::connect(&conn, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE {schema}.families ADD CONSTRAINT no_bad CHECK (name <> 'bad')"
+            ))
+            .await
+            .unwrap();
+    });
+    let line = |family: &str| Event {
+        at: Timestamp(9),
+        family: family.into(),
+        what: "create v1".into(),
+        outcome: "done".into(),
+        actor: "ci".into(),
+        detail: String::new(),
+    };
+    let (saves, lines) = runtime.block_on(async {
+        let saves =
+            ["ok1", "bad", "ok2"].map(|n| b.save_family_soon("L".into(), n.into(), family(1, &[])));
+        let lines = ["ok1", "bad"].map(|n| b.append_event_soon(line(n)));
+        tokio::join!(
+            futures_util::future::join_all(saves),
+            futures_util::future::join_all(lines)
+        )
+    });
+    assert!(saves[0].is_ok() && saves[2].is_ok(), "{saves:?}");
+    let err = saves[1].as_ref().unwrap_err().to_string();
+    assert!(err.contains("no_bad"), "{err}");
+    assert!(lines.iter().all(Result::is_ok), "{lines:?}");
+    drop(b);
+    let s = fx.open().load().unwrap().unwrap();
+    let names: Vec<&str> = s.families.keys().map(String::as_str).collect();
+    assert_eq!(names, ["f0", "ok1", "ok2"]);
+    assert_eq!(fx.open().events(None).unwrap().len(), 2);
+}
