@@ -173,7 +173,7 @@ pub struct VersionState {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub published: BTreeMap<String, Timestamp>,
     /// When rotor found it live in a store without a history (lost state,
-    /// another state file, a store changed by hand). Such a version may be in
+    /// another state, a store changed by hand). Such a version may be in
     /// use: revoking it waits a full overlap from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted_at: Option<Timestamp>,
@@ -320,7 +320,7 @@ impl VersionState {
         }
     }
 
-    // The maps below are keyed by the gate's text, as the state file has
+    // The maps below are keyed by the gate's text, as the state has
     // always written it; these read them by the typed id.
 
     /// The approval of a manual gate, from whichever term it was given in
