@@ -137,7 +137,8 @@ pub struct FamilyStatus {
     pub review_by: Option<Timestamp>,
     /// A rotation under way, if any.
     pub in_flight: Option<InFlight>,
-    /// Why the plan is blocked for this family; `None` without a plan.
+    /// Why the plan is blocked for this family; `None` when it is not, or
+    /// when no plan was given.
     pub blocked: Option<String>,
     /// Flags, in the order of [`Flag`].
     pub flags: Vec<Flag>,
