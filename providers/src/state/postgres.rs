@@ -11,8 +11,11 @@
 //! what `rotor state init --print-sql` prints. The connection string never
 //! appears in a message: it may hold a password.
 //!
-//! The engine calls backends synchronously; this one runs its client on a
-//! runtime of its own (one thread) and waits for each operation.
+//! The engine calls most of a backend synchronously; this one runs its
+//! client on a runtime of its own (one worker thread) and waits for each
+//! operation. An apply's saves and history lines (`save_family_soon`,
+//! `append_event_soon`) instead take turns on a pool of four connections
+//! and answer through a future, so that families save in parallel.
 
 use super::{LEASE_TTL, Leases, host_name, pid_alive};
 use crate::postgres::why;
