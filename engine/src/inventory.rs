@@ -79,7 +79,7 @@ pub enum Flag {
 }
 
 impl Flag {
-    /// The snake_case name, as in JSON.
+    /// The snake_case name, as in JSON (`review_passed`).
     pub fn as_str(self) -> &'static str {
         match self {
             Flag::Overdue => "overdue",
@@ -117,25 +117,28 @@ pub struct InFlight {
 pub struct FamilyStatus {
     /// The family (secret) name.
     pub family: String,
-    /// The team or person accountable.
+    /// The spec's `owner`; `None` is flagged [`Flag::NoOwner`].
     pub owner: Option<String>,
-    /// The active version, as recorded in state.
+    /// The active version, as recorded in state (not the spec's `active`).
     pub active: Option<String>,
-    /// How long the active version has been active.
+    /// How long the active version has been active at `now`; JSON writes
+    /// it as `active_age_seconds`, in whole seconds.
     #[serde(rename = "active_age_seconds", serialize_with = "seconds")]
     pub active_age: Option<Duration>,
-    /// When the active version was promoted: the last rotation.
+    /// When the active version was promoted: the last rotation. `None` before
+    /// the first promote.
     pub last_rotation: Option<Timestamp>,
-    /// The declared cadence.
+    /// The spec's `cadence`, written in JSON as people write it (`90d`).
     #[serde(serialize_with = "humane")]
     pub cadence: Option<Duration>,
     /// `last_rotation + cadence`; `None` without either.
     pub next_due: Option<Timestamp>,
-    /// The declared review date.
+    /// The spec's `review_by`; past it, [`Flag::ReviewPassed`].
     pub review_by: Option<Timestamp>,
     /// A rotation under way, if any.
     pub in_flight: Option<InFlight>,
-    /// Why the plan is blocked for this family.
+    /// Why the plan is blocked for this family; `None` when it is not, or
+    /// when no plan was given.
     pub blocked: Option<String>,
     /// Flags, in the order of [`Flag`].
     pub flags: Vec<Flag>,

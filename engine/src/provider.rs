@@ -50,9 +50,10 @@ impl ProviderError {
 /// A version as a store reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveVersion {
-    /// Version id.
+    /// The id rotor wrote it under (or took it in as, by `rotor import`).
     pub id: String,
-    /// Fingerprint, as recorded when it was written.
+    /// Fingerprint, as recorded when it was written: what
+    /// [`Generated::fingerprint`] was.
     pub fingerprint: String,
     /// Whether it is in the family's key set (not disabled).
     pub enabled: bool,
@@ -73,11 +74,11 @@ pub struct LiveFamily {
 /// A public key of one version, as published in a JWKS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicKey {
-    /// Version id.
+    /// The version it belongs to.
     pub version: String,
-    /// `kid`.
+    /// `kid`: the version id, as rotor writes versions.
     pub kid: String,
-    /// JOSE algorithm.
+    /// JOSE algorithm (`RS256`, `ES256`).
     pub algorithm: String,
     /// The JWK members describing the key (`kty`, `n`, `e` or `crv`, `x`, `y`).
     pub jwk: serde_json::Map<String, serde_json::Value>,
@@ -86,9 +87,10 @@ pub struct PublicKey {
 /// Newly generated material, straight from a generator to the stores.
 #[derive(Debug)]
 pub struct Generated {
-    /// The material.
+    /// The material, wrapped so that it cannot be printed or serialised.
     pub material: SecretValue,
-    /// JOSE algorithm.
+    /// A JOSE algorithm (`RS256`, `ES256`, `HS256`), or `password` for a
+    /// login; recorded in state as [`crate::state::VersionState::algorithm`].
     pub algorithm: String,
     /// The public JWK members, for asymmetric keys.
     pub public_jwk: Option<serde_json::Map<String, serde_json::Value>>,
@@ -99,9 +101,9 @@ pub struct Generated {
 /// A version to write.
 #[derive(Debug)]
 pub struct NewVersion<'a> {
-    /// Version id.
+    /// The declared version id.
     pub id: &'a str,
-    /// `kid`.
+    /// `kid`: apply passes the version id.
     pub kid: &'a str,
     /// What was generated.
     pub generated: &'a Generated,
@@ -136,8 +138,9 @@ pub trait Store: Send + Sync {
     async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError>;
     /// The lineage of the state that manages `family` in this store, where
     /// the store can keep such a marker (`None` when it cannot, or when no
-    /// rotor has claimed the family yet). A second state file on one store
-    /// is found this way instead of adopting what another state manages.
+    /// rotor has claimed the family yet). A second state (another lineage)
+    /// on one store is found this way instead of adopting what another
+    /// state manages.
     async fn owner(&self, family: &str) -> Result<Option<String>, ProviderError> {
         let _ = family;
         Ok(None)
@@ -214,21 +217,22 @@ pub trait Publisher: Send + Sync {
 /// What a probe is asked.
 #[derive(Debug, Clone)]
 pub struct ProbeRequest {
-    /// Family name.
+    /// The family (secret) name.
     pub family: String,
     /// Version id under test: the new version for accept and emit, the old one
     /// for drain and guard.
     pub version: String,
-    /// Its kid.
+    /// Its kid, as state records it.
     pub kid: String,
-    /// Its JOSE algorithm (`RS256`, `ES256`, `HS256`).
+    /// Its algorithm as state records it (`RS256`, `ES256`, `HS256`,
+    /// `password`).
     pub algorithm: String,
     /// The thumbprint of its public key as the store holds it, for key
     /// pairs: a probe that reads a key set checks that the kid carries this key.
     pub thumbprint: Option<String>,
     /// Accept, emit, drain or guard.
     pub phase: ProbePhase,
-    /// Consumer name.
+    /// The consumer whose `verify` block this is.
     pub consumer: String,
     /// The version's material, read from a store of the family, only for a
     /// probe whose [`Probe::needs_material`] is true. Never put it in a result.
@@ -427,9 +431,9 @@ pub trait StateBackend: Send + Sync {
     }
 }
 
-/// The time, from outside.
+/// The time, from outside: the engine reads no wall clock of its own.
 pub trait Clock: Send + Sync {
-    /// Now.
+    /// Now, in UTC.
     fn now(&self) -> Timestamp;
 }
 
@@ -460,8 +464,8 @@ pub struct Providers {
     pub publishers: std::collections::BTreeMap<String, Arc<dyn Publisher>>,
     /// Probes by (consumer name, index of the verify block). Manual gates have none.
     pub probes: std::collections::BTreeMap<(String, usize), Arc<dyn Probe>>,
-    /// The generator.
+    /// Makes the material of every create step.
     pub generator: Arc<dyn Generator>,
-    /// The clock.
+    /// Every time apply stamps in state comes from here.
     pub clock: Arc<dyn Clock>,
 }

@@ -24,7 +24,7 @@ use crate::time::{Duration, Timestamp};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unsafe {family} step {step}: {reason}")]
 pub struct Violation {
-    /// Family.
+    /// The family whose step or action it is.
     pub family: String,
     /// Step id (0 for a runtime check).
     pub step: usize,

@@ -3,10 +3,11 @@
 //! Per version: its phase, fingerprint, when it was created, published,
 //! accepted by each consumer (with the evidence), promoted, retired, disabled
 //! and destroyed. The state has a lineage (fixed at creation) and a serial
-//! (raised on every write); a checksum over the body detects hand edits.
+//! (raised by every save); each family's record carries its own serial and
+//! a checksum that detects hand edits, as does a `rotor state pull` document.
 //! How apply moves a version through its phases (promote, restore, revoke,
-//! destroy) is in `state/transitions.rs`. Past 600 lines by its tests (from
-//! line ~625).
+//! destroy) is in `state/transitions.rs`. The file is long by its field docs
+//! and tests, not its logic.
 
 use crate::plan::GateId;
 use crate::spec::ProbePhase;
@@ -17,7 +18,9 @@ use std::collections::BTreeMap;
 
 mod transitions;
 
-/// The state file format this build writes and reads.
+/// The state format this build writes and reads: kept in each backend's
+/// workspace record and in a `rotor state pull` document. A state of any
+/// other version is refused ([`StateError::FormatVersion`]).
 pub const STATE_FORMAT_VERSION: u32 = 1;
 
 /// Where a version stands.
@@ -47,7 +50,7 @@ impl Phase {
         )
     }
 
-    /// Lowercase name.
+    /// The name the state's JSON uses (`retiring`).
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Pending => "pending",
@@ -75,7 +78,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Lowercase name.
+    /// The name the state's JSON uses (`assumed`).
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Passed => "passed",
@@ -89,11 +92,16 @@ impl Outcome {
 /// One piece of evidence for a gate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// The probe kind (`command`, `manual`, `window`).
+    /// The kinds of the probes that gave it, comma-separated (`command`,
+    /// `http,manual`), or `window` when no probe ran and the cache window
+    /// alone was taken.
     pub probe: String,
-    /// When it was observed.
+    /// When apply recorded it, after the probes answered. Evidence from
+    /// before its phase's term began proves nothing
+    /// ([`crate::safety::evidence_in_term`]).
     pub at: Timestamp,
-    /// What was observed.
+    /// `Failed` only in [`VersionState::last_attempt`]; the per-consumer
+    /// evidence maps hold what opened a gate.
     pub outcome: Outcome,
     /// A short reason: an exit status, who approved. Never material.
     pub detail: String,
@@ -102,9 +110,10 @@ pub struct Evidence {
 /// A manual approval, recorded by `rotor approve`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
-    /// When.
+    /// When `rotor approve` ran. It counts only if not before its gate's
+    /// term began ([`crate::safety::approval_in_term`]).
     pub at: Timestamp,
-    /// Who (user and host as the OS reports them).
+    /// Who approved: `--actor`, else the CI's actor, else `user@host`.
     pub by: String,
 }
 
@@ -113,13 +122,14 @@ pub struct Approval {
 /// `apply --wait` takes it up on its next poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRecord {
-    /// Family name.
+    /// The family; a record for a family or version the state does not
+    /// hold is skipped when merged ([`State::merge_approvals`]).
     pub family: String,
-    /// Version id.
+    /// The version approved.
     pub version: String,
-    /// Gate id (`accept.api_gateway`).
+    /// Gate id as [`crate::plan::GateId`] writes it (`accept.api_gateway`).
     pub gate: String,
-    /// When and by whom.
+    /// When and by whom; the newest approval of a gate wins the merge.
     #[serde(flatten)]
     pub approval: Approval,
 }
@@ -127,11 +137,14 @@ pub struct ApprovalRecord {
 /// One version of a family.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionState {
-    /// Where it stands.
+    /// Where it stands: [`Phase::Pending`] when written (or `Active` when
+    /// adopted as the stores' primary), then moved by the transitions in
+    /// `state/transitions.rs`.
     pub phase: Phase,
-    /// Key id published with it.
+    /// The `kid` it is written and published under: the version id.
     pub kid: String,
-    /// JOSE algorithm.
+    /// As the generator reported it: a JOSE algorithm (`RS256`, `ES256`,
+    /// `HS256`), or `password` for a login.
     pub algorithm: String,
     /// `sha256:` and a prefix of a hash of the public key or material. Never the material.
     pub fingerprint: String,
@@ -145,7 +158,8 @@ pub struct VersionState {
     /// was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordinal: Option<usize>,
-    /// When the material was generated and stored.
+    /// When apply recorded it: after the stores answered the write, or
+    /// when it was found there without a history (adopted).
     pub created_at: Timestamp,
     /// When it last entered its stores' key sets: written, restored, or
     /// found there without a history (adopted). A verifier that reads the
@@ -159,41 +173,48 @@ pub struct VersionState {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub published: BTreeMap<String, Timestamp>,
     /// When rotor found it live in a store without a history (lost state,
-    /// another state file, a store changed by hand). Such a version may be in
+    /// another state, a store changed by hand). Such a version may be in
     /// use: revoking it waits a full overlap from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted_at: Option<Timestamp>,
-    /// Acceptance evidence, by consumer.
+    /// Acceptance evidence, by consumer name; once every verifier has some,
+    /// a pending version becomes [`Phase::Accepted`]. Cleared by a restore.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub accepted: BTreeMap<String, Evidence>,
-    /// When it became the primary.
+    /// When it last became the primary (after the last store served it);
+    /// each promote starts a new term, so emit evidence counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<Timestamp>,
-    /// Emission evidence, by consumer.
+    /// Emission evidence, by consumer name; cleared by every promote.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub emitted: BTreeMap<String, Evidence>,
-    /// When a successor was promoted over it.
+    /// When a successor was promoted over it; cleared if it is promoted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<Timestamp>,
-    /// When the drain window was found complete.
+    /// When a hold step found the overlap (and any drain probes) complete.
+    /// [`crate::safety::drained`] counts it only if it is at least the
+    /// overlap in force after the version went out of use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drained_at: Option<Timestamp>,
-    /// When it was disabled.
+    /// When the last store disabled it; `destroy_after` and the guards'
+    /// settle time count from here. Cleared by a restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_at: Option<Timestamp>,
-    /// When it was destroyed.
+    /// When the last store destroyed its material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destroyed_at: Option<Timestamp>,
     /// Manual approvals, by gate id (`accept.CONSUMER`, `emit.CONSUMER`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub approvals: BTreeMap<String, Approval>,
-    /// The last failed probe attempt per gate, to explain a wait.
+    /// The last probe attempt per gate id, passed or failed: a failed one
+    /// explains a wait, a passed one in the current term spares asking again
+    /// ([`crate::safety::passed_in_term`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_attempt: BTreeMap<String, Evidence>,
-    /// Drain evidence (before this version's revoke), by consumer.
+    /// Drain evidence (before this version's revoke), by consumer name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub drain: BTreeMap<String, Evidence>,
-    /// Guard evidence (after this version's revoke), by consumer.
+    /// Guard evidence (after this version's revoke), by consumer name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub guarded: BTreeMap<String, Evidence>,
     /// What each guard probe measured when the rotation away from this
@@ -205,9 +226,10 @@ pub struct VersionState {
 /// A guard's value measured when a rotation started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Baseline {
-    /// When.
+    /// When apply measured it, in the create step that began the rotation.
     pub at: Timestamp,
-    /// The value; `None` when the measurement failed.
+    /// The value; `None` when the measurement failed (a later create step
+    /// measures again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Measure>,
     /// The value as text, or why there is none.
@@ -298,7 +320,7 @@ impl VersionState {
         }
     }
 
-    // The maps below are keyed by the gate's text, as the state file has
+    // The maps below are keyed by the gate's text, as the state has
     // always written it; these read them by the typed id.
 
     /// The approval of a manual gate, from whichever term it was given in
@@ -327,10 +349,11 @@ pub struct FamilyState {
     /// (another writer got there first). 0 for a family never saved.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub serial: u64,
-    /// The primary version, as last promoted by rotor.
+    /// The primary emitters use, as rotor last promoted it (or adopted it
+    /// as the stores' primary); `None` before the first promote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<String>,
-    /// Versions by id.
+    /// Every version recorded, by version id; destroyed ones stay.
     #[serde(default)]
     pub versions: BTreeMap<String, VersionState>,
 }
@@ -413,7 +436,7 @@ pub struct LeaseHolder {
 /// A lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
-    /// The family.
+    /// The family it covers: a family has at most one lease.
     pub family: String,
     /// Who holds it.
     pub holder: LeaseHolder,
@@ -443,9 +466,9 @@ impl Lease {
 /// person, a state command. Appended, never rewritten; never material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// When.
+    /// When the step ended or the command ran.
     pub at: Timestamp,
-    /// The family.
+    /// The family it concerns; what [`crate::StateBackend::events`] filters on.
     pub family: String,
     /// What: `create v2`, `promote v2`, `approve v2 accept.api`, `state rm`.
     pub what: String,
@@ -461,11 +484,14 @@ pub struct Event {
 /// The whole state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    /// [`STATE_FORMAT_VERSION`].
+    /// [`STATE_FORMAT_VERSION`] when written; [`State::from_json`] refuses
+    /// any other.
     pub format_version: u32,
     /// Fixed when the state is created; a plan or backup from another lineage is refused.
     pub lineage: String,
-    /// Raised on every write.
+    /// Raised by every save of any family, never lowered: a backend loads
+    /// it as its base plus every family's serial. `rotor state push` refuses
+    /// a state older than the one it replaces unless forced.
     pub serial: u64,
     /// Families by name.
     #[serde(default)]
@@ -502,7 +528,7 @@ pub enum StateError {
         "the state of family {family} was saved by another rotor since this one read it (serial {expected} expected, {found} found)"
     )]
     Conflict {
-        /// The family.
+        /// The family whose save was refused.
         family: String,
         /// The serial this writer read.
         expected: u64,
@@ -512,7 +538,7 @@ pub enum StateError {
     /// The family is leased by another process.
     #[error("family {family} is being changed by {holder}")]
     Leased {
-        /// The family.
+        /// The family asked for.
         family: String,
         /// Who holds it, described.
         holder: String,
@@ -538,7 +564,7 @@ impl StateError {
 }
 
 impl State {
-    /// An empty state with a fresh lineage.
+    /// An empty state of `lineage`, at serial 0.
     pub fn new(lineage: String) -> State {
         State {
             format_version: STATE_FORMAT_VERSION,
@@ -557,7 +583,8 @@ impl State {
         format!("sha256:{}", hex(&digest))
     }
 
-    /// Serialises for writing: raises nothing, seals the checksum.
+    /// The document `rotor state pull` prints: pretty JSON with the
+    /// checksum sealed. The serial is not raised.
     pub fn to_json(&self) -> String {
         let mut sealed = self.clone();
         sealed.checksum = self.body_hash();
@@ -566,7 +593,9 @@ impl State {
         text
     }
 
-    /// Reads and checks a state file's text.
+    /// Reads a `rotor state pull` document (or an earlier rotor's
+    /// `state.json`), refusing another format version or a body that does
+    /// not match its checksum.
     pub fn from_json(text: &str) -> Result<State, StateError> {
         let probe: serde_json::Value =
             serde_json::from_str(text).map_err(|e| StateError::Corrupt(e.to_string()))?;

@@ -74,7 +74,7 @@ fn esc(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Inline `code` spans of the Markdown text become <code>.
+/// Inline `code` spans of the Markdown text become `<code>`.
 fn inline(text: &str) -> String {
     let mut out = String::new();
     for (i, part) in esc(text).split('`').enumerate() {

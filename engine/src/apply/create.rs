@@ -20,7 +20,7 @@ impl Ctx<'_> {
         };
         let stores = self.stores();
         // A family another state claimed in a store is not taken over
-        // unless the user says so: two state files on one store would each
+        // unless the user says so: two states on one store would each
         // believe it manages the family.
         let lineage = self.state().lineage;
         for (addr, store) in &stores {
@@ -89,7 +89,7 @@ impl Ctx<'_> {
             }
             // The stores hold it and state has no history of it: an earlier
             // apply stopped before recording it, the state was lost, or
-            // another state file or a person wrote it. Adopt it as possibly
+            // another state or a person wrote it. Adopt it as possibly
             // in use, so that its revoke waits a full overlap from now; the
             // stores' primary counts as promoted now.
             let fingerprint = present[0].1.clone();

@@ -33,20 +33,24 @@ use std::sync::{Arc, Mutex};
 /// What happened to one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepOutcome {
-    /// Ran now.
+    /// Ran now; what it did, for people.
     Done(String),
     /// Its effect was already recorded.
     AlreadyDone,
     /// A gate is not open yet.
     Waiting {
-        /// Which gate.
+        /// What it waits on, for people: a window (`overlap`,
+        /// `consumer.api cache window`), `manual approval accept.api`,
+        /// `command probe emit.issuer`.
         gate: String,
-        /// When a window opens, if it is a window.
+        /// When a window opens, if it is a window; `None` when a probe, an
+        /// approval or another step opens it.
         until: Option<Timestamp>,
         /// Why, for people.
         detail: String,
     },
-    /// A step it runs after is not done.
+    /// Not run: a step it runs after is not done, or an earlier step of
+    /// the family failed.
     Blocked,
     /// It failed; the family stops here.
     Failed {
@@ -68,14 +72,15 @@ impl StepOutcome {
 pub struct FamilyReport {
     /// Family name.
     pub family: String,
-    /// Per step id.
+    /// Every step of the family's plan, in plan order, with its id.
     pub outcomes: Vec<(usize, StepOutcome)>,
 }
 
 /// The result of one apply pass.
 #[derive(Debug, Clone, Default)]
 pub struct ApplyReport {
-    /// Families in plan order.
+    /// The families run, in plan order; a blocked or undeclared family has
+    /// no report.
     pub families: Vec<FamilyReport>,
 }
 
@@ -138,7 +143,8 @@ impl Hook for Silent {
 /// Settings of one apply pass.
 #[derive(Clone)]
 pub struct ApplyOptions {
-    /// Families applied at once.
+    /// How many families run at once (0 counts as 1); a family's own steps
+    /// run one after another.
     pub parallelism: usize,
     /// When the `--wait` run began; probes failing past their `within` from
     /// here fail the family. `None` outside `--wait`: a failing probe waits.
@@ -251,12 +257,12 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
-    /// Appends a step's end to the history. The history is for people: a
-    /// failure to append is not a failure of the step, whose effect is
-    /// already recorded in the family's record.
-    /// Hands the step's history line to the backend; the returned future
-    /// says when it is written. A step does not wait for it (the history is
-    /// not what the checker judges from): the family's pass does, at its end.
+    /// Hands the step's history line to the backend; `None` for a step that
+    /// neither ran nor failed. The returned future says when it is written.
+    /// A step does not wait for it (the history is not what the checker
+    /// judges from): the family's pass does, at its end, and ignores a
+    /// failure to append, since the history is for people and the step's
+    /// effect is already in the family's record.
     fn event(
         &self,
         family: &str,
@@ -367,21 +373,15 @@ enum Done {
 /// its helpers. [`Ctx::run`] turns it into the public [`StepOutcome`].
 enum StepError {
     /// A gate is not open yet: the step, and every step after it, waits.
+    /// The fields are [`StepOutcome::Waiting`]'s.
     Waiting {
-        /// Which gate.
         gate: String,
-        /// When a window opens, if it is a window.
         until: Option<Timestamp>,
-        /// Why, for people.
         detail: String,
     },
-    /// It failed; the family stops here.
-    Failed {
-        /// What went wrong.
-        error: String,
-        /// What to do.
-        hint: String,
-    },
+    /// It failed; the family stops here. The fields are
+    /// [`StepOutcome::Failed`]'s.
+    Failed { error: String, hint: String },
 }
 
 fn failed(error: impl Into<String>, hint: impl Into<String>) -> StepError {

@@ -7,7 +7,8 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The plan format this build writes.
+/// The plan format this build writes; `rotor apply PLANFILE` refuses a saved
+/// plan of any other.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// One action. A small closed set; everything rotor does is one of these.
@@ -16,75 +17,82 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 pub enum Action {
     /// Generate material and write it, non-primary, to every store.
     Create {
-        /// Version id.
+        /// The declared version id; also its `kid`.
         version: String,
         /// How (`rsa 2048`).
         generator: String,
-        /// Store addresses.
+        /// Every store of the family, by address; it is written to each.
         stores: Vec<String>,
         /// The stores already hold it (an interrupted apply): record, do not generate.
         adopt: bool,
     },
     /// Put a revoked (disabled) version back into every key set.
     Restore {
-        /// Version id.
+        /// The revoked version to enable again.
         version: String,
     },
     /// Rewrite a publisher's document with the family's enabled versions.
+    ///
+    /// `add`, `remove` and `kids` are what the planner expects, for people
+    /// and the safety checker: apply publishes the public keys the first
+    /// store holds when the step runs.
     Publish {
-        /// Publisher address.
+        /// Publisher address (`publish.jwks.public`).
         publisher: String,
-        /// Kids added.
+        /// Kids the publisher lacks, or lists with another key than the store's.
         add: Vec<String>,
-        /// Kids removed.
+        /// Kids it lists that the stores no longer hold and no version is
+        /// leaving through.
         remove: Vec<String>,
-        /// Kids after.
+        /// Every kid listed after the rewrite: the store's enabled key set
+        /// and the versions entering now.
         kids: Vec<String>,
     },
     /// Wait for a verifier to accept a version.
     AwaitAccept {
-        /// Version id.
+        /// The version to be accepted.
         version: String,
-        /// Consumer name.
+        /// The verifier, by consumer name.
         consumer: String,
     },
     /// Make a version the primary that emitters use.
     Promote {
-        /// Version id.
+        /// The version to make the primary: the spec's `active`.
         version: String,
-        /// The primary it replaces.
+        /// The primary it replaces, as state records it; `None` for a first promote.
         from: Option<String>,
         /// Going back to an older, still-accepted version.
         rollback: bool,
     },
     /// Wait for an emitter to use the new primary.
     AwaitEmit {
-        /// Version id.
+        /// The new primary.
         version: String,
-        /// Consumer name.
+        /// The emitter, by consumer name.
         consumer: String,
     },
     /// Hold the old versions for the overlap after the successor's promote.
     Hold {
-        /// Versions being drained.
+        /// The versions going out of use, held until they drain.
         retiring: Vec<String>,
         /// The new primary.
         successor: String,
     },
     /// Disable a version: out of every key set, restorable.
     Revoke {
-        /// Version id.
+        /// A version the spec no longer declares.
         version: String,
     },
     /// Destroy a revoked version's material after the grace period.
     Destroy {
-        /// Version id.
+        /// A version revoked by an earlier step, or revoked before and no
+        /// longer declared.
         version: String,
     },
 }
 
 impl Action {
-    /// The version the action is about, if one.
+    /// The version the action is about; `None` for a publish or a hold.
     pub fn version(&self) -> Option<&str> {
         match self {
             Action::Create { version, .. }
@@ -145,7 +153,7 @@ pub enum GateKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GateStatus {
-    /// Satisfied.
+    /// Satisfied when the plan was made.
     Open,
     /// Not yet; a window shows when it opens.
     Pending,
@@ -154,11 +162,12 @@ pub enum GateStatus {
 /// A condition a step waits on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gate {
-    /// Window, probe or manual.
+    /// What opens it.
     pub kind: GateKind,
     /// `accept window`, `command probe`, `manual approval accept.api_gateway`.
     pub name: String,
-    /// Open or pending.
+    /// As of the plan's `made_at`; apply judges each gate again when the
+    /// step runs.
     pub status: GateStatus,
     /// For windows: when it opens (projected when it depends on steps not yet run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,12 +186,12 @@ pub struct Gate {
 pub struct Step {
     /// 1-based, in topological order.
     pub id: usize,
-    /// What.
+    /// What it does; flattened into the step's JSON under `action`.
     #[serde(flatten)]
     pub action: Action,
-    /// Steps that must be done first.
+    /// Ids of the steps in the same family that must be done first.
     pub after: Vec<usize>,
-    /// Conditions.
+    /// What it waits on besides `after`; all must open before it runs.
     pub gates: Vec<Gate>,
     /// Projected earliest start if everything before it ran now and probes passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,11 +203,11 @@ pub struct Step {
 /// One family's plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyPlan {
-    /// Family name.
+    /// The family (secret) name.
     pub family: String,
-    /// The target active version.
+    /// The spec's `active`: the primary the steps lead to.
     pub active: Option<String>,
-    /// The overlap in force.
+    /// The overlap in force, as written (`2h`): the spec's `overlap`, else the floor.
     pub overlap: String,
     /// The floor, and which consumer sets it.
     pub overlap_floor: WindowView,
@@ -217,9 +226,10 @@ pub struct FamilyPlan {
 /// A window for display.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowView {
-    /// `2h`.
+    /// The length as written (`2h`).
     pub length: String,
-    /// Why.
+    /// Why it is this long, for people (`consumer.api caches key sets for
+    /// 10m`, `no consumers`).
     pub set_by: String,
 }
 
@@ -245,7 +255,7 @@ pub struct Summary {
     pub destroy: usize,
     /// Publisher rewrites.
     pub publish: usize,
-    /// Gates to wait on (acceptance, emission, hold).
+    /// Steps that wait: accept, emit and hold.
     pub wait: usize,
     /// When the last time gate could open, if any is in the future.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -263,15 +273,19 @@ fn is_zero(n: &usize) -> bool {
 /// A plan: plain data. Apply executes it and never re-plans silently.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    /// [`PLAN_FORMAT_VERSION`].
+    /// [`PLAN_FORMAT_VERSION`] when made.
     pub format_version: u32,
-    /// When it was made; the base of projected times.
+    /// When it was made: the base of projected times, and the `now` the
+    /// safety checker judges its steps at.
     pub made_at: Timestamp,
-    /// Hash of the spec files it was made from.
+    /// [`Resolved::hash`] of the spec files it was made from; a saved plan
+    /// is stale once the files hash otherwise.
     pub spec_hash: String,
     /// Lineage of the state it was made against (empty for a new state).
     pub lineage: String,
-    /// Serial of the state it was made against.
+    /// The whole state's serial when it was made (0 with no state). Read
+    /// only for a saved plan without `serials` (from before per-family
+    /// serials).
     pub serial: u64,
     /// The serial of each planned family's record (0: none yet): a saved
     /// plan is stale once any of them moved, and only then — an apply on
@@ -280,7 +294,7 @@ pub struct Plan {
     pub serials: BTreeMap<String, u64>,
     /// Families with steps, blocked families, in spec order.
     pub families: Vec<FamilyPlan>,
-    /// Counts.
+    /// Counts of `families`' steps, recounted when the plan is narrowed.
     pub summary: Summary,
 }
 

@@ -1,8 +1,8 @@
 //! The spec: what a team declares in its `.hcl` files, typed and located.
 //!
-//! [`parse`] turns the files of a directory into a [`Spec`] and diagnostics;
-//! [`resolve`] checks references, builds the resource graph and applies the
-//! rules from the field. Every value keeps the [`Span`] it came from, so each
+//! [`parse_files`] turns the files of a directory into a [`Spec`] and
+//! diagnostics; [`load`] also resolves it (references checked, the resource
+//! graph built) and applies the rules from the field. Every value keeps the [`Span`] it came from, so each
 //! later error can point at the line that causes it.
 
 mod parse;
@@ -207,7 +207,8 @@ pub enum Generate {
 }
 
 impl Generate {
-    /// The JOSE algorithm a version of this kind uses.
+    /// The algorithm a version of this kind records: a JOSE one (`RS256`,
+    /// `ES256`, `HS256`), or `password` for a login.
     pub fn algorithm(&self) -> &'static str {
         match self {
             Generate::Rsa { .. } => "RS256",
@@ -322,7 +323,8 @@ pub struct SecretSpec {
     pub owner: Option<String>,
     /// Where material lives (one or more stores).
     pub stores: Vec<Reference>,
-    /// When the next rotation is due after the last one.
+    /// How long after the active version's promote the next rotation is
+    /// due; `None`: never due (flagged by the inventory).
     pub cadence: Option<Located<Duration>>,
     /// When a person should review the family.
     pub review_by: Option<Located<Timestamp>>,
@@ -334,7 +336,8 @@ pub struct SecretSpec {
     pub generate: Option<Located<Generate>>,
     /// Declared versions, in order.
     pub versions: Vec<VersionSpec>,
-    /// The version emitters use.
+    /// The version emitters should use: the planner's target primary.
+    /// `None` only with an error reported (a family with versions must set it).
     pub active: Option<Located<String>>,
     /// Notes on rolling back (for the runbook).
     pub rollback: Option<String>,
@@ -361,7 +364,8 @@ pub struct PublishSpec {
     pub kind: String,
     /// The block's second label.
     pub name: String,
-    /// The family it publishes.
+    /// The family it publishes; `None` only with an error reported (the
+    /// attribute is required).
     pub secret: Option<Reference>,
     /// Other settings (`path`, …), read by the publisher provider.
     pub settings: Settings,
@@ -395,7 +399,7 @@ pub enum ProbePhase {
 }
 
 impl ProbePhase {
-    /// `accept` or `emit`.
+    /// The name the spec's `on` list, gate ids and the state use (`drain`).
     pub fn as_str(self) -> &'static str {
         match self {
             ProbePhase::Accept => "accept",
@@ -422,7 +426,8 @@ impl ProbePhase {
 /// A `verify "KIND" {}` block inside a consumer.
 #[derive(Debug, Clone)]
 pub struct VerifySpec {
-    /// `command`, `manual`, later `http`, `prometheus`, …
+    /// [`VerifySpec::MANUAL`], answered by the engine, or a kind a provider
+    /// registers (`command`, `http`, `prometheus`, …).
     pub kind: String,
     /// Which phases it proves; empty means accept and emit, for every role the
     /// consumer has. Drain and guard are only ever named.
@@ -431,7 +436,9 @@ pub struct VerifySpec {
     /// when the block does not set it. A probe kind that cannot serve one of
     /// the phases refuses it here, not at the block.
     pub on_span: Option<Span>,
-    /// How long a `--wait` keeps retrying before the gate fails.
+    /// How long a `--wait` keeps retrying a failing probe before the gate
+    /// fails, from when the gate came due (or the run started, if later);
+    /// 10m when not set.
     pub within: Duration,
     /// Kind-specific settings (`command`, `timeout`, …), read by the probe provider.
     pub settings: Settings,
@@ -461,7 +468,8 @@ impl VerifySpec {
 /// A `consumer "NAME"` block.
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
-    /// The consumer name.
+    /// Unique among consumers: the key of its evidence in state and part of
+    /// its gate ids (`accept.NAME`).
     pub name: String,
     /// Families it validates (a verifier).
     pub accepts: Vec<Reference>,
@@ -486,7 +494,8 @@ pub struct ConsumerSpec {
     pub hold_until: Option<Located<Timestamp>>,
     /// Why: required with `hold_until`.
     pub hold_reason: Option<Located<String>>,
-    /// Probes.
+    /// Its `verify` blocks in the order written; a block's place here is its
+    /// gate id's `#N` and its key in [`crate::Providers::probes`].
     pub verify: Vec<VerifySpec>,
     /// The block header.
     pub span: Span,
@@ -568,9 +577,9 @@ pub struct Resolved {
     pub graph: ResourceGraph,
     /// A hash of every file's bytes, to tell when a saved plan's spec changed.
     pub hash: String,
-    /// Family index by secret name.
+    /// Index into `families` and `spec.secrets`, by family name.
     pub family_index: std::collections::HashMap<String, usize>,
-    /// Consumer index by name.
+    /// Index into `spec.consumers`, by consumer name.
     pub consumer_index: std::collections::HashMap<String, usize>,
 }
 

@@ -153,7 +153,7 @@ impl KeySet {
     }
 
     /// Verifies a compact JWT at `now` (seconds since the epoch), allowing
-    /// [`LEEWAY_SECS`] past `exp`. Returns the token's `kid` with the
+    /// `LEEWAY_SECS` (2 s) past `exp`. Returns the token's `kid` with the
     /// verdict; the kid is empty for malformed tokens.
     ///
     /// jsonwebtoken checks the header and the signature; `exp` is compared

@@ -1,9 +1,11 @@
 //! The embedded default: `.rotor/state.db`, a SQLite database in WAL mode.
 //!
-//! - **One row per family.** A step saves its family's record alone, in one
-//!   transaction that also checks the record's serial (another writer got
-//!   there first: refused) and the family's lease (broken: refused). A
-//!   step costs the same at 10 or 10,000 families.
+//! - **One row per family.** A step saves its family's record alone, checked
+//!   against the record's serial (another writer got there first: refused)
+//!   and the family's lease (broken: refused). An apply's saves go to one
+//!   committer thread, which commits those waiting at once in one
+//!   transaction, each in a savepoint of its own: one disk flush for many
+//!   families. A step costs the same at 10 or 10,000 families.
 //! - **Crash-safe.** Every commit is durable before it returns
 //!   (`synchronous = FULL`); a process killed mid-transaction leaves the
 //!   previous commit.
