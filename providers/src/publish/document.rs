@@ -97,6 +97,42 @@ pub(crate) mod tests {
         assert_eq!(parse(&render(&[])).unwrap(), vec![]);
     }
 
+    /// The published bytes, pinned: members in lexicographic order (the
+    /// order rotor has always written them in), pretty, two-space indent.
+    #[test]
+    fn renders_the_same_bytes_as_ever() {
+        let mut rsa = key("r");
+        rsa.algorithm = "RS256".into();
+        rsa.jwk = match serde_json::json!({"kty": "RSA", "n": "nn", "e": "AQAB"}) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let expected = r#"{
+  "keys": [
+    {
+      "alg": "ES256",
+      "crv": "P-256",
+      "kid": "a",
+      "kty": "EC",
+      "use": "sig",
+      "x": "xx",
+      "y": "yy"
+    },
+    {
+      "alg": "RS256",
+      "e": "AQAB",
+      "kid": "r",
+      "kty": "RSA",
+      "n": "nn",
+      "use": "sig"
+    }
+  ]
+}
+"#;
+        assert_eq!(render(&[rsa, key("a")]), expected);
+        assert_eq!(render(&[]), "{\n  \"keys\": []\n}\n");
+    }
+
     #[test]
     fn says_why_a_text_is_not_a_jwks() {
         for (text, why) in [

@@ -930,4 +930,28 @@ mod tests {
         let err = FileStore::from_spec(&spec, Path::new("/spec")).unwrap_err();
         assert_eq!(err.span, span(9));
     }
+
+    /// A version's metadata, byte for byte: the `jwk` members in
+    /// lexicographic order, as rotor has always written them.
+    #[test]
+    fn metadata_keeps_its_bytes() {
+        let text = r#"{
+  "id": "2026-08",
+  "kid": "2026-08",
+  "alg": "ES256",
+  "fingerprint": "sha256:0123456789abcdef",
+  "file": "versions/2026-08.pem",
+  "jwk": {
+    "crv": "P-256",
+    "kty": "EC",
+    "x": "xx",
+    "y": "yy"
+  },
+  "created": "2026-08-01T00:00:00Z",
+  "enabled": true,
+  "destroyed": false
+}"#;
+        let meta: Metadata = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&meta).unwrap(), text);
+    }
 }
