@@ -80,9 +80,8 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{SecretValue, Timestamp};
+use rotor_engine::{Jwk, SecretValue, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -111,7 +110,7 @@ struct Metadata {
     fingerprint: String,
     file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jwk: Option<Map<String, serde_json::Value>>,
+    jwk: Option<Jwk>,
     created: Timestamp,
     enabled: bool,
     #[serde(default)]
@@ -475,7 +474,7 @@ impl Store for FileStore {
                 .into_iter()
                 .filter(|m| !m.destroyed)
                 .map(|m| LiveVersion {
-                    thumbprint: m.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
+                    thumbprint: m.jwk.as_ref().map(Jwk::thumbprint),
                     id: m.id,
                     fingerprint: m.fingerprint,
                     enabled: m.enabled,
