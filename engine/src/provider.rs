@@ -5,6 +5,7 @@
 //! and `rotor_engine::testing` (tests and the `testing` feature only) has
 //! in-memory fakes for unit and property tests.
 
+use crate::jwk::Jwk;
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
 use crate::state::{ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, State, StateError};
@@ -57,7 +58,7 @@ pub struct LiveVersion {
     pub fingerprint: String,
     /// Whether it is in the family's key set (not disabled).
     pub enabled: bool,
-    /// The RFC 7638 thumbprint of its public key ([`crate::jwk::thumbprint`]),
+    /// The RFC 7638 thumbprint of its public key ([`Jwk::thumbprint`]),
     /// for key pairs; `None` for random secrets and stores without public keys.
     pub thumbprint: Option<String>,
 }
@@ -80,8 +81,8 @@ pub struct PublicKey {
     pub kid: String,
     /// JOSE algorithm (`RS256`, `ES256`).
     pub algorithm: String,
-    /// The JWK members describing the key (`kty`, `n`, `e` or `crv`, `x`, `y`).
-    pub jwk: serde_json::Map<String, serde_json::Value>,
+    /// The key (`kty`, `n`, `e` or `crv`, `x`, `y`).
+    pub jwk: Jwk,
 }
 
 /// Newly generated material, straight from a generator to the stores.
@@ -92,8 +93,8 @@ pub struct Generated {
     /// A JOSE algorithm (`RS256`, `ES256`, `HS256`), or `password` for a
     /// login; recorded in state as [`crate::state::VersionState::algorithm`].
     pub algorithm: String,
-    /// The public JWK members, for asymmetric keys.
-    pub public_jwk: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The public key, for asymmetric keys.
+    pub public_jwk: Option<Jwk>,
     /// `sha256:…` of the public key (asymmetric) or a hash prefix of the material (random).
     pub fingerprint: String,
 }
@@ -197,7 +198,7 @@ impl ListedKey {
     pub fn of(key: &PublicKey) -> ListedKey {
         ListedKey {
             kid: key.kid.clone(),
-            thumbprint: crate::jwk::thumbprint(&key.jwk),
+            thumbprint: key.jwk.thumbprint(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! clock's time, so a test can check the promise from the outside, without
 //! trusting the engine's own state.
 
+use crate::jwk::Jwk;
 use crate::provider::*;
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
@@ -89,7 +90,7 @@ struct FakeVersion {
     /// next operation repairs it (as the file store's metadata and
     /// `keyset.json` can be).
     listed: bool,
-    public: Option<serde_json::Map<String, serde_json::Value>>,
+    public: Option<Jwk>,
     algorithm: String,
 }
 
@@ -222,7 +223,7 @@ impl Store for FakeStore {
                     id: id.clone(),
                     fingerprint: v.fingerprint.clone(),
                     enabled: v.enabled,
-                    thumbprint: v.public.as_ref().map(crate::jwk::thumbprint),
+                    thumbprint: v.public.as_ref().map(Jwk::thumbprint),
                 })
                 .collect(),
             primary: f.primary.clone(),
@@ -241,10 +242,10 @@ impl Store for FakeStore {
             ));
         }
         if let Some(jwk) = &version.generated.public_jwk {
-            self.keys.lock().unwrap().insert(
-                (family.into(), version.id.into()),
-                crate::jwk::thumbprint(jwk),
-            );
+            self.keys
+                .lock()
+                .unwrap()
+                .insert((family.into(), version.id.into()), jwk.thumbprint());
         }
         f.versions.insert(
             version.id.into(),
@@ -557,9 +558,12 @@ impl Generator for FakeGenerator {
     fn generate(&self, how: &Generate, ordinal: usize) -> Result<Generated, ProviderError> {
         self.1.lock().unwrap().push(ordinal);
         let n = self.0.fetch_add(1, Ordering::SeqCst);
-        let mut jwk = serde_json::Map::new();
-        jwk.insert("kty".into(), "oct-fake".into());
-        jwk.insert("n".into(), n.into());
+        // A key per version, unlike any other: what a thumbprint tells apart.
+        let jwk = Jwk::Ec {
+            crv: "P-256".into(),
+            x: format!("fake-x-{n}"),
+            y: format!("fake-y-{n}"),
+        };
         Ok(Generated {
             material: SecretValue::new(format!("fake-material-{n}").into_bytes()),
             algorithm: how.algorithm().into(),

@@ -16,11 +16,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use rotor_engine::SecretValue;
 use rotor_engine::provider::{ErrorKind, Generated, Generator, ProviderError};
 use rotor_engine::spec::{Curve, Encoding, Generate};
 use rotor_engine::state::hex;
-use serde_json::{Map, Value};
+use rotor_engine::{Jwk, SecretValue};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -57,8 +56,8 @@ pub(crate) fn fingerprint(bytes: &[u8]) -> String {
     format!("sha256:{}", &hex(&digest)[..16])
 }
 
-fn b64url(bytes: &[u8]) -> Value {
-    Value::String(URL_SAFE_NO_PAD.encode(bytes))
+fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn rsa_key(bits: u32) -> Result<Generated, ProviderError> {
@@ -82,10 +81,10 @@ fn rsa_generated(key: &rsa::PrivateKey) -> Result<Generated, ProviderError> {
     let spki = public
         .to_public_key_der()
         .map_err(|e| invalid(format!("could not encode the RSA public key: {e}")))?;
-    let mut jwk = Map::new();
-    jwk.insert("kty".into(), "RSA".into());
-    jwk.insert("n".into(), b64url(&public.n_bytes()));
-    jwk.insert("e".into(), b64url(&public.e_bytes()));
+    let jwk = Jwk::Rsa {
+        n: b64url(&public.n_bytes()),
+        e: b64url(&public.e_bytes()),
+    };
     Ok(Generated {
         material: SecretValue::new(pem.as_bytes().to_vec()),
         algorithm: "RS256".into(),
@@ -118,11 +117,11 @@ fn ec_generated(secret: &p256::SecretKey) -> Result<Generated, ProviderError> {
     let (Some(x), Some(y)) = (point.x(), point.y()) else {
         return Err(invalid("the EC public key is the identity point".into()));
     };
-    let mut jwk = Map::new();
-    jwk.insert("kty".into(), "EC".into());
-    jwk.insert("crv".into(), "P-256".into());
-    jwk.insert("x".into(), b64url(x));
-    jwk.insert("y".into(), b64url(y));
+    let jwk = Jwk::Ec {
+        crv: "P-256".into(),
+        x: b64url(x),
+        y: b64url(y),
+    };
     Ok(Generated {
         material: SecretValue::new(pem.as_bytes().to_vec()),
         algorithm: "ES256".into(),
@@ -217,9 +216,10 @@ fn login(usernames: &[String], length: u32, ordinal: usize) -> Result<Generated,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn decoded_len(jwk: &Map<String, Value>, member: &str) -> usize {
-        let text = jwk[member].as_str().unwrap();
+    fn decoded_len(jwk: &Jwk, member: &str) -> usize {
+        let text = jwk.member(member).unwrap();
         assert!(!text.contains('='), "{member} is padded");
         URL_SAFE_NO_PAD.decode(text).unwrap().len()
     }
@@ -244,10 +244,10 @@ mod tests {
         );
         assert_eq!(a.algorithm, "RS256");
         let jwk = a.public_jwk.as_ref().unwrap();
-        assert_eq!(jwk["kty"], "RSA");
+        assert_eq!(jwk.member("kty"), Some("RSA"));
         assert_eq!(decoded_len(jwk, "n"), 256);
         assert_eq!(
-            URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap(),
+            URL_SAFE_NO_PAD.decode(jwk.member("e").unwrap()).unwrap(),
             [1, 0, 1]
         );
         assert!(a.fingerprint.starts_with("sha256:") && a.fingerprint.len() == 7 + 16);
@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(a.algorithm, "ES256");
         let jwk = a.public_jwk.as_ref().unwrap();
         assert_eq!(
-            (jwk["kty"].as_str(), jwk["crv"].as_str()),
+            (jwk.member("kty"), jwk.member("crv")),
             (Some("EC"), Some("P-256"))
         );
         assert_eq!(decoded_len(jwk, "x"), 32);

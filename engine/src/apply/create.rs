@@ -4,6 +4,7 @@
 
 use super::{Ctx, Done, RESUME, StepError, failed};
 use crate::Store;
+use crate::jwk::Jwk;
 use crate::provider::{ErrorKind, Generated, NewVersion};
 use crate::spec::Generate;
 use crate::state::{Phase, VersionState};
@@ -166,7 +167,7 @@ impl Ctx<'_> {
         let now = self.now();
         let fingerprint = generated.fingerprint.clone();
         let algorithm = generated.algorithm.clone();
-        let thumbprint = generated.public_jwk.as_ref().map(crate::jwk::thumbprint);
+        let thumbprint = generated.public_jwk.as_ref().map(Jwk::thumbprint);
         drop(generated);
         let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
         v.ordinal = Some(ordinal);

@@ -235,11 +235,11 @@ mod tests {
     use crate::probe::net::tests::request;
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-    use rotor_engine::SecretValue;
     use rotor_engine::provider::{Generated, Generator as _};
     use rotor_engine::spec::{Generate, Located, ProbePhase, Value};
+    use rotor_engine::{Jwk, SecretValue};
     use rotor_testserver::{Request, Response, Server};
-    use serde_json::{Map, Value as Json};
+    use serde_json::Value as Json;
     use std::sync::{Arc, Mutex};
 
     fn spec(settings: &[(&str, Value)]) -> VerifySpec {
@@ -297,7 +297,7 @@ mod tests {
     /// Verifies a compact JWS against a public JWK as a relying party would,
     /// with jsonwebtoken (not the probe's own crypto): the signature, the
     /// kid, the expiry. Returns the claims.
-    fn verify_jwt(token: &str, kid: &str, jwk: &Map<String, Json>) -> Result<Json, String> {
+    fn verify_jwt(token: &str, kid: &str, jwk: &Jwk) -> Result<Json, String> {
         use jsonwebtoken::{Algorithm, DecodingKey, Validation};
         let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
         if header.kid.as_deref() != Some(kid) || header.typ.as_deref() != Some("JWT") {
@@ -307,7 +307,8 @@ mod tests {
             return Err(format!("alg {:?}", header.alg));
         }
         let jwk: jsonwebtoken::jwk::Jwk =
-            serde_json::from_value(Json::Object(jwk.clone())).map_err(|e| e.to_string())?;
+            serde_json::from_value(serde_json::to_value(jwk).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
         // The claims are checked below, as they were before a library did the signature.
         let mut validation = Validation::new(header.alg);
@@ -334,7 +335,7 @@ mod tests {
     /// A server that accepts a bearer JWT for `kid` signed by `jwk`'s key,
     /// answering 200 `ok` with the claims, and 401 otherwise. It keeps the
     /// last Authorization header it saw.
-    async fn jwt_server(kid: &str, jwk: Map<String, Json>) -> (Server, Arc<Mutex<String>>) {
+    async fn jwt_server(kid: &str, jwk: Jwk) -> (Server, Arc<Mutex<String>>) {
         let seen = Arc::new(Mutex::new(String::new()));
         let kept = seen.clone();
         let kid = kid.to_string();

@@ -110,7 +110,10 @@ impl JwksProbe {
             .filter_map(|k| {
                 let kid = k.get("kid").and_then(|kid| kid.as_str())?;
                 let member = k.as_object()?;
-                Some((kid.to_string(), rotor_engine::jwk::thumbprint(member)))
+                Some((
+                    kid.to_string(),
+                    rotor_engine::jwk::thumbprint_of_listed(member),
+                ))
             })
             .collect();
         Ok((keys.len(), kids))
@@ -285,7 +288,9 @@ mod tests {
         let probe = probe(&srv.url("/jwks"));
         let listed = serde_json::json!({"kid": "kid-2026-11", "kty": "RSA"});
         let mut req = request(ProbePhase::Accept);
-        req.thumbprint = Some(rotor_engine::jwk::thumbprint(listed.as_object().unwrap()));
+        req.thumbprint = Some(rotor_engine::jwk::thumbprint_of_listed(
+            listed.as_object().unwrap(),
+        ));
         let ok = probe.check(&req).await;
         assert!(ok.passed, "{}", ok.detail);
         req.thumbprint = Some("sha256:0123456789abcdef".into());

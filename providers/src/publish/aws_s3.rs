@@ -621,10 +621,7 @@ mod tests {
         let listed = jwks.read_keys().await.unwrap().unwrap();
         let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, ["a", "b"]);
-        assert_eq!(
-            listed[0].thumbprint,
-            rotor_engine::jwk::thumbprint(&key("z").jwk)
-        );
+        assert_eq!(listed[0].thumbprint, key("z").jwk.thumbprint());
 
         // The object: the same document as the file publisher writes, with
         // the headers the spec asks for.

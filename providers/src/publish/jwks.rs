@@ -110,10 +110,7 @@ mod tests {
         let kids: Vec<&str> = listed.iter().map(|k| k.kid.as_str()).collect();
         assert_eq!(kids, ["a", "b"]);
         // Listed by key: the thumbprint is the key's, whatever its kid.
-        assert_eq!(
-            listed[0].thumbprint,
-            rotor_engine::jwk::thumbprint(&key("z").jwk)
-        );
+        assert_eq!(listed[0].thumbprint, key("z").jwk.thumbprint());
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o644

@@ -140,13 +140,12 @@ use crate::config::{ConfigError, Settings};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
-use rotor_engine::SecretValue;
 use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
+use rotor_engine::{Jwk, SecretValue};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::time::Duration;
@@ -194,7 +193,7 @@ struct Envelope {
     alg: String,
     fingerprint: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jwk: Option<Map<String, Value>>,
+    jwk: Option<Jwk>,
     /// The material. `read` and `public_keys` receive it too (Secrets Manager
     /// keeps no per-version metadata besides labels) and drop it at once; only
     /// `read_material` hands it on, inside a `SecretValue`.
@@ -880,7 +879,7 @@ impl Store for AwsSecretsManagerStore {
                 let envelope = self.envelope(family, id, &v.version_id).await?;
                 Ok::<_, ProviderError>(LiveVersion {
                     id: id.to_string(),
-                    thumbprint: envelope.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
+                    thumbprint: envelope.jwk.as_ref().map(Jwk::thumbprint),
                     fingerprint: envelope.fingerprint,
                     enabled,
                 })
@@ -1401,7 +1400,7 @@ mod tests {
         assert_eq!(keys.len(), 1, "{keys:?}");
         assert_eq!((keys[0].version.as_str(), keys[0].kid.as_str()), ("a", "a"));
         assert_eq!(keys[0].algorithm, "ES256");
-        assert_eq!(keys[0].jwk["crv"], "P-256");
+        assert_eq!(keys[0].jwk.member("crv"), Some("P-256"));
         // A second pending rotor version takes AWSPENDING over.
         let labels = store.labels("k").await.unwrap();
         assert_eq!(

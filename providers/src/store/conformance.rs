@@ -355,7 +355,7 @@ pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
         .collect();
     assert_eq!(listed, [("a", "a", "ES256"), ("b", "b", "ES256")]);
     for (key, generated) in keys.iter().zip([&k1, &k2]) {
-        assert_eq!(key.jwk["crv"], "P-256");
+        assert_eq!(key.jwk.member("crv"), Some("P-256"));
         assert_eq!(Some(&key.jwk), generated.public_jwk.as_ref());
     }
     let live = s.read(f).await.unwrap();
@@ -364,7 +364,7 @@ pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
         .iter()
         .map(|v| (v.id.as_str(), v.thumbprint.clone()))
         .collect();
-    let of = |g: &Generated| g.public_jwk.as_ref().map(rotor_engine::jwk::thumbprint);
+    let of = |g: &Generated| g.public_jwk.as_ref().map(rotor_engine::Jwk::thumbprint);
     assert_eq!(thumbprints, [("a", of(&k1)), ("b", of(&k2)), ("c", None)]);
 
     // A disabled key pair leaves the set; enabled again, it is back.

@@ -80,9 +80,8 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{SecretValue, Timestamp};
+use rotor_engine::{Jwk, SecretValue, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::Map;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -111,7 +110,7 @@ struct Metadata {
     fingerprint: String,
     file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jwk: Option<Map<String, serde_json::Value>>,
+    jwk: Option<Jwk>,
     created: Timestamp,
     enabled: bool,
     #[serde(default)]
@@ -475,7 +474,7 @@ impl Store for FileStore {
                 .into_iter()
                 .filter(|m| !m.destroyed)
                 .map(|m| LiveVersion {
-                    thumbprint: m.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
+                    thumbprint: m.jwk.as_ref().map(Jwk::thumbprint),
                     id: m.id,
                     fingerprint: m.fingerprint,
                     enabled: m.enabled,
@@ -929,5 +928,29 @@ mod tests {
         spec.settings.insert("mode".into(), string("x", 9));
         let err = FileStore::from_spec(&spec, Path::new("/spec")).unwrap_err();
         assert_eq!(err.span, span(9));
+    }
+
+    /// A version's metadata, byte for byte: the `jwk` members in
+    /// lexicographic order, as rotor has always written them.
+    #[test]
+    fn metadata_keeps_its_bytes() {
+        let text = r#"{
+  "id": "2026-08",
+  "kid": "2026-08",
+  "alg": "ES256",
+  "fingerprint": "sha256:0123456789abcdef",
+  "file": "versions/2026-08.pem",
+  "jwk": {
+    "crv": "P-256",
+    "kty": "EC",
+    "x": "xx",
+    "y": "yy"
+  },
+  "created": "2026-08-01T00:00:00Z",
+  "enabled": true,
+  "destroyed": false
+}"#;
+        let meta: Metadata = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string_pretty(&meta).unwrap(), text);
     }
 }

@@ -93,11 +93,11 @@
 use crate::config::{ConfigError, Settings};
 use crate::net;
 use async_trait::async_trait;
-use rotor_engine::SecretValue;
 use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
+use rotor_engine::{Jwk, SecretValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -174,7 +174,7 @@ struct DocVersion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     material: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    jwk: Option<Map<String, Value>>,
+    jwk: Option<Jwk>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     destroyed: bool,
     /// `read` no longer lists the version. Written with the tombstone; a
@@ -759,7 +759,7 @@ impl Store for VaultStore {
                 .filter(|(_, v)| !(v.destroyed && v.purged))
                 .map(|(id, v)| LiveVersion {
                     id,
-                    thumbprint: v.jwk.as_ref().map(rotor_engine::jwk::thumbprint),
+                    thumbprint: v.jwk.as_ref().map(Jwk::thumbprint),
                     fingerprint: v.fingerprint,
                     enabled: v.enabled && !v.destroyed,
                 })
@@ -968,13 +968,17 @@ mod tests {
                    "enabled": false, "destroyed": true, "kv_version": 1 },
             "b": { "kid": "b", "alg": "ES256", "fingerprint": "sha256:bb",
                    "enabled": true, "material": "canary-material",
-                   "jwk": { "kty": "EC", "crv": "P-256" }, "kv_version": 2 }
+                   "jwk": { "kty": "EC", "crv": "P-256", "x": "xx", "y": "yy" },
+                   "kv_version": 2 }
           }
         }"#;
         let doc: Document = serde_json::from_str(text).unwrap();
         assert_eq!(doc.primary.as_deref(), Some("b"));
         assert!(doc.versions["a"].destroyed && doc.versions["a"].material.is_none());
-        assert_eq!(doc.versions["b"].jwk.as_ref().unwrap()["crv"], "P-256");
+        assert_eq!(
+            doc.versions["b"].jwk.as_ref().unwrap().member("crv"),
+            Some("P-256")
+        );
         let back = serde_json::to_value(&doc).unwrap();
         assert!(back["versions"]["a"].get("material").is_none());
         assert!(back["versions"]["a"].get("jwk").is_none());
