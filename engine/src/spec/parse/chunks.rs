@@ -96,20 +96,13 @@ mod tests {
         )
     }
 
+    /// How the text is cut is rotor-hcl's to test (`split_top_level`); here:
+    /// a spec parsed in pieces gives the same consumers, with the same
+    /// spans, as one whole parse.
     #[test]
     fn cutting_between_top_level_blocks_keeps_every_block_whole() {
         let text: String = (0..400).map(block).collect();
-        let chunks = split_top_level(&text, 4096).expect("scans");
-        assert!(chunks.len() > 2, "{} chunks", chunks.len());
-        assert_eq!(chunks.first().unwrap().start, 0);
-        assert_eq!(chunks.last().unwrap().end, text.len());
-        for w in chunks.windows(2) {
-            assert_eq!(w[0].end, w[1].start);
-        }
-        for c in &chunks {
-            hcl_edit::parser::parse_body(&text[c.clone()]).expect("each piece parses");
-        }
-        // The pieces give the same consumers, with the same spans, as one whole parse.
+        assert!(split_top_level(&text, 4096).expect("scans").len() > 2);
         let env = |_: &str| None;
         let (cut, _) = parse_file(0, &text, &env).unwrap();
         let body = hcl_edit::parser::parse_body(&text).unwrap();
