@@ -274,7 +274,20 @@ pub fn unlock(ws: &Workspace, family: &str, force: bool) -> Result<u8, Reported>
 pub fn init(ws: &Workspace, print_sql: bool) -> Result<u8, Reported> {
     if print_sql {
         let schema = ws.state_schema()?;
+        #[cfg(feature = "postgres")]
         print!("{}", rotor_providers::state::schema_sql(&schema));
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = schema;
+            render::error(
+                "this build of rotor has no PostgreSQL state backend; rebuild with --features postgres",
+                Some(
+                    "the `postgres` cargo feature is on by default: `cargo install --path cli` includes it",
+                ),
+            );
+            return Err(Reported);
+        }
+        #[cfg(feature = "postgres")]
         return Ok(OK);
     }
     let backend = ws.backend(None)?;

@@ -164,6 +164,7 @@ impl Leases {
     }
 
     /// This value's lease token, once it took a lease.
+    #[cfg(feature = "postgres")]
     pub(crate) fn token(&self) -> Option<String> {
         self.inner.lock().expect("lease lock").token.clone()
     }

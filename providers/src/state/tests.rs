@@ -45,6 +45,15 @@ enum Fixture {
 }
 
 impl Fixture {
+    /// The directory of a SQLite fixture (tests of the embedded backend only).
+    fn sqlite_dir(&self) -> &std::path::Path {
+        match self {
+            Fixture::Sqlite(dir) => dir.path(),
+            #[cfg(feature = "postgres")]
+            Fixture::Pg(_) => panic!("a SQLite fixture was expected"),
+        }
+    }
+
     fn sqlite() -> Fixture {
         Fixture::Sqlite(tempfile::tempdir().unwrap())
     }
@@ -485,10 +494,8 @@ fn sqlite_refuses_a_record_edited_outside_rotor() {
     let fx = Fixture::sqlite();
     let b = fx.open();
     b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    let Fixture::Sqlite(dir) = &fx else {
-        unreachable!()
-    };
-    let conn = rusqlite::Connection::open(dir.path().join(".rotor/state.db")).unwrap();
+    let dir = fx.sqlite_dir();
+    let conn = rusqlite::Connection::open(dir.join(".rotor/state.db")).unwrap();
     conn.execute(
         "UPDATE families SET record = replace(record, 'pending', 'destroyed')",
         [],
@@ -504,21 +511,13 @@ fn sqlite_refuses_a_record_edited_outside_rotor() {
 fn sqlite_files_are_private_and_read_only_commands_create_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let fx = Fixture::sqlite();
-    let Fixture::Sqlite(dir) = &fx else {
-        unreachable!()
-    };
+    let dir = fx.sqlite_dir();
     let b = fx.open();
     assert_eq!(b.load().unwrap(), None);
     assert!(b.leases().unwrap().is_empty());
-    assert!(!dir.path().join(".rotor").exists());
+    assert!(!dir.join(".rotor").exists());
     b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    let mode = |p: &str| {
-        std::fs::metadata(dir.path().join(p))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
-    };
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(".rotor"), 0o700);
     assert_eq!(mode(".rotor/state.db"), 0o600);
     assert_eq!(mode(".rotor/state.db-wal"), 0o600);
@@ -527,10 +526,8 @@ fn sqlite_files_are_private_and_read_only_commands_create_nothing() {
 #[test]
 fn sqlite_imports_a_state_json_of_an_earlier_rotor() {
     let fx = Fixture::sqlite();
-    let Fixture::Sqlite(dir) = &fx else {
-        unreachable!()
-    };
-    let rotor = dir.path().join(".rotor");
+    let dir = fx.sqlite_dir();
+    let rotor = dir.join(".rotor");
     std::fs::create_dir_all(&rotor).unwrap();
     let mut old = State::new("lin-old".into());
     old.serial = 12;
