@@ -13,6 +13,14 @@ const FUTURE_SLACK_SECONDS: i64 = 60;
 /// An error already explained to the user on stderr.
 pub struct Reported;
 
+/// Why [`Workspace::lease_or_busy`] took no lease (already reported).
+pub enum LeaseRefused {
+    /// Another process holds a lease on one of the families.
+    Busy,
+    /// Anything else: the backend could not be reached, say.
+    Failed,
+}
+
 pub struct Workspace {
     pub dir: PathBuf,
     /// `--state`, when given.
@@ -148,14 +156,26 @@ impl Workspace {
     pub fn load_spec(
         &self,
     ) -> Result<(Option<Resolved>, Diagnostics, rotor_engine::SourceMap), Reported> {
-        let files = self.read_files()?;
-        let env = |name: &str| std::env::var(name).ok();
-        Ok(spec::load(files, &env))
+        self.load_spec_with(&|name: &str| std::env::var(name).ok())
+    }
+
+    fn load_spec_with(
+        &self,
+        env: &spec::EnvLookup<'_>,
+    ) -> Result<(Option<Resolved>, Diagnostics, rotor_engine::SourceMap), Reported> {
+        Ok(spec::load(self.read_files()?, env))
     }
 
     /// The spec, with diagnostics rendered; `Reported` when it has errors.
     pub fn resolved(&self) -> Result<Resolved, Reported> {
-        let (resolved, diags, sources) = self.load_spec()?;
+        self.rendered(self.load_spec()?)
+    }
+
+    /// A loaded spec with its diagnostics rendered; `Reported` when it has errors.
+    fn rendered(
+        &self,
+        (resolved, diags, sources): (Option<Resolved>, Diagnostics, rotor_engine::SourceMap),
+    ) -> Result<Resolved, Reported> {
         render::diagnostics::human(&diags, &sources);
         let resolved = resolved.ok_or(Reported)?;
         self.warn_unignored(&resolved);
@@ -168,12 +188,9 @@ impl Workspace {
     /// the command never uses, so an approver needs no store credentials.
     pub fn resolved_for_state(&self) -> Result<Resolved, Reported> {
         const UNSET: &str = "\u{0}rotor-unset:";
-        let files = self.read_files()?;
         let env =
             |name: &str| Some(std::env::var(name).unwrap_or_else(|_| format!("{UNSET}{name}")));
-        let (resolved, diags, sources) = spec::load(files, &env);
-        render::diagnostics::human(&diags, &sources);
-        let resolved = resolved.ok_or(Reported)?;
+        let resolved = self.rendered(self.load_spec_with(&env)?)?;
         if let Some(block) = &resolved.spec.state {
             let unset: Vec<Diagnostic> = (&block.settings)
                 .into_iter()
@@ -192,7 +209,7 @@ impl Workspace {
                 })
                 .collect();
             if !unset.is_empty() {
-                render::diagnostics::human(&Diagnostics(unset), &sources);
+                render::diagnostics::human(&Diagnostics(unset), &resolved.spec.sources);
                 return Err(Reported);
             }
         }
@@ -265,20 +282,23 @@ impl Workspace {
     }
 
     /// [`Workspace::lease`], telling a family leased by another process
-    /// (`Err(true)`, reported) from any other failure (`Err(false)`, reported).
+    /// from any other failure; either is reported.
     pub fn lease_or_busy(
         &self,
         backend: &dyn StateBackend,
         families: &[String],
         command: &str,
-    ) -> Result<(), bool> {
+    ) -> Result<(), LeaseRefused> {
         if families.is_empty() {
             return Ok(());
         }
         backend
             .acquire(families, &rotor_providers::holder(command))
             .map_err(|e| {
-                let busy = matches!(e, rotor_engine::state::StateError::Leased { .. });
+                let refused = match e {
+                    rotor_engine::state::StateError::Leased { .. } => LeaseRefused::Busy,
+                    _ => LeaseRefused::Failed,
+                };
                 render::error(
                     &format!("{}: {e}", backend.describe()),
                     Some(match e {
@@ -288,7 +308,7 @@ impl Workspace {
                         _ => "check that the state backend is reachable, then run the command again",
                     }),
                 );
-                busy
+                refused
             })
     }
 

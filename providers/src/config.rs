@@ -234,23 +234,42 @@ pub(crate) mod tests {
         }
     }
 
-    /// A `store "KIND" "NAME"` block at byte 0 with string settings, the
-    /// n-th (from 0) at byte `10 * (n + 1)`.
+    /// String settings, the n-th (from 0) at byte `10 * (n + 1)`.
+    pub fn settings(list: &[(&str, &str)]) -> rotor_engine::spec::Settings {
+        let mut settings = rotor_engine::spec::Settings::default();
+        for (i, (k, v)) in list.iter().enumerate() {
+            settings.insert(k.to_string(), string(v, 10 * (i + 1)));
+        }
+        settings
+    }
+
+    /// A `store "KIND" "NAME"` block at byte 0 with [`settings`].
     pub fn store_spec(
         kind: &str,
         name: &str,
-        settings: &[(&str, &str)],
+        list: &[(&str, &str)],
     ) -> rotor_engine::spec::StoreSpec {
-        let mut spec = rotor_engine::spec::StoreSpec {
+        rotor_engine::spec::StoreSpec {
             kind: kind.into(),
             name: name.into(),
-            settings: Default::default(),
+            settings: settings(list),
             span: span(0),
-        };
-        for (i, (k, v)) in settings.iter().enumerate() {
-            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
         }
-        spec
+    }
+
+    /// The moto server `scripts/test` starts (`scripts/services/moto`): its
+    /// endpoint, with the credentials it takes checked to be set.
+    #[cfg(feature = "aws")]
+    pub fn moto_endpoint() -> String {
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            assert!(
+                std::env::var_os(name).is_some(),
+                "{name} is not set: run scripts/test, which starts moto and sets it"
+            );
+        }
+        std::env::var("ROTOR_AWS_ENDPOINT").unwrap_or_else(|_| {
+            panic!("ROTOR_AWS_ENDPOINT is not set: run scripts/test, which starts moto and sets it")
+        })
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use super::{BUSY, ERROR, OK, PENDING, plan_file};
-use crate::context::{Reported, Workspace};
+use crate::context::{LeaseRefused, Reported, Workspace};
 use crate::render;
 use crate::style;
 use rotor_engine::apply::{ApplyOptions, ApplyReport, Recorder};
@@ -129,8 +129,8 @@ fn lease(
         "rotor apply",
     ) {
         Ok(()) => Ok(None),
-        Err(true) => Ok(Some(BUSY)),
-        Err(false) => Err(Reported),
+        Err(LeaseRefused::Busy) => Ok(Some(BUSY)),
+        Err(LeaseRefused::Failed) => Err(Reported),
     }
 }
 

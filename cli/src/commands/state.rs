@@ -270,25 +270,28 @@ pub fn unlock(ws: &Workspace, family: &str, force: bool) -> Result<u8, Reported>
     }
 }
 
+/// The PostgreSQL state's schema, as `state init --print-sql` prints it for a DBA.
+#[cfg(feature = "postgres")]
+fn print_schema_sql(schema: &str) -> Result<u8, Reported> {
+    print!("{}", rotor_providers::state::schema_sql(schema));
+    Ok(OK)
+}
+
+#[cfg(not(feature = "postgres"))]
+fn print_schema_sql(_: &str) -> Result<u8, Reported> {
+    render::error(
+        "this build of rotor has no PostgreSQL state backend; rebuild with --features postgres",
+        Some(
+            "the `postgres` cargo feature is on by default: `cargo install --path cli` includes it",
+        ),
+    );
+    Err(Reported)
+}
+
 /// `rotor state init [--print-sql]`.
 pub fn init(ws: &Workspace, print_sql: bool) -> Result<u8, Reported> {
     if print_sql {
-        let schema = ws.state_schema()?;
-        #[cfg(feature = "postgres")]
-        print!("{}", rotor_providers::state::schema_sql(&schema));
-        #[cfg(not(feature = "postgres"))]
-        {
-            let _ = schema;
-            render::error(
-                "this build of rotor has no PostgreSQL state backend; rebuild with --features postgres",
-                Some(
-                    "the `postgres` cargo feature is on by default: `cargo install --path cli` includes it",
-                ),
-            );
-            return Err(Reported);
-        }
-        #[cfg(feature = "postgres")]
-        return Ok(OK);
+        return print_schema_sql(&ws.state_schema()?);
     }
     let backend = ws.backend(None)?;
     // Any write creates what is missing: the history's first line.

@@ -534,37 +534,22 @@ impl Publisher for AwsS3Object {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::{span, string};
+    use crate::config::tests::{settings, span};
     use crate::publish::document::tests::key;
 
     /// A `publish "aws_s3_object"` block at byte 0 with string settings, the
     /// n-th (from 0) at byte `10 * (n + 1)`.
-    fn spec(settings: &[(&str, &str)]) -> PublishSpec {
-        let mut spec = PublishSpec {
+    fn spec(list: &[(&str, &str)]) -> PublishSpec {
+        PublishSpec {
             kind: "aws_s3_object".into(),
             name: "public".into(),
             secret: None,
-            settings: Default::default(),
+            settings: settings(list),
             span: span(0),
-        };
-        for (i, (k, v)) in settings.iter().enumerate() {
-            spec.settings.insert(k.to_string(), string(v, 10 * (i + 1)));
         }
-        spec
     }
 
-    /// The moto server `scripts/test` starts (`scripts/services/moto`).
-    fn endpoint() -> String {
-        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            assert!(
-                std::env::var_os(name).is_some(),
-                "{name} is not set: run scripts/test, which starts moto and sets it"
-            );
-        }
-        std::env::var("ROTOR_AWS_ENDPOINT").unwrap_or_else(|_| {
-            panic!("ROTOR_AWS_ENDPOINT is not set: run scripts/test, which starts moto and sets it")
-        })
-    }
+    use crate::config::tests::moto_endpoint as endpoint;
 
     /// A bucket name no other test (or run) uses.
     fn unique_bucket() -> String {

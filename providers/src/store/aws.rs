@@ -1218,18 +1218,7 @@ mod tests {
         crate::config::tests::store_spec("aws_secretsmanager", "main", settings)
     }
 
-    /// The moto server `scripts/test` starts (`scripts/services/moto`).
-    fn endpoint() -> String {
-        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
-            assert!(
-                std::env::var_os(name).is_some(),
-                "{name} is not set: run scripts/test, which starts moto and sets it"
-            );
-        }
-        std::env::var("ROTOR_AWS_ENDPOINT").unwrap_or_else(|_| {
-            panic!("ROTOR_AWS_ENDPOINT is not set: run scripts/test, which starts moto and sets it")
-        })
-    }
+    use crate::config::tests::moto_endpoint as endpoint;
 
     /// A store whose secrets no other test (or run) uses.
     fn live_store() -> AwsSecretsManagerStore {
