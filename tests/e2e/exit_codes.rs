@@ -182,6 +182,61 @@ fn ctrl_c_stops_a_waiting_apply_cleanly_and_the_next_apply_resumes() {
         .stderr_has("Apply complete");
 }
 
+/// A second Ctrl-C stops the process at once, even while a step is still
+/// running (here a verifier that sleeps for 20 s): the listener has a
+/// thread of its own, so a busy command runtime cannot delay it.
+#[test]
+fn a_second_ctrl_c_stops_a_running_step_at_once() {
+    let t = Test::new().spec(
+        r#"
+store "file" "local" {
+  path = "keys"
+}
+secret "webhook" {
+  owner   = "team"
+  store   = store.file.local
+  cadence = "90d"
+  overlap = "0s"
+  generate "random" {
+    length = 32
+  }
+  version "v1" {}
+  active = "v1"
+}
+consumer "receiver" {
+  accepts   = secret.webhook
+  cache_ttl = "0s"
+  verify "command" {
+    command = ["sh", "-c", "touch probing; sleep 20"]
+    timeout = "60s"
+  }
+}
+"#,
+    );
+    let child = t.spawn(["apply", "--auto-approve"]);
+    crate::harness::poll(Duration::from_secs(20), "the verifier to start", || {
+        t.exists("probing").then_some(())
+    });
+    let interrupt = || {
+        let pid = child.id().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    interrupt();
+    std::thread::sleep(Duration::from_millis(500));
+    interrupt();
+    let out = crate::harness::finish(child, "rotor apply --auto-approve").code(130);
+    assert!(out.stderr.contains("Interrupt received"), "{out}");
+    // Stopped there and then, not after the verifier returned.
+    assert!(out.stderr.contains("Interrupted again"), "{out}");
+    assert!(!out.stderr.contains("accepts v1"), "{out}");
+}
+
 /// `apply --json`: one JSON object per line on stdout, the plan first and
 /// the summary last, each step started and ended, waits with the gate and
 /// when it opens; nothing else on stdout and no material anywhere.

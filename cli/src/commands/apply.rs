@@ -458,7 +458,13 @@ impl Interrupt {
             wake: tokio::sync::Notify::new(),
         });
         let listening = interrupt.clone();
-        tokio::spawn(async move {
+        // On a thread and runtime of its own: the command's runtime has one
+        // thread, which a step may hold in blocking work (a SQLite lock
+        // wait, a key generation) when the second Ctrl-C must act at once.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build();
+        let listen = async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 if listening
                     .set
@@ -474,7 +480,14 @@ impl Interrupt {
                 );
                 listening.wake.notify_waiters();
             }
-        });
+        };
+        // Without a runtime or a thread, Ctrl-C keeps its default: it ends
+        // the process, as it would between two steps' saves anyway.
+        if let Ok(runtime) = runtime {
+            let _ = std::thread::Builder::new()
+                .name("rotor-interrupt".into())
+                .spawn(move || runtime.block_on(listen));
+        }
         interrupt
     }
 

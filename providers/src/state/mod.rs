@@ -27,6 +27,18 @@ use std::thread::JoinHandle;
 /// block sets `lease_ttl`. The holder renews it four times per period.
 pub const LEASE_TTL: Duration = Duration(60_000);
 
+/// How long a committer waits, after the first save of a batch arrives, for
+/// the saves of the apply's other families to join it before committing.
+///
+/// Each step waits for its own save, so without a wait most batches hold
+/// one save and every step costs a disk flush (measured: 16,300 fsyncs for
+/// 12,000 steps over 2,000 families). Two milliseconds, a fraction of a
+/// step's store round trips, gathers the saves of the families in flight
+/// into one commit; a lone apply pays it once per step. MySQL's
+/// `binlog_group_commit_sync_delay` and PostgreSQL's `commit_delay` are the
+/// same idea.
+pub(crate) const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// A fresh state lineage: a random UUID (version 4) from the OS random source.
 ///
 /// A lineage is fixed when a state is created, so that a saved plan or a

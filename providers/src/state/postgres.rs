@@ -964,7 +964,8 @@ struct Committer {
 }
 
 impl Committer {
-    /// Takes all that waits (up to [`BATCH`]), commits it, answers; again,
+    /// Waits [`GATHER`](super::GATHER) after a batch's first job, takes all
+    /// that waits (up to [`BATCH`]), commits it, answers; again,
     /// until the backend is dropped.
     async fn run(mut self, mut jobs: mpsc::UnboundedReceiver<Job>) {
         let mut again = Vec::new();
@@ -975,6 +976,7 @@ impl Committer {
                     Some(job) => batch.push(job),
                     None => return,
                 }
+                tokio::time::sleep(super::GATHER).await;
             }
             while batch.len() < BATCH {
                 match jobs.try_recv() {

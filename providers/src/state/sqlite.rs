@@ -3,8 +3,8 @@
 //! - **One row per family.** A step saves its family's record alone, checked
 //!   against the record's serial (another writer got there first: refused)
 //!   and the family's lease (broken: refused). An apply's saves go to one
-//!   committer thread, which commits those waiting at once in one
-//!   transaction, each in a savepoint of its own: one disk flush for many
+//!   committer thread, which gathers them for [`GATHER`] and commits them
+//!   in one transaction, each in a savepoint of its own: one disk flush for many
 //!   families. A step costs the same at 10 or 10,000 families.
 //! - **Crash-safe.** Every commit is durable before it returns
 //!   (`synchronous = FULL`); a process killed mid-transaction leaves the
@@ -22,7 +22,9 @@
 //! The file and its `-wal`/`-shm` companions are created 0600 in a 0700
 //! directory.
 
-use super::{LEASE_TTL, Leases, backend_error, base_serial, host_name, pid_alive, whole_serial};
+use super::{
+    GATHER, LEASE_TTL, Leases, backend_error, base_serial, host_name, pid_alive, whole_serial,
+};
 use crate::fsutil::{self, PRIVATE_FILE};
 use rotor_engine::state::{
     ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
@@ -271,6 +273,7 @@ impl SqliteState {
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
+                    std::thread::sleep(GATHER);
                     while batch.len() < 256 {
                         match rx.try_recv() {
                             Ok(job) => batch.push(job),
@@ -602,8 +605,8 @@ impl StateBackend for SqliteState {
         })
     }
 
-    /// Hands the save to the committer thread, which commits every save
-    /// waiting at that moment in one transaction (each checked on its own,
+    /// Hands the save to the committer thread, which commits the saves
+    /// gathered over [`GATHER`] in one transaction (each checked on its own,
     /// in a savepoint): one disk flush for many families, and the apply's
     /// other families go on meanwhile.
     fn save_family_soon(
