@@ -136,6 +136,7 @@
 //! missing secret on read is an empty family. Material never appears in an
 //! error or a `Debug` output (the SDK redacts `SecretString` in its own).
 
+use super::family_locks::FamilyLocks;
 use crate::config::{ConfigError, Settings};
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
@@ -171,7 +172,8 @@ pub struct AwsSecretsManagerStore {
     raw: bool,
     /// Built on first use: loading the AWS configuration is async.
     client: tokio::sync::OnceCell<Client>,
-    write: tokio::sync::Mutex<()>,
+    /// Serialises this process's writes of one family (see [`FamilyLocks`]).
+    write: FamilyLocks,
 }
 
 impl fmt::Debug for AwsSecretsManagerStore {
@@ -297,7 +299,7 @@ impl AwsSecretsManagerStore {
             prefix: prefix.to_string(),
             raw: false,
             client: tokio::sync::OnceCell::new(),
-            write: tokio::sync::Mutex::new(()),
+            write: FamilyLocks::default(),
         }
     }
 
@@ -893,7 +895,7 @@ impl Store for AwsSecretsManagerStore {
 
     async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
         let id = version.id;
         let vid = version_id(family, id);
@@ -980,7 +982,7 @@ impl Store for AwsSecretsManagerStore {
     }
 
     async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let (labels, version, enabled) = self.find(family, id).await?;
         if !enabled {
             return Err(ProviderError::new(
@@ -999,7 +1001,7 @@ impl Store for AwsSecretsManagerStore {
     }
 
     async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let (_, version, enabled) = self.find(family, id).await?;
         if version.has(AWSCURRENT) {
             return Err(ProviderError::new(
@@ -1027,7 +1029,7 @@ impl Store for AwsSecretsManagerStore {
     }
 
     async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let (_, version, enabled) = self.find(family, id).await?;
         if enabled {
             return Ok(());
@@ -1043,7 +1045,7 @@ impl Store for AwsSecretsManagerStore {
 
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
         let Some((version, enabled)) = labels.find(id) else {
             // Already destroyed (a resumed apply may ask again), or never written.
@@ -1101,7 +1103,7 @@ impl Store for AwsSecretsManagerStore {
                 ),
             ));
         }
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
         self.check_pending(family, &labels)?;
         let Some(current) = labels.holder(AWSCURRENT).cloned() else {

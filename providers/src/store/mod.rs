@@ -59,6 +59,7 @@
 pub mod aws;
 #[cfg(test)]
 mod conformance;
+mod family_locks;
 pub mod file;
 #[cfg(feature = "postgres")]
 pub mod postgres;

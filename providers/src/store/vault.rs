@@ -90,6 +90,7 @@
 //! a request it refused (`Invalid`); a 404 on read is an empty family.
 //! The token never appears in errors or `Debug` output.
 
+use super::family_locks::FamilyLocks;
 use crate::config::{ConfigError, Settings};
 use crate::net;
 use async_trait::async_trait;
@@ -121,7 +122,8 @@ pub struct VaultStore {
     /// The field holding the other value to accept.
     previous_field: Option<String>,
     client: reqwest::Client,
-    write: tokio::sync::Mutex<()>,
+    /// Serialises this process's writes of one family (see [`FamilyLocks`]).
+    write: FamilyLocks,
     /// Each family's document as this store value last read or wrote it,
     /// with its KV version: a write starts from it instead of reading again.
     /// Check-and-set keeps that safe: when someone else wrote since, the
@@ -232,7 +234,7 @@ impl VaultStore {
             current_field: None,
             previous_field: None,
             client,
-            write: tokio::sync::Mutex::new(()),
+            write: FamilyLocks::default(),
             seen: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
@@ -551,7 +553,7 @@ impl VaultStore {
         id: &str,
         change: impl Fn(&mut Document) -> Result<bool, ProviderError>,
     ) -> Result<(), ProviderError> {
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         for attempt in 0.. {
             let (mut current, seen) = self.for_write(family, attempt).await?;
             if current.doc.versions.get(id).is_none_or(|v| v.destroyed) {
@@ -770,7 +772,7 @@ impl Store for VaultStore {
 
     async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         for attempt in 0..2 {
             let (current, seen) = self.for_write(family, attempt).await?;
             match self.put_on(family, version, current).await {
@@ -796,7 +798,7 @@ impl Store for VaultStore {
 
     async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         for attempt in 0..2 {
             let (current, seen) = self.for_write(family, attempt).await?;
             match self.destroy_on(family, id, current).await {
@@ -823,7 +825,7 @@ impl Store for VaultStore {
                 ),
             ));
         };
-        let _guard = self.write.lock().await;
+        let _guard = self.write.lock(family).await;
         let mut current = self.load(family).await?;
         // Again after an interrupted import (the save is one write): done.
         if current.doc.primary.as_deref() == Some(id) {
