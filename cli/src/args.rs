@@ -2,6 +2,7 @@
 
 use crate::render::graph::{GraphFormat, GraphKind};
 use clap::{Args, Parser, Subcommand};
+use rotor_engine::FamilyName;
 use std::path::PathBuf;
 
 /// rotor plans and applies secret rotations that never revoke a version
@@ -102,7 +103,7 @@ pub enum Command {
     /// Show the state: each family, its versions, phases and evidence.
     Show {
         /// Only these families.
-        families: Vec<String>,
+        families: Vec<FamilyName>,
         /// Machine-readable state.
         #[arg(long)]
         json: bool,
@@ -128,7 +129,7 @@ pub enum Command {
     /// Open a manual gate: `rotor approve FAMILY VERSION GATE` (GATE is e.g. accept.api_gateway).
     Approve {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// Version id.
         version: String,
         /// Gate id, as the plan shows it (`accept.CONSUMER` or `emit.CONSUMER`).
@@ -143,7 +144,7 @@ pub enum Command {
     /// file. The next plan adopts it.
     Import {
         /// Secret family (declared in the spec, with the `active` version the value becomes).
-        family: String,
+        family: FamilyName,
         /// Also take the store's previous value (AWSPREVIOUS, or the vault
         /// store's `previous_field`) as this version id.
         #[arg(long, value_name = "ID")]
@@ -156,7 +157,7 @@ pub enum Command {
     /// Start a rotation: declare a new version in the spec and make it active.
     Rotate {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// The new version id (default: this month, `YYYY-MM`, made unique).
         #[arg(long, value_name = "ID")]
         version: Option<String>,
@@ -168,14 +169,14 @@ pub enum Command {
     /// Finish a rotation: remove a version's block, so that the plan revokes it safely.
     Retire {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// Version id to remove.
         version: String,
     },
     /// Point `active` back at the version that was active before.
     Rollback {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// Re-declare the previous version if its block was removed (restorable until destroyed).
         #[arg(long)]
         restore: bool,
@@ -183,7 +184,7 @@ pub enum Command {
     /// Write each family's one-page rotation runbook (Markdown, or one printable HTML page).
     Runbook {
         /// Only these families.
-        families: Vec<String>,
+        families: Vec<FamilyName>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = RunbookFormat::Markdown)]
         format: RunbookFormat,
@@ -226,7 +227,7 @@ pub enum StateCommand {
     /// One family's versions, phases and evidence (as `rotor show FAMILY`).
     Show {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// Machine-readable.
         #[arg(long)]
         json: bool,
@@ -234,7 +235,7 @@ pub enum StateCommand {
     /// Forget a family; its material stays in the stores (asks first).
     Rm {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// Do not ask.
         #[arg(long)]
         yes: bool,
@@ -242,14 +243,14 @@ pub enum StateCommand {
     /// Rename a family in the state, without a rotation.
     Mv {
         /// The family's old name.
-        old: String,
+        old: FamilyName,
         /// Its new name.
-        new: String,
+        new: FamilyName,
     },
     /// Break a family's lease (a crashed apply on another machine).
     Unlock {
         /// Secret family.
-        family: String,
+        family: FamilyName,
         /// Required: breaking the lease of an apply that still runs lets two
         /// applies change one family.
         #[arg(long)]

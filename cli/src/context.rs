@@ -274,7 +274,7 @@ impl Workspace {
     pub fn lease(
         &self,
         backend: &dyn StateBackend,
-        families: &[String],
+        families: &[rotor_engine::FamilyName],
         command: &str,
     ) -> Result<(), Reported> {
         self.lease_or_busy(backend, families, command)
@@ -286,7 +286,7 @@ impl Workspace {
     pub fn lease_or_busy(
         &self,
         backend: &dyn StateBackend,
-        families: &[String],
+        families: &[rotor_engine::FamilyName],
         command: &str,
     ) -> Result<(), LeaseRefused> {
         if families.is_empty() {

@@ -43,6 +43,7 @@
 //! `opens_at` are `null` when there is no plan or no such gate.
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
+use crate::names::FamilyName;
 use crate::plan::{GateStatus, Plan, Step};
 use crate::spec::{Family, ProbePhase, Resolved, SecretSpec};
 use crate::state::{FamilyState, Phase, State};
@@ -116,7 +117,7 @@ pub struct InFlight {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FamilyStatus {
     /// The family (secret) name.
-    pub family: String,
+    pub family: FamilyName,
     /// The spec's `owner`; `None` is flagged [`Flag::NoOwner`].
     pub owner: Option<String>,
     /// The active version, as recorded in state (not the spec's `active`).

@@ -6,6 +6,7 @@
 //! in-memory fakes for unit and property tests.
 
 use crate::jwk::Jwk;
+use crate::names::FamilyName;
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
 use crate::state::{ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, State, StateError};
@@ -116,7 +117,7 @@ pub trait Store: Send + Sync {
     /// `store.file.local`.
     fn address(&self) -> &str;
     /// Every version of a family and the primary.
-    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError>;
+    async fn read(&self, family: &FamilyName) -> Result<LiveFamily, ProviderError>;
     /// The longest version id this store can hold, in bytes, and why (said
     /// to the user when a declared id is longer); `None` when it has no limit
     /// of its own. `validate` and `rotate --version` refuse longer ids, so
@@ -126,28 +127,29 @@ pub trait Store: Send + Sync {
     }
     /// Writes a new, enabled, non-primary version. Writing a version that
     /// exists is an error (`Conflict`): material is never replaced.
-    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError>;
+    async fn put(&self, family: &FamilyName, version: &NewVersion<'_>)
+    -> Result<(), ProviderError>;
     /// Makes a version the primary.
-    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
     /// Takes a version out of the key set, restorably.
-    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
     /// Puts a disabled version back into the key set.
-    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
     /// Destroys a disabled version's material.
-    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError>;
+    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
     /// Public keys of the enabled versions (empty for symmetric families).
-    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError>;
+    async fn public_keys(&self, family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError>;
     /// The lineage of the state that manages `family` in this store, where
     /// the store can keep such a marker (`None` when it cannot, or when no
     /// rotor has claimed the family yet). A second state (another lineage)
     /// on one store is found this way instead of adopting what another
     /// state manages.
-    async fn owner(&self, family: &str) -> Result<Option<String>, ProviderError> {
+    async fn owner(&self, family: &FamilyName) -> Result<Option<String>, ProviderError> {
         let _ = family;
         Ok(None)
     }
     /// Marks `family` in this store as managed by the state of `lineage`.
-    async fn claim(&self, family: &str, lineage: &str) -> Result<(), ProviderError> {
+    async fn claim(&self, family: &FamilyName, lineage: &str) -> Result<(), ProviderError> {
         let _ = (family, lineage);
         Ok(())
     }
@@ -155,7 +157,11 @@ pub trait Store: Send + Sync {
     /// make a credential with it, and for copying a version into another store
     /// of the family. A store that keeps no readable copy (a database keeps only
     /// a password verifier) keeps this default, which says so.
-    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+    async fn read_material(
+        &self,
+        family: &FamilyName,
+        id: &str,
+    ) -> Result<SecretValue, ProviderError> {
         let _ = (family, id);
         Err(ProviderError::new(
             ErrorKind::Invalid,
@@ -169,7 +175,7 @@ pub trait Store: Send + Sync {
     /// layout is rotor's own has nothing to take and keeps this default.
     async fn import(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
         previous: Option<&str>,
     ) -> Result<Vec<String>, ProviderError> {
@@ -219,7 +225,7 @@ pub trait Publisher: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ProbeRequest {
     /// The family (secret) name.
-    pub family: String,
+    pub family: FamilyName,
     /// Version id under test: the new version for accept and emit, the old one
     /// for drain and guard.
     pub version: String,
@@ -314,7 +320,7 @@ pub trait StateBackend: Send + Sync {
     fn save_family(
         &self,
         lineage: &str,
-        name: &str,
+        name: &FamilyName,
         family: &FamilyState,
     ) -> Result<(), StateError> {
         let mut state = self
@@ -330,12 +336,12 @@ pub trait StateBackend: Send + Sync {
         let stored = state.families.get(name).map_or(0, |f| f.serial);
         if stored + 1 != family.serial {
             return Err(StateError::Conflict {
-                family: name.to_string(),
+                family: name.clone(),
                 expected: family.serial.saturating_sub(1),
                 found: stored,
             });
         }
-        state.families.insert(name.to_string(), family.clone());
+        state.families.insert(name.clone(), family.clone());
         state.serial += 1;
         self.save(&state)
     }
@@ -347,13 +353,13 @@ pub trait StateBackend: Send + Sync {
     fn save_family_soon(
         &self,
         lineage: String,
-        name: String,
+        name: FamilyName,
         family: FamilyState,
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
         Box::pin(async move { self.save_family(&lineage, &name, &family) })
     }
     /// Forgets a family's record and its approvals.
-    fn remove_family(&self, name: &str) -> Result<(), StateError> {
+    fn remove_family(&self, name: &FamilyName) -> Result<(), StateError> {
         if let Some(mut state) = self.load()? {
             state.families.remove(name);
             state.serial += 1;
@@ -362,7 +368,7 @@ pub trait StateBackend: Send + Sync {
         Ok(())
     }
     /// Moves a family's record to a new name; refuses a name in use.
-    fn rename_family(&self, old: &str, new: &str) -> Result<(), StateError> {
+    fn rename_family(&self, old: &FamilyName, new: &FamilyName) -> Result<(), StateError> {
         let mut state = self
             .load()?
             .ok_or_else(|| StateError::Backend("there is no state".into()))?;
@@ -376,7 +382,7 @@ pub trait StateBackend: Send + Sync {
             .remove(old)
             .ok_or_else(|| StateError::Backend(format!("the state has no family {old}")))?;
         // `load` merged the approvals already.
-        state.families.insert(new.to_string(), f.renamed(old, &[]));
+        state.families.insert(new.clone(), f.renamed(old, &[]));
         state.serial += 1;
         self.save(&state)
     }
@@ -395,7 +401,7 @@ pub trait StateBackend: Send + Sync {
     }
     /// Leases `families` to `holder`, all or none, and keeps them renewed
     /// until [`release`](Self::release) or the end of the process.
-    fn acquire(&self, families: &[String], holder: &LeaseHolder) -> Result<(), StateError> {
+    fn acquire(&self, families: &[FamilyName], holder: &LeaseHolder) -> Result<(), StateError> {
         let _ = (families, holder);
         Ok(())
     }
@@ -408,7 +414,7 @@ pub trait StateBackend: Send + Sync {
         Ok(Vec::new())
     }
     /// Breaks a family's lease, whoever holds it; returns what it was.
-    fn break_lease(&self, family: &str) -> Result<Option<Lease>, StateError> {
+    fn break_lease(&self, family: &FamilyName) -> Result<Option<Lease>, StateError> {
         let _ = family;
         Ok(None)
     }
@@ -426,7 +432,7 @@ pub trait StateBackend: Send + Sync {
         Box::pin(async move { self.append_event(&event) })
     }
     /// The history, oldest first; one family's with `Some`.
-    fn events(&self, family: Option<&str>) -> Result<Vec<Event>, StateError> {
+    fn events(&self, family: Option<&FamilyName>) -> Result<Vec<Event>, StateError> {
         let _ = family;
         Ok(Vec::new())
     }

@@ -1,5 +1,6 @@
 //! Refresh: read what the stores and publishers hold now.
 
+use crate::names::FamilyName;
 use crate::provider::{ListedKey, LiveFamily, ProviderError, Providers};
 use crate::spec::Resolved;
 use futures_util::StreamExt;
@@ -38,7 +39,7 @@ impl LiveView {
 }
 
 /// Every family's live view, by family name.
-pub type Live = BTreeMap<String, LiveView>;
+pub type Live = BTreeMap<FamilyName, LiveView>;
 
 /// Reads every family's stores and publishers, at most `parallelism` families at once.
 pub async fn refresh(resolved: &Resolved, providers: &Providers, parallelism: usize) -> Live {
@@ -50,7 +51,7 @@ pub async fn refresh_in(
     resolved: &Resolved,
     providers: &Providers,
     parallelism: usize,
-    scope: Option<&std::collections::BTreeSet<String>>,
+    scope: Option<&std::collections::BTreeSet<FamilyName>>,
 ) -> Live {
     let spec = &resolved.spec;
     let in_scope = |family: &&crate::spec::Family| {

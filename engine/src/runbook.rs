@@ -8,6 +8,7 @@
 //! because that is where the risk hides. This module builds a small document
 //! model; the CLI renders it as Markdown or HTML.
 
+use crate::names::FamilyName;
 use crate::plan::{GateStatus, Plan};
 use crate::refresh::Live;
 use crate::spec::{Family, Located, ProbePhase, Resolved, Value, VerifySpec, VersionSpec};
@@ -66,7 +67,7 @@ pub struct Section {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Runbook {
     /// Family name.
-    pub family: String,
+    pub family: FamilyName,
     /// Sections in the field's order.
     pub sections: Vec<Section>,
     /// Every field that could not be filled, also shown in its section.
@@ -109,7 +110,7 @@ pub fn runbooks(
     live: &Live,
     plan: &Plan,
     now: Timestamp,
-    only: &[String],
+    only: &[FamilyName],
 ) -> Vec<Runbook> {
     r.families
         .iter()

@@ -15,6 +15,7 @@
 //! [`check_promote`] and [`check_revoke`] run again right before each promote
 //! and revoke at apply time, against recorded evidence and the clock.
 
+use crate::names::FamilyName;
 use crate::plan::{Action, FamilyPlan, GateId, Plan, Step};
 use crate::spec::{ConsumerSpec, Family, ProbePhase, Resolved};
 use crate::state::{Approval, Evidence, FamilyState, Outcome, Phase, State, VersionState};
@@ -25,7 +26,7 @@ use crate::time::{Duration, Timestamp};
 #[error("unsafe {family} step {step}: {reason}")]
 pub struct Violation {
     /// The family whose step or action it is.
-    pub family: String,
+    pub family: FamilyName,
     /// Step id (0 for a runtime check).
     pub step: usize,
     /// What rule it breaks.
@@ -36,9 +37,9 @@ pub struct Violation {
 }
 
 /// Builds a violation of one family with no step (a runtime check).
-fn violation(family: &str) -> impl Fn(String) -> Violation + '_ {
+fn violation(family: &FamilyName) -> impl Fn(String) -> Violation + '_ {
     move |reason| Violation {
-        family: family.to_string(),
+        family: family.clone(),
         step: 0,
         reason,
         opens_at: None,

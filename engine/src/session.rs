@@ -10,6 +10,7 @@
 //! again is reported as a bug rather than repeated forever.
 
 use crate::apply::{ApplyOptions, ApplyReport, Hook, Recorder, StepOutcome};
+use crate::names::FamilyName;
 use crate::plan::Plan;
 use crate::provider::Providers;
 use crate::safety::{CheckedPlan, Violation};
@@ -69,7 +70,7 @@ pub enum End {
         ran: usize,
     },
     /// A fresh plan found families it cannot go on with: (family, why).
-    Blocked(Vec<(String, String)>),
+    Blocked(Vec<(FamilyName, String)>),
     /// A fresh plan asks for steps that were not approved.
     Unapproved(Vec<String>),
     /// A step counted itself done, and a fresh plan asks for it again.
@@ -99,7 +100,7 @@ pub async fn checked_plan_in(
     providers: &Providers,
     state: &State,
     parallelism: usize,
-    scope: Option<&BTreeSet<String>>,
+    scope: Option<&BTreeSet<FamilyName>>,
 ) -> Result<CheckedPlan, Vec<Violation>> {
     let live = crate::refresh::refresh_in(resolved, providers, parallelism, scope).await;
     let mut plan = crate::plan::plan(resolved, state, &live, providers.clock.now());
@@ -203,7 +204,7 @@ impl Session<'_> {
                 Ok(p) => p,
                 Err(v) => return End::Unsafe(v),
             };
-            let blocked: Vec<(String, String)> = fresh
+            let blocked: Vec<(FamilyName, String)> = fresh
                 .families
                 .iter()
                 .filter_map(|f| f.blocked.clone().map(|b| (f.family.clone(), b)))

@@ -9,11 +9,13 @@
 //! destroy) is in `state/transitions.rs`. The file is long by its field docs
 //! and tests, not its logic.
 
+use crate::names::FamilyName;
 use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 mod transitions;
@@ -124,7 +126,7 @@ pub struct Approval {
 pub struct ApprovalRecord {
     /// The family; a record for a family or version the state does not
     /// hold is skipped when merged ([`State::merge_approvals`]).
-    pub family: String,
+    pub family: FamilyName,
     /// The version approved.
     pub version: String,
     /// Gate id as [`crate::plan::GateId`] writes it (`accept.api_gateway`).
@@ -378,16 +380,20 @@ impl FamilyState {
     /// The record as a backend stores it: compact JSON and the checksum
     /// that detects an edit made outside rotor (over the name and the JSON,
     /// so a record moved to another name is caught too).
-    pub fn to_record(&self, name: &str) -> (String, String) {
+    pub fn to_record(&self, name: &FamilyName) -> (String, String) {
         let body = serde_json::to_string(self).expect("a family state serialises");
         let checksum = record_checksum(name, &body);
         (body, checksum)
     }
 
     /// Reads a stored record, checking its checksum.
-    pub fn from_record(name: &str, body: &str, checksum: &str) -> Result<FamilyState, StateError> {
+    pub fn from_record(
+        name: &FamilyName,
+        body: &str,
+        checksum: &str,
+    ) -> Result<FamilyState, StateError> {
         if record_checksum(name, body) != checksum {
-            return Err(StateError::EditedRecord(name.to_string()));
+            return Err(StateError::EditedRecord(name.clone()));
         }
         serde_json::from_str(body).map_err(|e| StateError::Corrupt(format!("family {name}: {e}")))
     }
@@ -397,9 +403,9 @@ impl FamilyState {
     /// The record under a new name (`state move`): the approvals recorded
     /// on their own for the old name are taken in, since their rows name
     /// the old family, and the serial is raised.
-    pub fn renamed(self, old: &str, approvals: &[ApprovalRecord]) -> FamilyState {
+    pub fn renamed(self, old: &FamilyName, approvals: &[ApprovalRecord]) -> FamilyState {
         let mut holder = State::new(String::new());
-        holder.families.insert(old.to_string(), self);
+        holder.families.insert(old.clone(), self);
         holder.merge_approvals(approvals);
         let mut family = holder.families.remove(old).expect("just inserted");
         family.serial += 1;
@@ -407,9 +413,9 @@ impl FamilyState {
     }
 }
 
-fn record_checksum(name: &str, body: &str) -> String {
+fn record_checksum(name: &FamilyName, body: &str) -> String {
     let mut h = Sha256::new();
-    h.update(name.as_bytes());
+    h.update(name.as_str().as_bytes());
     h.update(b"\n");
     h.update(body.as_bytes());
     format!("sha256:{}", hex(&h.finalize()))
@@ -437,7 +443,7 @@ pub struct LeaseHolder {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// The family it covers: a family has at most one lease.
-    pub family: String,
+    pub family: FamilyName,
     /// Who holds it.
     pub holder: LeaseHolder,
     /// Last renewed (the backend's clock: the database server's for PostgreSQL).
@@ -468,8 +474,9 @@ impl Lease {
 pub struct Event {
     /// When the step ended or the command ran.
     pub at: Timestamp,
-    /// The family it concerns; what [`crate::StateBackend::events`] filters on.
-    pub family: String,
+    /// The family it concerns; what [`crate::StateBackend::events`] filters
+    /// on. Empty for a command on the whole state (`state init`).
+    pub family: FamilyName,
     /// What: `create v2`, `promote v2`, `approve v2 accept.api`, `state rm`.
     pub what: String,
     /// How it ended: `done`, `failed`, `approved`, `removed`, ….
@@ -495,7 +502,7 @@ pub struct State {
     pub serial: u64,
     /// Families by name.
     #[serde(default)]
-    pub families: BTreeMap<String, FamilyState>,
+    pub families: BTreeMap<FamilyName, FamilyState>,
     /// `sha256:` of the body with this field empty; detects edits made outside rotor.
     #[serde(default)]
     pub checksum: String,
@@ -522,14 +529,14 @@ pub enum StateError {
     #[error(
         "the state of family {0} was changed outside rotor (its checksum does not match its contents)"
     )]
-    EditedRecord(String),
+    EditedRecord(FamilyName),
     /// Another writer saved the family since it was loaded.
     #[error(
         "the state of family {family} was saved by another rotor since this one read it (serial {expected} expected, {found} found)"
     )]
     Conflict {
         /// The family whose save was refused.
-        family: String,
+        family: FamilyName,
         /// The serial this writer read.
         expected: u64,
         /// The serial stored now.
@@ -539,7 +546,7 @@ pub enum StateError {
     #[error("family {family} is being changed by {holder}")]
     Leased {
         /// The family asked for.
-        family: String,
+        family: FamilyName,
         /// Who holds it, described.
         holder: String,
     },
@@ -547,7 +554,7 @@ pub enum StateError {
     #[error(
         "this apply no longer holds the lease on family {0} (it lapsed, or `rotor state unlock --force` broke it): stopped before saving"
     )]
-    LeaseLost(String),
+    LeaseLost(FamilyName),
     /// I/O or locking trouble in a backend.
     #[error("{0}")]
     Backend(String),
@@ -614,13 +621,24 @@ impl State {
         Ok(state)
     }
 
+    // The lookups below take what the maps' `get` takes: a name, or its
+    // text (`state.family("k")`).
+
     /// The family's state, if any.
-    pub fn family(&self, name: &str) -> Option<&FamilyState> {
+    pub fn family<F>(&self, name: &F) -> Option<&FamilyState>
+    where
+        F: Ord + ?Sized,
+        FamilyName: Borrow<F>,
+    {
         self.families.get(name)
     }
 
     /// One version's state, if any.
-    pub fn version(&self, family: &str, id: &str) -> Option<&VersionState> {
+    pub fn version<F>(&self, family: &F, id: &str) -> Option<&VersionState>
+    where
+        F: Ord + ?Sized,
+        FamilyName: Borrow<F>,
+    {
         self.families.get(family)?.versions.get(id)
     }
 
@@ -652,13 +670,13 @@ impl State {
     /// The latest time the state records, with its family and version: a
     /// state written while the clock ran ahead (or edited) holds times in
     /// the future, and every window counted from them would be wrong.
-    pub fn latest(&self) -> Option<(Timestamp, &str, &str)> {
+    pub fn latest(&self) -> Option<(Timestamp, &FamilyName, &str)> {
         self.families
             .iter()
             .flat_map(|(f, fs)| {
-                fs.versions.iter().flat_map(move |(id, v)| {
-                    v.timestamps().map(move |t| (t, f.as_str(), id.as_str()))
-                })
+                fs.versions
+                    .iter()
+                    .flat_map(move |(id, v)| v.timestamps().map(move |t| (t, f, id.as_str())))
             })
             .max_by_key(|(t, _, _)| *t)
     }

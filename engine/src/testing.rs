@@ -8,6 +8,7 @@
 //! trusting the engine's own state.
 
 use crate::jwk::Jwk;
+use crate::names::FamilyName;
 use crate::provider::*;
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
@@ -106,7 +107,7 @@ struct FakeFamily {
 /// An in-memory store.
 pub struct FakeStore {
     address: String,
-    families: Mutex<BTreeMap<String, FakeFamily>>,
+    families: Mutex<BTreeMap<FamilyName, FakeFamily>>,
     clock: Arc<dyn Clock>,
     log: EventLog,
     /// When set, every write fails with `Unavailable`.
@@ -173,15 +174,15 @@ impl FakeStore {
 
     /// Crash recovery, before every read and write: what readers see is
     /// rewritten from the record.
-    fn repair(&self, family: &str, f: &mut FakeFamily) {
+    fn repair(&self, family: &FamilyName, f: &mut FakeFamily) {
         let now = self.clock.now();
         for (id, v) in f.versions.iter_mut() {
             if v.listed != v.enabled {
                 v.listed = v.enabled;
                 self.event(if v.enabled {
-                    Event::Enable(family.into(), id.clone(), now)
+                    Event::Enable(family.to_string(), id.clone(), now)
                 } else {
-                    Event::Disable(family.into(), id.clone(), now)
+                    Event::Disable(family.to_string(), id.clone(), now)
                 });
             }
         }
@@ -209,7 +210,7 @@ impl Store for FakeStore {
         &self.address
     }
 
-    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+    async fn read(&self, family: &FamilyName) -> Result<LiveFamily, ProviderError> {
         let mut fams = self.families.lock().unwrap();
         let Some(f) = fams.get_mut(family) else {
             return Ok(LiveFamily::default());
@@ -230,10 +231,14 @@ impl Store for FakeStore {
         })
     }
 
-    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        family: &FamilyName,
+        version: &NewVersion<'_>,
+    ) -> Result<(), ProviderError> {
         self.check_up()?;
         let mut fams = self.families.lock().unwrap();
-        let f = fams.entry(family.into()).or_default();
+        let f = fams.entry(family.clone()).or_default();
         self.repair(family, f);
         if f.versions.contains_key(version.id) {
             return Err(ProviderError::new(
@@ -245,7 +250,7 @@ impl Store for FakeStore {
             self.keys
                 .lock()
                 .unwrap()
-                .insert((family.into(), version.id.into()), jwk.thumbprint());
+                .insert((family.to_string(), version.id.into()), jwk.thumbprint());
         }
         f.versions.insert(
             version.id.into(),
@@ -261,17 +266,17 @@ impl Store for FakeStore {
         self.wrote()?;
         f.versions.get_mut(version.id).expect("just written").listed = true;
         self.event(Event::Put(
-            family.into(),
+            family.to_string(),
             version.id.into(),
             self.clock.now(),
         ));
         Ok(())
     }
 
-    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.check_up()?;
         let mut fams = self.families.lock().unwrap();
-        let f = fams.entry(family.into()).or_default();
+        let f = fams.entry(family.clone()).or_default();
         self.repair(family, f);
         match f.versions.get(id) {
             None => {
@@ -292,26 +297,30 @@ impl Store for FakeStore {
         // `primary`): the first write is when emitters may take it up.
         if f.primary.as_deref() != Some(id) {
             f.primary = Some(id.into());
-            self.event(Event::Primary(family.into(), id.into(), self.clock.now()));
+            self.event(Event::Primary(
+                family.to_string(),
+                id.into(),
+                self.clock.now(),
+            ));
         }
         self.wrote()?;
         f.served = Some(id.into());
         Ok(())
     }
 
-    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.set_enabled(family, id, false)
     }
 
-    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.set_enabled(family, id, true)
     }
 
-    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.check_up()?;
         {
             let mut fams = self.families.lock().unwrap();
-            let f = fams.entry(family.into()).or_default();
+            let f = fams.entry(family.clone()).or_default();
             self.repair(family, f);
             match f.versions.get(id) {
                 Some(v) if !v.enabled => {
@@ -332,11 +341,15 @@ impl Store for FakeStore {
                 }
             }
         }
-        self.event(Event::Destroy(family.into(), id.into(), self.clock.now()));
+        self.event(Event::Destroy(
+            family.to_string(),
+            id.into(),
+            self.clock.now(),
+        ));
         Ok(())
     }
 
-    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+    async fn public_keys(&self, family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError> {
         let mut fams = self.families.lock().unwrap();
         let Some(f) = fams.get_mut(family) else {
             return Ok(Vec::new());
@@ -356,7 +369,11 @@ impl Store for FakeStore {
             .collect())
     }
 
-    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+    async fn read_material(
+        &self,
+        family: &FamilyName,
+        id: &str,
+    ) -> Result<SecretValue, ProviderError> {
         self.check_up()?;
         let fams = self.families.lock().unwrap();
         fams.get(family)
@@ -368,10 +385,15 @@ impl Store for FakeStore {
 
 impl FakeStore {
     /// Disable or enable: the record, then what readers see.
-    fn set_enabled(&self, family: &str, id: &str, enabled: bool) -> Result<(), ProviderError> {
+    fn set_enabled(
+        &self,
+        family: &FamilyName,
+        id: &str,
+        enabled: bool,
+    ) -> Result<(), ProviderError> {
         self.check_up()?;
         let mut fams = self.families.lock().unwrap();
-        let f = fams.entry(family.into()).or_default();
+        let f = fams.entry(family.clone()).or_default();
         self.repair(family, f);
         if !enabled && f.primary.as_deref() == Some(id) {
             return Err(ProviderError::new(
@@ -391,9 +413,9 @@ impl FakeStore {
         v.listed = enabled;
         let now = self.clock.now();
         self.event(if enabled {
-            Event::Enable(family.into(), id.into(), now)
+            Event::Enable(family.to_string(), id.into(), now)
         } else {
-            Event::Disable(family.into(), id.into(), now)
+            Event::Disable(family.to_string(), id.into(), now)
         });
         Ok(())
     }

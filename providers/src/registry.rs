@@ -409,7 +409,7 @@ fn left_out(what: &str, kind: &str, list: &[(&str, &str)], span: &Span) -> Optio
 fn login_families(
     spec: &Spec,
     store: &rotor_engine::spec::StoreSpec,
-) -> Result<BTreeMap<String, Vec<String>>, Vec<ConfigError>> {
+) -> Result<BTreeMap<rotor_engine::FamilyName, Vec<String>>, Vec<ConfigError>> {
     use rotor_engine::spec::Generate;
     let mut families = BTreeMap::new();
     let mut errors = Vec::new();

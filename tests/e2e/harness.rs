@@ -246,7 +246,7 @@ impl Test {
             .expect("the family has a record");
         let mut state: rotor_engine::state::FamilyState = serde_json::from_str(&record).unwrap();
         change(&mut state);
-        let (record, checksum) = state.to_record(family);
+        let (record, checksum) = state.to_record(&family.into());
         conn.execute(
             "UPDATE families SET record = ?1, checksum = ?2 WHERE name = ?3",
             rusqlite::params![record, checksum, family],

@@ -6,7 +6,7 @@ use rotor_engine::apply::{ApplyOptions, ApplyReport, Recorder};
 use rotor_engine::safety::CheckedPlan;
 use rotor_engine::session::{End, Session, Waiter};
 use rotor_engine::spec::Resolved;
-use rotor_engine::{Providers, State, StateBackend};
+use rotor_engine::{FamilyName, Providers, State, StateBackend};
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -121,7 +121,7 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
 fn lease(
     ws: &Workspace,
     backend: &dyn StateBackend,
-    scope: &BTreeSet<String>,
+    scope: &BTreeSet<FamilyName>,
 ) -> Result<Option<u8>, Reported> {
     match ws.lease_or_busy(
         backend,
@@ -141,7 +141,7 @@ fn unchanged_since(
     ws: &Workspace,
     backend: &dyn StateBackend,
     plan: &rotor_engine::plan::Plan,
-    scope: &BTreeSet<String>,
+    scope: &BTreeSet<FamilyName>,
 ) -> Result<Option<State>, Reported> {
     let state = ws.state(backend)?;
     for family in scope {
@@ -325,7 +325,7 @@ async fn execute(
     backend: &dyn StateBackend,
     state: State,
     plan: CheckedPlan,
-    scope: BTreeSet<String>,
+    scope: BTreeSet<FamilyName>,
     opts: &Options,
 ) -> Result<u8, Reported> {
     let recorder = Recorder::new(state, backend).with_actor(&rotor_providers::actor());

@@ -1,6 +1,7 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
+use rotor_engine::FamilyName;
 use rotor_engine::plan::GateId;
 use rotor_engine::safety;
 use rotor_engine::spec::ProbePhase;
@@ -8,7 +9,7 @@ use rotor_engine::state::{Approval, ApprovalRecord};
 
 pub fn run(
     ws: &Workspace,
-    family: &str,
+    family: &FamilyName,
     version: &str,
     gate: &str,
     actor: Option<String>,
@@ -94,7 +95,7 @@ pub fn run(
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(rotor_providers::actor);
     let record = ApprovalRecord {
-        family: family.to_string(),
+        family: family.clone(),
         version: version.to_string(),
         gate: id.to_string(),
         approval: Approval {
@@ -109,7 +110,7 @@ pub fn run(
     // The history is for people; the approval itself is recorded above.
     let _ = backend.append_event(&rotor_engine::state::Event {
         at: record.approval.at,
-        family: family.to_string(),
+        family: family.clone(),
         what: format!("approve {version} {gate}"),
         outcome: "approved".into(),
         actor: by.clone(),

@@ -19,6 +19,7 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
+use rotor_engine::FamilyName;
 use rotor_engine::provider::{NewVersion, ProviderError, Store};
 use std::path::Path;
 use std::sync::Arc;
@@ -28,14 +29,14 @@ const MAX_FILE: u64 = 64 * 1024;
 
 pub async fn run(
     ws: &Workspace,
-    family: &str,
+    family: &FamilyName,
     previous: Option<&str>,
     file: Option<&Path>,
 ) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let Some(fam) = resolved.family_by_name(family) else {
         let names = resolved.spec.secrets.iter().map(|s| s.name.as_str());
-        let hint = rotor_engine::diagnostics::did_you_mean(family, names)
+        let hint = rotor_engine::diagnostics::did_you_mean(family.as_str(), names)
             .map(|m| format!("did you mean `{m}`?"))
             .unwrap_or_else(|| "declare the family in the spec first: its stores, consumers and the version the imported value becomes".into());
         render::error(&format!("no secret `{family}` in the spec"), Some(&hint));
@@ -81,7 +82,7 @@ pub async fn run(
         );
         return Err(Reported);
     }
-    ws.lease(&*backend, &[family.to_string()], "rotor import")?;
+    ws.lease(&*backend, std::slice::from_ref(family), "rotor import")?;
     let stores: Vec<(String, Arc<dyn Store>)> = fam
         .stores
         .iter()
@@ -139,7 +140,7 @@ pub async fn run(
     };
     let _ = backend.append_event(&rotor_engine::state::Event {
         at: rotor_providers::now(),
-        family: family.to_string(),
+        family: family.clone(),
         what: format!("import {id}"),
         outcome: "done".into(),
         actor: rotor_providers::actor(),
@@ -199,7 +200,7 @@ fn zeroize_vec(bytes: &mut [u8]) {
 /// fingerprint: a rerun) and makes it the primary.
 async fn put_primary(
     store: &dyn Store,
-    family: &str,
+    family: &FamilyName,
     id: &str,
     generated: &rotor_engine::provider::Generated,
 ) -> Result<(), ProviderError> {

@@ -4,7 +4,7 @@ use crate::render;
 use crate::render::plan::PlanFormat;
 use rotor_engine::safety::CheckedPlan;
 use rotor_engine::spec::Resolved;
-use rotor_engine::{Providers, State};
+use rotor_engine::{FamilyName, Providers, State};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -14,7 +14,7 @@ use std::path::Path;
 pub fn targets(
     resolved: &Resolved,
     given: &[String],
-) -> Result<Option<BTreeSet<String>>, Reported> {
+) -> Result<Option<BTreeSet<FamilyName>>, Reported> {
     if given.is_empty() {
         return Ok(None);
     }
@@ -38,7 +38,7 @@ pub fn targets(
             );
             return Err(Reported);
         }
-        chosen.insert(name.to_string());
+        chosen.insert(FamilyName::from(name));
     }
     eprintln!(
         "note: only {} (--target): the plan leaves every other family out, so it is not the whole picture; use it for repairs, not routine applies",
@@ -67,7 +67,7 @@ pub async fn make_plan_in(
     providers: &Providers,
     state: &State,
     parallelism: usize,
-    targets: Option<&BTreeSet<String>>,
+    targets: Option<&BTreeSet<FamilyName>>,
 ) -> Result<CheckedPlan, Reported> {
     rotor_engine::session::checked_plan_in(resolved, providers, state, parallelism, targets)
         .await

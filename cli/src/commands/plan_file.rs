@@ -128,7 +128,7 @@ pub enum Stale {
     Serial { planned: u64, current: u64 },
     /// A family the plan changes was saved since.
     Family {
-        family: String,
+        family: rotor_engine::FamilyName,
         planned: u64,
         current: u64,
     },

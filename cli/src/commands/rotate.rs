@@ -12,14 +12,14 @@ use crate::render;
 use rotor_engine::diagnostics::did_you_mean;
 use rotor_engine::spec::{self, Resolved, SecretSpec};
 use rotor_engine::state::{FamilyState, VersionState};
-use rotor_engine::{Phase, State};
+use rotor_engine::{FamilyName, Phase, State};
 use rotor_hcl::edit::{self, EditError};
 use std::path::Path;
 
 /// `rotor rotate FAMILY [--version ID]`: declare a new version and make it active.
 pub fn rotate(
     ws: &Workspace,
-    family: &str,
+    family: &FamilyName,
     version: Option<&str>,
     json: bool,
 ) -> Result<u8, Reported> {
@@ -57,8 +57,8 @@ pub fn rotate(
     let old = secret.active.as_ref().map(|a| a.value.clone());
     let file = secret.span.file;
     let text = &resolved.spec.sources.files[file].text;
-    let edited = edit::add_version(text, family, &id)
-        .and_then(|t| edit::set_active(&t, family, &id))
+    let edited = edit::add_version(text, family.as_str(), &id)
+        .and_then(|t| edit::set_active(&t, family.as_str(), &id))
         .map_err(|e| edit_failed(&resolved, file, e))?;
     let path = write_checked(&resolved, file, edited)?;
 
@@ -88,7 +88,7 @@ pub fn rotate(
 }
 
 /// `rotor retire FAMILY VERSION`: remove a version's block, so that the plan revokes it.
-pub fn retire(ws: &Workspace, family: &str, version: &str) -> Result<u8, Reported> {
+pub fn retire(ws: &Workspace, family: &FamilyName, version: &str) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let secret = find_family(&resolved, family)?;
     if !secret.declares(version) {
@@ -112,8 +112,8 @@ pub fn retire(ws: &Workspace, family: &str, version: &str) -> Result<u8, Reporte
     }
     let file = secret.span.file;
     let text = &resolved.spec.sources.files[file].text;
-    let edited =
-        edit::remove_version(text, family, version).map_err(|e| edit_failed(&resolved, file, e))?;
+    let edited = edit::remove_version(text, family.as_str(), version)
+        .map_err(|e| edit_failed(&resolved, file, e))?;
     let path = write_checked(&resolved, file, edited)?;
     eprintln!(
         "Retired version {version} of secret.{family}: removed its block from {}.",
@@ -126,7 +126,7 @@ pub fn retire(ws: &Workspace, family: &str, version: &str) -> Result<u8, Reporte
 }
 
 /// `rotor rollback FAMILY [--restore]`: point `active` back at the version that was active before.
-pub fn rollback(ws: &Workspace, family: &str, restore: bool) -> Result<u8, Reported> {
+pub fn rollback(ws: &Workspace, family: &FamilyName, restore: bool) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let secret = find_family(&resolved, family)?;
     let state = read_state(ws, &resolved)?;
@@ -178,10 +178,10 @@ pub fn rollback(ws: &Workspace, family: &str, restore: bool) -> Result<u8, Repor
     let mut edited = text.clone();
     let restoring = !secret.declares(&previous);
     if restoring {
-        edited = edit::add_version(&edited, family, &previous)
+        edited = edit::add_version(&edited, family.as_str(), &previous)
             .map_err(|e| edit_failed(&resolved, file, e))?;
     }
-    let edited = edit::set_active(&edited, family, &previous)
+    let edited = edit::set_active(&edited, family.as_str(), &previous)
         .map_err(|e| edit_failed(&resolved, file, e))?;
     let path = write_checked(&resolved, file, edited)?;
 
@@ -300,12 +300,15 @@ fn check_id_fits(
     Ok(())
 }
 
-fn find_family<'a>(resolved: &'a Resolved, family: &str) -> Result<&'a SecretSpec, Reported> {
-    if let Some(s) = resolved.spec.secrets.iter().find(|s| s.name == family) {
+fn find_family<'a>(
+    resolved: &'a Resolved,
+    family: &FamilyName,
+) -> Result<&'a SecretSpec, Reported> {
+    if let Some(s) = resolved.spec.secrets.iter().find(|s| s.name == *family) {
         return Ok(s);
     }
     let names = resolved.spec.secrets.iter().map(|s| s.name.as_str());
-    let hint = match did_you_mean(family, names.clone()) {
+    let hint = match did_you_mean(family.as_str(), names.clone()) {
         Some(m) => format!("did you mean `{m}`?"),
         None => format!("secrets: {}", list(&names.collect::<Vec<_>>())),
     };

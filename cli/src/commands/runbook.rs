@@ -2,12 +2,16 @@ use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
 
-pub async fn run(ws: &Workspace, families: &[String], html: bool) -> Result<u8, Reported> {
+pub async fn run(
+    ws: &Workspace,
+    families: &[rotor_engine::FamilyName],
+    html: bool,
+) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     for f in families {
         if resolved.family_by_name(f).is_none() {
             let names = resolved.spec.secrets.iter().map(|s| s.name.as_str());
-            let hint = rotor_engine::diagnostics::did_you_mean(f, names)
+            let hint = rotor_engine::diagnostics::did_you_mean(f.as_str(), names)
                 .map(|m| format!("did you mean `{m}`?"));
             render::error(&format!("no secret `{f}` in the spec"), hint.as_deref());
             return Err(Reported);

@@ -1,12 +1,13 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
+use rotor_engine::FamilyName;
 
-pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Reported> {
+pub fn run(ws: &Workspace, families: &[FamilyName], json: bool) -> Result<u8, Reported> {
     if let [arg] = families
-        && super::plan_file::looks_like_plan(arg)
+        && super::plan_file::looks_like_plan(arg.as_str())
     {
-        return super::plan_file::show(ws, std::path::Path::new(arg), json);
+        return super::plan_file::show(ws, std::path::Path::new(arg.as_str()), json);
     }
     let backend = ws.backend(None)?;
     let Some(state) = ws.existing_state(&*backend)? else {
@@ -41,7 +42,7 @@ pub fn run(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Report
 }
 
 /// `rotor show --events [FAMILY…]`: the history, oldest first.
-pub fn events(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Reported> {
+pub fn events(ws: &Workspace, families: &[FamilyName], json: bool) -> Result<u8, Reported> {
     let backend = ws.backend(None)?;
     let mut events = Vec::new();
     if families.is_empty() {
@@ -70,7 +71,7 @@ pub fn events(ws: &Workspace, families: &[String], json: bool) -> Result<u8, Rep
             } else {
                 format!(" — {}", e.detail)
             };
-            let family = if e.family.is_empty() {
+            let family = if e.family.as_str().is_empty() {
                 "(the state)".to_string()
             } else {
                 format!("secret.{}", e.family)

@@ -8,7 +8,7 @@
 use super::{ERROR, OK};
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::{State, StateBackend};
+use rotor_engine::{FamilyName, State, StateBackend};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -98,7 +98,7 @@ pub fn push(ws: &Workspace, file: &Path, force: bool) -> Result<u8, Reported> {
         _ => ws.existing_state(&*backend)?,
     };
     // Every family the push changes, leased: not while an apply runs.
-    let mut touched: Vec<String> = pushed.families.keys().cloned().collect();
+    let mut touched: Vec<FamilyName> = pushed.families.keys().cloned().collect();
     if let Some(c) = &current {
         touched.extend(c.families.keys().cloned());
     }
@@ -149,15 +149,15 @@ pub fn push(ws: &Workspace, file: &Path, force: bool) -> Result<u8, Reported> {
 
 /// `rotor state rm FAMILY [--yes]`: forget a family. Its material stays in
 /// the stores, so the live versions are named and a confirmation asked.
-pub fn rm(ws: &Workspace, family: &str, yes: bool) -> Result<u8, Reported> {
+pub fn rm(ws: &Workspace, family: &FamilyName, yes: bool) -> Result<u8, Reported> {
     let backend = ws.backend(None)?;
     let Some(state) = ws.existing_state(&*backend)? else {
         render::error("there is no state", None);
         return Err(Reported);
     };
     let Some(f) = state.families.get(family) else {
-        let names: Vec<&str> = state.families.keys().map(String::as_str).collect();
-        let hint = rotor_engine::diagnostics::did_you_mean(family, names.iter().copied())
+        let names: Vec<&str> = state.families.keys().map(FamilyName::as_str).collect();
+        let hint = rotor_engine::diagnostics::did_you_mean(family.as_str(), names.iter().copied())
             .map(|m| format!("did you mean `{m}`?"));
         render::error(&format!("no family `{family}` in state"), hint.as_deref());
         return Err(Reported);
@@ -177,12 +177,12 @@ pub fn rm(ws: &Workspace, family: &str, yes: bool) -> Result<u8, Reported> {
             .lock()
             .read_line(&mut line)
             .map_err(|_| Reported)?;
-        if line.trim() != family {
+        if line.trim() != family.as_str() {
             eprintln!("Nothing removed.");
             return Ok(ERROR);
         }
     }
-    ws.lease(&*backend, &[family.to_string()], "rotor state rm")?;
+    ws.lease(&*backend, std::slice::from_ref(family), "rotor state rm")?;
     backend.remove_family(family).map_err(|e| {
         render::error(&e.to_string(), None);
         Reported
@@ -194,10 +194,10 @@ pub fn rm(ws: &Workspace, family: &str, yes: bool) -> Result<u8, Reported> {
 
 /// Appends a state command to the history (for people: a failure to append
 /// does not undo the command).
-fn history(backend: &dyn StateBackend, family: &str, what: &str, detail: &str) {
+fn history(backend: &dyn StateBackend, family: &FamilyName, what: &str, detail: &str) {
     let _ = backend.append_event(&rotor_engine::state::Event {
         at: rotor_providers::now(),
-        family: family.to_string(),
+        family: family.clone(),
         what: what.to_string(),
         outcome: "done".into(),
         actor: rotor_providers::actor(),
@@ -207,17 +207,13 @@ fn history(backend: &dyn StateBackend, family: &str, what: &str, detail: &str) {
 
 /// `rotor state mv OLD NEW`: the family's record, approvals and history
 /// under a new name, without a rotation.
-pub fn mv(ws: &Workspace, old: &str, new: &str) -> Result<u8, Reported> {
+pub fn mv(ws: &Workspace, old: &FamilyName, new: &FamilyName) -> Result<u8, Reported> {
     let backend = ws.backend(None)?;
     if ws.existing_state(&*backend)?.is_none() {
         render::error("there is no state", None);
         return Err(Reported);
     }
-    ws.lease(
-        &*backend,
-        &[old.to_string(), new.to_string()],
-        "rotor state mv",
-    )?;
+    ws.lease(&*backend, &[old.clone(), new.clone()], "rotor state mv")?;
     backend.rename_family(old, new).map_err(|e| {
         render::error(
             &format!("{}: {e}", backend.describe()),
@@ -236,7 +232,7 @@ pub fn mv(ws: &Workspace, old: &str, new: &str) -> Result<u8, Reported> {
 }
 
 /// `rotor state unlock FAMILY --force`: breaks a lease.
-pub fn unlock(ws: &Workspace, family: &str, force: bool) -> Result<u8, Reported> {
+pub fn unlock(ws: &Workspace, family: &FamilyName, force: bool) -> Result<u8, Reported> {
     if !force {
         render::error(
             "`rotor state unlock` needs --force",
@@ -298,7 +294,7 @@ pub fn init(ws: &Workspace, print_sql: bool) -> Result<u8, Reported> {
     backend
         .append_event(&rotor_engine::state::Event {
             at: rotor_providers::now(),
-            family: String::new(),
+            family: FamilyName::from(""),
             what: "state init".into(),
             outcome: "done".into(),
             actor: rotor_providers::actor(),

@@ -5,9 +5,9 @@
 //! shows, which are redacted where they quote anything from outside).
 //! Documented in docs/json.md.
 
-use rotor_engine::Timestamp;
 use rotor_engine::apply::{Hook, StepOutcome};
 use rotor_engine::plan::Step;
+use rotor_engine::{FamilyName, Timestamp};
 use serde_json::{Value, json};
 use std::io::Write;
 
@@ -37,7 +37,7 @@ pub struct Events {
 }
 
 /// A step by what it does: re-plans renumber steps.
-fn key(family: &str, step: &Step) -> (String, String) {
+fn key(family: &FamilyName, step: &Step) -> (String, String) {
     (
         family.to_string(),
         format!("{} {}", step.action.verb(), step.action.target()),
@@ -54,7 +54,7 @@ impl Events {
     }
 
     /// Whether this outcome is news for the step.
-    fn news(&self, family: &str, step: &Step, outcome: &Value) -> bool {
+    fn news(&self, family: &FamilyName, step: &Step, outcome: &Value) -> bool {
         let text = outcome.to_string();
         let mut last = self.last.lock().expect("events lock");
         let key = key(family, step);
@@ -66,7 +66,7 @@ impl Events {
     }
 }
 
-fn step_fields(family: &str, step: &Step) -> Value {
+fn step_fields(family: &FamilyName, step: &Step) -> Value {
     json!({
         "family": family,
         "step": step.id,
@@ -76,7 +76,7 @@ fn step_fields(family: &str, step: &Step) -> Value {
 }
 
 impl Hook for Events {
-    fn started(&self, family: &str, step: &Step) {
+    fn started(&self, family: &FamilyName, step: &Step) {
         if self
             .started
             .lock()
@@ -87,7 +87,7 @@ impl Hook for Events {
         }
     }
 
-    fn step(&self, family: &str, step: &Step, outcome: &StepOutcome) {
+    fn step(&self, family: &FamilyName, step: &Step, outcome: &StepOutcome) {
         let mut fields = step_fields(family, step);
         let (kind, more) = match outcome {
             StepOutcome::Done(detail) => ("step_done", json!({ "detail": detail })),

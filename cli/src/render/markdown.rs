@@ -89,7 +89,7 @@ fn banner(plan: &Plan) -> String {
         if !what.is_empty() {
             lines.push(format!(
                 "> - **secret.{}**: {}\n",
-                escape(&f.family),
+                escape(f.family.as_str()),
                 what.join("; ")
             ));
         }
@@ -118,7 +118,7 @@ fn family(plan: &Plan, f: &FamilyPlan, fold_all: bool) -> String {
         .as_deref()
         .map(|a| format!(" → active {}", escape(a)))
         .unwrap_or_default();
-    let _ = writeln!(out, "\n### secret.{}{active}\n", escape(&f.family));
+    let _ = writeln!(out, "\n### secret.{}{active}\n", escape(f.family.as_str()));
     if let Some(b) = &f.blocked {
         let _ = writeln!(out, "**Blocked:** {}\n", escape(b));
     }
@@ -278,7 +278,7 @@ fn timeline(plan: &Plan, f: &FamilyPlan) -> String {
         "%Y-%m-%d"
     };
     let mut out = String::from("```mermaid\ngantt\n");
-    let _ = writeln!(out, "  title secret.{}", mermaid_text(&f.family));
+    let _ = writeln!(out, "  title secret.{}", mermaid_text(f.family.as_str()));
     out.push_str("  dateFormat YYYY-MM-DD HH:mm:ss\n");
     let _ = writeln!(out, "  axisFormat {axis}");
     out.push_str("  todayMarker off\n");

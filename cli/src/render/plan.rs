@@ -1,9 +1,9 @@
 //! Plans, for people and for machines, and apply progress.
 
 use crate::style;
-use rotor_engine::Timestamp;
 use rotor_engine::apply::{ApplyReport, Hook, StepOutcome};
 use rotor_engine::plan::{Action, GateStatus, Plan, Step};
+use rotor_engine::{FamilyName, Timestamp};
 use serde_json::json;
 
 /// How `rotor plan` prints the plan.
@@ -253,7 +253,7 @@ impl Progress {
 }
 
 impl Hook for Progress {
-    fn step(&self, family: &str, step: &Step, outcome: &StepOutcome) {
+    fn step(&self, family: &FamilyName, step: &Step, outcome: &StepOutcome) {
         let text = match outcome {
             StepOutcome::Done(what) => format!("{} {what}", style::green("done:")),
             StepOutcome::AlreadyDone | StepOutcome::Blocked => return,

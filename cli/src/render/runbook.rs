@@ -123,8 +123,8 @@ pub fn html(books: &[Runbook], generated: &str) -> String {
     for b in books {
         out.push_str(&format!(
             "<section class=\"family\" id=\"{}\">\n<h2>secret.{}</h2>\n",
-            esc(&b.family),
-            esc(&b.family)
+            esc(b.family.as_str()),
+            esc(b.family.as_str())
         ));
         if !b.gaps.is_empty() {
             out.push_str(&format!(

@@ -1,10 +1,10 @@
 //! `rotor show`: the state, per family and version.
 
 use crate::style;
-use rotor_engine::State;
+use rotor_engine::{FamilyName, State};
 use serde_json::json;
 
-pub fn human(state: &State, only: &[String]) -> String {
+pub fn human(state: &State, only: &[FamilyName]) -> String {
     let mut out = String::new();
     if state.families.is_empty() {
         return "No state yet: run `rotor apply` to bootstrap the spec's families.\n".into();
@@ -88,14 +88,14 @@ pub fn human(state: &State, only: &[String]) -> String {
     out
 }
 
-pub fn json(state: &State, only: &[String]) -> serde_json::Value {
+pub fn json(state: &State, only: &[FamilyName]) -> serde_json::Value {
     let families: serde_json::Map<String, serde_json::Value> = state
         .families
         .iter()
         .filter(|(n, _)| only.is_empty() || only.contains(n))
         .map(|(n, f)| {
             (
-                n.clone(),
+                n.to_string(),
                 serde_json::to_value(f).expect("state serialises"),
             )
         })

@@ -105,7 +105,7 @@ fn row(f: &FamilyStatus, now: Timestamp) -> [String; 7] {
             .join(",")
     };
     [
-        f.family.clone(),
+        f.family.to_string(),
         active,
         in_flight,
         next_due,

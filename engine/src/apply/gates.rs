@@ -363,7 +363,7 @@ impl Ctx<'_> {
         phase: ProbePhase,
     ) -> ProbeRequest {
         ProbeRequest {
-            family: self.name.into(),
+            family: self.name.clone(),
             version: version.into(),
             kid: v.kid.clone(),
             algorithm: v.algorithm.clone(),

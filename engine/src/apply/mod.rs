@@ -20,6 +20,7 @@ mod create;
 mod gates;
 mod retire;
 
+use crate::names::FamilyName;
 use crate::plan::{Action, Step};
 use crate::provider::{FirmGround, Ground, Providers};
 use crate::spec::{Family, ProbePhase, Resolved};
@@ -71,7 +72,7 @@ impl StepOutcome {
 #[derive(Debug, Clone)]
 pub struct FamilyReport {
     /// Family name.
-    pub family: String,
+    pub family: FamilyName,
     /// Every step of the family's plan, in plan order, with its id.
     pub outcomes: Vec<(usize, StepOutcome)>,
 }
@@ -126,9 +127,9 @@ impl ApplyReport {
 /// Progress reports, for the CLI to render.
 pub trait Hook: Send + Sync {
     /// A step finished (or was found waiting, blocked or failed).
-    fn step(&self, family: &str, step: &Step, outcome: &StepOutcome);
+    fn step(&self, family: &FamilyName, step: &Step, outcome: &StepOutcome);
     /// A step is about to run (its predecessors are done).
-    fn started(&self, family: &str, step: &Step) {
+    fn started(&self, family: &FamilyName, step: &Step) {
         let _ = (family, step);
     }
 }
@@ -137,7 +138,7 @@ pub trait Hook: Send + Sync {
 pub struct Silent;
 
 impl Hook for Silent {
-    fn step(&self, _: &str, _: &Step, _: &StepOutcome) {}
+    fn step(&self, _: &FamilyName, _: &Step, _: &StepOutcome) {}
 }
 
 /// Settings of one apply pass.
@@ -156,7 +157,7 @@ pub struct ApplyOptions {
     pub adopt: bool,
     /// The families this apply leased, when it leased some: fresh plans
     /// made while it runs cover these alone.
-    pub scope: Option<BTreeSet<String>>,
+    pub scope: Option<BTreeSet<FamilyName>>,
 }
 
 impl ApplyOptions {
@@ -205,12 +206,12 @@ impl<'a> Recorder<'a> {
 
     /// A copy of the state holding one family only: what a step of that
     /// family reads, without copying every other family's record.
-    pub fn family_view(&self, name: &str) -> State {
+    pub fn family_view(&self, name: &FamilyName) -> State {
         let guard = self.state.lock().expect("state lock");
         let mut view = State::new(guard.lineage.clone());
         view.serial = guard.serial;
         if let Some(f) = guard.families.get(name) {
-            view.families.insert(name.to_string(), f.clone());
+            view.families.insert(name.clone(), f.clone());
         }
         view
     }
@@ -236,7 +237,7 @@ impl<'a> Recorder<'a> {
     /// save in parallel; a family's own steps run one after another.
     pub async fn record(
         &self,
-        family: &str,
+        family: &FamilyName,
         change: impl FnOnce(&mut FamilyState),
     ) -> Result<(), StateError> {
         let (lineage, mut record) = {
@@ -249,10 +250,10 @@ impl<'a> Recorder<'a> {
         change(&mut record);
         record.serial += 1;
         self.backend
-            .save_family_soon(lineage, family.to_string(), record.clone())
+            .save_family_soon(lineage, family.clone(), record.clone())
             .await?;
         let mut guard = self.state.lock().expect("state lock");
-        guard.families.insert(family.to_string(), record);
+        guard.families.insert(family.clone(), record);
         guard.serial += 1;
         Ok(())
     }
@@ -265,7 +266,7 @@ impl<'a> Recorder<'a> {
     /// effect is already in the family's record.
     fn event(
         &self,
-        family: &str,
+        family: &FamilyName,
         step: &Step,
         outcome: &StepOutcome,
         at: Timestamp,
@@ -277,7 +278,7 @@ impl<'a> Recorder<'a> {
         };
         let event = Event {
             at,
-            family: family.to_string(),
+            family: family.clone(),
             what: format!("{} {}", step.action.verb(), step.action.target()),
             outcome: outcome.to_string(),
             actor: self.actor.clone(),
@@ -345,8 +346,8 @@ pub async fn apply(
         .buffer_unordered(options.parallelism.max(1))
         .collect()
         .await;
-    let order: Vec<&str> = plan.families.iter().map(|f| f.family.as_str()).collect();
-    families.sort_by_key(|f| order.iter().position(|n| *n == f.family));
+    let order: Vec<&FamilyName> = plan.families.iter().map(|f| &f.family).collect();
+    families.sort_by_key(|f| order.iter().position(|n| **n == f.family));
     ApplyReport { families }
 }
 
@@ -355,7 +356,7 @@ pub async fn apply(
 struct Ctx<'a> {
     r: &'a Resolved,
     family: &'a Family,
-    name: &'a str,
+    name: &'a FamilyName,
     providers: &'a Providers,
     recorder: &'a Recorder<'a>,
     options: &'a ApplyOptions,

@@ -29,7 +29,7 @@ fn forgotten(resolved: &Resolved, state: &State) -> Vec<FamilyPlan> {
     state
         .families
         .iter()
-        .filter(|(name, _)| resolved.family_by_name(name).is_none())
+        .filter(|(name, _)| resolved.family_by_name(*name).is_none())
         .filter_map(|(name, f)| {
             let live = f.live_versions();
             if live.is_empty() {

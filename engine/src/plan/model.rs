@@ -2,6 +2,7 @@
 //! renderers show. Nothing here decides what to do; `build` does.
 
 use super::GateId;
+use crate::names::FamilyName;
 use crate::spec::{Resolved, Window};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -204,7 +205,7 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyPlan {
     /// The family (secret) name.
-    pub family: String,
+    pub family: FamilyName,
     /// The spec's `active`: the primary the steps lead to.
     pub active: Option<String>,
     /// The overlap in force, as written (`2h`): the spec's `overlap`, else the floor.
@@ -291,7 +292,7 @@ pub struct Plan {
     /// plan is stale once any of them moved, and only then — an apply on
     /// other families does not stale it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub serials: BTreeMap<String, u64>,
+    pub serials: BTreeMap<FamilyName, u64>,
     /// Families with steps, blocked families, in spec order.
     pub families: Vec<FamilyPlan>,
     /// Counts of `families`' steps, recounted when the plan is narrowed.
@@ -395,14 +396,14 @@ impl Summary {
 impl Plan {
     /// Keeps only the families in `scope`, the summary counted again: an
     /// apply that leased some families plans for those alone.
-    pub fn restrict(&mut self, resolved: &Resolved, scope: &BTreeSet<String>) {
+    pub fn restrict(&mut self, resolved: &Resolved, scope: &BTreeSet<FamilyName>) {
         self.families.retain(|f| scope.contains(&f.family));
         self.serials.retain(|f, _| scope.contains(f));
         self.summary = Summary::of(resolved, &self.families, self.made_at);
     }
 
     /// Families with steps to run.
-    pub fn families_with_steps(&self) -> BTreeSet<String> {
+    pub fn families_with_steps(&self) -> BTreeSet<FamilyName> {
         self.families
             .iter()
             .filter(|f| !f.steps.is_empty())

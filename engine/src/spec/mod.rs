@@ -13,6 +13,7 @@ pub use parse::{EnvLookup, Parsed, parse_files};
 pub use resolve::{Family, ResourceGraph, ResourceId, Window, files_hash};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
+use crate::names::FamilyName;
 use crate::time::{Duration, Timestamp};
 
 /// A value with the place it was written.
@@ -316,7 +317,7 @@ pub struct VersionSpec {
 #[derive(Debug, Clone)]
 pub struct SecretSpec {
     /// The family name.
-    pub name: String,
+    pub name: FamilyName,
     /// Free text.
     pub description: Option<String>,
     /// Team or person accountable.
@@ -578,7 +579,7 @@ pub struct Resolved {
     /// A hash of every file's bytes, to tell when a saved plan's spec changed.
     pub hash: String,
     /// Index into `families` and `spec.secrets`, by family name.
-    pub family_index: std::collections::HashMap<String, usize>,
+    pub family_index: std::collections::HashMap<FamilyName, usize>,
     /// Index into `spec.consumers`, by consumer name.
     pub consumer_index: std::collections::HashMap<String, usize>,
 }

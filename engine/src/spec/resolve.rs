@@ -322,7 +322,11 @@ fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Er
 
 impl Resolved {
     /// The family by secret name.
-    pub fn family_by_name(&self, name: &str) -> Option<&Family> {
+    pub fn family_by_name<F>(&self, name: &F) -> Option<&Family>
+    where
+        F: std::hash::Hash + Eq + ?Sized,
+        FamilyName: std::borrow::Borrow<F>,
+    {
         self.family_index.get(name).map(|&i| &self.families[i])
     }
 

@@ -87,7 +87,7 @@ pub(super) fn check(r: &Resolved, diags: &mut Diagnostics) {
         let Some(secret) = p
             .secret
             .as_ref()
-            .and_then(|s| r.family_by_name(&s.path.join(".")))
+            .and_then(|s| r.family_by_name(s.path.join(".").as_str()))
             .map(|f| &spec.secrets[f.secret])
         else {
             continue;

@@ -41,7 +41,7 @@ fn outcomes(report: &crate::apply::ApplyReport) -> &[(usize, StepOutcome)] {
 }
 
 fn live_store(h: &Harness) -> crate::provider::LiveFamily {
-    block_on(crate::Store::read(&*h.stores["store.file.x"], "k")).unwrap()
+    block_on(crate::Store::read(&*h.stores["store.file.x"], &"k".into())).unwrap()
 }
 
 /// After a rotation from v1 to v2: only v2 published, primary, active.
@@ -601,25 +601,35 @@ impl crate::Store for Counting {
     fn address(&self) -> &str {
         self.inner.address()
     }
-    async fn read(&self, f: &str) -> Result<crate::provider::LiveFamily, ProviderError> {
+    async fn read(
+        &self,
+        f: &crate::FamilyName,
+    ) -> Result<crate::provider::LiveFamily, ProviderError> {
         self.around(self.inner.read(f)).await
     }
-    async fn put(&self, f: &str, v: &crate::provider::NewVersion<'_>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        f: &crate::FamilyName,
+        v: &crate::provider::NewVersion<'_>,
+    ) -> Result<(), ProviderError> {
         self.around(self.inner.put(f, v)).await
     }
-    async fn set_primary(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
         self.around(self.inner.set_primary(f, id)).await
     }
-    async fn disable(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
         self.around(self.inner.disable(f, id)).await
     }
-    async fn enable(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
         self.around(self.inner.enable(f, id)).await
     }
-    async fn destroy(&self, f: &str, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
         self.around(self.inner.destroy(f, id)).await
     }
-    async fn public_keys(&self, f: &str) -> Result<Vec<crate::provider::PublicKey>, ProviderError> {
+    async fn public_keys(
+        &self,
+        f: &crate::FamilyName,
+    ) -> Result<Vec<crate::provider::PublicKey>, ProviderError> {
         self.around(self.inner.public_keys(f)).await
     }
 }

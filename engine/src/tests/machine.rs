@@ -256,7 +256,7 @@ impl Probe for WorldProbe {
     }
 
     async fn check(&self, request: &ProbeRequest) -> ProbeResult {
-        let key = (request.family.clone(), request.version.clone());
+        let key = (request.family.to_string(), request.version.clone());
         let passed = match request.phase {
             ProbePhase::Accept => {
                 let thumb = self.store.keys.lock().unwrap().get(&key).cloned();
@@ -266,7 +266,7 @@ impl Probe for WorldProbe {
                         .unwrap_or_default()
                         .iter()
                         .any(|k| Some(&k.thumbprint) == thumb.as_ref() && k.kid == request.kid),
-                    None => self.store.lists(&request.family, &request.version),
+                    None => self.store.lists(request.family.as_str(), &request.version),
                 }
             }
             ProbePhase::Emit => {
@@ -274,8 +274,8 @@ impl Probe for WorldProbe {
                     Some(k) => Some(k.clone()),
                     None => self
                         .store
-                        .served_primary(&request.family)
-                        .map(|p| (request.family.clone(), p)),
+                        .served_primary(request.family.as_str())
+                        .map(|p| (request.family.to_string(), p)),
                 };
                 signs == Some(key)
             }
@@ -991,7 +991,7 @@ fn judge(w: &World) {
 fn assert_converged(w: &World) {
     let family = w.spec.family;
     let store = &w.h.stores["store.file.x"];
-    let live = block_on(crate::Store::read(&**store, family)).unwrap();
+    let live = block_on(crate::Store::read(&**store, &family.into())).unwrap();
     let state = w.h.state();
     if w.spec.versions.iter().any(|v| {
         state

@@ -237,13 +237,18 @@ fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
         kid: "v2",
         generated: &generated,
     };
-    block_on(crate::Store::put(&*h.stores["store.file.x"], "k", &new)).unwrap();
+    block_on(crate::Store::put(
+        &*h.stores["store.file.x"],
+        &"k".into(),
+        &new,
+    ))
+    .unwrap();
     let r = two_stores(&["v2"], "v2");
     h.drive(&r, 20);
     let read = |addr: &str| {
         let store = &*h.stores[addr];
-        let live = block_on(crate::Store::read(store, "k")).unwrap();
-        let material = block_on(crate::Store::read_material(store, "k", "v2")).unwrap();
+        let live = block_on(crate::Store::read(store, &"k".into())).unwrap();
+        let material = block_on(crate::Store::read_material(store, &"k".into(), "v2")).unwrap();
         (live, String::from_utf8(material.expose().to_vec()).unwrap())
     };
     let (x, mx) = read("store.file.x");

@@ -395,7 +395,7 @@ fn unmanaged_versions_are_noted_and_left_alone() {
     let store = h.stores["store.file.x"].clone();
     block_on(crate::Store::put(
         &*store,
-        "k",
+        &"k".into(),
         &crate::provider::NewVersion {
             id: "manual",
             kid: "manual",
@@ -465,7 +465,7 @@ fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     let r = load(&basic_spec(&["v1", "v2"], "v1"));
     h.drive(&r, 20);
     let store = h.stores["store.file.x"].clone();
-    futures_executor::block_on(crate::Store::set_primary(&*store, "k", "v2")).unwrap();
+    futures_executor::block_on(crate::Store::set_primary(&*store, &"k".into(), "v2")).unwrap();
     let plan = h.checked_plan(&r);
     let fp = only_family(&plan);
     assert!(fp.blocked.is_none(), "{:?}", fp.blocked);
@@ -485,7 +485,7 @@ fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     );
     let set_back = h.now();
     h.drive(&r, 20);
-    let live = futures_executor::block_on(crate::Store::read(&*store, "k")).unwrap();
+    let live = futures_executor::block_on(crate::Store::read(&*store, &"k".into())).unwrap();
     assert_eq!(live.primary.as_deref(), Some("v1"));
     let v2 = h.state().version("k", "v2").unwrap().clone();
     assert!(v2.adopted_at.is_some_and(|t| t >= set_back), "{v2:?}");
@@ -503,7 +503,7 @@ fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     let mut h = bootstrapped();
     h.drive(&r, 20);
     let store = h.stores["store.file.x"].clone();
-    futures_executor::block_on(crate::Store::set_primary(&*store, "k", "v2")).unwrap();
+    futures_executor::block_on(crate::Store::set_primary(&*store, &"k".into(), "v2")).unwrap();
     let r = load(&basic_spec(&["v1", "v2"], "v2"));
     let plan = h.checked_plan(&r);
     let fp = only_family(&plan);

@@ -297,7 +297,7 @@ fn check_promise(events: &[Event], phases: &[(usize, &Resolved)]) {
             }
             Event::Primary(f, s, _) => {
                 let track = fams.entry(f.clone()).or_default();
-                let family = r.family_by_name(f).expect("family in spec");
+                let family = r.family_by_name(f.as_str()).expect("family in spec");
                 let window = r.accept_window(family).length;
                 let entered = track.enabled.get(s).copied();
                 assert!(entered.is_some(), "primary {s} is not enabled: {}", ctx());
@@ -330,7 +330,7 @@ fn check_promise(events: &[Event], phases: &[(usize, &Resolved)]) {
             }
             Event::Disable(f, v, _) => {
                 let track = fams.entry(f.clone()).or_default();
-                let family = r.family_by_name(f).expect("family in spec");
+                let family = r.family_by_name(f.as_str()).expect("family in spec");
                 let (s, _) = track.primary.clone().expect("a primary before any disable");
                 assert_ne!(&s, v, "the primary was disabled: {}", ctx());
                 if track.ever_primary.contains(v) {
@@ -372,7 +372,7 @@ fn check_promise(events: &[Event], phases: &[(usize, &Resolved)]) {
 fn assert_converged(h: &mut Harness, r: &Resolved, gens: &[FamilyGen]) {
     let state = h.state();
     for (i, g) in gens.iter().enumerate() {
-        let name = format!("f{i}");
+        let name = crate::FamilyName::from(format!("f{i}"));
         // A family blocked on a destroyed id keeps what it had.
         if g.versions.iter().any(|v| {
             state

@@ -140,7 +140,7 @@ impl Probe for CommandProbe {
         let child = tokio::process::Command::new(&self.program)
             .args(&self.args)
             .current_dir(&self.dir)
-            .env("ROTOR_FAMILY", &request.family)
+            .env("ROTOR_FAMILY", request.family.as_str())
             .env("ROTOR_VERSION", &request.version)
             .env("ROTOR_KID", &request.kid)
             .env("ROTOR_PHASE", request.phase.as_str())

@@ -108,7 +108,7 @@ pub(crate) fn substitute(template: &str, request: &ProbeRequest) -> String {
     template
         .replace("${version}", &request.version)
         .replace("${kid}", &request.kid)
-        .replace("${family}", &request.family)
+        .replace("${family}", request.family.as_str())
         .replace("${consumer}", &request.consumer)
 }
 

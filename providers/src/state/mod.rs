@@ -15,8 +15,8 @@ mod tests;
 pub use postgres::schema_sql;
 pub use sqlite::SqliteState;
 
-use rotor_engine::Duration;
 use rotor_engine::state::{LeaseHolder, StateError};
+use rotor_engine::{Duration, FamilyName};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
@@ -156,13 +156,13 @@ pub(crate) struct Leases {
 #[derive(Default)]
 struct Held {
     token: Option<String>,
-    families: BTreeSet<String>,
+    families: BTreeSet<FamilyName>,
     keeper: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Leases {
     /// Whether this value leased `family`.
-    pub(crate) fn holds(&self, family: &str) -> bool {
+    pub(crate) fn holds(&self, family: &FamilyName) -> bool {
         self.inner
             .lock()
             .expect("lease lock")
@@ -181,7 +181,7 @@ impl Leases {
         self.inner.lock().expect("lease lock").token.clone()
     }
 
-    pub(crate) fn add(&self, families: &[String], token: &str) {
+    pub(crate) fn add(&self, families: &[FamilyName], token: &str) {
         let mut held = self.inner.lock().expect("lease lock");
         held.token = Some(token.to_string());
         held.families.extend(families.iter().cloned());

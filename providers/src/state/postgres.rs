@@ -24,7 +24,7 @@ use crate::postgres::{Failure, why};
 use rotor_engine::state::{
     ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
 };
-use rotor_engine::{Duration, StateBackend, Timestamp};
+use rotor_engine::{Duration, FamilyName, StateBackend, Timestamp};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
@@ -312,7 +312,7 @@ impl PgState {
     }
 
     /// One family's save as the committer takes it.
-    fn save_of(&self, lineage: String, name: String, family: &FamilyState) -> Save {
+    fn save_of(&self, lineage: String, name: FamilyName, family: &FamilyState) -> Save {
         let (record, checksum) = family.to_record(&name);
         Save {
             leased: self.leases.holds(&name),
@@ -454,18 +454,18 @@ impl Ctx {
 async fn read_lease(
     c: &impl GenericClient,
     s: &str,
-    family: &str,
+    family: &FamilyName,
     lock: &str,
 ) -> Result<Option<Lease>, tokio_postgres::Error> {
     let row = c
         .query_opt(
             &format!("SELECT holder, heartbeat, expires FROM {s}.leases WHERE family = $1 {lock}"),
-            &[&family],
+            &[&family.as_str()],
         )
         .await?;
     Ok(row.and_then(|r| {
         Some(Lease {
-            family: family.to_string(),
+            family: family.clone(),
             holder: serde_json::from_str(r.get::<_, &str>(0)).ok()?,
             heartbeat: Timestamp(r.get(1)),
             expires: Timestamp(r.get(2)),
@@ -531,7 +531,7 @@ impl StateBackend for PgState {
                 .await
                 .map_err(|e| ctx.err(&e))?
             {
-                let name: String = row.get(0);
+                let name = FamilyName::from(row.get::<_, String>(0));
                 let family = FamilyState::from_record(&name, row.get(1), row.get(2))?;
                 state.families.insert(name, family);
             }
@@ -568,7 +568,7 @@ impl StateBackend for PgState {
                     .await?;
                 for (name, family) in &state.families {
                     let (record, checksum) = family.to_record(name);
-                    tx.execute(&insert, &[name, &(family.serial as i64), &record, &checksum])
+                    tx.execute(&insert, &[&name.as_str(), &(family.serial as i64), &record, &checksum])
                         .await?;
                 }
                 Ok::<_, tokio_postgres::Error>(())
@@ -583,10 +583,10 @@ impl StateBackend for PgState {
     fn save_family(
         &self,
         lineage: &str,
-        name: &str,
+        name: &FamilyName,
         family: &FamilyState,
     ) -> Result<(), StateError> {
-        let save = self.save_of(lineage.to_string(), name.to_string(), family);
+        let save = self.save_of(lineage.to_string(), name.clone(), family);
         self.wait(self.commit_soon(|reply| Job::Save(save, reply)))
     }
 
@@ -605,15 +605,15 @@ impl StateBackend for PgState {
     fn save_family_soon(
         &self,
         lineage: String,
-        name: String,
+        name: FamilyName,
         family: FamilyState,
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
         let save = self.save_of(lineage, name, &family);
         Box::pin(self.commit_soon(|reply| Job::Save(save, reply)))
     }
 
-    fn remove_family(&self, name: &str) -> Result<(), StateError> {
-        let name = name.to_string();
+    fn remove_family(&self, name: &FamilyName) -> Result<(), StateError> {
+        let name = name.clone();
         let mine = self.leases.token();
         self.run(move |client, ctx| async move {
             let mut guard = client.lock().await;
@@ -631,20 +631,20 @@ impl StateBackend for PgState {
             let gone: i64 = tx
                 .query_opt(
                     &format!("SELECT serial FROM {s}.families WHERE name = $1"),
-                    &[&name],
+                    &[&name.as_str()],
                 )
                 .await
                 .map_err(e)?
                 .map_or(0, |r| r.get(0));
             tx.execute(
                 &format!("DELETE FROM {s}.families WHERE name = $1"),
-                &[&name],
+                &[&name.as_str()],
             )
             .await
             .map_err(e)?;
             tx.execute(
                 &format!("DELETE FROM {s}.approvals WHERE family = $1"),
-                &[&name],
+                &[&name.as_str()],
             )
             .await
             .map_err(e)?;
@@ -658,8 +658,8 @@ impl StateBackend for PgState {
         })
     }
 
-    fn rename_family(&self, old: &str, new: &str) -> Result<(), StateError> {
-        let (old, new) = (old.to_string(), new.to_string());
+    fn rename_family(&self, old: &FamilyName, new: &FamilyName) -> Result<(), StateError> {
+        let (old, new) = (old.clone(), new.clone());
         let mine = self.leases.token();
         self.run(move |client, ctx| async move {
             let mut guard = client.lock().await;
@@ -676,7 +676,7 @@ impl StateBackend for PgState {
                 }
             }
             if tx
-                .query_opt(&format!("SELECT 1 FROM {s}.families WHERE name = $1"), &[&new])
+                .query_opt(&format!("SELECT 1 FROM {s}.families WHERE name = $1"), &[&new.as_str()])
                 .await
                 .map_err(e)?
                 .is_some()
@@ -686,7 +686,7 @@ impl StateBackend for PgState {
             let Some(row) = tx
                 .query_opt(
                     &format!("SELECT record, checksum FROM {s}.families WHERE name = $1 FOR UPDATE"),
-                    &[&old],
+                    &[&old.as_str()],
                 )
                 .await
                 .map_err(e)?
@@ -697,15 +697,15 @@ impl StateBackend for PgState {
             let family = FamilyState::from_record(&old, row.get(0), row.get(1))?
                 .renamed(&old, &approvals);
             let (record, checksum) = family.to_record(&new);
-            tx.execute(&format!("DELETE FROM {s}.families WHERE name = $1"), &[&old])
+            tx.execute(&format!("DELETE FROM {s}.families WHERE name = $1"), &[&old.as_str()])
                 .await
                 .map_err(e)?;
-            tx.execute(&format!("DELETE FROM {s}.approvals WHERE family = $1"), &[&old])
+            tx.execute(&format!("DELETE FROM {s}.approvals WHERE family = $1"), &[&old.as_str()])
                 .await
                 .map_err(e)?;
             tx.execute(
                 &format!("INSERT INTO {s}.families (name, serial, record, checksum) VALUES ($1, $2, $3, $4)"),
-                &[&new, &(family.serial as i64), &record, &checksum],
+                &[&new.as_str(), &(family.serial as i64), &record, &checksum],
             )
             .await
             .map_err(e)?;
@@ -724,7 +724,7 @@ impl StateBackend for PgState {
     }
 
     fn add_approval(&self, record: &ApprovalRecord) -> Result<(), StateError> {
-        let family = record.family.clone();
+        let family = record.family.to_string();
         let json = serde_json::to_string(record).expect("an approval serialises");
         self.run(move |client, ctx| async move {
             let guard = client.lock().await;
@@ -742,7 +742,7 @@ impl StateBackend for PgState {
         })
     }
 
-    fn acquire(&self, families: &[String], holder: &LeaseHolder) -> Result<(), StateError> {
+    fn acquire(&self, families: &[FamilyName], holder: &LeaseHolder) -> Result<(), StateError> {
         let families_owned = families.to_vec();
         let holder_owned = holder.clone();
         let ttl = self.ttl;
@@ -773,7 +773,7 @@ impl StateBackend for PgState {
                          ON CONFLICT (family) DO UPDATE SET token = $2, holder = $3,
                          heartbeat = {NOW_MS}, expires = {NOW_MS} + $4"
                     ),
-                    &[family, &holder_owned.token, &json, &ttl.0],
+                    &[&family.as_str(), &holder_owned.token, &json, &ttl.0],
                 )
                 .await
                 .map_err(e)?;
@@ -849,7 +849,7 @@ impl StateBackend for PgState {
                 .map_err(|e| ctx.err(&e))?;
             let mut out = Vec::new();
             for row in names {
-                let family: String = row.get(0);
+                let family = FamilyName::from(row.get::<_, String>(0));
                 if let Some(l) = read_lease(c, &ctx.schema, &family, "")
                     .await
                     .map_err(|e| ctx.err(&e))?
@@ -861,8 +861,8 @@ impl StateBackend for PgState {
         })
     }
 
-    fn break_lease(&self, family: &str) -> Result<Option<Lease>, StateError> {
-        let family = family.to_string();
+    fn break_lease(&self, family: &FamilyName) -> Result<Option<Lease>, StateError> {
+        let family = family.clone();
         self.run(move |client, ctx| async move {
             let mut guard = client.lock().await;
             let c = guard.as_mut().expect("connected");
@@ -872,7 +872,7 @@ impl StateBackend for PgState {
                 .map_err(|e| ctx.err(&e))?;
             tx.execute(
                 &format!("DELETE FROM {}.leases WHERE family = $1", ctx.schema),
-                &[&family],
+                &[&family.as_str()],
             )
             .await
             .map_err(|e| ctx.err(&e))?;
@@ -882,7 +882,7 @@ impl StateBackend for PgState {
     }
 
     fn append_event(&self, event: &Event) -> Result<(), StateError> {
-        let (at, family) = (event.at.0, event.family.clone());
+        let (at, family) = (event.at.0, event.family.to_string());
         let json = serde_json::to_string(event).expect("an event serialises");
         self.run(move |client, ctx| async move {
             let guard = client.lock().await;
@@ -900,8 +900,8 @@ impl StateBackend for PgState {
         })
     }
 
-    fn events(&self, family: Option<&str>) -> Result<Vec<Event>, StateError> {
-        let family = family.map(str::to_string);
+    fn events(&self, family: Option<&FamilyName>) -> Result<Vec<Event>, StateError> {
+        let family = family.map(FamilyName::to_string);
         self.run(move |client, ctx| async move {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
@@ -942,7 +942,7 @@ enum Job {
 /// One family's save, as `save_batch` takes it.
 struct Save {
     lineage: String,
-    name: String,
+    name: FamilyName,
     /// The record's new serial; the stored one must be one below.
     serial: u64,
     record: String,
@@ -1076,7 +1076,7 @@ impl Committer {
             }
         };
         let column = |f: fn(&Save) -> &str| saves.iter().map(|(s, _)| f(s)).collect::<Vec<_>>();
-        let (lineage, name) = (column(|s| &s.lineage), column(|s| &s.name));
+        let (lineage, name) = (column(|s| &s.lineage), column(|s| s.name.as_str()));
         let (record, checksum) = (column(|s| &s.record), column(|s| &s.checksum));
         let serial: Vec<i64> = saves.iter().map(|(s, _)| s.serial as i64).collect();
         let token: Vec<Option<&str>> = saves.iter().map(|(s, _)| s.token.as_deref()).collect();

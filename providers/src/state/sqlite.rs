@@ -29,7 +29,7 @@ use crate::fsutil::{self, PRIVATE_FILE};
 use rotor_engine::state::{
     ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, STATE_FORMAT_VERSION, State, StateError,
 };
-use rotor_engine::{Duration, StateBackend, Timestamp};
+use rotor_engine::{Duration, FamilyName, StateBackend, Timestamp};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -91,7 +91,7 @@ pub struct SqliteState {
 enum Job {
     Save {
         lineage: String,
-        name: String,
+        name: FamilyName,
         family: FamilyState,
         reply: futures_channel::oneshot::Sender<Result<(), StateError>>,
     },
@@ -246,7 +246,7 @@ impl SqliteState {
     fn conflicting_lease(
         &self,
         tx: &rusqlite::Transaction,
-        family: &str,
+        family: &FamilyName,
         now: Timestamp,
     ) -> Result<Option<Lease>, StateError> {
         let lease = read_lease(tx, family).map_err(|e| sql_error(&self.path, e))?;
@@ -310,7 +310,7 @@ fn commit_batch(conn: &mut Connection, path: &Path, leases: &Leases, batch: Vec<
                     let inserted = tx
                         .execute(
                             "INSERT INTO events (at, family, event) VALUES (?1, ?2, ?3)",
-                            params![event.at.0, event.family, json],
+                            params![event.at.0, event.family.as_str(), json],
                         )
                         .map(|_| ())
                         .map_err(q);
@@ -351,7 +351,7 @@ fn save_one(
     path: &Path,
     leases: &Leases,
     lineage: &str,
-    name: &str,
+    name: &FamilyName,
     family: &FamilyState,
     now: Timestamp,
 ) -> Result<(), StateError> {
@@ -381,7 +381,7 @@ fn save_one(
     let lease = read_lease(tx, name).map_err(q)?;
     if leases.holds(name) {
         if !lease.is_some_and(|l| leases.holds_token(&l.holder.token)) {
-            return Err(StateError::LeaseLost(name.to_string()));
+            return Err(StateError::LeaseLost(name.clone()));
         }
     } else if let Some(l) = lease.filter(|l| {
         !leases.holds_token(&l.holder.token) && l.expires > now && holder_alive(&l.holder)
@@ -391,7 +391,7 @@ fn save_one(
     let found: i64 = tx
         .query_row(
             "SELECT serial FROM families WHERE name = ?1",
-            params![name],
+            params![name.as_str()],
             |r| r.get(0),
         )
         .optional()
@@ -399,7 +399,7 @@ fn save_one(
         .unwrap_or(0);
     if found as u64 + 1 != family.serial {
         return Err(StateError::Conflict {
-            family: name.to_string(),
+            family: name.clone(),
             expected: family.serial.saturating_sub(1),
             found: found as u64,
         });
@@ -408,7 +408,7 @@ fn save_one(
     tx.execute(
         "INSERT INTO families (name, serial, record, checksum) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO UPDATE SET serial = ?2, record = ?3, checksum = ?4",
-        params![name, family.serial as i64, record, checksum],
+        params![name.as_str(), family.serial as i64, record, checksum],
     )
     .map_err(q)?;
     Ok(())
@@ -450,10 +450,10 @@ fn holder_alive(holder: &LeaseHolder) -> bool {
     holder.host != host_name() || pid_alive(holder.pid)
 }
 
-fn read_lease(conn: &Connection, family: &str) -> rusqlite::Result<Option<Lease>> {
+fn read_lease(conn: &Connection, family: &FamilyName) -> rusqlite::Result<Option<Lease>> {
     conn.query_row(
         "SELECT holder, heartbeat, expires FROM leases WHERE family = ?1",
-        params![family],
+        params![family.as_str()],
         |r| {
             let holder: String = r.get(0)?;
             Ok((holder, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -463,7 +463,7 @@ fn read_lease(conn: &Connection, family: &str) -> rusqlite::Result<Option<Lease>
     .map(|row| {
         row.and_then(|(holder, heartbeat, expires)| {
             Some(Lease {
-                family: family.to_string(),
+                family: family.clone(),
                 holder: serde_json::from_str(&holder).ok()?,
                 heartbeat: Timestamp(heartbeat),
                 expires: Timestamp(expires),
@@ -489,7 +489,12 @@ fn write_whole(conn: &mut Connection, state: &State, path: &Path) -> Result<(), 
         )?;
         for (name, family) in &state.families {
             let (record, checksum) = family.to_record(name);
-            insert.execute(params![name, family.serial as i64, record, checksum])?;
+            insert.execute(params![
+                name.as_str(),
+                family.serial as i64,
+                record,
+                checksum
+            ])?;
         }
         Ok(())
     };
@@ -539,6 +544,7 @@ impl StateBackend for SqliteState {
                     .map_err(q)?;
                 for row in rows {
                     let (name, record, checksum) = row.map_err(q)?;
+                    let name = FamilyName::from(name);
                     let family = FamilyState::from_record(&name, &record, &checksum)?;
                     state.families.insert(name, family);
                 }
@@ -565,7 +571,7 @@ impl StateBackend for SqliteState {
     fn save_family(
         &self,
         lineage: &str,
-        name: &str,
+        name: &FamilyName,
         family: &FamilyState,
     ) -> Result<(), StateError> {
         let path = self.path.clone();
@@ -612,7 +618,7 @@ impl StateBackend for SqliteState {
     fn save_family_soon(
         &self,
         lineage: String,
-        name: String,
+        name: FamilyName,
         family: FamilyState,
     ) -> futures_util::future::BoxFuture<'_, Result<(), StateError>> {
         let (reply, answer) = futures_channel::oneshot::channel();
@@ -633,7 +639,7 @@ impl StateBackend for SqliteState {
         })
     }
 
-    fn remove_family(&self, name: &str) -> Result<(), StateError> {
+    fn remove_family(&self, name: &FamilyName) -> Result<(), StateError> {
         let path = self.path.clone();
         let now = crate::clock::now();
         self.with(true, |conn| {
@@ -649,16 +655,22 @@ impl StateBackend for SqliteState {
             let gone: i64 = tx
                 .query_row(
                     "SELECT serial FROM families WHERE name = ?1",
-                    params![name],
+                    params![name.as_str()],
                     |r| r.get(0),
                 )
                 .optional()
                 .map_err(q)?
                 .unwrap_or(0);
-            tx.execute("DELETE FROM families WHERE name = ?1", params![name])
-                .map_err(q)?;
-            tx.execute("DELETE FROM approvals WHERE family = ?1", params![name])
-                .map_err(q)?;
+            tx.execute(
+                "DELETE FROM families WHERE name = ?1",
+                params![name.as_str()],
+            )
+            .map_err(q)?;
+            tx.execute(
+                "DELETE FROM approvals WHERE family = ?1",
+                params![name.as_str()],
+            )
+            .map_err(q)?;
             tx.execute(
                 "UPDATE workspace SET serial = serial + ?1 + 1 WHERE id = 1",
                 params![gone],
@@ -669,7 +681,7 @@ impl StateBackend for SqliteState {
         .map(|_| ())
     }
 
-    fn rename_family(&self, old: &str, new: &str) -> Result<(), StateError> {
+    fn rename_family(&self, old: &FamilyName, new: &FamilyName) -> Result<(), StateError> {
         let path = self.path.clone();
         let now = crate::clock::now();
         self.with(true, |conn| {
@@ -685,7 +697,7 @@ impl StateBackend for SqliteState {
             let taken: bool = tx
                 .query_row(
                     "SELECT 1 FROM families WHERE name = ?1",
-                    params![new],
+                    params![new.as_str()],
                     |_| Ok(()),
                 )
                 .optional()
@@ -699,7 +711,7 @@ impl StateBackend for SqliteState {
             let row: Option<(String, String)> = tx
                 .query_row(
                     "SELECT record, checksum FROM families WHERE name = ?1",
-                    params![old],
+                    params![old.as_str()],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
@@ -713,13 +725,19 @@ impl StateBackend for SqliteState {
             let family =
                 FamilyState::from_record(old, &record, &checksum)?.renamed(old, &approvals);
             let (record, checksum) = family.to_record(new);
-            tx.execute("DELETE FROM families WHERE name = ?1", params![old])
-                .map_err(q)?;
-            tx.execute("DELETE FROM approvals WHERE family = ?1", params![old])
-                .map_err(q)?;
+            tx.execute(
+                "DELETE FROM families WHERE name = ?1",
+                params![old.as_str()],
+            )
+            .map_err(q)?;
+            tx.execute(
+                "DELETE FROM approvals WHERE family = ?1",
+                params![old.as_str()],
+            )
+            .map_err(q)?;
             tx.execute(
                 "INSERT INTO families (name, serial, record, checksum) VALUES (?1, ?2, ?3, ?4)",
-                params![new, family.serial as i64, record, checksum],
+                params![new.as_str(), family.serial as i64, record, checksum],
             )
             .map_err(q)?;
             tx.commit().map_err(q)
@@ -742,7 +760,7 @@ impl StateBackend for SqliteState {
         self.with(true, |conn| {
             conn.execute(
                 "INSERT INTO approvals (family, record) VALUES (?1, ?2)",
-                params![record.family, json],
+                params![record.family.as_str(), json],
             )
             .map(|_| ())
             .map_err(|e| sql_error(&path, e))
@@ -750,7 +768,7 @@ impl StateBackend for SqliteState {
         .map(|_| ())
     }
 
-    fn acquire(&self, families: &[String], holder: &LeaseHolder) -> Result<(), StateError> {
+    fn acquire(&self, families: &[FamilyName], holder: &LeaseHolder) -> Result<(), StateError> {
         let path = self.path.clone();
         let now = crate::clock::now();
         let ttl = self.ttl;
@@ -769,7 +787,7 @@ impl StateBackend for SqliteState {
                 tx.execute(
                     "INSERT INTO leases (family, token, holder, heartbeat, expires) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (family) DO UPDATE SET token = ?2, holder = ?3, heartbeat = ?4, expires = ?5",
-                    params![family, holder.token, json, now.0, (now + ttl).0],
+                    params![family.as_str(), holder.token, json, now.0, (now + ttl).0],
                 )
                 .map_err(q)?;
             }
@@ -813,8 +831,8 @@ impl StateBackend for SqliteState {
                 let mut stmt = conn
                     .prepare("SELECT family FROM leases ORDER BY family")
                     .map_err(q)?;
-                let names: Vec<String> = stmt
-                    .query_map([], |r| r.get(0))
+                let names: Vec<FamilyName> = stmt
+                    .query_map([], |r| r.get::<_, String>(0).map(FamilyName::from))
                     .map_err(q)?
                     .collect::<Result<_, _>>()
                     .map_err(q)?;
@@ -829,14 +847,17 @@ impl StateBackend for SqliteState {
             .unwrap_or_default())
     }
 
-    fn break_lease(&self, family: &str) -> Result<Option<Lease>, StateError> {
+    fn break_lease(&self, family: &FamilyName) -> Result<Option<Lease>, StateError> {
         let path = self.path.clone();
         Ok(self
             .with(false, |conn| {
                 let q = |e| sql_error(&path, e);
                 let lease = read_lease(conn, family).map_err(q)?;
-                conn.execute("DELETE FROM leases WHERE family = ?1", params![family])
-                    .map_err(q)?;
+                conn.execute(
+                    "DELETE FROM leases WHERE family = ?1",
+                    params![family.as_str()],
+                )
+                .map_err(q)?;
                 Ok(lease)
             })?
             .flatten())
@@ -863,7 +884,7 @@ impl StateBackend for SqliteState {
         self.with(true, |conn| {
             conn.execute(
                 "INSERT INTO events (at, family, event) VALUES (?1, ?2, ?3)",
-                params![event.at.0, event.family, json],
+                params![event.at.0, event.family.as_str(), json],
             )
             .map(|_| ())
             .map_err(|e| sql_error(&path, e))
@@ -871,7 +892,7 @@ impl StateBackend for SqliteState {
         .map(|_| ())
     }
 
-    fn events(&self, family: Option<&str>) -> Result<Vec<Event>, StateError> {
+    fn events(&self, family: Option<&FamilyName>) -> Result<Vec<Event>, StateError> {
         let path = self.path.clone();
         Ok(self
             .with(false, |conn| {
@@ -880,7 +901,7 @@ impl StateBackend for SqliteState {
                     .prepare("SELECT event FROM events WHERE ?1 IS NULL OR family = ?1 ORDER BY id")
                     .map_err(q)?;
                 let rows: Vec<String> = stmt
-                    .query_map(params![family], |r| r.get(0))
+                    .query_map(params![family.map(FamilyName::as_str)], |r| r.get(0))
                     .map_err(q)?
                     .collect::<Result<_, _>>()
                     .map_err(q)?;

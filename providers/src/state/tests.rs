@@ -6,7 +6,7 @@ use super::*;
 use rotor_engine::state::{
     Approval, ApprovalRecord, Event, FamilyState, Phase, State, StateError, VersionState,
 };
-use rotor_engine::{StateBackend, Timestamp};
+use rotor_engine::{FamilyName, StateBackend, Timestamp};
 use std::ops::Deref;
 
 /// One backend value: what one process holds.
@@ -148,9 +148,11 @@ conformance!(
 /// Two processes save the same new family at the same moment: one record
 /// is written, the other save is a conflict (never a silent overwrite).
 fn two_writers_creating_one_family_at_once_one_wins(fx: &Fixture) {
-    fx.open().save_family("L", "seed", &family(1, &[])).unwrap();
+    fx.open()
+        .save_family("L", &"seed".into(), &family(1, &[]))
+        .unwrap();
     for round in 0..5 {
-        let name = format!("new{round}");
+        let name = FamilyName::from(format!("new{round}"));
         let (a, b) = (fx.open(), fx.open());
         let barrier = std::sync::Barrier::new(2);
         let results: Vec<Result<(), StateError>> = std::thread::scope(|s| {
@@ -183,13 +185,14 @@ fn two_writers_creating_one_family_at_once_one_wins(fx: &Fixture) {
 /// others in, and events queued between them are kept.
 fn saves_handed_on_together_are_each_judged_alone(fx: &Fixture) {
     let b = fx.open();
-    b.save_family("L", "f00", &family(1, &["v1"])).unwrap();
+    b.save_family("L", &"f00".into(), &family(1, &["v1"]))
+        .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
     let results = runtime.block_on(futures_util::future::join_all((0..24).map(|i| {
         // f00 is at serial 1 already: saving it as serial 1 again is a conflict.
-        b.save_family_soon("L".into(), format!("f{i:02}"), family(1, &["v1"]))
+        b.save_family_soon("L".into(), format!("f{i:02}").into(), family(1, &["v1"]))
     })));
     assert!(
         matches!(&results[0], Err(StateError::Conflict { found: 1, .. })),
@@ -212,15 +215,17 @@ fn saves_handed_on_together_are_each_judged_alone(fx: &Fixture) {
     assert_eq!(s.families.len(), 24);
     assert!(s.families.values().all(|f| f.serial == 1));
     assert_eq!(s.serial, 24);
-    assert_eq!(other.events(Some("f01")).unwrap().len(), 1);
+    assert_eq!(other.events(Some(&"f01".into())).unwrap().len(), 1);
 }
 
 fn records_round_trip_one_family_at_a_time(fx: &Fixture) {
     let b = fx.open();
     assert_eq!(b.load().unwrap(), None);
-    b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    b.save_family("L", "db", &family(1, &["p1"])).unwrap();
-    b.save_family("L", "jwt", &family(2, &["v1", "v2"]))
+    b.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
+    b.save_family("L", &"db".into(), &family(1, &["p1"]))
+        .unwrap();
+    b.save_family("L", &"jwt".into(), &family(2, &["v1", "v2"]))
         .unwrap();
     let other = fx.open();
     let s = other.load().unwrap().unwrap();
@@ -229,17 +234,20 @@ fn records_round_trip_one_family_at_a_time(fx: &Fixture) {
     assert_eq!(s.families["jwt"], family(2, &["v1", "v2"]));
     assert_eq!(s.families["db"].serial, 1);
     // Another lineage is refused.
-    let err = other.save_family("M", "x", &family(1, &[])).unwrap_err();
+    let err = other
+        .save_family("M", &"x".into(), &family(1, &[]))
+        .unwrap_err();
     assert!(err.to_string().contains("lineage L"), "{err}");
 }
 
 fn a_stale_writer_is_refused(fx: &Fixture) {
     let a = fx.open();
     let b = fx.open();
-    a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    a.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
     // b read serial 0 too, and saves what it thinks is serial 1.
     let err = b
-        .save_family("L", "jwt", &family(1, &["other"]))
+        .save_family("L", &"jwt".into(), &family(1, &["other"]))
         .unwrap_err();
     assert_eq!(
         err,
@@ -250,7 +258,7 @@ fn a_stale_writer_is_refused(fx: &Fixture) {
         }
     );
     let err = b
-        .save_family("L", "jwt", &family(5, &["other"]))
+        .save_family("L", &"jwt".into(), &family(5, &["other"]))
         .unwrap_err();
     assert!(
         matches!(err, StateError::Conflict { found: 1, .. }),
@@ -264,7 +272,8 @@ fn a_stale_writer_is_refused(fx: &Fixture) {
 
 fn push_replaces_the_whole_state(fx: &Fixture) {
     let b = fx.open();
-    b.save_family("L", "old", &family(1, &["v1"])).unwrap();
+    b.save_family("L", &"old".into(), &family(1, &["v1"]))
+        .unwrap();
     let mut s = State::new("P".into());
     s.serial = 40;
     s.families.insert("jwt".into(), family(7, &["v3"]));
@@ -279,7 +288,8 @@ fn push_replaces_the_whole_state(fx: &Fixture) {
 fn a_lease_keeps_others_out_and_names_its_holder(fx: &Fixture) {
     let a = fx.open();
     let b = fx.open();
-    a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    a.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
     a.acquire(&["jwt".into()], &elsewhere("rotor apply"))
         .unwrap();
     let err = b
@@ -298,11 +308,13 @@ fn a_lease_keeps_others_out_and_names_its_holder(fx: &Fixture) {
     // All or none: `db` was not leased either.
     assert!(a.leases().unwrap().iter().all(|l| l.family == "jwt"));
     // Writes by others are refused; the holder's go through.
-    let err = b.save_family("L", "jwt", &family(2, &[])).unwrap_err();
+    let err = b
+        .save_family("L", &"jwt".into(), &family(2, &[]))
+        .unwrap_err();
     assert!(matches!(err, StateError::Leased { .. }), "{err:?}");
-    let err = b.remove_family("jwt").unwrap_err();
+    let err = b.remove_family(&"jwt".into()).unwrap_err();
     assert!(matches!(err, StateError::Leased { .. }), "{err:?}");
-    a.save_family("L", "jwt", &family(2, &["v1", "v2"]))
+    a.save_family("L", &"jwt".into(), &family(2, &["v1", "v2"]))
         .unwrap();
     // Released: free for the next.
     a.release().unwrap();
@@ -318,10 +330,11 @@ fn disjoint_families_are_leased_and_saved_at_once(fx: &Fixture) {
     b.acquire(&["two".into()], &holder("rotor apply")).unwrap();
     std::thread::scope(|s| {
         for (backend, name) in [(&a, "one"), (&b, "two")] {
+            let name = FamilyName::from(name);
             s.spawn(move || {
                 for serial in 1..=20 {
                     backend
-                        .save_family("L", name, &family(serial, &["v1"]))
+                        .save_family("L", &name, &family(serial, &["v1"]))
                         .unwrap();
                 }
             });
@@ -357,7 +370,8 @@ fn a_lease_lapses_after_its_holder_stops_renewing(fx: &Fixture) {
             Err(e) => panic!("the lease never lapsed: {e}"),
         }
     }
-    b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    b.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
 }
 
 fn a_lease_of_an_exited_local_process_is_taken_over_at_once(fx: &Fixture) {
@@ -377,13 +391,17 @@ fn a_broken_lease_stops_its_holder_before_saving(fx: &Fixture) {
     let a = fx.open();
     a.acquire(&["jwt".into()], &elsewhere("rotor apply"))
         .unwrap();
-    a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    a.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
     let b = fx.open();
-    let broken = b.break_lease("jwt").unwrap().expect("a lease was held");
+    let broken = b
+        .break_lease(&"jwt".into())
+        .unwrap()
+        .expect("a lease was held");
     assert_eq!(broken.holder.host, "ci-runner-7");
     b.acquire(&["jwt".into()], &holder("rotor apply")).unwrap();
     let err = a
-        .save_family("L", "jwt", &family(2, &["v1", "v2"]))
+        .save_family("L", &"jwt".into(), &family(2, &["v1", "v2"]))
         .unwrap_err();
     assert_eq!(err, StateError::LeaseLost("jwt".into()));
     assert_eq!(b.load().unwrap().unwrap().families["jwt"].serial, 1);
@@ -403,7 +421,8 @@ fn approval(family: &str, at: i64) -> ApprovalRecord {
 
 fn approvals_need_no_lease_and_are_merged_on_load(fx: &Fixture) {
     let a = fx.open();
-    a.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    a.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
     a.acquire(&["jwt".into()], &elsewhere("rotor apply --wait"))
         .unwrap();
     let approver = fx.open();
@@ -422,22 +441,24 @@ fn approvals_need_no_lease_and_are_merged_on_load(fx: &Fixture) {
 
 fn rename_and_remove_carry_approvals_and_respect_leases(fx: &Fixture) {
     let b = fx.open();
-    b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
-    b.save_family("L", "db", &family(1, &["p1"])).unwrap();
+    b.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
+    b.save_family("L", &"db".into(), &family(1, &["p1"]))
+        .unwrap();
     b.add_approval(&approval("jwt", 7)).unwrap();
     assert!(
-        b.rename_family("jwt", "db")
+        b.rename_family(&"jwt".into(), &"db".into())
             .unwrap_err()
             .to_string()
             .contains("already has a family db")
     );
     assert!(
-        b.rename_family("nope", "x")
+        b.rename_family(&"nope".into(), &"x".into())
             .unwrap_err()
             .to_string()
             .contains("no family nope")
     );
-    b.rename_family("jwt", "signing").unwrap();
+    b.rename_family(&"jwt".into(), &"signing".into()).unwrap();
     let s = fx.open().load().unwrap().unwrap();
     assert!(!s.families.contains_key("jwt"));
     let moved = &s.families["signing"];
@@ -453,13 +474,13 @@ fn rename_and_remove_carry_approvals_and_respect_leases(fx: &Fixture) {
         .acquire(&["db".into()], &elsewhere("rotor apply"))
         .unwrap();
     assert!(matches!(
-        b.rename_family("db", "db2"),
+        b.rename_family(&"db".into(), &"db2".into()),
         Err(StateError::Leased { .. })
     ));
     holder_.release().unwrap();
-    b.remove_family("db").unwrap();
+    b.remove_family(&"db".into()).unwrap();
     b.add_approval(&approval("signing", 8)).unwrap();
-    b.remove_family("signing").unwrap();
+    b.remove_family(&"signing".into()).unwrap();
     let s = fx.open().load().unwrap().unwrap();
     assert!(s.families.is_empty());
     assert!(b.approvals().unwrap().is_empty());
@@ -481,7 +502,7 @@ fn events_are_appended_and_read_back_per_family(fx: &Fixture) {
     let other = fx.open();
     assert_eq!(other.events(None).unwrap().len(), 3);
     let jwt: Vec<String> = other
-        .events(Some("jwt"))
+        .events(Some(&"jwt".into()))
         .unwrap()
         .into_iter()
         .map(|e| e.what)
@@ -493,7 +514,8 @@ fn events_are_appended_and_read_back_per_family(fx: &Fixture) {
 fn sqlite_refuses_a_record_edited_outside_rotor() {
     let fx = Fixture::sqlite();
     let b = fx.open();
-    b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    b.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
     let dir = fx.sqlite_dir();
     let conn = rusqlite::Connection::open(dir.join(".rotor/state.db")).unwrap();
     conn.execute(
@@ -516,7 +538,8 @@ fn sqlite_files_are_private_and_read_only_commands_create_nothing() {
     assert_eq!(b.load().unwrap(), None);
     assert!(b.leases().unwrap().is_empty());
     assert!(!dir.join(".rotor").exists());
-    b.save_family("L", "jwt", &family(1, &["v1"])).unwrap();
+    b.save_family("L", &"jwt".into(), &family(1, &["v1"]))
+        .unwrap();
     let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(".rotor"), 0o700);
     assert_eq!(mode(".rotor/state.db"), 0o600);
@@ -545,7 +568,8 @@ fn sqlite_imports_a_state_json_of_an_earlier_rotor() {
     assert!(rotor.join("state.json").exists());
     assert!(!rotor.join("state.db").exists());
     // The first write imports it, keeping lineage and serial.
-    b.save_family("lin-old", "db", &family(1, &["p1"])).unwrap();
+    b.save_family("lin-old", &"db".into(), &family(1, &["p1"]))
+        .unwrap();
     assert!(rotor.join("state.json.migrated").exists());
     assert!(rotor.join("state.json.approvals.migrated").exists());
     assert!(!rotor.join("state.json").exists());
@@ -630,7 +654,7 @@ fn postgres_a_save_the_server_refuses_is_answered_alone() {
         unreachable!()
     };
     let b = fx.open();
-    b.save_family("L", "f0", &family(1, &[])).unwrap();
+    b.save_family("L", &"f0".into(), &family(1, &[])).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -671,7 +695,7 @@ fn postgres_a_save_the_server_refuses_is_answered_alone() {
     assert!(lines.iter().all(Result::is_ok), "{lines:?}");
     drop(b);
     let s = fx.open().load().unwrap().unwrap();
-    let names: Vec<&str> = s.families.keys().map(String::as_str).collect();
+    let names: Vec<&str> = s.families.keys().map(FamilyName::as_str).collect();
     assert_eq!(names, ["f0", "ok1", "ok2"]);
     assert_eq!(fx.open().events(None).unwrap().len(), 2);
 }

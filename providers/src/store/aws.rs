@@ -145,7 +145,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{Jwk, SecretValue};
+use rotor_engine::{FamilyName, Jwk, SecretValue};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -380,7 +380,7 @@ impl AwsSecretsManagerStore {
     }
 
     /// The AWS secret name of a family.
-    fn secret_name(&self, family: &str) -> String {
+    fn secret_name(&self, family: &FamilyName) -> String {
         format!("{}{family}", self.prefix)
     }
 
@@ -498,8 +498,8 @@ impl AwsSecretsManagerStore {
     }
 
     /// The labelled versions of the family's secret (one `DescribeSecret`).
-    async fn labels(&self, family: &str) -> Result<Labels, ProviderError> {
-        check_name("family", family)?;
+    async fn labels(&self, family: &FamilyName) -> Result<Labels, ProviderError> {
+        check_name("family", family.as_str())?;
         let secret = self.secret_name(family);
         let described = self
             .client()
@@ -554,7 +554,7 @@ impl AwsSecretsManagerStore {
     }
 
     /// Refuses an `AWSPENDING` on a version rotor did not write.
-    fn check_pending(&self, family: &str, labels: &Labels) -> Result<(), ProviderError> {
+    fn check_pending(&self, family: &FamilyName, labels: &Labels) -> Result<(), ProviderError> {
         let Some(pending) = labels.holder(AWSPENDING) else {
             return Ok(());
         };
@@ -575,7 +575,7 @@ impl AwsSecretsManagerStore {
     /// A version's envelope, read by its `VersionId`.
     async fn envelope(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
         version_id: &str,
     ) -> Result<Envelope, ProviderError> {
@@ -630,7 +630,7 @@ impl AwsSecretsManagerStore {
     /// Adds `label` to `to` and/or removes it from `from`.
     async fn stage(
         &self,
-        family: &str,
+        family: &FamilyName,
         label: &str,
         to: Option<&str>,
         from: Option<&str>,
@@ -662,7 +662,7 @@ impl AwsSecretsManagerStore {
     /// Removes `label` from `version` if it holds it.
     async fn unstage(
         &self,
-        family: &str,
+        family: &FamilyName,
         label: &str,
         version: &AwsVersion,
     ) -> Result<(), ProviderError> {
@@ -676,7 +676,7 @@ impl AwsSecretsManagerStore {
     /// Attaches `label` to `version`, taking it from whichever version holds it.
     async fn move_label(
         &self,
-        family: &str,
+        family: &FamilyName,
         labels: &Labels,
         label: &str,
         version: &AwsVersion,
@@ -689,7 +689,7 @@ impl AwsSecretsManagerStore {
             .await
     }
 
-    fn missing(&self, family: &str, id: &str) -> ProviderError {
+    fn missing(&self, family: &FamilyName, id: &str) -> ProviderError {
         ProviderError::new(
             ErrorKind::NotFound,
             format!(
@@ -703,7 +703,7 @@ impl AwsSecretsManagerStore {
     /// Loads the labels and finds a live rotor version.
     async fn find(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
     ) -> Result<(Labels, AwsVersion, bool), ProviderError> {
         check_name("version id", id)?;
@@ -716,7 +716,11 @@ impl AwsSecretsManagerStore {
     }
 
     /// Whether AWS still keeps a version, labels or not.
-    async fn deprecated(&self, family: &str, version_id: &str) -> Result<bool, ProviderError> {
+    async fn deprecated(
+        &self,
+        family: &FamilyName,
+        version_id: &str,
+    ) -> Result<bool, ProviderError> {
         let secret = self.secret_name(family);
         let client = self.client().await;
         let mut token: Option<String> = None;
@@ -747,7 +751,7 @@ impl AwsSecretsManagerStore {
     /// Checks that another tool's version holds a value rotor can keep.
     async fn envelope_of_foreign(
         &self,
-        family: &str,
+        family: &FamilyName,
         version_id: &str,
     ) -> Result<(), ProviderError> {
         self.envelope(family, "imported", version_id)
@@ -755,7 +759,7 @@ impl AwsSecretsManagerStore {
             .map(|_| ())
     }
 
-    async fn create_secret(&self, family: &str) -> Result<(), ProviderError> {
+    async fn create_secret(&self, family: &FamilyName) -> Result<(), ProviderError> {
         let secret = self.secret_name(family);
         let created = self
             .client()
@@ -849,7 +853,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
 /// The `VersionId` (`ClientRequestToken`) of a rotor version: UUID-shaped,
 /// derived from the family and the id, so the same id always maps to the
 /// same AWS version and AWS refuses to write it twice.
-fn version_id(family: &str, id: &str) -> String {
+fn version_id(family: &FamilyName, id: &str) -> String {
     let hash = Sha256::digest(format!("rotor\0{family}\0{id}").as_bytes());
     let hex = rotor_engine::state::hex(&hash[..16]);
     format!(
@@ -872,7 +876,7 @@ impl Store for AwsSecretsManagerStore {
         Some((NAME_LIMIT, "AWS staging labels carry the version id"))
     }
 
-    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+    async fn read(&self, family: &FamilyName) -> Result<LiveFamily, ProviderError> {
         let labels = self.labels(family).await?;
         let reads = labels
             .rotor_versions()
@@ -893,7 +897,11 @@ impl Store for AwsSecretsManagerStore {
         })
     }
 
-    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        family: &FamilyName,
+        version: &NewVersion<'_>,
+    ) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
         let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
@@ -981,7 +989,7 @@ impl Store for AwsSecretsManagerStore {
             })
     }
 
-    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
         let (labels, version, enabled) = self.find(family, id).await?;
         if !enabled {
@@ -1000,7 +1008,7 @@ impl Store for AwsSecretsManagerStore {
             .await
     }
 
-    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
         let (_, version, enabled) = self.find(family, id).await?;
         if version.has(AWSCURRENT) {
@@ -1028,7 +1036,7 @@ impl Store for AwsSecretsManagerStore {
         Ok(())
     }
 
-    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
         let (_, version, enabled) = self.find(family, id).await?;
         if enabled {
@@ -1043,7 +1051,7 @@ impl Store for AwsSecretsManagerStore {
             .await
     }
 
-    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
         let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
@@ -1085,7 +1093,7 @@ impl Store for AwsSecretsManagerStore {
 
     async fn import(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
         previous: Option<&str>,
     ) -> Result<Vec<String>, ProviderError> {
@@ -1172,7 +1180,11 @@ impl Store for AwsSecretsManagerStore {
         Ok(taken)
     }
 
-    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+    async fn read_material(
+        &self,
+        family: &FamilyName,
+        id: &str,
+    ) -> Result<SecretValue, ProviderError> {
         let (_, version, _) = self.find(family, id).await?;
         let envelope = self.envelope(family, id, &version.version_id).await?;
         match envelope.material {
@@ -1189,7 +1201,7 @@ impl Store for AwsSecretsManagerStore {
         }
     }
 
-    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+    async fn public_keys(&self, family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError> {
         let labels = self.labels(family).await?;
         let reads = labels
             .rotor_versions()
@@ -1261,7 +1273,10 @@ mod tests {
     }
 
     /// Each rotor version's labels, sorted, by id; then the labels of versions rotor did not write.
-    async fn stages(store: &AwsSecretsManagerStore, family: &str) -> Vec<(String, Vec<String>)> {
+    async fn stages(
+        store: &AwsSecretsManagerStore,
+        family: &FamilyName,
+    ) -> Vec<(String, Vec<String>)> {
         let labels = store.labels(family).await.unwrap();
         let mut out: Vec<(String, Vec<String>)> = labels
             .versions
@@ -1311,65 +1326,76 @@ mod tests {
     async fn the_staging_labels_follow_the_lifecycle() {
         let store = live_store();
         let (g1, g2) = (random(), random());
-        store.put("f", &new_version("a", &g1)).await.unwrap();
+        store
+            .put(&"f".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
         // AWS makes a secret's first version AWSCURRENT by itself; rotor has
         // promoted nothing yet, so there is no primary.
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[("a", &["AWSCURRENT", "AWSPENDING", "rotor:a"])])
         );
 
-        store.set_primary("f", "a").await.unwrap();
+        store.set_primary(&"f".into(), "a").await.unwrap();
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[("a", &["AWSCURRENT", "rotor-primary", "rotor:a"])])
         );
-        store.put("f", &new_version("b", &g2)).await.unwrap();
+        store
+            .put(&"f".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[
                 ("a", &["AWSCURRENT", "rotor-primary", "rotor:a"]),
                 ("b", &["AWSPENDING", "rotor:b"]),
             ])
         );
-        store.set_primary("f", "b").await.unwrap();
+        store.set_primary(&"f".into(), "b").await.unwrap();
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[
                 ("a", &["AWSPREVIOUS", "rotor:a"]),
                 ("b", &["AWSCURRENT", "rotor-primary", "rotor:b"]),
             ])
         );
         // Rollback and forward again: AWSPREVIOUS follows AWSCURRENT.
-        store.set_primary("f", "a").await.unwrap();
-        store.set_primary("f", "b").await.unwrap();
-        store.disable("f", "a").await.unwrap();
+        store.set_primary(&"f".into(), "a").await.unwrap();
+        store.set_primary(&"f".into(), "b").await.unwrap();
+        store.disable(&"f".into(), "a").await.unwrap();
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[
                 ("a", &["rotor-disabled:a"]),
                 ("b", &["AWSCURRENT", "rotor-primary", "rotor:b"]),
             ])
         );
-        store.enable("f", "a").await.unwrap();
+        store.enable(&"f".into(), "a").await.unwrap();
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[
                 ("a", &["rotor:a"]),
                 ("b", &["AWSCURRENT", "rotor-primary", "rotor:b"]),
             ])
         );
         // Each asked twice, as a resumed apply may.
-        store.disable("f", "a").await.unwrap();
-        store.disable("f", "a").await.unwrap();
-        store.destroy("f", "a").await.unwrap();
-        store.destroy("f", "a").await.unwrap();
+        store.disable(&"f".into(), "a").await.unwrap();
+        store.disable(&"f".into(), "a").await.unwrap();
+        store.destroy(&"f".into(), "a").await.unwrap();
+        store.destroy(&"f".into(), "a").await.unwrap();
         assert_eq!(
-            stages(&store, "f").await,
+            stages(&store, &"f".into()).await,
             want(&[("b", &["AWSCURRENT", "rotor-primary", "rotor:b"])])
         );
         // AWS keeps the deprecated version (no labels) until it cleans up.
-        assert!(store.deprecated("f", &version_id("f", "a")).await.unwrap());
+        assert!(
+            store
+                .deprecated(&"f".into(), &version_id(&"f".into(), "a"))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -1385,41 +1411,53 @@ mod tests {
             )
             .unwrap();
         let (r1, r2) = (random(), random());
-        store.put("k", &new_version("a", &ec)).await.unwrap();
-        store.put("k", &new_version("b", &r1)).await.unwrap();
-        let keys = store.public_keys("k").await.unwrap();
+        store
+            .put(&"k".into(), &new_version("a", &ec))
+            .await
+            .unwrap();
+        store
+            .put(&"k".into(), &new_version("b", &r1))
+            .await
+            .unwrap();
+        let keys = store.public_keys(&"k".into()).await.unwrap();
         assert_eq!(keys.len(), 1, "{keys:?}");
         assert_eq!((keys[0].version.as_str(), keys[0].kid.as_str()), ("a", "a"));
         assert_eq!(keys[0].algorithm, "ES256");
         assert_eq!(keys[0].jwk.member("crv"), Some("P-256"));
         // A second pending rotor version takes AWSPENDING over.
-        let labels = store.labels("k").await.unwrap();
+        let labels = store.labels(&"k".into()).await.unwrap();
         assert_eq!(
             labels.holder(AWSPENDING).unwrap().version_id,
-            version_id("k", "b")
+            version_id(&"k".into(), "b")
         );
-        store.set_primary("k", "a").await.unwrap();
-        store.disable("k", "b").await.unwrap();
+        store.set_primary(&"k".into(), "a").await.unwrap();
+        store.disable(&"k".into(), "b").await.unwrap();
         assert!(
             store
-                .labels("k")
+                .labels(&"k".into())
                 .await
                 .unwrap()
                 .holder(AWSPENDING)
                 .is_none()
         );
-        store.put("k", &new_version("c", &r2)).await.unwrap();
-        assert_eq!(store.public_keys("k").await.unwrap().len(), 1);
+        store
+            .put(&"k".into(), &new_version("c", &r2))
+            .await
+            .unwrap();
+        assert_eq!(store.public_keys(&"k".into()).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn an_awspending_left_by_another_tool_is_a_conflict_naming_the_version() {
         let store = live_store();
         let (g1, g2) = (random(), random());
-        store.put("p", &new_version("a", &g1)).await.unwrap();
-        store.set_primary("p", "a").await.unwrap();
+        store
+            .put(&"p".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
+        store.set_primary(&"p".into(), "a").await.unwrap();
         // Another tool stages a value of its own.
-        let secret = store.secret_name("p");
+        let secret = store.secret_name(&"p".into());
         let theirs = store
             .client()
             .await
@@ -1432,8 +1470,11 @@ mod tests {
             .unwrap();
         let vid = theirs.version_id().unwrap().to_string();
         for err in [
-            store.put("p", &new_version("b", &g2)).await.unwrap_err(),
-            store.read("p").await.unwrap_err(),
+            store
+                .put(&"p".into(), &new_version("b", &g2))
+                .await
+                .unwrap_err(),
+            store.read(&"p".into()).await.unwrap_err(),
         ] {
             assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
             for text in [
@@ -1453,11 +1494,14 @@ mod tests {
         }
         // Once cleared, rotor carries on; the other tool's value is left alone.
         store
-            .stage("p", AWSPENDING, None, Some(&vid))
+            .stage(&"p".into(), AWSPENDING, None, Some(&vid))
             .await
             .unwrap();
-        store.put("p", &new_version("b", &g2)).await.unwrap();
-        let live = store.read("p").await.unwrap();
+        store
+            .put(&"p".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
+        let live = store.read(&"p".into()).await.unwrap();
         assert_eq!(live.versions.len(), 2);
         assert_eq!(live.primary.as_deref(), Some("a"));
     }
@@ -1465,7 +1509,7 @@ mod tests {
     #[tokio::test]
     async fn a_secret_another_tool_serves_is_not_taken_over() {
         let store = live_store();
-        let secret = store.secret_name("theirs");
+        let secret = store.secret_name(&"theirs".into());
         let made = store
             .client()
             .await
@@ -1476,7 +1520,7 @@ mod tests {
             .await
             .unwrap();
         let err = store
-            .put("theirs", &new_version("a", &random()))
+            .put(&"theirs".into(), &new_version("a", &random()))
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
@@ -1489,19 +1533,29 @@ mod tests {
             err.message
         );
         assert!(!err.message.contains("theirs\""), "{}", err.message);
-        assert!(store.read("theirs").await.unwrap().versions.is_empty());
+        assert!(
+            store
+                .read(&"theirs".into())
+                .await
+                .unwrap()
+                .versions
+                .is_empty()
+        );
     }
 
     #[tokio::test]
     async fn an_awscurrent_moved_outside_rotor_is_no_primary() {
         let store = live_store();
         let g1 = random();
-        store.put("d", &new_version("a", &g1)).await.unwrap();
-        store.set_primary("d", "a").await.unwrap();
+        store
+            .put(&"d".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
+        store.set_primary(&"d".into(), "a").await.unwrap();
         // Someone writes a value by hand and makes it AWSCURRENT. (Moving the
         // label rather than a plain put: moto then drops every other label of
         // the old version, which AWS does not.)
-        let secret = store.secret_name("d");
+        let secret = store.secret_name(&"d".into());
         let theirs = store
             .client()
             .await
@@ -1514,14 +1568,14 @@ mod tests {
             .unwrap();
         store
             .stage(
-                "d",
+                &"d".into(),
                 AWSCURRENT,
                 theirs.version_id(),
-                Some(&version_id("d", "a")),
+                Some(&version_id(&"d".into(), "a")),
             )
             .await
             .unwrap();
-        let live = store.read("d").await.unwrap();
+        let live = store.read(&"d".into()).await.unwrap();
         assert_eq!(live.primary, None, "{live:?}");
         assert_eq!(live.versions.len(), 1);
     }
@@ -1535,7 +1589,7 @@ mod tests {
             Some("http://127.0.0.1:1"),
             "rotor/",
         );
-        let err = store.read("f").await.unwrap_err();
+        let err = store.read(&"f".into()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Unavailable, "{}", err.message);
         assert!(
             err.message.starts_with(
@@ -1591,11 +1645,11 @@ mod tests {
         promoted.versions[0].stages.push(ROTOR_PRIMARY.into());
         assert_eq!(promoted.primary(), Some("a"));
         assert_eq!(
-            version_id("f", "a").len(),
+            version_id(&"f".into(), "a").len(),
             36,
             "a UUID-shaped ClientRequestToken (32 to 64 characters)"
         );
-        assert_ne!(version_id("f", "a"), version_id("g", "a"));
+        assert_ne!(version_id(&"f".into(), "a"), version_id(&"g".into(), "a"));
     }
 
     #[test]
@@ -1632,7 +1686,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.address(), "store.aws_secretsmanager.main");
-        assert_eq!(s.secret_name("k"), "team/rotor/k");
+        assert_eq!(s.secret_name(&"k".into()), "team/rotor/k");
         assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
     }
 

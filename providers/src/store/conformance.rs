@@ -23,7 +23,7 @@ pub(crate) struct Subject {
     /// A store whose families no other test (or earlier run) has written.
     pub store: Box<dyn Store>,
     /// A family of `store` nothing has written yet.
-    pub family: String,
+    pub family: rotor_engine::FamilyName,
     /// What a version's material is generated from: `Random` for stores
     /// that keep any text, `Login` (over the family's roles) for postgres.
     /// Versions are generated with ordinals 0, 1, 2… in the order they
@@ -147,7 +147,7 @@ fn summary(live: &LiveFamily) -> (Vec<(&str, bool)>, Option<&str>) {
 /// `NotFound` without one (destroyed, never written); from a store that
 /// keeps no readable copy, `Invalid` either way.
 async fn material_is(subject: &Subject, id: &str, want: Option<&Generated>, why: &str) {
-    let (s, f) = (&*subject.store, subject.family.as_str());
+    let (s, f) = (&*subject.store, &subject.family);
     let result = s.read_material(f, id).await;
     let materials: Vec<&Generated> = want.into_iter().collect();
     match want {
@@ -169,7 +169,7 @@ async fn material_is(subject: &Subject, id: &str, want: Option<&Generated>, why:
 /// The life of two versions, from the first put to a destroy and after.
 pub(crate) async fn lifecycle(subject: Subject) {
     let caps = subject.capabilities;
-    let (s, f) = (&*subject.store, subject.family.as_str());
+    let (s, f) = (&*subject.store, &subject.family);
     assert_eq!(s.read(f).await.unwrap(), LiveFamily::default());
 
     // Put: listed, enabled, with its fingerprint; rotor promoted nothing.
@@ -298,7 +298,7 @@ pub(crate) async fn lifecycle(subject: Subject) {
 /// (destroy too, where a tombstone tells "never written" from "destroyed").
 pub(crate) async fn unknown_versions_are_not_found(subject: Subject) {
     let caps = subject.capabilities;
-    let (s, f) = (&*subject.store, subject.family.as_str());
+    let (s, f) = (&*subject.store, &subject.family);
     let g1 = subject.generate(0);
     s.put(f, &version("a", &g1)).await.unwrap();
     s.set_primary(f, "a").await.unwrap();
@@ -330,7 +330,7 @@ pub(crate) async fn unknown_versions_are_not_found(subject: Subject) {
 /// `public_keys` lists exactly the enabled versions that are key pairs,
 /// each with its kid, algorithm and JWK; `read` gives their thumbprints.
 pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
-    let (s, f) = (&*subject.store, subject.family.as_str());
+    let (s, f) = (&*subject.store, &subject.family);
     let (k1, k2) = (key_pair(), key_pair());
     if !subject.capabilities.key_pairs {
         refused(

@@ -9,6 +9,7 @@
 //! at 64 in flight as at 16, and two processes did the work in 70 % of the
 //! time of one).
 
+use rotor_engine::FamilyName;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -16,17 +17,17 @@ use std::sync::{Arc, Mutex};
 /// (one small entry per family the process wrote).
 #[derive(Debug, Default)]
 pub(crate) struct FamilyLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<FamilyName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl FamilyLocks {
     /// Waits for `family`'s lock; the guard releases it when dropped.
-    pub(crate) async fn lock(&self, family: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    pub(crate) async fn lock(&self, family: &FamilyName) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = self
             .locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(family.to_string())
+            .entry(family.clone())
             .or_default()
             .clone();
         lock.lock_owned().await
@@ -41,11 +42,12 @@ mod tests {
     #[tokio::test]
     async fn one_family_waits_and_another_does_not() {
         let locks = FamilyLocks::default();
-        let held = locks.lock("a").await;
+        let (a, b) = (FamilyName::from("a"), FamilyName::from("b"));
+        let held = locks.lock(&a).await;
         // Another family's lock is free while `a` is held.
-        assert!(locks.lock("b").now_or_never().is_some());
+        assert!(locks.lock(&b).now_or_never().is_some());
         // `a` itself waits until the guard goes.
-        let mut again = Box::pin(locks.lock("a"));
+        let mut again = Box::pin(locks.lock(&a));
         assert!((&mut again).now_or_never().is_none());
         drop(held);
         assert!(again.now_or_never().is_some());

@@ -80,7 +80,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{Jwk, SecretValue, Timestamp};
+use rotor_engine::{FamilyName, Jwk, SecretValue, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
@@ -120,7 +120,7 @@ struct Metadata {
 /// `keyset.json`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Keyset {
-    family: String,
+    family: FamilyName,
     primary: Option<String>,
     versions: Vec<KeysetEntry>,
 }
@@ -173,16 +173,16 @@ impl FileStore {
         &self.root
     }
 
-    fn family_dir(&self, family: &str) -> Result<PathBuf, ProviderError> {
-        check_name("family", family)?;
-        Ok(self.root.join(family))
+    fn family_dir(&self, family: &FamilyName) -> Result<PathBuf, ProviderError> {
+        check_name("family", family.as_str())?;
+        Ok(self.root.join(family.as_str()))
     }
 
     /// Holds one family for a read or a change: this value's tasks through a
     /// mutex, other processes (a `rotor plan` beside an apply, two applies on
     /// different families) through an OS lock on `<family>/.lock`. A read of
     /// a family that has no directory yet creates nothing and locks nothing.
-    fn lock(&self, family: &str, create: bool) -> Result<FamilyLock<'_>, ProviderError> {
+    fn lock(&self, family: &FamilyName, create: bool) -> Result<FamilyLock<'_>, ProviderError> {
         // A panic in another task cannot leave the files half-written (every
         // write is atomic), so a poisoned lock is safe to take over.
         let guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
@@ -213,7 +213,7 @@ impl FileStore {
 
     /// What is on disk for a family, after finishing whatever an interrupted
     /// change left half done; call with the family locked.
-    fn load(&self, family: &str) -> Result<FamilyFiles, ProviderError> {
+    fn load(&self, family: &FamilyName) -> Result<FamilyFiles, ProviderError> {
         let files = self.read_files(family)?;
         self.repair(family, &files)?;
         Ok(files)
@@ -226,7 +226,7 @@ impl FileStore {
     /// differs, remove temporary files a killed write left, and shred
     /// material whose metadata was never written (a `put` killed in between:
     /// that version never existed for anyone).
-    fn repair(&self, family: &str, files: &FamilyFiles) -> Result<(), ProviderError> {
+    fn repair(&self, family: &FamilyName, files: &FamilyFiles) -> Result<(), ProviderError> {
         let dir = self.family_dir(family)?;
         if !dir.is_dir() {
             return Ok(());
@@ -280,7 +280,7 @@ impl FileStore {
         }
     }
 
-    fn read_files(&self, family: &str) -> Result<FamilyFiles, ProviderError> {
+    fn read_files(&self, family: &FamilyName) -> Result<FamilyFiles, ProviderError> {
         let dir = self.family_dir(family)?;
         let versions_dir = dir.join("versions");
         let mut versions = Vec::new();
@@ -318,7 +318,7 @@ impl FileStore {
     fn version<'f>(
         &self,
         files: &'f mut FamilyFiles,
-        family: &str,
+        family: &FamilyName,
         id: &str,
     ) -> Result<&'f mut Metadata, ProviderError> {
         check_name("version id", id)?;
@@ -338,7 +338,7 @@ impl FileStore {
         }
     }
 
-    fn write_metadata(&self, family: &str, meta: &Metadata) -> Result<(), ProviderError> {
+    fn write_metadata(&self, family: &FamilyName, meta: &Metadata) -> Result<(), ProviderError> {
         let path = self
             .family_dir(family)?
             .join("versions")
@@ -348,7 +348,7 @@ impl FileStore {
 
     /// Rewrites `keyset.json` and `primary` from the metadata. The keyset is
     /// written first: it is the source of truth that `read` uses for the primary.
-    fn write_keyset(&self, family: &str, files: &FamilyFiles) -> Result<(), ProviderError> {
+    fn write_keyset(&self, family: &FamilyName, files: &FamilyFiles) -> Result<(), ProviderError> {
         let dir = self.family_dir(family)?;
         let path = dir.join("keyset.json");
         fsutil::write_atomic(&path, keyset_text(family, files).as_bytes(), PRIVATE_FILE)
@@ -364,9 +364,9 @@ struct FamilyLock<'a> {
 }
 
 /// The text of `keyset.json` for what the metadata says.
-fn keyset_text(family: &str, files: &FamilyFiles) -> String {
+fn keyset_text(family: &FamilyName, files: &FamilyFiles) -> String {
     let keyset = Keyset {
-        family: family.to_string(),
+        family: family.clone(),
         primary: files.primary.clone(),
         versions: files
             .versions
@@ -465,7 +465,7 @@ impl Store for FileStore {
         Some((NAME_LIMIT, "a file store's version ids are file names"))
     }
 
-    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+    async fn read(&self, family: &FamilyName) -> Result<LiveFamily, ProviderError> {
         let _lock = self.lock(family, false)?;
         let files = self.load(family)?;
         Ok(LiveFamily {
@@ -484,7 +484,11 @@ impl Store for FileStore {
         })
     }
 
-    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        family: &FamilyName,
+        version: &NewVersion<'_>,
+    ) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
         let _lock = self.lock(family, true)?;
         let mut files = self.load(family)?;
@@ -530,7 +534,7 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let meta = self.version(&mut files, family, id)?;
@@ -547,7 +551,7 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         if files.primary.as_deref() == Some(id) {
@@ -571,7 +575,7 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let meta = self.version(&mut files, family, id)?;
@@ -581,7 +585,7 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
@@ -605,7 +609,7 @@ impl Store for FileStore {
         self.write_metadata(family, &meta)
     }
 
-    async fn owner(&self, family: &str) -> Result<Option<String>, ProviderError> {
+    async fn owner(&self, family: &FamilyName) -> Result<Option<String>, ProviderError> {
         let path = self.family_dir(family)?.join("owner");
         match fs::read_to_string(&path) {
             Ok(text) => Ok(Some(text.trim().to_string()).filter(|l| !l.is_empty())),
@@ -614,7 +618,7 @@ impl Store for FileStore {
         }
     }
 
-    async fn claim(&self, family: &str, lineage: &str) -> Result<(), ProviderError> {
+    async fn claim(&self, family: &FamilyName, lineage: &str) -> Result<(), ProviderError> {
         let _lock = self.lock(family, true)?;
         let path = self.family_dir(family)?.join("owner");
         if fs::read_to_string(&path).is_ok_and(|t| t.trim() == lineage) {
@@ -624,7 +628,11 @@ impl Store for FileStore {
             .map_err(|e| io_error("write", &path, &e))
     }
 
-    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+    async fn read_material(
+        &self,
+        family: &FamilyName,
+        id: &str,
+    ) -> Result<SecretValue, ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let file = self.version(&mut files, family, id)?.file.clone();
@@ -634,7 +642,7 @@ impl Store for FileStore {
             .map_err(|e| io_error("read", &path, &e))
     }
 
-    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+    async fn public_keys(&self, family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError> {
         let _lock = self.lock(family, false)?;
         let files = self.load(family)?;
         Ok(files
@@ -694,15 +702,15 @@ mod tests {
     async fn a_family_is_claimed_by_one_lineage() {
         let tmp = tempfile::tempdir().unwrap();
         let store = FileStore::new("store.file.local".into(), tmp.path().join("s"));
-        assert_eq!(store.owner("signing").await.unwrap(), None);
-        store.claim("signing", "lineage-a").await.unwrap();
+        assert_eq!(store.owner(&"signing".into()).await.unwrap(), None);
+        store.claim(&"signing".into(), "lineage-a").await.unwrap();
         assert_eq!(
-            store.owner("signing").await.unwrap().as_deref(),
+            store.owner(&"signing".into()).await.unwrap().as_deref(),
             Some("lineage-a")
         );
-        store.claim("signing", "lineage-b").await.unwrap();
+        store.claim(&"signing".into(), "lineage-b").await.unwrap();
         assert_eq!(
-            store.owner("signing").await.unwrap().as_deref(),
+            store.owner(&"signing".into()).await.unwrap().as_deref(),
             Some("lineage-b")
         );
         assert_eq!(mode(&store.root().join("signing/owner")), 0o600);
@@ -717,10 +725,16 @@ mod tests {
         let store = FileStore::new("store.file.local".into(), tmp.path().join("s"));
         let dir = store.root().join("signing");
         let (g1, g2) = (ec(), ec());
-        store.put("signing", &new_version("v1", &g1)).await.unwrap();
-        store.set_primary("signing", "v1").await.unwrap();
+        store
+            .put(&"signing".into(), &new_version("v1", &g1))
+            .await
+            .unwrap();
+        store.set_primary(&"signing".into(), "v1").await.unwrap();
         let before_v2 = fs::read_to_string(dir.join("keyset.json")).unwrap();
-        store.put("signing", &new_version("v2", &g2)).await.unwrap();
+        store
+            .put(&"signing".into(), &new_version("v2", &g2))
+            .await
+            .unwrap();
         let keyset_with_v2 = fs::read_to_string(dir.join("keyset.json")).unwrap();
 
         // A put killed after the metadata, before keyset.json.
@@ -729,7 +743,7 @@ mod tests {
         fs::write(dir.join(".keyset.json.tmp"), "half").unwrap();
         fs::write(dir.join("versions/.v3.pem.tmp"), "half").unwrap();
         fs::write(dir.join("versions/v3.pem"), "orphan").unwrap();
-        let live = store.read("signing").await.unwrap();
+        let live = store.read(&"signing".into()).await.unwrap();
         assert_eq!(live.versions.len(), 2);
         assert_eq!(
             fs::read_to_string(dir.join("keyset.json")).unwrap(),
@@ -744,17 +758,17 @@ mod tests {
         }
 
         // A promote killed between keyset.json and the primary file.
-        store.set_primary("signing", "v2").await.unwrap();
+        store.set_primary(&"signing".into(), "v2").await.unwrap();
         fs::write(dir.join("primary"), "v1\n").unwrap();
-        store.read("signing").await.unwrap();
+        store.read(&"signing".into()).await.unwrap();
         assert_eq!(fs::read_to_string(dir.join("primary")).unwrap(), "v2\n");
 
         // A disable killed after the metadata, before keyset.json: asked
         // again, the key set still loses the version.
         let listed = fs::read_to_string(dir.join("keyset.json")).unwrap();
-        store.disable("signing", "v1").await.unwrap();
+        store.disable(&"signing".into(), "v1").await.unwrap();
         fs::write(dir.join("keyset.json"), &listed).unwrap();
-        store.disable("signing", "v1").await.unwrap();
+        store.disable(&"signing".into(), "v1").await.unwrap();
         let ks = keyset(&dir);
         assert_eq!(ks["versions"].as_array().unwrap().len(), 1);
         assert_eq!(ks["versions"][0]["id"], "v2");
@@ -790,7 +804,10 @@ mod tests {
         let dir = store.root().join("signing");
 
         let (g1, g2) = (ec(), ec());
-        store.put("signing", &new_version("v1", &g1)).await.unwrap();
+        store
+            .put(&"signing".into(), &new_version("v1", &g1))
+            .await
+            .unwrap();
         let pem = dir.join("versions/v1.pem");
         assert_eq!(fs::read(&pem).unwrap(), g1.material.expose());
         assert_eq!(mode(&pem), 0o600);
@@ -809,10 +826,10 @@ mod tests {
         assert_eq!(ks["versions"][0]["fingerprint"], g1.fingerprint.as_str());
         assert!(!dir.join("primary").exists());
 
-        store.set_primary("signing", "v1").await.unwrap();
+        store.set_primary(&"signing".into(), "v1").await.unwrap();
         assert_eq!(fs::read_to_string(dir.join("primary")).unwrap(), "v1\n");
         store
-            .put("signing", &new_version("v1", &g2))
+            .put(&"signing".into(), &new_version("v1", &g2))
             .await
             .unwrap_err();
         assert_eq!(
@@ -821,8 +838,11 @@ mod tests {
             "material replaced"
         );
 
-        store.put("signing", &new_version("v2", &g2)).await.unwrap();
-        store.set_primary("signing", "v2").await.unwrap();
+        store
+            .put(&"signing".into(), &new_version("v2", &g2))
+            .await
+            .unwrap();
+        store.set_primary(&"signing".into(), "v2").await.unwrap();
         let ids = |ks: &serde_json::Value| -> Vec<String> {
             ks["versions"]
                 .as_array()
@@ -834,19 +854,19 @@ mod tests {
         assert_eq!(ids(&keyset(&dir)), ["v1", "v2"]);
         assert_eq!(keyset(&dir)["primary"], "v2");
 
-        let err = store.disable("signing", "v2").await.unwrap_err();
+        let err = store.disable(&"signing".into(), "v2").await.unwrap_err();
         assert!(err.message.contains("primary"), "{}", err.message);
 
-        store.disable("signing", "v1").await.unwrap();
+        store.disable(&"signing".into(), "v1").await.unwrap();
         assert_eq!(ids(&keyset(&dir)), ["v2"]);
         assert!(pem.exists(), "disable keeps the material");
 
         // Restorable until destroyed.
-        store.enable("signing", "v1").await.unwrap();
+        store.enable(&"signing".into(), "v1").await.unwrap();
         assert_eq!(ids(&keyset(&dir)), ["v1", "v2"]);
-        store.disable("signing", "v1").await.unwrap();
+        store.disable(&"signing".into(), "v1").await.unwrap();
 
-        store.destroy("signing", "v1").await.unwrap();
+        store.destroy(&"signing".into(), "v1").await.unwrap();
         assert!(!pem.exists());
         let meta: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(dir.join("versions/v1.json")).unwrap())
@@ -855,9 +875,9 @@ mod tests {
             (meta["destroyed"].as_bool(), meta["enabled"].as_bool()),
             (Some(true), Some(false))
         );
-        store.destroy("signing", "v1").await.unwrap();
+        store.destroy(&"signing".into(), "v1").await.unwrap();
         store
-            .put("signing", &new_version("v1", &g1))
+            .put(&"signing".into(), &new_version("v1", &g1))
             .await
             .unwrap_err();
 
@@ -883,12 +903,21 @@ mod tests {
                 0,
             )
             .unwrap();
-        store.put("webhook", &new_version("a", &g)).await.unwrap();
+        store
+            .put(&"webhook".into(), &new_version("a", &g))
+            .await
+            .unwrap();
         let key = tmp.path().join("webhook/versions/a.key");
         assert_eq!(fs::read(&key).unwrap(), g.material.expose());
         assert_eq!(mode(&key), 0o600);
-        assert!(store.public_keys("webhook").await.unwrap().is_empty());
-        let err = store.set_primary("webhook", "b").await.unwrap_err();
+        assert!(
+            store
+                .public_keys(&"webhook".into())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let err = store.set_primary(&"webhook".into(), "b").await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound);
     }
 
@@ -904,7 +933,10 @@ mod tests {
             ("ok", "a/b"),
             ("", "v"),
         ] {
-            let err = store.put(family, &new_version(id, &g)).await.unwrap_err();
+            let err = store
+                .put(&family.into(), &new_version(id, &g))
+                .await
+                .unwrap_err();
             assert_eq!(err.kind, ErrorKind::Invalid, "{family} {id}");
         }
         assert!(!tmp.path().join("x").exists());

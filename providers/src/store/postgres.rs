@@ -98,11 +98,11 @@ use crate::login::Login;
 use crate::postgres::{ConnectError, ENDPOINT_SETTINGS, Endpoint};
 use async_trait::async_trait;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
-use rotor_engine::SecretValue;
 use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
+use rotor_engine::{FamilyName, SecretValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -116,7 +116,7 @@ pub struct PostgresStore {
     user: String,
     password: SecretValue,
     /// The login roles of each family kept here, from its `generate "login"`.
-    families: BTreeMap<String, Vec<String>>,
+    families: BTreeMap<FamilyName, Vec<String>>,
     /// One connection, reused; every operation holds it, so operations of
     /// one process never interleave.
     client: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
@@ -137,7 +137,7 @@ impl fmt::Debug for PostgresStore {
 /// The `rotor` member of a role's comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Held {
-    family: String,
+    family: FamilyName,
     version: String,
     fingerprint: String,
     #[serde(default)]
@@ -197,10 +197,10 @@ impl Role {
         )
     }
 
-    fn holds(&self, family: &str, id: &str) -> bool {
+    fn holds(&self, family: &FamilyName, id: &str) -> bool {
         self.held
             .as_ref()
-            .is_some_and(|h| h.family == family && h.version == id)
+            .is_some_and(|h| h.family == *family && h.version == id)
     }
 }
 
@@ -211,7 +211,7 @@ impl PostgresStore {
         endpoint: Endpoint,
         user: String,
         password: SecretValue,
-        families: BTreeMap<String, Vec<String>>,
+        families: BTreeMap<FamilyName, Vec<String>>,
     ) -> PostgresStore {
         PostgresStore {
             address,
@@ -226,7 +226,7 @@ impl PostgresStore {
     /// Reads a `store "postgres"` block; `families` as in [`PostgresStore::new`].
     pub fn from_spec(
         spec: &StoreSpec,
-        families: BTreeMap<String, Vec<String>>,
+        families: BTreeMap<FamilyName, Vec<String>>,
     ) -> Result<PostgresStore, ConfigError> {
         let settings = Settings::of("store", &spec.kind, &spec.settings, &spec.span);
         let mut known = ENDPOINT_SETTINGS.to_vec();
@@ -327,7 +327,7 @@ impl PostgresStore {
     async fn roles(
         &self,
         client: &tokio_postgres::Client,
-        family: &str,
+        family: &FamilyName,
     ) -> Result<Vec<Role>, ProviderError> {
         let Some(names) = self.families.get(family) else {
             return Err(ProviderError::new(
@@ -367,7 +367,7 @@ impl PostgresStore {
         Ok(roles)
     }
 
-    fn missing_role(&self, family: &str, name: &str, names: &[String]) -> ProviderError {
+    fn missing_role(&self, family: &FamilyName, name: &str, names: &[String]) -> ProviderError {
         let role = escape_identifier(name);
         let like = names
             .iter()
@@ -402,7 +402,7 @@ impl PostgresStore {
             .map_err(|e| self.error(e, doing, Some(role)))
     }
 
-    fn missing(&self, family: &str, id: &str) -> ProviderError {
+    fn missing(&self, family: &FamilyName, id: &str) -> ProviderError {
         ProviderError::new(
             ErrorKind::NotFound,
             format!(
@@ -413,7 +413,7 @@ impl PostgresStore {
     }
 
     /// Finds the role holding a version.
-    fn find<'r>(&self, roles: &'r [Role], family: &str, id: &str) -> Option<&'r Role> {
+    fn find<'r>(&self, roles: &'r [Role], family: &FamilyName, id: &str) -> Option<&'r Role> {
         roles.iter().find(|r| r.holds(family, id))
     }
 
@@ -429,13 +429,13 @@ impl Store for PostgresStore {
         &self.address
     }
 
-    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+    async fn read(&self, family: &FamilyName) -> Result<LiveFamily, ProviderError> {
         let roles = self
             .with_client(async |c| self.roles(c, family).await)
             .await?;
         let mut live = LiveFamily::default();
         for role in roles {
-            let Some(held) = role.held.filter(|h| h.family == family) else {
+            let Some(held) = role.held.filter(|h| h.family == *family) else {
                 continue;
             };
             if held.primary {
@@ -452,7 +452,11 @@ impl Store for PostgresStore {
         Ok(live)
     }
 
-    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        family: &FamilyName,
+        version: &NewVersion<'_>,
+    ) -> Result<(), ProviderError> {
         let id = version.id;
         let login = Login::parse(version.generated.material.expose()).ok_or_else(|| {
                 ProviderError::new(
@@ -484,7 +488,7 @@ impl Store for PostgresStore {
                 ));
             };
             if let Some(held) = &role.held {
-                let whose = if held.family == family {
+                let whose = if held.family == *family {
                     String::new()
                 } else {
                     format!(" of `{}`", held.family)
@@ -522,7 +526,7 @@ impl Store for PostgresStore {
                 login.password.expose(),
             ));
             let held = Held {
-                family: family.to_string(),
+                family: family.clone(),
                 version: id.to_string(),
                 fingerprint: version.generated.fingerprint.clone(),
                 primary: false,
@@ -545,7 +549,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let role = self
@@ -562,7 +566,7 @@ impl Store for PostgresStore {
             }
             let mut statements = Vec::new();
             for other in &roles {
-                let Some(held) = other.held.as_ref().filter(|h| h.family == family) else {
+                let Some(held) = other.held.as_ref().filter(|h| h.family == *family) else {
                     continue;
                 };
                 let primary = held.version == id;
@@ -586,7 +590,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let role = self
@@ -611,7 +615,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let role = self
@@ -632,7 +636,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let Some(role) = self.find(&roles, family, id) else {
@@ -657,7 +661,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn public_keys(&self, _family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+    async fn public_keys(&self, _family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError> {
         Ok(Vec::new())
     }
 }
@@ -722,13 +726,13 @@ mod tests {
         names
     }
 
-    fn store(family: &str, roles: &[String]) -> PostgresStore {
+    fn store(family: &FamilyName, roles: &[String]) -> PostgresStore {
         PostgresStore::new(
             "store.postgres.db".into(),
             endpoint(),
             "rotor_admin".into(),
             SecretValue::new(env("ROTOR_PG_PASSWORD").into_bytes()),
-            BTreeMap::from([(family.to_string(), roles.to_vec())]),
+            BTreeMap::from([(family.clone(), roles.to_vec())]),
         )
     }
 
@@ -773,7 +777,7 @@ mod tests {
     async fn subject() -> crate::store::conformance::Subject {
         let roles = fresh_roles().await;
         crate::store::conformance::Subject {
-            store: Box::new(store("db", &roles)),
+            store: Box::new(store(&"db".into(), &roles)),
             family: "db".into(),
             secret: Generate::Login {
                 usernames: roles,
@@ -796,21 +800,24 @@ mod tests {
     async fn alternating_roles_follow_the_lifecycle() {
         let roles = fresh_roles().await;
         let (a, b) = (&roles[0], &roles[1]);
-        let s = store("db", &roles);
+        let s = store(&"db".into(), &roles);
 
         let v1 = login(&roles, 0);
-        s.put("db", &new_version("v1", &v1)).await.unwrap();
-        s.set_primary("db", "v1").await.unwrap();
+        s.put(&"db".into(), &new_version("v1", &v1)).await.unwrap();
+        s.set_primary(&"db".into(), "v1").await.unwrap();
         can_log_in(a, &v1).await.unwrap();
 
         let v2 = login(&roles, 1);
-        s.put("db", &new_version("v2", &v2)).await.unwrap();
+        s.put(&"db".into(), &new_version("v2", &v2)).await.unwrap();
         can_log_in(b, &v2).await.unwrap();
         can_log_in(a, &v1).await.unwrap();
 
         // The next login would take a's turn while a is still live.
         let v3 = login(&roles, 2);
-        let err = s.put("db", &new_version("v3", &v3)).await.unwrap_err();
+        let err = s
+            .put(&"db".into(), &new_version("v3", &v3))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict);
         assert!(
             err.message.contains(&format!(
@@ -821,22 +828,25 @@ mod tests {
         );
         assert!(!err.message.contains(&password(&v3)));
 
-        s.set_primary("db", "v2").await.unwrap();
-        s.disable("db", "v1").await.unwrap();
+        s.set_primary(&"db".into(), "v2").await.unwrap();
+        s.disable(&"db".into(), "v1").await.unwrap();
         let err = can_log_in(a, &v1).await.unwrap_err();
         assert!(err.contains("not permitted to log in"), "{err}");
         // Disabled is restorable: a new version may not take the role yet.
-        let err = s.put("db", &new_version("v3", &v3)).await.unwrap_err();
+        let err = s
+            .put(&"db".into(), &new_version("v3", &v3))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict);
         assert!(
             err.message.contains("revoked but restorable"),
             "{}",
             err.message
         );
-        s.enable("db", "v1").await.unwrap();
+        s.enable(&"db".into(), "v1").await.unwrap();
         can_log_in(a, &v1).await.unwrap();
-        s.disable("db", "v1").await.unwrap();
-        s.destroy("db", "v1").await.unwrap();
+        s.disable(&"db".into(), "v1").await.unwrap();
+        s.destroy(&"db".into(), "v1").await.unwrap();
         let su = superuser().await;
         let row = su
             .query_one(
@@ -855,16 +865,16 @@ mod tests {
         // The DBA's own comment is kept, as a note.
         assert_eq!(comment.as_deref(), Some(r#"{"note":"owned by team-db"}"#));
 
-        s.put("db", &new_version("v3", &v3)).await.unwrap();
+        s.put(&"db".into(), &new_version("v3", &v3)).await.unwrap();
         can_log_in(a, &v3).await.unwrap();
     }
 
     #[tokio::test]
     async fn the_server_holds_a_scram_verifier_never_the_password() {
         let roles = fresh_roles().await;
-        let s = store("db", &roles);
+        let s = store(&"db".into(), &roles);
         let v1 = login(&roles, 0);
-        s.put("db", &new_version("v1", &v1)).await.unwrap();
+        s.put(&"db".into(), &new_version("v1", &v1)).await.unwrap();
         let su = superuser().await;
         let row = su
             .query_one(
@@ -900,9 +910,12 @@ mod tests {
         ))
         .await
         .unwrap();
-        let s = store("db", &roles);
+        let s = store(&"db".into(), &roles);
         let v1 = login(&roles, 0);
-        let err = s.put("db", &new_version("v1", &v1)).await.unwrap_err();
+        let err = s
+            .put(&"db".into(), &new_version("v1", &v1))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
         for text in [
             format!("{} can log in and rotor does not manage it", roles[0]),
@@ -921,20 +934,23 @@ mod tests {
             .connect(&roles[0], &SecretValue::new(b"canary-in-use".to_vec()))
             .await;
         assert!(app.is_ok(), "the role's own password was changed");
-        assert_eq!(s.read("db").await.unwrap(), LiveFamily::default());
+        assert_eq!(s.read(&"db".into()).await.unwrap(), LiveFamily::default());
 
         // Once the DBA has moved everyone off it, rotor takes it.
         su.batch_execute(&format!("ALTER ROLE {} NOLOGIN", roles[0]))
             .await
             .unwrap();
-        s.put("db", &new_version("v1", &v1)).await.unwrap();
+        s.put(&"db".into(), &new_version("v1", &v1)).await.unwrap();
         can_log_in(&roles[0], &v1).await.unwrap();
     }
 
     #[tokio::test]
     async fn a_missing_role_is_named_with_the_sql_to_create_it() {
         let roles = vec!["rotor_no_such_a".to_string(), "rotor_no_such_b".to_string()];
-        let err = store("db", &roles).read("db").await.unwrap_err();
+        let err = store(&"db".into(), &roles)
+            .read(&"db".into())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound);
         for text in [
             "role rotor_no_such_a of `db` does not exist",
@@ -958,9 +974,9 @@ mod tests {
             endpoint(),
             "rotor_admin".into(),
             SecretValue::new(b"canary-wrong-password".to_vec()),
-            BTreeMap::from([("db".to_string(), roles)]),
+            BTreeMap::from([("db".into(), roles)]),
         );
-        let err = s.read("db").await.unwrap_err();
+        let err = s.read(&"db".into()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
         assert!(
             err.message
@@ -981,9 +997,9 @@ mod tests {
             e,
             "rotor_admin".into(),
             SecretValue::new(b"x".to_vec()),
-            BTreeMap::from([("db".to_string(), vec!["app_a".to_string()])]),
+            BTreeMap::from([("db".into(), vec!["app_a".to_string()])]),
         );
-        let err = s.read("db").await.unwrap_err();
+        let err = s.read(&"db".into()).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Unavailable);
         assert_eq!(
             err.message,
@@ -1022,7 +1038,7 @@ mod tests {
     #[test]
     fn comments_keep_what_is_not_rotors() {
         let role = Role::from_row("app_a".into(), true, Some(r#"{"owner":"dba","rotor":{"family":"f","version":"v","fingerprint":"sha256:1","primary":true}}"#.into()));
-        assert!(role.holds("f", "v"));
+        assert!(role.holds(&"f".into(), "v"));
         assert_eq!(
             role.comment_sql(None),
             r#"COMMENT ON ROLE "app_a" IS '{"owner":"dba"}'"#

@@ -98,7 +98,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{Jwk, SecretValue};
+use rotor_engine::{FamilyName, Jwk, SecretValue};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ pub struct VaultStore {
     /// with its KV version: a write starts from it instead of reading again.
     /// Check-and-set keeps that safe: when someone else wrote since, the
     /// write fails, and it is made again from a fresh read.
-    seen: std::sync::Mutex<BTreeMap<String, (Document, u64)>>,
+    seen: std::sync::Mutex<BTreeMap<FamilyName, (Document, u64)>>,
 }
 
 impl fmt::Debug for VaultStore {
@@ -346,11 +346,11 @@ impl VaultStore {
     }
 
     /// `<path>/<family>`, for messages.
-    fn secret_path(&self, family: &str) -> String {
+    fn secret_path(&self, family: &FamilyName) -> String {
         format!("{}/{}/{family}", self.mount, self.path)
     }
 
-    fn url(&self, kind: &str, family: &str) -> String {
+    fn url(&self, kind: &str, family: &FamilyName) -> String {
         format!(
             "{}/v1/{}/{kind}/{}/{family}",
             self.url, self.mount, self.path
@@ -373,7 +373,7 @@ impl VaultStore {
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
-        family: &str,
+        family: &FamilyName,
         doing: &str,
     ) -> Result<(reqwest::StatusCode, Value), ProviderError> {
         let resp = req.send().await.map_err(|e| {
@@ -405,7 +405,7 @@ impl VaultStore {
     fn unexpected(
         &self,
         doing: &str,
-        family: &str,
+        family: &FamilyName,
         status: reqwest::StatusCode,
         body: &Value,
     ) -> ProviderError {
@@ -438,7 +438,7 @@ impl VaultStore {
     /// "read again", not "someone is racing us").
     async fn for_write(
         &self,
-        family: &str,
+        family: &FamilyName,
         attempt: usize,
     ) -> Result<(Current, bool), ProviderError> {
         if attempt == 0
@@ -449,25 +449,25 @@ impl VaultStore {
         Ok((self.load(family).await?, false))
     }
 
-    fn remember(&self, family: &str, doc: &Document, kv_version: u64) {
+    fn remember(&self, family: &FamilyName, doc: &Document, kv_version: u64) {
         self.seen
             .lock()
             .expect("seen")
-            .insert(family.to_string(), (doc.clone(), kv_version));
+            .insert(family.clone(), (doc.clone(), kv_version));
     }
 
-    fn forget(&self, family: &str) {
+    fn forget(&self, family: &FamilyName) {
         self.seen.lock().expect("seen").remove(family);
     }
 
-    async fn load(&self, family: &str) -> Result<Current, ProviderError> {
+    async fn load(&self, family: &FamilyName) -> Result<Current, ProviderError> {
         let current = self.load_uncached(family).await?;
         self.remember(family, &current.doc, current.kv_version);
         Ok(current)
     }
 
-    async fn load_uncached(&self, family: &str) -> Result<Current, ProviderError> {
-        check_name("family", family)?;
+    async fn load_uncached(&self, family: &FamilyName) -> Result<Current, ProviderError> {
+        check_name("family", family.as_str())?;
         let req = self.request(reqwest::Method::GET, &self.url("data", family));
         let (status, body) = self.send(req, family, "read").await?;
         let kv_version = body["data"]["metadata"]["version"].as_u64().unwrap_or(0);
@@ -501,7 +501,7 @@ impl VaultStore {
     }
 
     /// Writes the document with check-and-set; returns the new KV version.
-    async fn save(&self, family: &str, current: &Current) -> Result<u64, ProviderError> {
+    async fn save(&self, family: &FamilyName, current: &Current) -> Result<u64, ProviderError> {
         let mut doc = current.doc.clone();
         self.mirror(&mut doc);
         let req = self
@@ -539,7 +539,7 @@ impl VaultStore {
         Err(self.unexpected("write", family, status, &body))
     }
 
-    fn missing(&self, family: &str, id: &str) -> ProviderError {
+    fn missing(&self, family: &FamilyName, id: &str) -> ProviderError {
         ProviderError::new(
             ErrorKind::NotFound,
             format!("{} has no version `{id}` of `{family}`", self.address),
@@ -549,7 +549,7 @@ impl VaultStore {
     /// Loads, applies `change` to a live version, and saves.
     async fn modify(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
         change: impl Fn(&mut Document) -> Result<bool, ProviderError>,
     ) -> Result<(), ProviderError> {
@@ -578,7 +578,7 @@ impl VaultStore {
     /// `put`, over `current`.
     async fn put_on(
         &self,
-        family: &str,
+        family: &FamilyName,
         version: &NewVersion<'_>,
         mut current: Current,
     ) -> Result<(), ProviderError> {
@@ -618,7 +618,7 @@ impl VaultStore {
         self.save(family, &current).await.map(|_| ())
     }
 
-    async fn set_primary_now(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary_now(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let address = self.address.clone();
         self.modify(family, id, |doc| {
             if !doc.versions[id].enabled {
@@ -638,7 +638,7 @@ impl VaultStore {
         .await
     }
 
-    async fn disable_now(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable_now(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         let address = self.address.clone();
         self.modify(family, id, |doc| {
             if doc.primary.as_deref() == Some(id) {
@@ -657,7 +657,7 @@ impl VaultStore {
         .await
     }
 
-    async fn enable_now(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable_now(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.modify(family, id, |doc| {
             let v = doc.versions.get_mut(id).expect("checked by modify");
             let changed = !v.enabled;
@@ -670,7 +670,7 @@ impl VaultStore {
     /// `destroy`, over `current`.
     async fn destroy_on(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
         mut current: Current,
     ) -> Result<(), ProviderError> {
@@ -751,7 +751,7 @@ impl Store for VaultStore {
         &self.address
     }
 
-    async fn read(&self, family: &str) -> Result<LiveFamily, ProviderError> {
+    async fn read(&self, family: &FamilyName) -> Result<LiveFamily, ProviderError> {
         let current = self.load(family).await?;
         Ok(LiveFamily {
             versions: current
@@ -770,7 +770,11 @@ impl Store for VaultStore {
         })
     }
 
-    async fn put(&self, family: &str, version: &NewVersion<'_>) -> Result<(), ProviderError> {
+    async fn put(
+        &self,
+        family: &FamilyName,
+        version: &NewVersion<'_>,
+    ) -> Result<(), ProviderError> {
         check_name("version id", version.id)?;
         let _guard = self.write.lock(family).await;
         for attempt in 0..2 {
@@ -784,19 +788,19 @@ impl Store for VaultStore {
         unreachable!("the second attempt reads afresh and returns")
     }
 
-    async fn set_primary(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.set_primary_now(family, id).await
     }
 
-    async fn disable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.disable_now(family, id).await
     }
 
-    async fn enable(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         self.enable_now(family, id).await
     }
 
-    async fn destroy(&self, family: &str, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
         check_name("version id", id)?;
         let _guard = self.write.lock(family).await;
         for attempt in 0..2 {
@@ -810,7 +814,7 @@ impl Store for VaultStore {
     }
     async fn import(
         &self,
-        family: &str,
+        family: &FamilyName,
         id: &str,
         previous: Option<&str>,
     ) -> Result<Vec<String>, ProviderError> {
@@ -913,7 +917,11 @@ impl Store for VaultStore {
         Ok(taken)
     }
 
-    async fn read_material(&self, family: &str, id: &str) -> Result<SecretValue, ProviderError> {
+    async fn read_material(
+        &self,
+        family: &FamilyName,
+        id: &str,
+    ) -> Result<SecretValue, ProviderError> {
         let current = self.load(family).await?;
         match current
             .doc
@@ -933,7 +941,7 @@ impl Store for VaultStore {
         }
     }
 
-    async fn public_keys(&self, family: &str) -> Result<Vec<PublicKey>, ProviderError> {
+    async fn public_keys(&self, family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError> {
         let current = self.load(family).await?;
         Ok(current
             .doc
@@ -1051,15 +1059,18 @@ mod tests {
     async fn a_write_between_read_and_write_is_a_conflict_and_nothing_is_lost() {
         let store = live_store();
         let (g1, g2) = (random(), random());
-        store.put("f", &new_version("a", &g1)).await.unwrap();
+        store
+            .put(&"f".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
         // rotor reads…
-        let stale = store.load("f").await.unwrap();
+        let stale = store.load(&"f".into()).await.unwrap();
         // …another writer changes the document…
-        let mut theirs = store.load("f").await.unwrap();
+        let mut theirs = store.load(&"f".into()).await.unwrap();
         theirs.doc.other.insert("note".into(), json!("theirs"));
-        store.save("f", &theirs).await.unwrap();
+        store.save(&"f".into(), &theirs).await.unwrap();
         // …and rotor's write, based on what it read, is refused.
-        let err = store.save("f", &stale).await.unwrap_err();
+        let err = store.save(&"f".into(), &stale).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
         assert!(
             err.message.contains("changed by another writer"),
@@ -1067,8 +1078,11 @@ mod tests {
             err.message
         );
         // The next operation re-reads and keeps the other writer's change.
-        store.put("f", &new_version("b", &g2)).await.unwrap();
-        let now = store.load("f").await.unwrap();
+        store
+            .put(&"f".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
+        let now = store.load(&"f".into()).await.unwrap();
         assert_eq!(now.doc.other["note"], "theirs");
         assert_eq!(now.doc.versions.keys().collect::<Vec<_>>(), ["a", "b"]);
     }
@@ -1089,13 +1103,22 @@ mod tests {
             &store.path,
         );
         let (g1, g2, g3) = (random(), random(), random());
-        store.put("f", &new_version("a", &g1)).await.unwrap();
-        other.put("f", &new_version("b", &g2)).await.unwrap();
-        other.set_primary("f", "b").await.unwrap();
+        store
+            .put(&"f".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
+        other
+            .put(&"f".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
+        other.set_primary(&"f".into(), "b").await.unwrap();
         // `store` saw only `a`: its next writes are redone over the fresh document.
-        store.put("f", &new_version("c", &g3)).await.unwrap();
-        store.disable("f", "a").await.unwrap();
-        let live = other.read("f").await.unwrap();
+        store
+            .put(&"f".into(), &new_version("c", &g3))
+            .await
+            .unwrap();
+        store.disable(&"f".into(), "a").await.unwrap();
+        let live = other.read(&"f".into()).await.unwrap();
         let ids: Vec<(&str, bool)> = live
             .versions
             .iter()
@@ -1130,12 +1153,18 @@ mod tests {
     async fn a_destroyed_version_is_a_tombstone_without_material() {
         let store = live_store();
         let (g1, g2) = (random(), random());
-        store.put("f", &new_version("a", &g1)).await.unwrap();
-        store.put("f", &new_version("b", &g2)).await.unwrap();
-        store.set_primary("f", "b").await.unwrap();
-        store.disable("f", "a").await.unwrap();
-        store.destroy("f", "a").await.unwrap();
-        let now = store.load("f").await.unwrap();
+        store
+            .put(&"f".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
+        store
+            .put(&"f".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
+        store.set_primary(&"f".into(), "b").await.unwrap();
+        store.disable(&"f".into(), "a").await.unwrap();
+        store.destroy(&"f".into(), "a").await.unwrap();
+        let now = store.load(&"f".into()).await.unwrap();
         assert!(now.doc.versions["a"].material.is_none());
     }
 
@@ -1145,26 +1174,32 @@ mod tests {
     async fn an_interrupted_destroy_still_purges_the_history() {
         let store = live_store();
         let (g1, g2) = (random(), random());
-        store.put("f", &new_version("a", &g1)).await.unwrap();
-        store.put("f", &new_version("b", &g2)).await.unwrap();
-        store.set_primary("f", "b").await.unwrap();
-        store.disable("f", "a").await.unwrap();
+        store
+            .put(&"f".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
+        store
+            .put(&"f".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
+        store.set_primary(&"f".into(), "b").await.unwrap();
+        store.disable(&"f".into(), "a").await.unwrap();
         // The tombstone alone, as a crash right after writing it would leave it.
-        let mut current = store.load("f").await.unwrap();
+        let mut current = store.load(&"f".into()).await.unwrap();
         let first = current.doc.versions["a"].kv_version.unwrap();
         let a = current.doc.versions.get_mut("a").unwrap();
         a.material = None;
         a.destroyed = true;
-        store.save("f", &current).await.unwrap();
-        let listed = store.read("f").await.unwrap();
+        store.save(&"f".into(), &current).await.unwrap();
+        let listed = store.read(&"f".into()).await.unwrap();
         assert!(
             listed.versions.iter().any(|v| v.id == "a" && !v.enabled),
             "{listed:?}"
         );
-        store.destroy("f", "a").await.unwrap();
+        store.destroy(&"f".into(), "a").await.unwrap();
         assert!(
             store
-                .read("f")
+                .read(&"f".into())
                 .await
                 .unwrap()
                 .versions
@@ -1172,13 +1207,17 @@ mod tests {
                 .all(|v| v.id != "a")
         );
         // The KV version that first held a's material is destroyed.
-        let url = format!("{}?version={first}", store.url("data", "f"));
+        let url = format!("{}?version={first}", store.url("data", &"f".into()));
         let (_, body) = store
-            .send(store.request(reqwest::Method::GET, &url), "f", "read")
+            .send(
+                store.request(reqwest::Method::GET, &url),
+                &"f".into(),
+                "read",
+            )
             .await
             .unwrap();
         assert_eq!(body["data"]["metadata"]["destroyed"], true, "{body}");
-        store.destroy("f", "a").await.unwrap(); // idempotent
+        store.destroy(&"f".into(), "a").await.unwrap(); // idempotent
     }
 
     /// A crash between the tombstone (which takes the version off `read`)
@@ -1188,21 +1227,31 @@ mod tests {
     async fn a_destroy_asked_again_after_the_tombstone_purges_the_history() {
         let store = live_store();
         let (g1, g2) = (random(), random());
-        store.put("g", &new_version("a", &g1)).await.unwrap();
-        store.put("g", &new_version("b", &g2)).await.unwrap();
-        store.set_primary("g", "b").await.unwrap();
-        store.disable("g", "a").await.unwrap();
-        let mut current = store.load("g").await.unwrap();
+        store
+            .put(&"g".into(), &new_version("a", &g1))
+            .await
+            .unwrap();
+        store
+            .put(&"g".into(), &new_version("b", &g2))
+            .await
+            .unwrap();
+        store.set_primary(&"g".into(), "b").await.unwrap();
+        store.disable(&"g".into(), "a").await.unwrap();
+        let mut current = store.load(&"g".into()).await.unwrap();
         let first = current.doc.versions["a"].kv_version.unwrap();
         let a = current.doc.versions.get_mut("a").unwrap();
         a.material = None;
         a.destroyed = true;
         a.purged = true;
-        store.save("g", &current).await.unwrap();
+        store.save(&"g".into(), &current).await.unwrap();
         let history = || async {
-            let url = format!("{}?version={first}", store.url("data", "g"));
+            let url = format!("{}?version={first}", store.url("data", &"g".into()));
             let (_, body) = store
-                .send(store.request(reqwest::Method::GET, &url), "g", "read")
+                .send(
+                    store.request(reqwest::Method::GET, &url),
+                    &"g".into(),
+                    "read",
+                )
                 .await
                 .unwrap();
             body
@@ -1215,20 +1264,24 @@ mod tests {
         );
         assert!(
             store
-                .read("g")
+                .read(&"g".into())
                 .await
                 .unwrap()
                 .versions
                 .iter()
                 .all(|v| v.id != "a")
         );
-        store.destroy("g", "a").await.unwrap();
+        store.destroy(&"g".into(), "a").await.unwrap();
         let after = history().await;
         assert_eq!(after["data"]["metadata"]["destroyed"], true, "{after}");
         assert!(after["data"]["data"].is_null(), "{after}");
         // b's material is still served by the latest version.
         assert_eq!(
-            store.read_material("g", "b").await.unwrap().expose(),
+            store
+                .read_material(&"g".into(), "b")
+                .await
+                .unwrap()
+                .expose(),
             g2.material.expose()
         );
     }
@@ -1246,7 +1299,7 @@ mod tests {
         assert!(debug.contains("<redacted>"));
         assert_eq!(s.address(), "store.vault.main");
         assert_eq!(
-            s.url("data", "k"),
+            s.url("data", &"k".into()),
             "http://127.0.0.1:8200/v1/secret/data/rotor/k"
         );
     }

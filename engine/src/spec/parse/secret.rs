@@ -113,7 +113,7 @@ impl Parser<'_, '_> {
             );
         }
         spec.secrets.push(SecretSpec {
-            name: l[0].clone(),
+            name: l[0].clone().into(),
             description,
             owner,
             stores,
