@@ -2,7 +2,7 @@
 
 use crate::render::graph::{GraphFormat, GraphKind};
 use clap::{Args, Parser, Subcommand};
-use rotor_engine::FamilyName;
+use rotor_engine::{FamilyName, VersionId};
 use std::path::PathBuf;
 
 /// rotor plans and applies secret rotations that never revoke a version
@@ -131,7 +131,7 @@ pub enum Command {
         /// Secret family.
         family: FamilyName,
         /// Version id.
-        version: String,
+        version: VersionId,
         /// Gate id, as the plan shows it (`accept.CONSUMER` or `emit.CONSUMER`).
         gate: String,
         /// Who approves (default: the CI actor, `GITHUB_ACTOR` or
@@ -148,7 +148,7 @@ pub enum Command {
         /// Also take the store's previous value (AWSPREVIOUS, or the vault
         /// store's `previous_field`) as this version id.
         #[arg(long, value_name = "ID")]
-        previous: Option<String>,
+        previous: Option<VersionId>,
         /// Take the value from this file (a PKCS#8 PEM key or a text secret)
         /// and write it to every store of the family.
         #[arg(long, value_name = "PATH")]
@@ -160,7 +160,7 @@ pub enum Command {
         family: FamilyName,
         /// The new version id (default: this month, `YYYY-MM`, made unique).
         #[arg(long, value_name = "ID")]
-        version: Option<String>,
+        version: Option<VersionId>,
         /// Also print what was declared as one JSON object on stdout
         /// (`family`, `version`, `previous`, `file`), for scripts that open the pull request.
         #[arg(long)]
@@ -171,7 +171,7 @@ pub enum Command {
         /// Secret family.
         family: FamilyName,
         /// Version id to remove.
-        version: String,
+        version: VersionId,
     },
     /// Point `active` back at the version that was active before.
     Rollback {

@@ -43,7 +43,7 @@
 //! `opens_at` are `null` when there is no plan or no such gate.
 
 use crate::diagnostics::{Diagnostic, Diagnostics, Severity};
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::plan::{GateStatus, Plan, Step};
 use crate::spec::{Family, ProbePhase, Resolved, SecretSpec};
 use crate::state::{FamilyState, Phase, State};
@@ -100,7 +100,7 @@ impl Flag {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InFlight {
     /// The version moving in or out.
-    pub version: String,
+    pub version: VersionId,
     /// Its phase in state; `None` when it has not been created yet.
     pub phase: Option<Phase>,
     /// The plan step it waits at: `accept 2026-11 by consumer.api_gateway`.
@@ -121,7 +121,7 @@ pub struct FamilyStatus {
     /// The spec's `owner`; `None` is flagged [`Flag::NoOwner`].
     pub owner: Option<String>,
     /// The active version, as recorded in state (not the spec's `active`).
-    pub active: Option<String>,
+    pub active: Option<VersionId>,
     /// How long the active version has been active at `now`; JSON writes
     /// it as `active_age_seconds`, in whole seconds.
     #[serde(rename = "active_age_seconds", serialize_with = "seconds")]
@@ -253,10 +253,10 @@ pub fn status(
 /// active version when it is not active yet, else a declared version not yet
 /// created or accepted, else a version no longer declared that is not
 /// destroyed yet (to be revoked or destroyed).
-fn moving(secret: &SecretSpec, fstate: &FamilyState) -> Option<(String, Option<Phase>)> {
-    let phase = |id: &str| fstate.versions.get(id).map(|v| v.phase);
+fn moving(secret: &SecretSpec, fstate: &FamilyState) -> Option<(VersionId, Option<Phase>)> {
+    let phase = |id: &VersionId| fstate.versions.get(id).map(|v| v.phase);
     if let Some(a) = &secret.active
-        && fstate.active.as_deref() != Some(a.value.as_str())
+        && fstate.active.as_ref() != Some(&a.value)
     {
         return Some((a.value.clone(), phase(&a.value)));
     }
@@ -274,7 +274,7 @@ fn moving(secret: &SecretSpec, fstate: &FamilyState) -> Option<(String, Option<P
         .map(|(id, v)| (id.clone(), Some(v.phase)))
 }
 
-fn flight(version: String, phase: Option<Phase>) -> InFlight {
+fn flight(version: VersionId, phase: Option<Phase>) -> InFlight {
     let summary = format!("{version} {}", phase.map_or("new", Phase::as_str));
     InFlight {
         version,
@@ -297,7 +297,7 @@ fn planned_flight(secret: &SecretSpec, fstate: &FamilyState, steps: &[Step]) -> 
     });
     let step = gated.map(|(s, _)| s).or(steps.first())?;
     let (version, phase) = moving(secret, fstate).or_else(|| {
-        let v = step.action.version()?.to_string();
+        let v = step.action.version()?.clone();
         let phase = fstate.versions.get(&v).map(|s| s.phase);
         Some((v, phase))
     })?;
@@ -522,7 +522,7 @@ consumer "api" {
         let at = |days: i64| promoted + Duration::seconds(days * DAY);
 
         let s = &status(&r, &state, None, at(10))[0];
-        assert_eq!(s.active.as_deref(), Some("v1"));
+        assert_eq!(s.active.as_ref().map(|v| v.as_str()), Some("v1"));
         assert_eq!(s.active_age, Some(Duration::seconds(10 * DAY)));
         assert_eq!(s.last_rotation, Some(promoted));
         assert_eq!(s.next_due, Some(at(90)));

@@ -1,5 +1,5 @@
 //! The names that identify things across the engine, typed so that one is
-//! not passed where another is meant: a [`FamilyName`].
+//! not passed where another is meant: a [`FamilyName`], a [`VersionId`].
 //!
 //! Each is its text and nothing more. It is written as that text
 //! everywhere: serde sees the bare string (`#[serde(transparent)]`), so the
@@ -97,6 +97,18 @@ name! {
     /// keeps about it under that name — its record in the state, its
     /// versions in each store, its plan, its lease and its history.
     FamilyName
+}
+
+name! {
+    /// One version of a family: the label of a `version "ID"` block, chosen
+    /// by whoever writes the spec (`rotor rotate` picks a free `YYYY-MM` when
+    /// not given one), or the id a store reports for a version found there
+    /// without a history. Rotor writes the version's material to every store
+    /// under it, keys its record in the state by it, and publishes its key
+    /// with it as the `kid` — though a `kid` is its own thing, kept as text,
+    /// since a publisher may list kids rotor never wrote. Unique within its
+    /// family and never reused, even once destroyed.
+    VersionId
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! in-memory fakes for unit and property tests.
 
 use crate::jwk::Jwk;
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
 use crate::state::{ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, State, StateError};
@@ -53,7 +53,7 @@ impl ProviderError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveVersion {
     /// The id rotor wrote it under (or took it in as, by `rotor import`).
-    pub id: String,
+    pub id: VersionId,
     /// Fingerprint, as recorded when it was written: what
     /// [`Generated::fingerprint`] was.
     pub fingerprint: String,
@@ -70,14 +70,14 @@ pub struct LiveFamily {
     /// Every version, enabled or disabled, in id order.
     pub versions: Vec<LiveVersion>,
     /// The primary, if one is set.
-    pub primary: Option<String>,
+    pub primary: Option<VersionId>,
 }
 
 /// A public key of one version, as published in a JWKS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicKey {
     /// The version it belongs to.
-    pub version: String,
+    pub version: VersionId,
     /// `kid`: the version id, as rotor writes versions.
     pub kid: String,
     /// JOSE algorithm (`RS256`, `ES256`).
@@ -104,7 +104,7 @@ pub struct Generated {
 #[derive(Debug)]
 pub struct NewVersion<'a> {
     /// The declared version id.
-    pub id: &'a str,
+    pub id: &'a VersionId,
     /// `kid`: apply passes the version id.
     pub kid: &'a str,
     /// What was generated.
@@ -130,13 +130,13 @@ pub trait Store: Send + Sync {
     async fn put(&self, family: &FamilyName, version: &NewVersion<'_>)
     -> Result<(), ProviderError>;
     /// Makes a version the primary.
-    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
+    async fn set_primary(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError>;
     /// Takes a version out of the key set, restorably.
-    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
+    async fn disable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError>;
     /// Puts a disabled version back into the key set.
-    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
+    async fn enable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError>;
     /// Destroys a disabled version's material.
-    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError>;
+    async fn destroy(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError>;
     /// Public keys of the enabled versions (empty for symmetric families).
     async fn public_keys(&self, family: &FamilyName) -> Result<Vec<PublicKey>, ProviderError>;
     /// The lineage of the state that manages `family` in this store, where
@@ -160,7 +160,7 @@ pub trait Store: Send + Sync {
     async fn read_material(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<SecretValue, ProviderError> {
         let _ = (family, id);
         Err(ProviderError::new(
@@ -176,9 +176,9 @@ pub trait Store: Send + Sync {
     async fn import(
         &self,
         family: &FamilyName,
-        id: &str,
-        previous: Option<&str>,
-    ) -> Result<Vec<String>, ProviderError> {
+        id: &VersionId,
+        previous: Option<&VersionId>,
+    ) -> Result<Vec<VersionId>, ProviderError> {
         let _ = (family, id, previous);
         Err(ProviderError::new(
             ErrorKind::Invalid,
@@ -228,7 +228,7 @@ pub struct ProbeRequest {
     pub family: FamilyName,
     /// Version id under test: the new version for accept and emit, the old one
     /// for drain and guard.
-    pub version: String,
+    pub version: VersionId,
     /// Its kid, as state records it.
     pub kid: String,
     /// Its algorithm as state records it (`RS256`, `ES256`, `HS256`,

@@ -8,7 +8,7 @@
 //! because that is where the risk hides. This module builds a small document
 //! model; the CLI renders it as Markdown or HTML.
 
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::plan::{GateStatus, Plan};
 use crate::refresh::Live;
 use crate::spec::{Family, Located, ProbePhase, Resolved, Value, VerifySpec, VersionSpec};
@@ -122,19 +122,19 @@ pub fn runbooks(
 /// The spec with the routine rotation of one family applied: a new version
 /// declared and made active, the current active version's block removed.
 /// Returns the new version id too.
-pub fn next_rotation(r: &Resolved, family: &Family, state: &State) -> (Resolved, String) {
+pub fn next_rotation(r: &Resolved, family: &Family, state: &State) -> (Resolved, VersionId) {
     let mut next = r.clone();
     let secret = &mut next.spec.secrets[family.secret];
     let fstate = state.family(&secret.name);
     let taken =
-        |id: &str| secret.declares(id) || fstate.is_some_and(|f| f.versions.contains_key(id));
+        |id: &VersionId| secret.declares(id) || fstate.is_some_and(|f| f.versions.contains_key(id));
     let id = (1..)
         .map(|n| {
-            if n == 1 {
+            VersionId::from(if n == 1 {
                 "next".to_string()
             } else {
                 format!("next-{n}")
-            }
+            })
         })
         .find(|id| !taken(id))
         .expect("an unused id");
@@ -199,7 +199,7 @@ fn runbook(
             ),
             format!(
                 "Active in the stores (last promoted by rotor): {}",
-                active.as_deref().unwrap_or("none yet")
+                active.as_ref().map_or("none yet", VersionId::as_str)
             ),
         ],
     });
@@ -364,7 +364,7 @@ fn runbook(
                     .find(|fp| fp.family == s.name),
                 format!(
                     "The next routine rotation (a pull request adds `version \"NEW\" {{}}`, points `active` at it and removes `version \"{}\"`), as the planner would order it (NEW is shown as `{id}`):",
-                    active.as_deref().unwrap_or("")
+                    active.as_ref().map_or("", VersionId::as_str)
                 ),
             )
         }

@@ -15,7 +15,7 @@
 //! [`check_promote`] and [`check_revoke`] run again right before each promote
 //! and revoke at apply time, against recorded evidence and the clock.
 
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::plan::{Action, FamilyPlan, GateId, Plan, Step};
 use crate::spec::{ConsumerSpec, Family, ProbePhase, Resolved};
 use crate::state::{Approval, Evidence, FamilyState, Outcome, Phase, State, VersionState};
@@ -328,7 +328,7 @@ fn check_family(
 
     for (i, s) in steps.iter().enumerate() {
         let anc = i;
-        let accepted_by = |v: &str, c: &ConsumerSpec| {
+        let accepted_by = |v: &VersionId, c: &ConsumerSpec| {
             let restored = has_step(
                 &anc,
                 &|a| matches!(a, Action::Restore { version } if version == v),
@@ -339,7 +339,7 @@ fn check_family(
                 let via = via.to_string();
                 has_step(
                     &anc,
-                    &|a| matches!(a, Action::Publish { publisher, add, .. } if *publisher == via && add.iter().any(|k| k == v)),
+                    &|a| matches!(a, Action::Publish { publisher, add, .. } if *publisher == via && add.iter().any(|k| k == v.as_str())),
                 )
             });
             (!restored
@@ -353,7 +353,7 @@ fn check_family(
                     &|a| matches!(a, Action::AwaitAccept { version, consumer } if version == v && *consumer == c.name),
                 )
         };
-        let exists = |v: &str| {
+        let exists = |v: &VersionId| {
             fstate
                 .versions
                 .get(v)
@@ -391,7 +391,7 @@ fn check_family(
                     );
                 }
                 if matches!(s.action, Action::AwaitEmit { .. })
-                    && fstate.active.as_deref() != Some(version.as_str())
+                    && fstate.active.as_ref() != Some(version)
                     && !has_step(
                         &anc,
                         &|a| matches!(a, Action::Promote { version: p, .. } if p == version),
@@ -418,7 +418,7 @@ fn check_family(
                 let vs = fstate.versions.get(version);
                 let was_emitted = vs.is_some_and(VersionState::was_used);
                 // The successor counts as promoted only with a promote time to hold from.
-                let promoted_now = fstate.active.as_deref() == Some(successor.as_str())
+                let promoted_now = fstate.active.as_ref() == Some(&successor)
                     && fstate
                         .versions
                         .get(&successor)
@@ -514,7 +514,7 @@ pub fn check_promote(
     r: &Resolved,
     family: &Family,
     state: &State,
-    version: &str,
+    version: &VersionId,
     now: Timestamp,
 ) -> Result<(), Violation> {
     let name = &r.spec.secrets[family.secret].name;
@@ -563,7 +563,7 @@ pub fn check_revoke(
     r: &Resolved,
     family: &Family,
     state: &State,
-    version: &str,
+    version: &VersionId,
     now: Timestamp,
 ) -> Result<(), Violation> {
     let name = &r.spec.secrets[family.secret].name;

@@ -9,7 +9,7 @@
 //! destroy) is in `state/transitions.rs`. The file is long by its field docs
 //! and tests, not its logic.
 
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
@@ -128,7 +128,7 @@ pub struct ApprovalRecord {
     /// hold is skipped when merged ([`State::merge_approvals`]).
     pub family: FamilyName,
     /// The version approved.
-    pub version: String,
+    pub version: VersionId,
     /// Gate id as [`crate::plan::GateId`] writes it (`accept.api_gateway`).
     pub gate: String,
     /// When and by whom; the newest approval of a gate wins the merge.
@@ -354,10 +354,10 @@ pub struct FamilyState {
     /// The primary emitters use, as rotor last promoted it (or adopted it
     /// as the stores' primary); `None` before the first promote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub active: Option<String>,
+    pub active: Option<VersionId>,
     /// Every version recorded, by version id; destroyed ones stay.
     #[serde(default)]
-    pub versions: BTreeMap<String, VersionState>,
+    pub versions: BTreeMap<VersionId, VersionState>,
 }
 
 impl FamilyState {
@@ -634,10 +634,12 @@ impl State {
     }
 
     /// One version's state, if any.
-    pub fn version<F>(&self, family: &F, id: &str) -> Option<&VersionState>
+    pub fn version<F, V>(&self, family: &F, id: &V) -> Option<&VersionState>
     where
         F: Ord + ?Sized,
+        V: Ord + ?Sized,
         FamilyName: Borrow<F>,
+        VersionId: Borrow<V>,
     {
         self.families.get(family)?.versions.get(id)
     }
@@ -670,13 +672,13 @@ impl State {
     /// The latest time the state records, with its family and version: a
     /// state written while the clock ran ahead (or edited) holds times in
     /// the future, and every window counted from them would be wrong.
-    pub fn latest(&self) -> Option<(Timestamp, &FamilyName, &str)> {
+    pub fn latest(&self) -> Option<(Timestamp, &FamilyName, &VersionId)> {
         self.families
             .iter()
             .flat_map(|(f, fs)| {
                 fs.versions
                     .iter()
-                    .flat_map(move |(id, v)| v.timestamps().map(move |t| (t, f, id.as_str())))
+                    .flat_map(move |(id, v)| v.timestamps().map(move |t| (t, f, id)))
             })
             .max_by_key(|(t, _, _)| *t)
     }

@@ -8,7 +8,7 @@
 //! trusting the engine's own state.
 
 use crate::jwk::Jwk;
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::provider::*;
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
@@ -99,9 +99,9 @@ struct FakeVersion {
 /// (as the file store's `keyset.json` and `primary` file).
 #[derive(Debug, Default)]
 struct FakeFamily {
-    versions: BTreeMap<String, FakeVersion>,
-    primary: Option<String>,
-    served: Option<String>,
+    versions: BTreeMap<VersionId, FakeVersion>,
+    primary: Option<VersionId>,
+    served: Option<VersionId>,
 }
 
 /// An in-memory store.
@@ -141,7 +141,7 @@ impl FakeStore {
             .lock()
             .unwrap()
             .get(family)
-            .and_then(|f| f.served.clone())
+            .and_then(|f| f.served.as_ref().map(VersionId::to_string))
     }
 
     /// Whether readers of the store's key set see the version now.
@@ -180,9 +180,9 @@ impl FakeStore {
             if v.listed != v.enabled {
                 v.listed = v.enabled;
                 self.event(if v.enabled {
-                    Event::Enable(family.to_string(), id.clone(), now)
+                    Event::Enable(family.to_string(), id.to_string(), now)
                 } else {
-                    Event::Disable(family.to_string(), id.clone(), now)
+                    Event::Disable(family.to_string(), id.to_string(), now)
                 });
             }
         }
@@ -247,13 +247,13 @@ impl Store for FakeStore {
             ));
         }
         if let Some(jwk) = &version.generated.public_jwk {
-            self.keys
-                .lock()
-                .unwrap()
-                .insert((family.to_string(), version.id.into()), jwk.thumbprint());
+            self.keys.lock().unwrap().insert(
+                (family.to_string(), version.id.to_string()),
+                jwk.thumbprint(),
+            );
         }
         f.versions.insert(
-            version.id.into(),
+            version.id.clone(),
             FakeVersion {
                 material: version.generated.material.expose().to_vec(),
                 fingerprint: version.generated.fingerprint.clone(),
@@ -267,13 +267,13 @@ impl Store for FakeStore {
         f.versions.get_mut(version.id).expect("just written").listed = true;
         self.event(Event::Put(
             family.to_string(),
-            version.id.into(),
+            version.id.to_string(),
             self.clock.now(),
         ));
         Ok(())
     }
 
-    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.check_up()?;
         let mut fams = self.families.lock().unwrap();
         let f = fams.entry(family.clone()).or_default();
@@ -290,33 +290,33 @@ impl Store for FakeStore {
             }
             Some(_) => {}
         }
-        if f.primary.as_deref() == Some(id) && f.served.as_deref() == Some(id) {
+        if f.primary.as_ref() == Some(id) && f.served.as_ref() == Some(id) {
             return Ok(());
         }
         // Both are what readers see (as the file store's `keyset.json` and
         // `primary`): the first write is when emitters may take it up.
-        if f.primary.as_deref() != Some(id) {
-            f.primary = Some(id.into());
+        if f.primary.as_ref() != Some(id) {
+            f.primary = Some(id.clone());
             self.event(Event::Primary(
                 family.to_string(),
-                id.into(),
+                id.to_string(),
                 self.clock.now(),
             ));
         }
         self.wrote()?;
-        f.served = Some(id.into());
+        f.served = Some(id.clone());
         Ok(())
     }
 
-    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.set_enabled(family, id, false)
     }
 
-    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.set_enabled(family, id, true)
     }
 
-    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.check_up()?;
         {
             let mut fams = self.families.lock().unwrap();
@@ -343,7 +343,7 @@ impl Store for FakeStore {
         }
         self.event(Event::Destroy(
             family.to_string(),
-            id.into(),
+            id.to_string(),
             self.clock.now(),
         ));
         Ok(())
@@ -361,7 +361,7 @@ impl Store for FakeStore {
             .filter_map(|(id, v)| {
                 Some(PublicKey {
                     version: id.clone(),
-                    kid: id.clone(),
+                    kid: id.to_string(),
                     algorithm: v.algorithm.clone(),
                     jwk: v.public.clone()?,
                 })
@@ -372,7 +372,7 @@ impl Store for FakeStore {
     async fn read_material(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<SecretValue, ProviderError> {
         self.check_up()?;
         let fams = self.families.lock().unwrap();
@@ -388,14 +388,14 @@ impl FakeStore {
     fn set_enabled(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
         enabled: bool,
     ) -> Result<(), ProviderError> {
         self.check_up()?;
         let mut fams = self.families.lock().unwrap();
         let f = fams.entry(family.clone()).or_default();
         self.repair(family, f);
-        if !enabled && f.primary.as_deref() == Some(id) {
+        if !enabled && f.primary.as_ref() == Some(id) {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
                 "cannot disable the primary",
@@ -413,9 +413,9 @@ impl FakeStore {
         v.listed = enabled;
         let now = self.clock.now();
         self.event(if enabled {
-            Event::Enable(family.to_string(), id.into(), now)
+            Event::Enable(family.to_string(), id.to_string(), now)
         } else {
-            Event::Disable(family.to_string(), id.into(), now)
+            Event::Disable(family.to_string(), id.to_string(), now)
         });
         Ok(())
     }
@@ -543,7 +543,7 @@ impl Probe for FakeProbe {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.requests.lock().unwrap().push(SeenRequest {
             phase: request.phase,
-            version: request.version.clone(),
+            version: request.version.to_string(),
             baseline: request.baseline,
             material: request
                 .material

@@ -271,13 +271,13 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
                 else {
                     continue;
                 };
-                if version.id.len() > limit {
+                if version.id.as_str().len() > limit {
                     report(
                         ConfigError::new(
                             format!(
                                 "version id `{}` is {} bytes long; {r} allows at most {limit}: {why}",
                                 version.id,
-                                version.id.len()
+                                version.id.as_str().len()
                             ),
                             &version.span,
                         )

@@ -1,16 +1,16 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::FamilyName;
 use rotor_engine::plan::GateId;
 use rotor_engine::safety;
 use rotor_engine::spec::ProbePhase;
 use rotor_engine::state::{Approval, ApprovalRecord};
+use rotor_engine::{FamilyName, VersionId};
 
 pub fn run(
     ws: &Workspace,
     family: &FamilyName,
-    version: &str,
+    version: &VersionId,
     gate: &str,
     actor: Option<String>,
 ) -> Result<u8, Reported> {
@@ -96,7 +96,7 @@ pub fn run(
         .unwrap_or_else(rotor_providers::actor);
     let record = ApprovalRecord {
         family: family.clone(),
-        version: version.to_string(),
+        version: version.clone(),
         gate: id.to_string(),
         approval: Approval {
             at: rotor_providers::now(),

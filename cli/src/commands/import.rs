@@ -19,8 +19,8 @@
 use super::OK;
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::FamilyName;
 use rotor_engine::provider::{NewVersion, ProviderError, Store};
+use rotor_engine::{FamilyName, VersionId};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,7 +30,7 @@ const MAX_FILE: u64 = 64 * 1024;
 pub async fn run(
     ws: &Workspace,
     family: &FamilyName,
-    previous: Option<&str>,
+    previous: Option<&VersionId>,
     file: Option<&Path>,
 ) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
@@ -50,12 +50,12 @@ pub async fn run(
         );
         return Err(Reported);
     };
-    if previous == Some(id.as_str()) {
+    if previous == Some(&id) {
         render::error("--previous must differ from the active version", None);
         return Err(Reported);
     }
     if let Some(p) = previous
-        && !secret.versions.iter().any(|v| v.id == p)
+        && !secret.declares(p)
     {
         render::error(
             &format!("version {p} is not declared in secret.{family}"),
@@ -201,11 +201,11 @@ fn zeroize_vec(bytes: &mut [u8]) {
 async fn put_primary(
     store: &dyn Store,
     family: &FamilyName,
-    id: &str,
+    id: &VersionId,
     generated: &rotor_engine::provider::Generated,
 ) -> Result<(), ProviderError> {
     let live = store.read(family).await?;
-    match live.versions.iter().find(|v| v.id == id) {
+    match live.versions.iter().find(|v| v.id == *id) {
         Some(v) if v.fingerprint == generated.fingerprint => {}
         Some(_) => {
             return Err(ProviderError::new(
@@ -222,14 +222,14 @@ async fn put_primary(
                     family,
                     &NewVersion {
                         id,
-                        kid: id,
+                        kid: id.as_str(),
                         generated,
                     },
                 )
                 .await?;
         }
     }
-    if live.primary.as_deref() != Some(id) {
+    if live.primary.as_ref() != Some(id) {
         store.set_primary(family, id).await?;
     }
     Ok(())

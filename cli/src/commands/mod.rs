@@ -111,12 +111,12 @@ pub async fn run(cli: Cli) -> u8 {
             family,
             previous,
             file,
-        } => import::run(&ws, &family, previous.as_deref(), file.as_deref()).await,
+        } => import::run(&ws, &family, previous.as_ref(), file.as_deref()).await,
         Command::Rotate {
             family,
             version,
             json,
-        } => rotate::rotate(&ws, &family, version.as_deref(), json),
+        } => rotate::rotate(&ws, &family, version.as_ref(), json),
         Command::Retire { family, version } => rotate::retire(&ws, &family, &version),
         Command::Rollback { family, restore } => rotate::rollback(&ws, &family, restore),
         Command::Runbook { families, format } => {

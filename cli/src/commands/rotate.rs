@@ -12,7 +12,7 @@ use crate::render;
 use rotor_engine::diagnostics::did_you_mean;
 use rotor_engine::spec::{self, Resolved, SecretSpec};
 use rotor_engine::state::{FamilyState, VersionState};
-use rotor_engine::{FamilyName, Phase, State};
+use rotor_engine::{FamilyName, Phase, State, VersionId};
 use rotor_hcl::edit::{self, EditError};
 use std::path::Path;
 
@@ -20,7 +20,7 @@ use std::path::Path;
 pub fn rotate(
     ws: &Workspace,
     family: &FamilyName,
-    version: Option<&str>,
+    version: Option<&VersionId>,
     json: bool,
 ) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
@@ -29,8 +29,8 @@ pub fn rotate(
     let fstate = state.as_ref().and_then(|s| s.family(family));
     let id = match version {
         Some(id) => {
-            check_id(id)?;
-            check_id_fits(ws, &resolved, secret, id)?;
+            check_id(id.as_str())?;
+            check_id_fits(ws, &resolved, secret, id.as_str())?;
             if secret.declares(id) {
                 render::error(
                     &format!("version {id} is already declared in secret.{family}"),
@@ -50,15 +50,15 @@ pub fn rotate(
                 );
                 return Err(Reported);
             }
-            id.to_string()
+            id.clone()
         }
         None => default_id(secret, fstate),
     };
     let old = secret.active.as_ref().map(|a| a.value.clone());
     let file = secret.span.file;
     let text = &resolved.spec.sources.files[file].text;
-    let edited = edit::add_version(text, family.as_str(), &id)
-        .and_then(|t| edit::set_active(&t, family.as_str(), &id))
+    let edited = edit::add_version(text, family.as_str(), id.as_str())
+        .and_then(|t| edit::set_active(&t, family.as_str(), id.as_str()))
         .map_err(|e| edit_failed(&resolved, file, e))?;
     let path = write_checked(&resolved, file, edited)?;
 
@@ -88,12 +88,12 @@ pub fn rotate(
 }
 
 /// `rotor retire FAMILY VERSION`: remove a version's block, so that the plan revokes it.
-pub fn retire(ws: &Workspace, family: &FamilyName, version: &str) -> Result<u8, Reported> {
+pub fn retire(ws: &Workspace, family: &FamilyName, version: &VersionId) -> Result<u8, Reported> {
     let resolved = ws.resolved()?;
     let secret = find_family(&resolved, family)?;
     if !secret.declares(version) {
         let declared: Vec<&str> = secret.versions.iter().map(|v| v.id.as_str()).collect();
-        let hint = match did_you_mean(version, declared.iter().copied()) {
+        let hint = match did_you_mean(version.as_str(), declared.iter().copied()) {
             Some(m) => format!("did you mean `{m}`?"),
             None => format!("declared: {}", list(&declared)),
         };
@@ -103,7 +103,7 @@ pub fn retire(ws: &Workspace, family: &FamilyName, version: &str) -> Result<u8, 
         );
         return Err(Reported);
     }
-    if secret.active.as_ref().is_some_and(|a| a.value == version) {
+    if secret.active.as_ref().is_some_and(|a| a.value == *version) {
         render::error(
             &format!("version {version} is secret.{family}'s active version"),
             Some("point `active` at another version first, or use `rotor rotate`"),
@@ -112,7 +112,7 @@ pub fn retire(ws: &Workspace, family: &FamilyName, version: &str) -> Result<u8, 
     }
     let file = secret.span.file;
     let text = &resolved.spec.sources.files[file].text;
-    let edited = edit::remove_version(text, family.as_str(), version)
+    let edited = edit::remove_version(text, family.as_str(), version.as_str())
         .map_err(|e| edit_failed(&resolved, file, e))?;
     let path = write_checked(&resolved, file, edited)?;
     eprintln!(
@@ -147,7 +147,7 @@ pub fn rollback(ws: &Workspace, family: &FamilyName, restore: bool) -> Result<u8
         );
         return Err(Reported);
     };
-    let promoted = fstate.and_then(|f| f.active.as_deref()) == Some(current.as_str());
+    let promoted = fstate.and_then(|f| f.active.as_ref()) == Some(&current);
     match vstate.phase {
         Phase::Destroyed => {
             render::error(
@@ -178,10 +178,10 @@ pub fn rollback(ws: &Workspace, family: &FamilyName, restore: bool) -> Result<u8
     let mut edited = text.clone();
     let restoring = !secret.declares(&previous);
     if restoring {
-        edited = edit::add_version(&edited, family.as_str(), &previous)
+        edited = edit::add_version(&edited, family.as_str(), previous.as_str())
             .map_err(|e| edit_failed(&resolved, file, e))?;
     }
-    let edited = edit::set_active(&edited, family.as_str(), &previous)
+    let edited = edit::set_active(&edited, family.as_str(), previous.as_str())
         .map_err(|e| edit_failed(&resolved, file, e))?;
     let path = write_checked(&resolved, file, edited)?;
 
@@ -223,15 +223,12 @@ pub fn rollback(ws: &Workspace, family: &FamilyName, restore: bool) -> Result<u8
 /// previous version.
 fn previous_active<'a>(
     fstate: &'a FamilyState,
-    current: &str,
-) -> Option<(String, &'a VersionState)> {
-    if let Some(primary) = fstate.active.as_deref()
+    current: &VersionId,
+) -> Option<(VersionId, &'a VersionState)> {
+    if let Some(primary) = fstate.active.as_ref()
         && primary != current
     {
-        return fstate
-            .versions
-            .get(primary)
-            .map(|v| (primary.to_string(), v));
+        return fstate.versions.get(primary).map(|v| (primary.clone(), v));
     }
     fstate
         .versions
@@ -243,16 +240,14 @@ fn previous_active<'a>(
 
 /// The default new version id: today's `YYYY-MM`, then `YYYY-MMb`, `YYYY-MMc`…
 /// until one is neither declared nor in state.
-fn default_id(secret: &SecretSpec, fstate: Option<&FamilyState>) -> String {
+fn default_id(secret: &SecretSpec, fstate: Option<&FamilyState>) -> VersionId {
     let month: String = rotor_providers::now().date().chars().take(7).collect();
     let taken =
-        |id: &str| secret.declares(id) || fstate.is_some_and(|f| f.versions.contains_key(id));
-    if !taken(&month) {
-        return month;
-    }
-    ('b'..='z')
-        .map(|c| format!("{month}{c}"))
+        |id: &VersionId| secret.declares(id) || fstate.is_some_and(|f| f.versions.contains_key(id));
+    std::iter::once(month.clone())
+        .chain(('b'..='z').map(|c| format!("{month}{c}")))
         .chain((2..).map(|n| format!("{month}-{n}")))
+        .map(VersionId::from)
         .find(|id| !taken(id))
         .expect("an unbounded sequence has a free id")
 }

@@ -8,7 +8,7 @@
 use super::{ERROR, OK};
 use crate::context::{Reported, Workspace};
 use crate::render;
-use rotor_engine::{FamilyName, State, StateBackend};
+use rotor_engine::{FamilyName, State, StateBackend, VersionId};
 use std::io::BufRead;
 use std::path::Path;
 
@@ -30,7 +30,7 @@ pub fn list(ws: &Workspace) -> Result<u8, Reported> {
             .unwrap_or_default();
         println!(
             "{name}\tactive {}\t{}{lease}",
-            f.active.as_deref().unwrap_or("none"),
+            f.active.as_ref().map_or("none", VersionId::as_str),
             if live.is_empty() {
                 "no live versions".to_string()
             } else {

@@ -74,7 +74,7 @@ fn banner(plan: &Plan) -> String {
             f.steps
                 .iter()
                 .filter(|s| want(&s.action))
-                .filter_map(|s| s.action.version().map(escape))
+                .filter_map(|s| s.action.version().map(|v| escape(v.as_str())))
                 .collect()
         };
         let revoked = of(|a| matches!(a, Action::Revoke { .. }));
@@ -115,8 +115,8 @@ fn family(plan: &Plan, f: &FamilyPlan, fold_all: bool) -> String {
     let mut out = String::new();
     let active = f
         .active
-        .as_deref()
-        .map(|a| format!(" → active {}", escape(a)))
+        .as_ref()
+        .map(|a| format!(" → active {}", escape(a.as_str())))
         .unwrap_or_default();
     let _ = writeln!(out, "\n### secret.{}{active}\n", escape(f.family.as_str()));
     if let Some(b) = &f.blocked {
@@ -400,7 +400,7 @@ mod tests {
         let v = |s: &str| s.to_string();
         FamilyPlan {
             family: name.into(),
-            active: Some(v("2026-11")),
+            active: Some("2026-11".into()),
             overlap: v("5s"),
             overlap_floor: WindowView {
                 length: v("5s"),
@@ -414,7 +414,7 @@ mod tests {
                 step(
                     1,
                     Action::Create {
-                        version: v("2026-11"),
+                        version: "2026-11".into(),
                         generator: v("rsa 2048"),
                         stores: vec![v("store.file.local")],
                         adopt: false,
@@ -425,7 +425,7 @@ mod tests {
                 step(
                     2,
                     Action::AwaitAccept {
-                        version: v("2026-11"),
+                        version: "2026-11".into(),
                         consumer: v("api_gateway"),
                     },
                     &[1],
@@ -437,8 +437,8 @@ mod tests {
                 step(
                     3,
                     Action::Promote {
-                        version: v("2026-11"),
-                        from: Some(v("2026-08")),
+                        version: "2026-11".into(),
+                        from: Some("2026-08".into()),
                         rollback: false,
                     },
                     &[1, 2],
@@ -447,8 +447,8 @@ mod tests {
                 step(
                     4,
                     Action::Hold {
-                        retiring: vec![v("2026-08")],
-                        successor: v("2026-11"),
+                        retiring: vec!["2026-08".into()],
+                        successor: "2026-11".into(),
                     },
                     &[3],
                     vec![gate(
@@ -460,7 +460,7 @@ mod tests {
                 step(
                     5,
                     Action::Revoke {
-                        version: v("2026-08"),
+                        version: "2026-08".into(),
                     },
                     &[3, 4],
                     vec![],
@@ -603,7 +603,7 @@ mod tests {
             f.steps.push(step(
                 id,
                 Action::Destroy {
-                    version: format!("v{id}"),
+                    version: format!("v{id}").into(),
                 },
                 &[id - 1],
                 vec![],

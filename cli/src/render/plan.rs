@@ -3,7 +3,7 @@
 use crate::style;
 use rotor_engine::apply::{ApplyReport, Hook, StepOutcome};
 use rotor_engine::plan::{Action, GateStatus, Plan, Step};
-use rotor_engine::{FamilyName, Timestamp};
+use rotor_engine::{FamilyName, Timestamp, VersionId};
 use serde_json::json;
 
 /// How `rotor plan` prints the plan.
@@ -96,7 +96,7 @@ pub fn write_human(plan: &Plan, to: &mut impl std::io::Write) -> std::io::Result
         out.push('\n');
         let active = f
             .active
-            .as_deref()
+            .as_ref()
             .map(|a| format!(" → active {a}"))
             .unwrap_or_default();
         out.push_str(&format!(
@@ -205,7 +205,10 @@ pub fn changes(f: &rotor_engine::plan::FamilyPlan) -> Vec<(char, String)> {
             }
             Action::Promote { version, from, .. } => out.push((
                 '!',
-                format!("primary: {} → {version}", from.as_deref().unwrap_or("none")),
+                format!(
+                    "primary: {} → {version}",
+                    from.as_ref().map_or("none", VersionId::as_str)
+                ),
             )),
             Action::Revoke { version } => {
                 out.push(('-', format!("key set: {version} (disabled, restorable)")))

@@ -1,7 +1,7 @@
 //! `rotor show`: the state, per family and version.
 
 use crate::style;
-use rotor_engine::{FamilyName, State};
+use rotor_engine::{FamilyName, State, VersionId};
 use serde_json::json;
 
 pub fn human(state: &State, only: &[FamilyName]) -> String {
@@ -18,7 +18,7 @@ pub fn human(state: &State, only: &[FamilyName]) -> String {
             continue;
         }
         out.push('\n');
-        let active = f.active.as_deref().unwrap_or("none");
+        let active = f.active.as_ref().map_or("none", VersionId::as_str);
         out.push_str(&format!(
             "{}  active {active}\n",
             style::bold(&format!("secret.{name}"))

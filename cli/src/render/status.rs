@@ -79,7 +79,7 @@ fn row(f: &FamilyStatus, now: Timestamp) -> [String; 7] {
     let dash = || "-".to_string();
     let active = match (&f.active, f.active_age) {
         (Some(a), Some(age)) => format!("{a} ({})", coarse(age)),
-        (Some(a), None) => a.clone(),
+        (Some(a), None) => a.to_string(),
         (None, _) => "none".into(),
     };
     let in_flight = f

@@ -5,13 +5,14 @@
 use super::{Ctx, Done, RESUME, StepError, failed};
 use crate::Store;
 use crate::jwk::Jwk;
+use crate::names::VersionId;
 use crate::provider::{ErrorKind, Generated, NewVersion};
 use crate::spec::Generate;
 use crate::state::{Phase, VersionState};
 use std::sync::Arc;
 
 impl Ctx<'_> {
-    pub(super) async fn create(&self, version: &str) -> Result<Done, StepError> {
+    pub(super) async fn create(&self, version: &VersionId) -> Result<Done, StepError> {
         if self.version(version).is_some() {
             return Ok(Done::Already);
         }
@@ -57,7 +58,7 @@ impl Ctx<'_> {
             let generated = self.generate(&how.value, version, ordinal)?;
             let new = NewVersion {
                 id: version,
-                kid: version,
+                kid: version.as_str(),
                 generated: &generated,
             };
             match store.put(self.name, &new).await {
@@ -77,10 +78,10 @@ impl Ctx<'_> {
                 .read(self.name)
                 .await
                 .map_err(|e| failed(format!("reading {addr}: {e}"), RESUME))?;
-            if let Some(lv) = live.versions.iter().find(|v| v.id == version) {
+            if let Some(lv) = live.versions.iter().find(|v| v.id == *version) {
                 present.push((addr.clone(), lv.fingerprint.clone()));
                 thumbprint = thumbprint.or_else(|| lv.thumbprint.clone());
-                primary_everywhere &= live.primary.as_deref() == Some(version);
+                primary_everywhere &= live.primary.as_ref() == Some(version);
             }
         }
         if !present.is_empty() {
@@ -95,7 +96,7 @@ impl Ctx<'_> {
             // stores' primary counts as promoted now.
             let fingerprint = present[0].1.clone();
             let mut v = VersionState::created(
-                version.into(),
+                version.to_string(),
                 how.value.algorithm().to_string(),
                 fingerprint,
                 now,
@@ -114,9 +115,9 @@ impl Ctx<'_> {
                 v.promoted_at = Some(now);
             }
             self.record(|f| {
-                f.versions.insert(version.into(), v);
+                f.versions.insert(version.clone(), v);
                 if as_primary {
-                    f.active = Some(version.into());
+                    f.active = Some(version.clone());
                 }
             })
             .await?;
@@ -133,7 +134,7 @@ impl Ctx<'_> {
         for (addr, store) in &stores {
             let new = NewVersion {
                 id: version,
-                kid: version,
+                kid: version.as_str(),
                 generated: &generated,
             };
             store
@@ -147,7 +148,7 @@ impl Ctx<'_> {
     fn generate(
         &self,
         how: &Generate,
-        version: &str,
+        version: &VersionId,
         ordinal: usize,
     ) -> Result<Generated, StepError> {
         self.providers
@@ -159,7 +160,7 @@ impl Ctx<'_> {
     /// Records a version this apply generated and wrote to every store.
     async fn record_new(
         &self,
-        version: &str,
+        version: &VersionId,
         generated: Generated,
         ordinal: usize,
         stores: &[(String, Arc<dyn Store>)],
@@ -169,7 +170,7 @@ impl Ctx<'_> {
         let algorithm = generated.algorithm.clone();
         let thumbprint = generated.public_jwk.as_ref().map(Jwk::thumbprint);
         drop(generated);
-        let mut v = VersionState::created(version.into(), algorithm, fingerprint.clone(), now);
+        let mut v = VersionState::created(version.to_string(), algorithm, fingerprint.clone(), now);
         v.ordinal = Some(ordinal);
         // Readers of the stores see it once the last write is done: its
         // accept window counts from then, not from before a slow write.
@@ -201,9 +202,9 @@ impl Ctx<'_> {
     }
 
     /// Records a version just written to (or found in) every store.
-    async fn record_created(&self, version: &str, v: VersionState) -> Result<(), StepError> {
+    async fn record_created(&self, version: &VersionId, v: VersionState) -> Result<(), StepError> {
         self.record(|f| {
-            f.versions.insert(version.into(), v);
+            f.versions.insert(version.clone(), v);
         })
         .await
     }
@@ -213,7 +214,7 @@ impl Ctx<'_> {
     /// store holds the same material. The copies must agree first.
     async fn complete_partial_write(
         &self,
-        version: &str,
+        version: &VersionId,
         stores: &[(String, Arc<dyn Store>)],
         present: &[(String, String)],
         how: &Generate,
@@ -250,7 +251,7 @@ impl Ctx<'_> {
                     .await
                     .map_err(|e| failed(format!("reading public keys from {addr}: {e}"), RESUME))?;
                 keys.into_iter()
-                    .find(|k| k.version == version)
+                    .find(|k| k.version == *version)
                     .map(|k| k.jwk)
             } else {
                 None
@@ -267,7 +268,7 @@ impl Ctx<'_> {
                 }
                 let new = NewVersion {
                     id: version,
-                    kid: version,
+                    kid: version.as_str(),
                     generated: &copy,
                 };
                 store.put(self.name, &new).await.map_err(|e| {
@@ -288,7 +289,7 @@ impl Ctx<'_> {
         ))
     }
 
-    pub(super) async fn restore(&self, version: &str) -> Result<Done, StepError> {
+    pub(super) async fn restore(&self, version: &VersionId) -> Result<Done, StepError> {
         let Some(v) = self.version(version) else {
             return Ok(Done::Already);
         };
@@ -302,7 +303,7 @@ impl Ctx<'_> {
             disabled_somewhere |= live
                 .versions
                 .iter()
-                .any(|lv| lv.id == version && !lv.enabled);
+                .any(|lv| lv.id == *version && !lv.enabled);
         }
         if v.phase != Phase::Revoked && !(v.phase.is_accepted_set() && disabled_somewhere) {
             return Ok(Done::Already);

@@ -4,6 +4,7 @@
 //! the redaction of what probes print.
 
 use super::{Ctx, Done, RESUME, StepError, failed, waiting};
+use crate::names::VersionId;
 use crate::plan::GateId;
 use crate::provider::{ListedKey, ProbeRequest};
 use crate::safety::{self, evidence_in_term};
@@ -87,7 +88,7 @@ impl Ctx<'_> {
                 .map_err(|e| failed(format!("writing {publisher}: {e}"), RESUME))?;
         }
         let now = self.now();
-        let changes: Vec<(String, Timestamp)> = readded
+        let changes: Vec<(VersionId, Timestamp)> = readded
             .into_iter()
             .chain(unrecorded)
             .map(|id| (id, now))
@@ -123,7 +124,7 @@ impl Ctx<'_> {
 
     pub(super) async fn await_gate(
         &self,
-        version: &str,
+        version: &VersionId,
         consumer: &str,
         phase: ProbePhase,
     ) -> Result<Done, StepError> {
@@ -216,7 +217,7 @@ impl Ctx<'_> {
     /// has run out under `--wait`. Returns the outcome and the probe kinds seen.
     pub(super) async fn run_probes(
         &self,
-        version: &str,
+        version: &VersionId,
         v: &VersionState,
         c: &ConsumerSpec,
         phase: ProbePhase,
@@ -357,14 +358,14 @@ impl Ctx<'_> {
 
     fn probe_request(
         &self,
-        version: &str,
+        version: &VersionId,
         v: &VersionState,
         consumer: &str,
         phase: ProbePhase,
     ) -> ProbeRequest {
         ProbeRequest {
             family: self.name.clone(),
-            version: version.into(),
+            version: version.clone(),
             kid: v.kid.clone(),
             algorithm: v.algorithm.clone(),
             thumbprint: v.thumbprint.clone(),
@@ -407,7 +408,7 @@ impl Ctx<'_> {
     }
 
     /// A version's material, from the first store of the family that can give it.
-    async fn material(&self, version: &str) -> Result<Arc<SecretValue>, StepError> {
+    async fn material(&self, version: &VersionId) -> Result<Arc<SecretValue>, StepError> {
         let mut errors = Vec::new();
         for (addr, store) in self.stores() {
             match store.read_material(self.name, version).await {

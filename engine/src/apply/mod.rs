@@ -20,7 +20,7 @@ mod create;
 mod gates;
 mod retire;
 
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::plan::{Action, Step};
 use crate::provider::{FirmGround, Ground, Providers};
 use crate::spec::{Family, ProbePhase, Resolved};
@@ -418,7 +418,7 @@ impl Ctx<'_> {
         self.recorder.family_view(self.name)
     }
 
-    fn version(&self, id: &str) -> Option<VersionState> {
+    fn version(&self, id: &VersionId) -> Option<VersionState> {
         self.state().version(self.name, id).cloned()
     }
 
@@ -432,7 +432,7 @@ impl Ctx<'_> {
     /// Changes one version's state and saves it at once.
     async fn record_version(
         &self,
-        version: &str,
+        version: &VersionId,
         change: impl FnOnce(&mut VersionState),
     ) -> Result<(), StepError> {
         self.record(|f| {

@@ -4,6 +4,7 @@
 //! guards and the grace period).
 
 use super::{Ctx, Done, RESUME, StepError, failed, waiting};
+use crate::names::VersionId;
 use crate::provider::ErrorKind;
 use crate::safety::{self, evidence_in_term};
 use crate::spec::ProbePhase;
@@ -11,7 +12,7 @@ use crate::state::{Evidence, Phase};
 use crate::time::Duration;
 
 impl Ctx<'_> {
-    pub(super) async fn promote(&self, version: &str) -> Result<Done, StepError> {
+    pub(super) async fn promote(&self, version: &VersionId) -> Result<Done, StepError> {
         let state = self.state();
         // What the stores serve now: a primary other than the one state
         // records (an interrupted promote, a change by hand) may be in use.
@@ -24,9 +25,7 @@ impl Ctx<'_> {
             served.push(live.primary);
         }
         let active = state.family(self.name).and_then(|f| f.active.clone());
-        if active.as_deref() == Some(version)
-            && served.iter().all(|p| p.as_deref() == Some(version))
-        {
+        if active.as_ref() == Some(version) && served.iter().all(|p| p.as_ref() == Some(version)) {
             return Ok(Done::Already);
         }
         let now = self.now();
@@ -53,7 +52,7 @@ impl Ctx<'_> {
         // A guard baseline that could not be measured when the rotation
         // started gets another chance while the old version still serves.
         self.record_baselines().await?;
-        let in_use: Vec<String> = served
+        let in_use: Vec<VersionId> = served
             .into_iter()
             .flatten()
             .filter(|p| p != version && Some(p) != active.as_ref())
@@ -90,8 +89,8 @@ impl Ctx<'_> {
 
     pub(super) async fn hold(
         &self,
-        retiring: &[String],
-        successor: &str,
+        retiring: &[VersionId],
+        successor: &VersionId,
     ) -> Result<Done, StepError> {
         let state = self.state();
         let overlap = self.r.overlap(self.family);
@@ -112,9 +111,10 @@ impl Ctx<'_> {
                 format!("{successor} is not created yet"),
             ));
         };
-        let Some(promoted) = s.promoted_at.filter(|_| {
-            state.family(self.name).and_then(|f| f.active.as_deref()) == Some(successor)
-        }) else {
+        let Some(promoted) = s
+            .promoted_at
+            .filter(|_| state.family(self.name).and_then(|f| f.active.as_ref()) == Some(successor))
+        else {
             return Err(waiting(
                 "overlap",
                 None,
@@ -209,7 +209,7 @@ impl Ctx<'_> {
         )))
     }
 
-    pub(super) async fn revoke(&self, version: &str) -> Result<Done, StepError> {
+    pub(super) async fn revoke(&self, version: &VersionId) -> Result<Done, StepError> {
         match self.version(version) {
             Some(v) if v.phase.is_accepted_set() => {}
             _ => return Ok(Done::Already),
@@ -236,7 +236,7 @@ impl Ctx<'_> {
         )))
     }
 
-    pub(super) async fn destroy(&self, version: &str) -> Result<Done, StepError> {
+    pub(super) async fn destroy(&self, version: &VersionId) -> Result<Done, StepError> {
         let Some(v) = self.version(version) else {
             return Ok(Done::Already);
         };

@@ -16,6 +16,7 @@ mod retire;
 
 use super::gates::annotate;
 use super::model::{Action, FamilyPlan, PLAN_FORMAT_VERSION, Plan, Step, Summary, WindowView};
+use crate::names::VersionId;
 use crate::refresh::{Live, LiveView};
 use crate::spec::{Family, Resolved, SecretSpec};
 use crate::state::{FamilyState, State};
@@ -171,7 +172,7 @@ struct FamilyPlanner<'a> {
     live: &'a LiveView,
     now: Timestamp,
     /// The version `active` names.
-    target: Option<String>,
+    target: Option<VersionId>,
     /// The ids the spec declares. A set, not a scan: a family may declare
     /// thousands of versions.
     declared: HashSet<&'a str>,
@@ -194,7 +195,7 @@ struct Promoted {
 /// What the revoke stage planned, for the destroys.
 struct Revoked {
     /// Each revoked version and its revoke step.
-    revokes: Vec<(String, usize)>,
+    revokes: Vec<(VersionId, usize)>,
     /// The rewrites that take the revoked versions out of the key sets.
     unpublish: Vec<usize>,
 }
@@ -243,8 +244,8 @@ impl<'a> FamilyPlanner<'a> {
         }
     }
 
-    fn declares(&self, id: &str) -> bool {
-        self.declared.contains(id)
+    fn declares(&self, id: &VersionId) -> bool {
+        self.declared.contains(id.as_str())
     }
 
     /// The stages, in the order their steps appear in the plan.
@@ -268,7 +269,7 @@ impl<'a> FamilyPlanner<'a> {
     }
 
     /// The versions that leave: in the key sets, no longer declared.
-    fn leaving(&self) -> Vec<String> {
+    fn leaving(&self) -> Vec<VersionId> {
         self.fstate
             .versions
             .iter()

@@ -3,6 +3,7 @@
 
 use super::GateId;
 use super::model::{Action, Gate, GateKind, GateStatus, Step};
+use crate::names::VersionId;
 use crate::safety;
 use crate::spec::{Family, ProbePhase, Resolved};
 use crate::state::VersionState;
@@ -22,7 +23,9 @@ pub(super) fn annotate(
     let secret = &spec.secrets[family.secret];
     let mut done_at: BTreeMap<usize, Timestamp> = BTreeMap::new();
     // Since when each version is listed: by its stores (`None`) and by each publisher.
-    let mut published: BTreeMap<(String, Option<String>), Timestamp> = BTreeMap::new();
+    // Kids a publish step adds count as the version of that id: rotor
+    // publishes each version under its id.
+    let mut published: BTreeMap<(VersionId, Option<String>), Timestamp> = BTreeMap::new();
     for (id, v) in &fstate.versions {
         if let Some(t) = v.published_at {
             published.insert((id.clone(), None), t);
@@ -36,7 +39,7 @@ pub(super) fn annotate(
         .as_ref()
         .and_then(|a| fstate.versions.get(a))
         .and_then(|v| v.promoted_at);
-    let mut disabled: BTreeMap<String, Timestamp> = fstate
+    let mut disabled: BTreeMap<VersionId, Timestamp> = fstate
         .versions
         .iter()
         .filter_map(|(id, v)| v.disabled_at.map(|t| (id.clone(), t)))
@@ -58,7 +61,10 @@ pub(super) fn annotate(
             }
             Action::Publish { publisher, add, .. } => {
                 for k in add {
-                    published.insert((k.clone(), Some(publisher.clone())), start);
+                    published.insert(
+                        (VersionId::from(k.as_str()), Some(publisher.clone())),
+                        start,
+                    );
                 }
                 for id in fstate.versions.keys() {
                     published

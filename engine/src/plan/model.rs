@@ -2,7 +2,7 @@
 //! renderers show. Nothing here decides what to do; `build` does.
 
 use super::GateId;
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::spec::{Resolved, Window};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ pub enum Action {
     /// Generate material and write it, non-primary, to every store.
     Create {
         /// The declared version id; also its `kid`.
-        version: String,
+        version: VersionId,
         /// How (`rsa 2048`).
         generator: String,
         /// Every store of the family, by address; it is written to each.
@@ -30,7 +30,7 @@ pub enum Action {
     /// Put a revoked (disabled) version back into every key set.
     Restore {
         /// The revoked version to enable again.
-        version: String,
+        version: VersionId,
     },
     /// Rewrite a publisher's document with the family's enabled versions.
     ///
@@ -52,49 +52,49 @@ pub enum Action {
     /// Wait for a verifier to accept a version.
     AwaitAccept {
         /// The version to be accepted.
-        version: String,
+        version: VersionId,
         /// The verifier, by consumer name.
         consumer: String,
     },
     /// Make a version the primary that emitters use.
     Promote {
         /// The version to make the primary: the spec's `active`.
-        version: String,
+        version: VersionId,
         /// The primary it replaces, as state records it; `None` for a first promote.
-        from: Option<String>,
+        from: Option<VersionId>,
         /// Going back to an older, still-accepted version.
         rollback: bool,
     },
     /// Wait for an emitter to use the new primary.
     AwaitEmit {
         /// The new primary.
-        version: String,
+        version: VersionId,
         /// The emitter, by consumer name.
         consumer: String,
     },
     /// Hold the old versions for the overlap after the successor's promote.
     Hold {
         /// The versions going out of use, held until they drain.
-        retiring: Vec<String>,
+        retiring: Vec<VersionId>,
         /// The new primary.
-        successor: String,
+        successor: VersionId,
     },
     /// Disable a version: out of every key set, restorable.
     Revoke {
         /// A version the spec no longer declares.
-        version: String,
+        version: VersionId,
     },
     /// Destroy a revoked version's material after the grace period.
     Destroy {
         /// A version revoked by an earlier step, or revoked before and no
         /// longer declared.
-        version: String,
+        version: VersionId,
     },
 }
 
 impl Action {
     /// The version the action is about; `None` for a publish or a hold.
-    pub fn version(&self) -> Option<&str> {
+    pub fn version(&self) -> Option<&VersionId> {
         match self {
             Action::Create { version, .. }
             | Action::Restore { version }
@@ -116,7 +116,10 @@ impl Action {
             Action::AwaitAccept { version, consumer } | Action::AwaitEmit { version, consumer } => {
                 format!("{version} by consumer.{consumer}")
             }
-            other => other.version().unwrap_or_default().to_string(),
+            other => other
+                .version()
+                .map(VersionId::to_string)
+                .unwrap_or_default(),
         }
     }
 
@@ -207,7 +210,7 @@ pub struct FamilyPlan {
     /// The family (secret) name.
     pub family: FamilyName,
     /// The spec's `active`: the primary the steps lead to.
-    pub active: Option<String>,
+    pub active: Option<VersionId>,
     /// The overlap in force, as written (`2h`): the spec's `overlap`, else the floor.
     pub overlap: String,
     /// The floor, and which consumer sets it.

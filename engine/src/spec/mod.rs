@@ -13,7 +13,7 @@ pub use parse::{EnvLookup, Parsed, parse_files};
 pub use resolve::{Family, ResourceGraph, ResourceId, Window, files_hash};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
-use crate::names::FamilyName;
+use crate::names::{FamilyName, VersionId};
 use crate::time::{Duration, Timestamp};
 
 /// A value with the place it was written.
@@ -308,7 +308,7 @@ impl std::fmt::Display for Encoding {
 #[derive(Debug, Clone)]
 pub struct VersionSpec {
     /// The version id; also the `kid`.
-    pub id: String,
+    pub id: VersionId,
     /// The block.
     pub span: Span,
 }
@@ -339,7 +339,7 @@ pub struct SecretSpec {
     pub versions: Vec<VersionSpec>,
     /// The version emitters should use: the planner's target primary.
     /// `None` only with an error reported (a family with versions must set it).
-    pub active: Option<Located<String>>,
+    pub active: Option<Located<VersionId>>,
     /// Notes on rolling back (for the runbook).
     pub rollback: Option<String>,
     /// The `secret "NAME"` header.
@@ -353,8 +353,8 @@ impl SecretSpec {
     }
 
     /// Whether a version id is declared.
-    pub fn declares(&self, id: &str) -> bool {
-        self.versions.iter().any(|v| v.id == id)
+    pub fn declares(&self, id: &VersionId) -> bool {
+        self.versions.iter().any(|v| v.id == *id)
     }
 }
 

@@ -148,7 +148,7 @@ fn family_rules(r: &Resolved, family: &Family, diags: &mut Diagnostics) {
                     ),
                     Some(a.span.clone()),
                 )
-                .hint(match did_you_mean(&a.value, ids.iter().copied()) {
+                .hint(match did_you_mean(a.value.as_str(), ids.iter().copied()) {
                     Some(m) => format!("did you mean `{m}`?"),
                     None => format!(
                         "declared versions: {}; or add `version \"{}\" {{}}`",

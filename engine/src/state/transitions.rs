@@ -8,6 +8,7 @@
 //! of the stores could see the change).
 
 use super::{Evidence, FamilyState, Phase, VersionState};
+use crate::names::VersionId;
 use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
@@ -113,7 +114,7 @@ impl FamilyState {
     /// Makes `version` the primary at `at` (when the last store serves it):
     /// the old active version, if any, retires at the same time, and
     /// `version` starts a new term. Returns the old active version's id.
-    pub fn promote(&mut self, version: &str, at: Timestamp) -> Option<String> {
+    pub fn promote(&mut self, version: &VersionId, at: Timestamp) -> Option<VersionId> {
         let mut from = None;
         if let Some(old) = self.active.take() {
             if let Some(o) = self.versions.get_mut(&old) {
@@ -124,7 +125,7 @@ impl FamilyState {
         if let Some(v) = self.versions.get_mut(version) {
             v.start_term(at);
         }
-        self.active = Some(version.into());
+        self.active = Some(version.clone());
         from
     }
 }

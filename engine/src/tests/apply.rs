@@ -51,12 +51,12 @@ fn assert_rotated(h: &Harness) {
         Some(vec!["v2".to_string()])
     );
     let live = live_store(h);
-    assert_eq!(live.primary.as_deref(), Some("v2"));
+    assert_eq!(live.primary.as_ref().map(|v| v.as_str()), Some("v2"));
     let ids: Vec<&str> = live.versions.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(ids, ["v2"], "v1 is destroyed");
     let s = h.state();
     let f = s.family("k").unwrap();
-    assert_eq!(f.active.as_deref(), Some("v2"));
+    assert_eq!(f.active.as_ref().map(|v| v.as_str()), Some("v2"));
     assert_eq!(f.versions["v1"].phase, Phase::Destroyed);
     assert_eq!(f.versions["v2"].phase, Phase::Active);
     let events = h.events();
@@ -243,7 +243,15 @@ fn a_failing_probe_fails_the_family_past_within_when_waiting() {
             .all(|(_, o)| *o == StepOutcome::Blocked)
     );
     assert_eq!(primary_time(&h.events(), "v2"), None);
-    assert_eq!(h.state().family("k").unwrap().active.as_deref(), Some("v1"));
+    assert_eq!(
+        h.state()
+            .family("k")
+            .unwrap()
+            .active
+            .as_ref()
+            .map(|v| v.as_str()),
+        Some("v1")
+    );
 }
 
 #[test]
@@ -400,7 +408,15 @@ fn a_store_going_down_fails_the_family_and_the_next_apply_resumes() {
         matches!(&outcomes(&report)[promote - 1].1, StepOutcome::Failed { error, .. } if error.contains("promoting v2")),
         "{report:#?}"
     );
-    assert_eq!(h.state().family("k").unwrap().active.as_deref(), Some("v1"));
+    assert_eq!(
+        h.state()
+            .family("k")
+            .unwrap()
+            .active
+            .as_ref()
+            .map(|v| v.as_str()),
+        Some("v1")
+    );
 
     h.stores["store.file.x"].down.store(false, Ordering::SeqCst);
     h.drive(&r, 20);
@@ -431,7 +447,10 @@ secret "db" {{
     h.drive(&spec(&["a"], "a"), 10);
     h.drive(&spec(&["b"], "b"), 10);
     let s = h.state();
-    assert_eq!(s.family("db").unwrap().active.as_deref(), Some("b"));
+    assert_eq!(
+        s.family("db").unwrap().active.as_ref().map(|v| v.as_str()),
+        Some("b")
+    );
     assert_eq!(s.version("db", "a").unwrap().phase, Phase::Destroyed);
     assert_eq!(s.version("db", "b").unwrap().phase, Phase::Active);
 }
@@ -454,7 +473,10 @@ fn a_revoked_version_declared_again_is_restored() {
     assert_eq!(fp.steps[0].action.verb(), "restore");
     h.drive(&back, 20);
     let s = h.state();
-    assert_eq!(s.family("k").unwrap().active.as_deref(), Some("v1"));
+    assert_eq!(
+        s.family("k").unwrap().active.as_ref().map(|v| v.as_str()),
+        Some("v1")
+    );
     assert_eq!(s.version("k", "v1").unwrap().phase, Phase::Active);
     let events = h.events();
     assert!(
@@ -614,16 +636,32 @@ impl crate::Store for Counting {
     ) -> Result<(), ProviderError> {
         self.around(self.inner.put(f, v)).await
     }
-    async fn set_primary(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(
+        &self,
+        f: &crate::FamilyName,
+        id: &crate::VersionId,
+    ) -> Result<(), ProviderError> {
         self.around(self.inner.set_primary(f, id)).await
     }
-    async fn disable(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable(
+        &self,
+        f: &crate::FamilyName,
+        id: &crate::VersionId,
+    ) -> Result<(), ProviderError> {
         self.around(self.inner.disable(f, id)).await
     }
-    async fn enable(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable(
+        &self,
+        f: &crate::FamilyName,
+        id: &crate::VersionId,
+    ) -> Result<(), ProviderError> {
         self.around(self.inner.enable(f, id)).await
     }
-    async fn destroy(&self, f: &crate::FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(
+        &self,
+        f: &crate::FamilyName,
+        id: &crate::VersionId,
+    ) -> Result<(), ProviderError> {
         self.around(self.inner.destroy(f, id)).await
     }
     async fn public_keys(

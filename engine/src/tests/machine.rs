@@ -256,7 +256,7 @@ impl Probe for WorldProbe {
     }
 
     async fn check(&self, request: &ProbeRequest) -> ProbeResult {
-        let key = (request.family.to_string(), request.version.clone());
+        let key = (request.family.to_string(), request.version.to_string());
         let passed = match request.phase {
             ProbePhase::Accept => {
                 let thumb = self.store.keys.lock().unwrap().get(&key).cloned();
@@ -266,7 +266,9 @@ impl Probe for WorldProbe {
                         .unwrap_or_default()
                         .iter()
                         .any(|k| Some(&k.thumbprint) == thumb.as_ref() && k.kid == request.kid),
-                    None => self.store.lists(request.family.as_str(), &request.version),
+                    None => self
+                        .store
+                        .lists(request.family.as_str(), request.version.as_str()),
                 }
             }
             ProbePhase::Emit => {
@@ -451,7 +453,7 @@ impl World {
         let now = self.h.now();
         let em = self.timing["em"];
         for (id, v) in f.versions.iter_mut() {
-            if Some(id) == served.as_ref()
+            if Some(id.as_str()) == served.as_deref()
                 && v.promoted_at
                     .is_some_and(|p| p + Duration::seconds(em.cache) <= now)
                 && r.consumer("em").is_some()
@@ -995,7 +997,7 @@ fn assert_converged(w: &World) {
     let state = w.h.state();
     if w.spec.versions.iter().any(|v| {
         state
-            .version(family, &format!("v{v}"))
+            .version(family, format!("v{v}").as_str())
             .is_some_and(|s| s.phase == crate::Phase::Destroyed)
     }) {
         return; // blocked on a destroyed id: a person must pick a new one
@@ -1005,10 +1007,10 @@ fn assert_converged(w: &World) {
         .versions
         .iter()
         .filter(|v| v.enabled && state.version(family, &v.id).is_some())
-        .map(|v| v.id.clone())
+        .map(|v| v.id.to_string())
         .collect();
     assert_eq!(enabled, want, "store key set of {family}");
-    assert_eq!(live.primary, Some(format!("v{}", w.spec.active)));
+    assert_eq!(live.primary, Some(format!("v{}", w.spec.active).into()));
     // The JWKS lists every key the store holds enabled (rotor's and any it
     // leaves alone), each under its kid with its own key.
     let keys = store.keys.lock().unwrap().clone();
@@ -1019,8 +1021,8 @@ fn assert_converged(w: &World) {
         .iter()
         .filter(|v| v.enabled)
         .map(|v| ListedKey {
-            kid: v.id.clone(),
-            thumbprint: keys[&(family.to_string(), v.id.clone())].clone(),
+            kid: v.id.to_string(),
+            thumbprint: keys[&(family.to_string(), v.id.to_string())].clone(),
         })
         .collect();
     expected.sort();

@@ -329,7 +329,11 @@ pub(crate) fn verbs(steps: &[Step]) -> Vec<String> {
                 retiring,
                 successor,
             } => format!("hold {} for {successor}", retiring.join(",")),
-            a => format!("{} {}", a.verb(), a.version().unwrap_or_default()),
+            a => format!(
+                "{} {}",
+                a.verb(),
+                a.version().map(|v| v.as_str()).unwrap_or_default()
+            ),
         })
         .collect()
 }

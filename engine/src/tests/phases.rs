@@ -65,7 +65,10 @@ fn a_failing_drain_probe_keeps_the_old_version_in_the_key_set() {
     }
     assert!(seen_wait, "the hold never reported the drain probe");
     let s = h.state();
-    assert_eq!(s.family("k").unwrap().active.as_deref(), Some("v2"));
+    assert_eq!(
+        s.family("k").unwrap().active.as_ref().map(|v| v.as_str()),
+        Some("v2")
+    );
     assert_eq!(disables(&h, "v1"), 0, "v1 was revoked before it drained");
     assert!(s.version("k", "v1").unwrap().drained_at.is_none());
     // The drain probe was asked about the old version.
@@ -81,7 +84,8 @@ fn a_failing_drain_probe_keeps_the_old_version_in_the_key_set() {
             .all(|q| q.phase == ProbePhase::Drain && q.version == "v1")
     );
     // The safety checker refuses the revoke too, whatever the plan says.
-    let violation = crate::safety::check_revoke(&r, &r.families[0], &s, "v1", h.now()).unwrap_err();
+    let violation =
+        crate::safety::check_revoke(&r, &r.families[0], &s, &"v1".into(), h.now()).unwrap_err();
     assert!(
         violation.reason.contains("drain probe of consumer.api"),
         "{violation:?}"
@@ -233,7 +237,7 @@ fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
     )
     .unwrap();
     let new = crate::provider::NewVersion {
-        id: "v2",
+        id: &"v2".into(),
         kid: "v2",
         generated: &generated,
     };
@@ -248,14 +252,19 @@ fn a_version_written_to_one_store_of_two_is_copied_to_the_other() {
     let read = |addr: &str| {
         let store = &*h.stores[addr];
         let live = block_on(crate::Store::read(store, &"k".into())).unwrap();
-        let material = block_on(crate::Store::read_material(store, &"k".into(), "v2")).unwrap();
+        let material = block_on(crate::Store::read_material(
+            store,
+            &"k".into(),
+            &"v2".into(),
+        ))
+        .unwrap();
         (live, String::from_utf8(material.expose().to_vec()).unwrap())
     };
     let (x, mx) = read("store.file.x");
     let (y, my) = read("store.file.y");
     assert_eq!(x, y, "both stores hold the same versions");
     assert_eq!(mx, my, "and the same material");
-    assert_eq!(x.primary.as_deref(), Some("v2"));
+    assert_eq!(x.primary.as_ref().map(|v| v.as_str()), Some("v2"));
     let s = h.state();
     let v2 = s.version("k", "v2").unwrap();
     assert_eq!(v2.fingerprint, generated.fingerprint);

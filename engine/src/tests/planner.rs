@@ -270,7 +270,10 @@ fn rollback_is_a_promote_without_new_gates() {
     // And it applies cleanly.
     h.drive(&load(&basic_spec(&["v1"], "v1")), 20);
     let s = h.state();
-    assert_eq!(s.family("k").unwrap().active.as_deref(), Some("v1"));
+    assert_eq!(
+        s.family("k").unwrap().active.as_ref().map(|v| v.as_str()),
+        Some("v1")
+    );
     assert_eq!(s.version("k", "v2").unwrap().phase, Phase::Destroyed);
 }
 
@@ -397,7 +400,7 @@ fn unmanaged_versions_are_noted_and_left_alone() {
         &*store,
         &"k".into(),
         &crate::provider::NewVersion {
-            id: "manual",
+            id: &"manual".into(),
             kid: "manual",
             generated: &generated,
         },
@@ -465,7 +468,12 @@ fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     let r = load(&basic_spec(&["v1", "v2"], "v1"));
     h.drive(&r, 20);
     let store = h.stores["store.file.x"].clone();
-    futures_executor::block_on(crate::Store::set_primary(&*store, &"k".into(), "v2")).unwrap();
+    futures_executor::block_on(crate::Store::set_primary(
+        &*store,
+        &"k".into(),
+        &"v2".into(),
+    ))
+    .unwrap();
     let plan = h.checked_plan(&r);
     let fp = only_family(&plan);
     assert!(fp.blocked.is_none(), "{:?}", fp.blocked);
@@ -486,7 +494,7 @@ fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     let set_back = h.now();
     h.drive(&r, 20);
     let live = futures_executor::block_on(crate::Store::read(&*store, &"k".into())).unwrap();
-    assert_eq!(live.primary.as_deref(), Some("v1"));
+    assert_eq!(live.primary.as_ref().map(|v| v.as_str()), Some("v1"));
     let v2 = h.state().version("k", "v2").unwrap().clone();
     assert!(v2.adopted_at.is_some_and(|t| t >= set_back), "{v2:?}");
 
@@ -503,7 +511,12 @@ fn a_primary_changed_outside_rotor_is_set_back_and_held() {
     let mut h = bootstrapped();
     h.drive(&r, 20);
     let store = h.stores["store.file.x"].clone();
-    futures_executor::block_on(crate::Store::set_primary(&*store, &"k".into(), "v2")).unwrap();
+    futures_executor::block_on(crate::Store::set_primary(
+        &*store,
+        &"k".into(),
+        &"v2".into(),
+    ))
+    .unwrap();
     let r = load(&basic_spec(&["v1", "v2"], "v2"));
     let plan = h.checked_plan(&r);
     let fp = only_family(&plan);

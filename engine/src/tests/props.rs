@@ -376,7 +376,7 @@ fn assert_converged(h: &mut Harness, r: &Resolved, gens: &[FamilyGen]) {
         // A family blocked on a destroyed id keeps what it had.
         if g.versions.iter().any(|v| {
             state
-                .version(&name, v)
+                .version(&name, *v)
                 .is_some_and(|s| s.phase == crate::Phase::Destroyed)
         }) {
             continue;
@@ -389,9 +389,18 @@ fn assert_converged(h: &mut Harness, r: &Resolved, gens: &[FamilyGen]) {
             .map(|v| v.id.as_str())
             .collect();
         assert_eq!(enabled, g.versions, "{name}");
-        assert_eq!(live.primary.as_deref(), Some(g.active), "{name}");
         assert_eq!(
-            state.family(&name).unwrap().active.as_deref(),
+            live.primary.as_ref().map(|v| v.as_str()),
+            Some(g.active),
+            "{name}"
+        );
+        assert_eq!(
+            state
+                .family(&name)
+                .unwrap()
+                .active
+                .as_ref()
+                .map(|v| v.as_str()),
             Some(g.active)
         );
         if i == 0 {

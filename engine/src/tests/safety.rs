@@ -263,7 +263,11 @@ fn check_promote_wants_evidence_and_the_cache_window() {
     let r = load(&basic_spec(&["v1", "v2"], "v2"));
     let fam = &r.families[0];
     let mut s = hand_state();
-    let err = |s: &State, v: &str, now| check_promote(&r, fam, s, v, now).unwrap_err().reason;
+    let err = |s: &State, v: &str, now| {
+        check_promote(&r, fam, s, &v.into(), now)
+            .unwrap_err()
+            .reason
+    };
 
     assert!(err(&s, "v9", t1()).contains("not in state"));
     let e = err(&s, "v2", t1() + Duration::seconds(60));
@@ -298,7 +302,7 @@ fn check_promote_wants_evidence_and_the_cache_window() {
     );
     let e = err(&s, "v2", t1() + Duration::seconds(9));
     assert!(e.contains("cache window (10s)"), "{e}");
-    assert!(check_promote(&r, fam, &s, "v2", t1() + Duration::seconds(10)).is_ok());
+    assert!(check_promote(&r, fam, &s, &"v2".into(), t1() + Duration::seconds(10)).is_ok());
 
     // Never published: no window can have passed.
     s.families
@@ -347,7 +351,8 @@ fn check_revoke_wants_acceptance_emission_and_the_overlap() {
     let r = load(&basic_spec(&["v2"], "v2"));
     let fam = &r.families[0];
     let promoted = t1() + Duration::seconds(10);
-    let err = |s: &State, v: &str, now| check_revoke(&r, fam, s, v, now).unwrap_err().reason;
+    let err =
+        |s: &State, v: &str, now| check_revoke(&r, fam, s, &v.into(), now).unwrap_err().reason;
 
     let mut s = promoted_state();
     // The emitter has not switched.
@@ -362,7 +367,7 @@ fn check_revoke_wants_acceptance_emission_and_the_overlap() {
     // The overlap (30s) has not passed.
     let e = err(&s, "v1", promoted + Duration::seconds(29));
     assert!(e.contains("before the overlap (30s)"), "{e}");
-    assert!(check_revoke(&r, fam, &s, "v1", promoted + Duration::seconds(30)).is_ok());
+    assert!(check_revoke(&r, fam, &s, &"v1".into(), promoted + Duration::seconds(30)).is_ok());
 
     // The active version itself.
     assert!(err(&s, "v2", promoted + Duration::seconds(3600)).contains("the active version"));
@@ -390,7 +395,7 @@ fn check_revoke_of_a_never_promoted_version_needs_no_overlap() {
     let r = load(&basic_spec(&["v1"], "v1"));
     let fam = &r.families[0];
     let s = hand_state(); // v1 active and evidenced, v2 pending
-    assert!(check_revoke(&r, fam, &s, "v2", t1()).is_ok());
+    assert!(check_revoke(&r, fam, &s, &"v2".into(), t1()).is_ok());
 }
 
 #[test]
@@ -406,6 +411,8 @@ fn check_revoke_never_leaves_the_family_empty() {
         .get_mut("v1")
         .unwrap()
         .phase = Phase::Revoked;
-    let e = check_revoke(&r, fam, &s, "v2", t1()).unwrap_err().reason;
+    let e = check_revoke(&r, fam, &s, &"v2".into(), t1())
+        .unwrap_err()
+        .reason;
     assert!(e.contains("no accepted version"), "{e}");
 }

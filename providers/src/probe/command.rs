@@ -141,7 +141,7 @@ impl Probe for CommandProbe {
             .args(&self.args)
             .current_dir(&self.dir)
             .env("ROTOR_FAMILY", request.family.as_str())
-            .env("ROTOR_VERSION", &request.version)
+            .env("ROTOR_VERSION", request.version.as_str())
             .env("ROTOR_KID", &request.kid)
             .env("ROTOR_PHASE", request.phase.as_str())
             .env("ROTOR_CONSUMER", &request.consumer)

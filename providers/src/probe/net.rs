@@ -106,7 +106,7 @@ pub(crate) fn substitute(template: &str, request: &ProbeRequest) -> String {
         return template.to_string();
     }
     template
-        .replace("${version}", &request.version)
+        .replace("${version}", request.version.as_str())
         .replace("${kid}", &request.kid)
         .replace("${family}", request.family.as_str())
         .replace("${consumer}", &request.consumer)

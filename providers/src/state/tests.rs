@@ -104,7 +104,7 @@ fn family(serial: u64, versions: &[&str]) -> FamilyState {
         ..Default::default()
     };
     for v in versions {
-        f.versions.insert(v.to_string(), version(v));
+        f.versions.insert((*v).into(), version(v));
     }
     f
 }

@@ -145,7 +145,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{FamilyName, Jwk, SecretValue};
+use rotor_engine::{FamilyName, Jwk, SecretValue, VersionId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -190,7 +190,7 @@ impl fmt::Debug for AwsSecretsManagerStore {
 /// A version's `SecretString`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 struct Envelope {
-    rotor_version: String,
+    rotor_version: VersionId,
     kid: String,
     alg: String,
     fingerprint: String,
@@ -259,10 +259,12 @@ impl Labels {
         self.versions.iter().find(|v| v.has(label))
     }
 
-    fn find(&self, id: &str) -> Option<(&AwsVersion, bool)> {
-        self.versions
-            .iter()
-            .find_map(|v| v.rotor().filter(|(i, _)| *i == id).map(|(_, e)| (v, e)))
+    fn find(&self, id: &VersionId) -> Option<(&AwsVersion, bool)> {
+        self.versions.iter().find_map(|v| {
+            v.rotor()
+                .filter(|(i, _)| *i == id.as_str())
+                .map(|(_, e)| (v, e))
+        })
     }
 
     /// Rotor versions: (id, enabled, AWS version), in id order.
@@ -603,7 +605,7 @@ impl AwsSecretsManagerStore {
                 )
             })?;
             return Ok(Envelope {
-                rotor_version: id.to_string(),
+                rotor_version: id.into(),
                 kid: id.to_string(),
                 alg: described.algorithm,
                 fingerprint: described.fingerprint,
@@ -689,7 +691,7 @@ impl AwsSecretsManagerStore {
             .await
     }
 
-    fn missing(&self, family: &FamilyName, id: &str) -> ProviderError {
+    fn missing(&self, family: &FamilyName, id: &VersionId) -> ProviderError {
         ProviderError::new(
             ErrorKind::NotFound,
             format!(
@@ -704,9 +706,9 @@ impl AwsSecretsManagerStore {
     async fn find(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<(Labels, AwsVersion, bool), ProviderError> {
-        check_name("version id", id)?;
+        check_name("version id", id.as_str())?;
         let labels = self.labels(family).await?;
         let (version, enabled) = labels
             .find(id)
@@ -853,7 +855,7 @@ fn check_name(what: &str, name: &str) -> Result<(), ProviderError> {
 /// The `VersionId` (`ClientRequestToken`) of a rotor version: UUID-shaped,
 /// derived from the family and the id, so the same id always maps to the
 /// same AWS version and AWS refuses to write it twice.
-fn version_id(family: &FamilyName, id: &str) -> String {
+fn version_id(family: &FamilyName, id: &VersionId) -> String {
     let hash = Sha256::digest(format!("rotor\0{family}\0{id}").as_bytes());
     let hex = rotor_engine::state::hex(&hash[..16]);
     format!(
@@ -884,7 +886,7 @@ impl Store for AwsSecretsManagerStore {
             .map(|(id, enabled, v)| async move {
                 let envelope = self.envelope(family, id, &v.version_id).await?;
                 Ok::<_, ProviderError>(LiveVersion {
-                    id: id.to_string(),
+                    id: id.into(),
                     thumbprint: envelope.jwk.as_ref().map(Jwk::thumbprint),
                     fingerprint: envelope.fingerprint,
                     enabled,
@@ -893,7 +895,7 @@ impl Store for AwsSecretsManagerStore {
         let versions = futures_util::future::try_join_all(reads).await?;
         Ok(LiveFamily {
             versions,
-            primary: labels.primary().map(str::to_string),
+            primary: labels.primary().map(VersionId::from),
         })
     }
 
@@ -902,7 +904,7 @@ impl Store for AwsSecretsManagerStore {
         family: &FamilyName,
         version: &NewVersion<'_>,
     ) -> Result<(), ProviderError> {
-        check_name("version id", version.id)?;
+        check_name("version id", version.id.as_str())?;
         let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
         let id = version.id;
@@ -949,7 +951,7 @@ impl Store for AwsSecretsManagerStore {
             )
         })?;
         let envelope = Envelope {
-            rotor_version: id.to_string(),
+            rotor_version: id.clone(),
             kid: version.kid.to_string(),
             alg: generated.algorithm.clone(),
             fingerprint: generated.fingerprint.clone(),
@@ -989,7 +991,7 @@ impl Store for AwsSecretsManagerStore {
             })
     }
 
-    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
         let (labels, version, enabled) = self.find(family, id).await?;
         if !enabled {
@@ -1008,7 +1010,7 @@ impl Store for AwsSecretsManagerStore {
             .await
     }
 
-    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
         let (_, version, enabled) = self.find(family, id).await?;
         if version.has(AWSCURRENT) {
@@ -1036,7 +1038,7 @@ impl Store for AwsSecretsManagerStore {
         Ok(())
     }
 
-    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
         let (_, version, enabled) = self.find(family, id).await?;
         if enabled {
@@ -1051,8 +1053,8 @@ impl Store for AwsSecretsManagerStore {
             .await
     }
 
-    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
-        check_name("version id", id)?;
+    async fn destroy(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
+        check_name("version id", id.as_str())?;
         let _guard = self.write.lock(family).await;
         let labels = self.labels(family).await?;
         let Some((version, enabled)) = labels.find(id) else {
@@ -1094,12 +1096,12 @@ impl Store for AwsSecretsManagerStore {
     async fn import(
         &self,
         family: &FamilyName,
-        id: &str,
-        previous: Option<&str>,
-    ) -> Result<Vec<String>, ProviderError> {
-        check_name("version id", id)?;
+        id: &VersionId,
+        previous: Option<&VersionId>,
+    ) -> Result<Vec<VersionId>, ProviderError> {
+        check_name("version id", id.as_str())?;
         if let Some(p) = previous {
-            check_name("version id", p)?;
+            check_name("version id", p.as_str())?;
         }
         let secret = self.secret_name(family);
         if !self.raw {
@@ -1125,7 +1127,7 @@ impl Store for AwsSecretsManagerStore {
         };
         // Again after an interrupted import: the same labels, then on.
         match current.rotor() {
-            Some((held, _)) if held != id => {
+            Some((held, _)) if held != id.as_str() => {
                 return Err(ProviderError::new(
                     ErrorKind::Conflict,
                     format!(
@@ -1157,7 +1159,7 @@ impl Store for AwsSecretsManagerStore {
                 .await?;
             }
         }
-        let mut taken = vec![id.to_string()];
+        let mut taken = vec![id.clone()];
         if let Some(previous) = previous
             && let Some(before) = labels.holder(AWSPREVIOUS).cloned()
         {
@@ -1171,7 +1173,7 @@ impl Store for AwsSecretsManagerStore {
                 )
                 .await?;
             }
-            taken.push(previous.to_string());
+            taken.push(previous.clone());
         }
         let labels = self.labels(family).await?;
         let current = labels.holder(AWSCURRENT).cloned().expect("just read");
@@ -1183,10 +1185,12 @@ impl Store for AwsSecretsManagerStore {
     async fn read_material(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<SecretValue, ProviderError> {
         let (_, version, _) = self.find(family, id).await?;
-        let envelope = self.envelope(family, id, &version.version_id).await?;
+        let envelope = self
+            .envelope(family, id.as_str(), &version.version_id)
+            .await?;
         match envelope.material {
             Some(m) => Ok(SecretValue::new(m.into_bytes())),
             None => Err(ProviderError::new(
@@ -1262,12 +1266,12 @@ mod tests {
     }
 
     fn new_version<'a>(
-        id: &'a str,
+        id: &'a VersionId,
         generated: &'a rotor_engine::provider::Generated,
     ) -> NewVersion<'a> {
         NewVersion {
             id,
-            kid: id,
+            kid: id.as_str(),
             generated,
         }
     }
@@ -1285,8 +1289,8 @@ mod tests {
                 let mut s = v.stages.clone();
                 s.sort();
                 let who = match v.version_id.as_str() {
-                    x if x == version_id(family, "a") => "a".to_string(),
-                    x if x == version_id(family, "b") => "b".to_string(),
+                    x if x == version_id(family, &"a".into()) => "a".to_string(),
+                    x if x == version_id(family, &"b".into()) => "b".to_string(),
                     other => other.to_string(),
                 };
                 (who, s)
@@ -1327,7 +1331,7 @@ mod tests {
         let store = live_store();
         let (g1, g2) = (random(), random());
         store
-            .put(&"f".into(), &new_version("a", &g1))
+            .put(&"f".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
         // AWS makes a secret's first version AWSCURRENT by itself; rotor has
@@ -1337,13 +1341,13 @@ mod tests {
             want(&[("a", &["AWSCURRENT", "AWSPENDING", "rotor:a"])])
         );
 
-        store.set_primary(&"f".into(), "a").await.unwrap();
+        store.set_primary(&"f".into(), &"a".into()).await.unwrap();
         assert_eq!(
             stages(&store, &"f".into()).await,
             want(&[("a", &["AWSCURRENT", "rotor-primary", "rotor:a"])])
         );
         store
-            .put(&"f".into(), &new_version("b", &g2))
+            .put(&"f".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
         assert_eq!(
@@ -1353,7 +1357,7 @@ mod tests {
                 ("b", &["AWSPENDING", "rotor:b"]),
             ])
         );
-        store.set_primary(&"f".into(), "b").await.unwrap();
+        store.set_primary(&"f".into(), &"b".into()).await.unwrap();
         assert_eq!(
             stages(&store, &"f".into()).await,
             want(&[
@@ -1362,9 +1366,9 @@ mod tests {
             ])
         );
         // Rollback and forward again: AWSPREVIOUS follows AWSCURRENT.
-        store.set_primary(&"f".into(), "a").await.unwrap();
-        store.set_primary(&"f".into(), "b").await.unwrap();
-        store.disable(&"f".into(), "a").await.unwrap();
+        store.set_primary(&"f".into(), &"a".into()).await.unwrap();
+        store.set_primary(&"f".into(), &"b".into()).await.unwrap();
+        store.disable(&"f".into(), &"a".into()).await.unwrap();
         assert_eq!(
             stages(&store, &"f".into()).await,
             want(&[
@@ -1372,7 +1376,7 @@ mod tests {
                 ("b", &["AWSCURRENT", "rotor-primary", "rotor:b"]),
             ])
         );
-        store.enable(&"f".into(), "a").await.unwrap();
+        store.enable(&"f".into(), &"a".into()).await.unwrap();
         assert_eq!(
             stages(&store, &"f".into()).await,
             want(&[
@@ -1381,10 +1385,10 @@ mod tests {
             ])
         );
         // Each asked twice, as a resumed apply may.
-        store.disable(&"f".into(), "a").await.unwrap();
-        store.disable(&"f".into(), "a").await.unwrap();
-        store.destroy(&"f".into(), "a").await.unwrap();
-        store.destroy(&"f".into(), "a").await.unwrap();
+        store.disable(&"f".into(), &"a".into()).await.unwrap();
+        store.disable(&"f".into(), &"a".into()).await.unwrap();
+        store.destroy(&"f".into(), &"a".into()).await.unwrap();
+        store.destroy(&"f".into(), &"a".into()).await.unwrap();
         assert_eq!(
             stages(&store, &"f".into()).await,
             want(&[("b", &["AWSCURRENT", "rotor-primary", "rotor:b"])])
@@ -1392,7 +1396,7 @@ mod tests {
         // AWS keeps the deprecated version (no labels) until it cleans up.
         assert!(
             store
-                .deprecated(&"f".into(), &version_id(&"f".into(), "a"))
+                .deprecated(&"f".into(), &version_id(&"f".into(), &"a".into()))
                 .await
                 .unwrap()
         );
@@ -1412,11 +1416,11 @@ mod tests {
             .unwrap();
         let (r1, r2) = (random(), random());
         store
-            .put(&"k".into(), &new_version("a", &ec))
+            .put(&"k".into(), &new_version(&"a".into(), &ec))
             .await
             .unwrap();
         store
-            .put(&"k".into(), &new_version("b", &r1))
+            .put(&"k".into(), &new_version(&"b".into(), &r1))
             .await
             .unwrap();
         let keys = store.public_keys(&"k".into()).await.unwrap();
@@ -1428,10 +1432,10 @@ mod tests {
         let labels = store.labels(&"k".into()).await.unwrap();
         assert_eq!(
             labels.holder(AWSPENDING).unwrap().version_id,
-            version_id(&"k".into(), "b")
+            version_id(&"k".into(), &"b".into())
         );
-        store.set_primary(&"k".into(), "a").await.unwrap();
-        store.disable(&"k".into(), "b").await.unwrap();
+        store.set_primary(&"k".into(), &"a".into()).await.unwrap();
+        store.disable(&"k".into(), &"b".into()).await.unwrap();
         assert!(
             store
                 .labels(&"k".into())
@@ -1441,7 +1445,7 @@ mod tests {
                 .is_none()
         );
         store
-            .put(&"k".into(), &new_version("c", &r2))
+            .put(&"k".into(), &new_version(&"c".into(), &r2))
             .await
             .unwrap();
         assert_eq!(store.public_keys(&"k".into()).await.unwrap().len(), 1);
@@ -1452,10 +1456,10 @@ mod tests {
         let store = live_store();
         let (g1, g2) = (random(), random());
         store
-            .put(&"p".into(), &new_version("a", &g1))
+            .put(&"p".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
-        store.set_primary(&"p".into(), "a").await.unwrap();
+        store.set_primary(&"p".into(), &"a".into()).await.unwrap();
         // Another tool stages a value of its own.
         let secret = store.secret_name(&"p".into());
         let theirs = store
@@ -1471,7 +1475,7 @@ mod tests {
         let vid = theirs.version_id().unwrap().to_string();
         for err in [
             store
-                .put(&"p".into(), &new_version("b", &g2))
+                .put(&"p".into(), &new_version(&"b".into(), &g2))
                 .await
                 .unwrap_err(),
             store.read(&"p".into()).await.unwrap_err(),
@@ -1498,12 +1502,12 @@ mod tests {
             .await
             .unwrap();
         store
-            .put(&"p".into(), &new_version("b", &g2))
+            .put(&"p".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
         let live = store.read(&"p".into()).await.unwrap();
         assert_eq!(live.versions.len(), 2);
-        assert_eq!(live.primary.as_deref(), Some("a"));
+        assert_eq!(live.primary.as_ref().map(|v| v.as_str()), Some("a"));
     }
 
     #[tokio::test]
@@ -1520,7 +1524,7 @@ mod tests {
             .await
             .unwrap();
         let err = store
-            .put(&"theirs".into(), &new_version("a", &random()))
+            .put(&"theirs".into(), &new_version(&"a".into(), &random()))
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
@@ -1548,10 +1552,10 @@ mod tests {
         let store = live_store();
         let g1 = random();
         store
-            .put(&"d".into(), &new_version("a", &g1))
+            .put(&"d".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
-        store.set_primary(&"d".into(), "a").await.unwrap();
+        store.set_primary(&"d".into(), &"a".into()).await.unwrap();
         // Someone writes a value by hand and makes it AWSCURRENT. (Moving the
         // label rather than a plain put: moto then drops every other label of
         // the old version, which AWS does not.)
@@ -1571,7 +1575,7 @@ mod tests {
                 &"d".into(),
                 AWSCURRENT,
                 theirs.version_id(),
-                Some(&version_id(&"d".into(), "a")),
+                Some(&version_id(&"d".into(), &"a".into())),
             )
             .await
             .unwrap();
@@ -1645,11 +1649,14 @@ mod tests {
         promoted.versions[0].stages.push(ROTOR_PRIMARY.into());
         assert_eq!(promoted.primary(), Some("a"));
         assert_eq!(
-            version_id(&"f".into(), "a").len(),
+            version_id(&"f".into(), &"a".into()).len(),
             36,
             "a UUID-shaped ClientRequestToken (32 to 64 characters)"
         );
-        assert_ne!(version_id(&"f".into(), "a"), version_id(&"g".into(), "a"));
+        assert_ne!(
+            version_id(&"f".into(), &"a".into()),
+            version_id(&"g".into(), &"a".into())
+        );
     }
 
     #[test]

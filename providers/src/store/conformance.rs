@@ -16,7 +16,7 @@
 use crate::generate::KeyGenerator;
 use rotor_engine::provider::{ErrorKind, Generated, LiveFamily, NewVersion, ProviderError};
 use rotor_engine::spec::Generate;
-use rotor_engine::{Generator, Store};
+use rotor_engine::{Generator, Store, VersionId};
 
 /// A store under test, with what the suite needs to know about it.
 pub(crate) struct Subject {
@@ -104,10 +104,10 @@ fn key_pair() -> Generated {
         .unwrap()
 }
 
-fn version<'a>(id: &'a str, generated: &'a Generated) -> NewVersion<'a> {
+fn version<'a>(id: &'a VersionId, generated: &'a Generated) -> NewVersion<'a> {
     NewVersion {
         id,
-        kid: id,
+        kid: id.as_str(),
         generated,
     }
 }
@@ -139,7 +139,7 @@ fn summary(live: &LiveFamily) -> (Vec<(&str, bool)>, Option<&str>) {
             .iter()
             .map(|v| (v.id.as_str(), v.enabled))
             .collect(),
-        live.primary.as_deref(),
+        live.primary.as_ref().map(VersionId::as_str),
     )
 }
 
@@ -148,7 +148,7 @@ fn summary(live: &LiveFamily) -> (Vec<(&str, bool)>, Option<&str>) {
 /// keeps no readable copy, `Invalid` either way.
 async fn material_is(subject: &Subject, id: &str, want: Option<&Generated>, why: &str) {
     let (s, f) = (&*subject.store, &subject.family);
-    let result = s.read_material(f, id).await;
+    let result = s.read_material(f, &id.into()).await;
     let materials: Vec<&Generated> = want.into_iter().collect();
     match want {
         _ if !subject.capabilities.readable_material => {
@@ -174,14 +174,14 @@ pub(crate) async fn lifecycle(subject: Subject) {
 
     // Put: listed, enabled, with its fingerprint; rotor promoted nothing.
     let (g1, g2) = (subject.generate(0), subject.generate(1));
-    s.put(f, &version("a", &g1)).await.unwrap();
+    s.put(f, &version(&"a".into(), &g1)).await.unwrap();
     let live = s.read(f).await.unwrap();
     assert_eq!(summary(&live), (vec![("a", true)], None));
     assert_eq!(live.versions[0].fingerprint, g1.fingerprint);
 
     // Material is never replaced.
     refused(
-        s.put(f, &version("a", &g2)).await,
+        s.put(f, &version(&"a".into(), &g2)).await,
         ErrorKind::Conflict,
         &[&g1, &g2],
         "a second put of one id",
@@ -189,13 +189,13 @@ pub(crate) async fn lifecycle(subject: Subject) {
     material_is(&subject, "a", Some(&g1), "material replaced").await;
 
     // The primary cannot be disabled.
-    s.set_primary(f, "a").await.unwrap();
+    s.set_primary(f, &"a".into()).await.unwrap();
     assert_eq!(
         summary(&s.read(f).await.unwrap()),
         (vec![("a", true)], Some("a"))
     );
     let err = refused(
-        s.disable(f, "a").await,
+        s.disable(f, &"a".into()).await,
         ErrorKind::Invalid,
         &[&g1],
         "disabling the primary",
@@ -207,31 +207,39 @@ pub(crate) async fn lifecycle(subject: Subject) {
     );
 
     // Only a disabled version is destroyed; only an enabled one is promoted.
-    s.put(f, &version("b", &g2)).await.unwrap();
+    s.put(f, &version(&"b".into(), &g2)).await.unwrap();
     refused(
-        s.destroy(f, "b").await,
+        s.destroy(f, &"b".into()).await,
         ErrorKind::Invalid,
         &[&g1, &g2],
         "destroying an enabled version",
     );
-    s.disable(f, "b").await.unwrap();
+    s.disable(f, &"b".into()).await.unwrap();
     refused(
-        s.set_primary(f, "b").await,
+        s.set_primary(f, &"b".into()).await,
         ErrorKind::Invalid,
         &[&g1, &g2],
         "promoting a disabled version",
     );
-    s.enable(f, "b").await.unwrap();
-    s.set_primary(f, "b").await.unwrap();
+    s.enable(f, &"b".into()).await.unwrap();
+    s.set_primary(f, &"b".into()).await.unwrap();
 
     // Rollback and forward again.
-    s.set_primary(f, "a").await.unwrap();
-    assert_eq!(s.read(f).await.unwrap().primary.as_deref(), Some("a"));
-    s.set_primary(f, "b").await.unwrap();
+    s.set_primary(f, &"a".into()).await.unwrap();
+    assert_eq!(
+        s.read(f)
+            .await
+            .unwrap()
+            .primary
+            .as_ref()
+            .map(|v| v.as_str()),
+        Some("a")
+    );
+    s.set_primary(f, &"b".into()).await.unwrap();
 
     // Disable is idempotent and keeps the version, restorably.
-    s.disable(f, "a").await.unwrap();
-    s.disable(f, "a").await.unwrap();
+    s.disable(f, &"a".into()).await.unwrap();
+    s.disable(f, &"a".into()).await.unwrap();
     assert_eq!(
         summary(&s.read(f).await.unwrap()),
         (vec![("a", false), ("b", true)], Some("b"))
@@ -243,24 +251,30 @@ pub(crate) async fn lifecycle(subject: Subject) {
     // Material reads back, disabled or not.
     material_is(&subject, "a", Some(&g1), "a disabled version").await;
     material_is(&subject, "b", Some(&g2), "an enabled version").await;
-    s.enable(f, "a").await.unwrap();
+    s.enable(f, &"a".into()).await.unwrap();
     assert_eq!(
         summary(&s.read(f).await.unwrap()),
         (vec![("a", true), ("b", true)], Some("b"))
     );
-    s.disable(f, "a").await.unwrap();
+    s.disable(f, &"a".into()).await.unwrap();
 
     // Destroy: idempotent (a resumed apply may ask again), and the version
     // is gone from every operation.
-    s.destroy(f, "a").await.unwrap();
-    s.destroy(f, "a").await.unwrap();
+    s.destroy(f, &"a".into()).await.unwrap();
+    s.destroy(f, &"a".into()).await.unwrap();
     assert_eq!(
         summary(&s.read(f).await.unwrap()),
         (vec![("b", true)], Some("b"))
     );
     for (result, what) in [
-        (s.enable(f, "a").await, "enabling a destroyed version"),
-        (s.set_primary(f, "a").await, "promoting a destroyed version"),
+        (
+            s.enable(f, &"a".into()).await,
+            "enabling a destroyed version",
+        ),
+        (
+            s.set_primary(f, &"a".into()).await,
+            "promoting a destroyed version",
+        ),
     ] {
         refused(result, ErrorKind::NotFound, &[&g1, &g2], what);
     }
@@ -274,7 +288,7 @@ pub(crate) async fn lifecycle(subject: Subject) {
 
     if caps.tombstones {
         refused(
-            s.put(f, &version("a", &g1)).await,
+            s.put(f, &version(&"a".into(), &g1)).await,
             ErrorKind::Conflict,
             &[&g1, &g2],
             "ids are never reused",
@@ -285,7 +299,7 @@ pub(crate) async fn lifecycle(subject: Subject) {
         );
     } else {
         let g3 = subject.generate(2);
-        s.put(f, &version("a", &g3)).await.unwrap();
+        s.put(f, &version(&"a".into(), &g3)).await.unwrap();
         assert_eq!(
             summary(&s.read(f).await.unwrap()),
             (vec![("a", true), ("b", true)], Some("b")),
@@ -300,25 +314,25 @@ pub(crate) async fn unknown_versions_are_not_found(subject: Subject) {
     let caps = subject.capabilities;
     let (s, f) = (&*subject.store, &subject.family);
     let g1 = subject.generate(0);
-    s.put(f, &version("a", &g1)).await.unwrap();
-    s.set_primary(f, "a").await.unwrap();
+    s.put(f, &version(&"a".into(), &g1)).await.unwrap();
+    s.set_primary(f, &"a".into()).await.unwrap();
     for (result, what) in [
-        (s.set_primary(f, "never").await, "set_primary"),
-        (s.disable(f, "never").await, "disable"),
-        (s.enable(f, "never").await, "enable"),
+        (s.set_primary(f, &"never".into()).await, "set_primary"),
+        (s.disable(f, &"never".into()).await, "disable"),
+        (s.enable(f, &"never".into()).await, "enable"),
     ] {
         refused(result, ErrorKind::NotFound, &[&g1], what);
     }
     material_is(&subject, "never", None, "read_material").await;
     if caps.tombstones {
         refused(
-            s.destroy(f, "never").await,
+            s.destroy(f, &"never".into()).await,
             ErrorKind::NotFound,
             &[&g1],
             "destroy",
         );
     } else {
-        s.destroy(f, "never").await.unwrap();
+        s.destroy(f, &"never".into()).await.unwrap();
     }
     assert_eq!(
         summary(&s.read(f).await.unwrap()),
@@ -334,7 +348,7 @@ pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
     let (k1, k2) = (key_pair(), key_pair());
     if !subject.capabilities.key_pairs {
         refused(
-            s.put(f, &version("a", &k1)).await,
+            s.put(f, &version(&"a".into(), &k1)).await,
             ErrorKind::Invalid,
             &[&k1],
             "a key pair in a store that keeps no key pairs",
@@ -344,9 +358,9 @@ pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
         return;
     }
     let r = subject.generate(0);
-    s.put(f, &version("a", &k1)).await.unwrap();
-    s.put(f, &version("b", &k2)).await.unwrap();
-    s.put(f, &version("c", &r)).await.unwrap();
+    s.put(f, &version(&"a".into(), &k1)).await.unwrap();
+    s.put(f, &version(&"b".into(), &k2)).await.unwrap();
+    s.put(f, &version(&"c".into(), &r)).await.unwrap();
     let mut keys = s.public_keys(f).await.unwrap();
     keys.sort_by(|x, y| x.version.cmp(&y.version));
     let listed: Vec<(&str, &str, &str)> = keys
@@ -368,8 +382,8 @@ pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
     assert_eq!(thumbprints, [("a", of(&k1)), ("b", of(&k2)), ("c", None)]);
 
     // A disabled key pair leaves the set; enabled again, it is back.
-    s.set_primary(f, "b").await.unwrap();
-    s.disable(f, "a").await.unwrap();
+    s.set_primary(f, &"b".into()).await.unwrap();
+    s.disable(f, &"a".into()).await.unwrap();
     let keys = s.public_keys(f).await.unwrap();
     assert_eq!(
         keys.iter()
@@ -377,6 +391,6 @@ pub(crate) async fn public_keys_list_enabled_key_pairs(subject: Subject) {
             .collect::<Vec<_>>(),
         [("b", "b")]
     );
-    s.enable(f, "a").await.unwrap();
+    s.enable(f, &"a".into()).await.unwrap();
     assert_eq!(s.public_keys(f).await.unwrap().len(), 2);
 }

@@ -80,7 +80,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{FamilyName, Jwk, SecretValue, Timestamp};
+use rotor_engine::{FamilyName, Jwk, SecretValue, Timestamp, VersionId};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
@@ -104,7 +104,7 @@ pub struct FileStore {
 /// `versions/<id>.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Metadata {
-    id: String,
+    id: VersionId,
     kid: String,
     alg: String,
     fingerprint: String,
@@ -121,14 +121,14 @@ struct Metadata {
 #[derive(Debug, Serialize, Deserialize)]
 struct Keyset {
     family: FamilyName,
-    primary: Option<String>,
+    primary: Option<VersionId>,
     versions: Vec<KeysetEntry>,
 }
 
 /// One accepted version in `keyset.json`.
 #[derive(Debug, Serialize, Deserialize)]
 struct KeysetEntry {
-    id: String,
+    id: VersionId,
     kid: String,
     alg: String,
     fingerprint: String,
@@ -139,7 +139,7 @@ struct KeysetEntry {
 struct FamilyFiles {
     /// Every version with metadata, destroyed ones included, sorted by id.
     versions: Vec<Metadata>,
-    primary: Option<String>,
+    primary: Option<VersionId>,
 }
 
 impl FileStore {
@@ -264,7 +264,7 @@ impl FileStore {
         let primary_path = dir.join("primary");
         let want = files.primary.as_ref().map(|id| format!("{id}\n"));
         if fs::read_to_string(&primary_path).ok() != want {
-            self.write_primary(&primary_path, files.primary.as_deref())?;
+            self.write_primary(&primary_path, files.primary.as_ref().map(VersionId::as_str))?;
         }
         Ok(())
     }
@@ -319,10 +319,10 @@ impl FileStore {
         &self,
         files: &'f mut FamilyFiles,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<&'f mut Metadata, ProviderError> {
-        check_name("version id", id)?;
-        match files.versions.iter_mut().find(|m| m.id == id) {
+        check_name("version id", id.as_str())?;
+        match files.versions.iter_mut().find(|m| m.id == *id) {
             Some(m) if m.destroyed => Err(ProviderError::new(
                 ErrorKind::NotFound,
                 format!(
@@ -353,7 +353,10 @@ impl FileStore {
         let path = dir.join("keyset.json");
         fsutil::write_atomic(&path, keyset_text(family, files).as_bytes(), PRIVATE_FILE)
             .map_err(|e| io_error("write", &path, &e))?;
-        self.write_primary(&dir.join("primary"), files.primary.as_deref())
+        self.write_primary(
+            &dir.join("primary"),
+            files.primary.as_ref().map(VersionId::as_str),
+        )
     }
 }
 
@@ -489,11 +492,11 @@ impl Store for FileStore {
         family: &FamilyName,
         version: &NewVersion<'_>,
     ) -> Result<(), ProviderError> {
-        check_name("version id", version.id)?;
+        check_name("version id", version.id.as_str())?;
         let _lock = self.lock(family, true)?;
         let mut files = self.load(family)?;
         let id = version.id;
-        if files.versions.iter().any(|m| m.id == id) {
+        if files.versions.iter().any(|m| m.id == *id) {
             return Err(ProviderError::new(
                 ErrorKind::Conflict,
                 format!(
@@ -518,7 +521,7 @@ impl Store for FileStore {
         fsutil::write_atomic(&material_path, generated.material.expose(), PRIVATE_FILE)
             .map_err(|e| io_error("write", &material_path, &e))?;
         let meta = Metadata {
-            id: id.to_string(),
+            id: id.clone(),
             kid: version.kid.to_string(),
             alg: generated.algorithm.clone(),
             fingerprint: generated.fingerprint.clone(),
@@ -534,7 +537,7 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let meta = self.version(&mut files, family, id)?;
@@ -547,14 +550,14 @@ impl Store for FileStore {
                 ),
             ));
         }
-        files.primary = Some(id.to_string());
+        files.primary = Some(id.clone());
         self.write_keyset(family, &files)
     }
 
-    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
-        if files.primary.as_deref() == Some(id) {
+        if files.primary.as_ref() == Some(id) {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
                 format!(
@@ -575,7 +578,7 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
         let meta = self.version(&mut files, family, id)?;
@@ -585,11 +588,11 @@ impl Store for FileStore {
         self.write_keyset(family, &files)
     }
 
-    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
-        check_name("version id", id)?;
+    async fn destroy(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
+        check_name("version id", id.as_str())?;
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
-        if files.versions.iter().any(|m| m.id == id && m.destroyed) {
+        if files.versions.iter().any(|m| m.id == *id && m.destroyed) {
             return Ok(()); // already done; a resumed apply may ask again
         }
         let meta = self.version(&mut files, family, id)?;
@@ -631,7 +634,7 @@ impl Store for FileStore {
     async fn read_material(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<SecretValue, ProviderError> {
         let _lock = self.lock(family, false)?;
         let mut files = self.load(family)?;
@@ -689,10 +692,10 @@ mod tests {
         serde_json::from_str(&fs::read_to_string(dir.join("keyset.json")).unwrap()).unwrap()
     }
 
-    fn new_version<'a>(id: &'a str, generated: &'a Generated) -> NewVersion<'a> {
+    fn new_version<'a>(id: &'a VersionId, generated: &'a Generated) -> NewVersion<'a> {
         NewVersion {
             id,
-            kid: id,
+            kid: id.as_str(),
             generated,
         }
     }
@@ -726,13 +729,16 @@ mod tests {
         let dir = store.root().join("signing");
         let (g1, g2) = (ec(), ec());
         store
-            .put(&"signing".into(), &new_version("v1", &g1))
+            .put(&"signing".into(), &new_version(&"v1".into(), &g1))
             .await
             .unwrap();
-        store.set_primary(&"signing".into(), "v1").await.unwrap();
+        store
+            .set_primary(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
         let before_v2 = fs::read_to_string(dir.join("keyset.json")).unwrap();
         store
-            .put(&"signing".into(), &new_version("v2", &g2))
+            .put(&"signing".into(), &new_version(&"v2".into(), &g2))
             .await
             .unwrap();
         let keyset_with_v2 = fs::read_to_string(dir.join("keyset.json")).unwrap();
@@ -758,7 +764,10 @@ mod tests {
         }
 
         // A promote killed between keyset.json and the primary file.
-        store.set_primary(&"signing".into(), "v2").await.unwrap();
+        store
+            .set_primary(&"signing".into(), &"v2".into())
+            .await
+            .unwrap();
         fs::write(dir.join("primary"), "v1\n").unwrap();
         store.read(&"signing".into()).await.unwrap();
         assert_eq!(fs::read_to_string(dir.join("primary")).unwrap(), "v2\n");
@@ -766,9 +775,15 @@ mod tests {
         // A disable killed after the metadata, before keyset.json: asked
         // again, the key set still loses the version.
         let listed = fs::read_to_string(dir.join("keyset.json")).unwrap();
-        store.disable(&"signing".into(), "v1").await.unwrap();
+        store
+            .disable(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
         fs::write(dir.join("keyset.json"), &listed).unwrap();
-        store.disable(&"signing".into(), "v1").await.unwrap();
+        store
+            .disable(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
         let ks = keyset(&dir);
         assert_eq!(ks["versions"].as_array().unwrap().len(), 1);
         assert_eq!(ks["versions"][0]["id"], "v2");
@@ -805,7 +820,7 @@ mod tests {
 
         let (g1, g2) = (ec(), ec());
         store
-            .put(&"signing".into(), &new_version("v1", &g1))
+            .put(&"signing".into(), &new_version(&"v1".into(), &g1))
             .await
             .unwrap();
         let pem = dir.join("versions/v1.pem");
@@ -826,10 +841,13 @@ mod tests {
         assert_eq!(ks["versions"][0]["fingerprint"], g1.fingerprint.as_str());
         assert!(!dir.join("primary").exists());
 
-        store.set_primary(&"signing".into(), "v1").await.unwrap();
+        store
+            .set_primary(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
         assert_eq!(fs::read_to_string(dir.join("primary")).unwrap(), "v1\n");
         store
-            .put(&"signing".into(), &new_version("v1", &g2))
+            .put(&"signing".into(), &new_version(&"v1".into(), &g2))
             .await
             .unwrap_err();
         assert_eq!(
@@ -839,10 +857,13 @@ mod tests {
         );
 
         store
-            .put(&"signing".into(), &new_version("v2", &g2))
+            .put(&"signing".into(), &new_version(&"v2".into(), &g2))
             .await
             .unwrap();
-        store.set_primary(&"signing".into(), "v2").await.unwrap();
+        store
+            .set_primary(&"signing".into(), &"v2".into())
+            .await
+            .unwrap();
         let ids = |ks: &serde_json::Value| -> Vec<String> {
             ks["versions"]
                 .as_array()
@@ -854,19 +875,31 @@ mod tests {
         assert_eq!(ids(&keyset(&dir)), ["v1", "v2"]);
         assert_eq!(keyset(&dir)["primary"], "v2");
 
-        let err = store.disable(&"signing".into(), "v2").await.unwrap_err();
+        let err = store
+            .disable(&"signing".into(), &"v2".into())
+            .await
+            .unwrap_err();
         assert!(err.message.contains("primary"), "{}", err.message);
 
-        store.disable(&"signing".into(), "v1").await.unwrap();
+        store
+            .disable(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
         assert_eq!(ids(&keyset(&dir)), ["v2"]);
         assert!(pem.exists(), "disable keeps the material");
 
         // Restorable until destroyed.
-        store.enable(&"signing".into(), "v1").await.unwrap();
+        store.enable(&"signing".into(), &"v1".into()).await.unwrap();
         assert_eq!(ids(&keyset(&dir)), ["v1", "v2"]);
-        store.disable(&"signing".into(), "v1").await.unwrap();
+        store
+            .disable(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
 
-        store.destroy(&"signing".into(), "v1").await.unwrap();
+        store
+            .destroy(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
         assert!(!pem.exists());
         let meta: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(dir.join("versions/v1.json")).unwrap())
@@ -875,9 +908,12 @@ mod tests {
             (meta["destroyed"].as_bool(), meta["enabled"].as_bool()),
             (Some(true), Some(false))
         );
-        store.destroy(&"signing".into(), "v1").await.unwrap();
         store
-            .put(&"signing".into(), &new_version("v1", &g1))
+            .destroy(&"signing".into(), &"v1".into())
+            .await
+            .unwrap();
+        store
+            .put(&"signing".into(), &new_version(&"v1".into(), &g1))
             .await
             .unwrap_err();
 
@@ -904,7 +940,7 @@ mod tests {
             )
             .unwrap();
         store
-            .put(&"webhook".into(), &new_version("a", &g))
+            .put(&"webhook".into(), &new_version(&"a".into(), &g))
             .await
             .unwrap();
         let key = tmp.path().join("webhook/versions/a.key");
@@ -917,7 +953,10 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        let err = store.set_primary(&"webhook".into(), "b").await.unwrap_err();
+        let err = store
+            .set_primary(&"webhook".into(), &"b".into())
+            .await
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::NotFound);
     }
 
@@ -934,7 +973,7 @@ mod tests {
             ("", "v"),
         ] {
             let err = store
-                .put(&family.into(), &new_version(id, &g))
+                .put(&family.into(), &new_version(&id.into(), &g))
                 .await
                 .unwrap_err();
             assert_eq!(err.kind, ErrorKind::Invalid, "{family} {id}");

@@ -102,7 +102,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{FamilyName, SecretValue};
+use rotor_engine::{FamilyName, SecretValue, VersionId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -138,7 +138,7 @@ impl fmt::Debug for PostgresStore {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Held {
     family: FamilyName,
-    version: String,
+    version: VersionId,
     fingerprint: String,
     #[serde(default)]
     primary: bool,
@@ -197,10 +197,10 @@ impl Role {
         )
     }
 
-    fn holds(&self, family: &FamilyName, id: &str) -> bool {
+    fn holds(&self, family: &FamilyName, id: &VersionId) -> bool {
         self.held
             .as_ref()
-            .is_some_and(|h| h.family == *family && h.version == id)
+            .is_some_and(|h| h.family == *family && h.version == *id)
     }
 }
 
@@ -402,7 +402,7 @@ impl PostgresStore {
             .map_err(|e| self.error(e, doing, Some(role)))
     }
 
-    fn missing(&self, family: &FamilyName, id: &str) -> ProviderError {
+    fn missing(&self, family: &FamilyName, id: &VersionId) -> ProviderError {
         ProviderError::new(
             ErrorKind::NotFound,
             format!(
@@ -413,7 +413,7 @@ impl PostgresStore {
     }
 
     /// Finds the role holding a version.
-    fn find<'r>(&self, roles: &'r [Role], family: &FamilyName, id: &str) -> Option<&'r Role> {
+    fn find<'r>(&self, roles: &'r [Role], family: &FamilyName, id: &VersionId) -> Option<&'r Role> {
         roles.iter().find(|r| r.holds(family, id))
     }
 
@@ -527,7 +527,7 @@ impl Store for PostgresStore {
             ));
             let held = Held {
                 family: family.clone(),
-                version: id.to_string(),
+                version: id.clone(),
                 fingerprint: version.generated.fingerprint.clone(),
                 primary: false,
             };
@@ -549,7 +549,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let role = self
@@ -569,7 +569,7 @@ impl Store for PostgresStore {
                 let Some(held) = other.held.as_ref().filter(|h| h.family == *family) else {
                     continue;
                 };
-                let primary = held.version == id;
+                let primary = held.version == *id;
                 if held.primary != primary {
                     let mut held = held.clone();
                     held.primary = primary;
@@ -590,7 +590,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let role = self
@@ -615,7 +615,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let role = self
@@ -636,7 +636,7 @@ impl Store for PostgresStore {
         .await
     }
 
-    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn destroy(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.with_client(async |client| {
             let roles = self.roles(client, family).await?;
             let Some(role) = self.find(&roles, family, id) else {
@@ -748,10 +748,10 @@ mod tests {
             .unwrap()
     }
 
-    fn new_version<'a>(id: &'a str, generated: &'a Generated) -> NewVersion<'a> {
+    fn new_version<'a>(id: &'a VersionId, generated: &'a Generated) -> NewVersion<'a> {
         NewVersion {
             id,
-            kid: id,
+            kid: id.as_str(),
             generated,
         }
     }
@@ -803,19 +803,23 @@ mod tests {
         let s = store(&"db".into(), &roles);
 
         let v1 = login(&roles, 0);
-        s.put(&"db".into(), &new_version("v1", &v1)).await.unwrap();
-        s.set_primary(&"db".into(), "v1").await.unwrap();
+        s.put(&"db".into(), &new_version(&"v1".into(), &v1))
+            .await
+            .unwrap();
+        s.set_primary(&"db".into(), &"v1".into()).await.unwrap();
         can_log_in(a, &v1).await.unwrap();
 
         let v2 = login(&roles, 1);
-        s.put(&"db".into(), &new_version("v2", &v2)).await.unwrap();
+        s.put(&"db".into(), &new_version(&"v2".into(), &v2))
+            .await
+            .unwrap();
         can_log_in(b, &v2).await.unwrap();
         can_log_in(a, &v1).await.unwrap();
 
         // The next login would take a's turn while a is still live.
         let v3 = login(&roles, 2);
         let err = s
-            .put(&"db".into(), &new_version("v3", &v3))
+            .put(&"db".into(), &new_version(&"v3".into(), &v3))
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict);
@@ -828,13 +832,13 @@ mod tests {
         );
         assert!(!err.message.contains(&password(&v3)));
 
-        s.set_primary(&"db".into(), "v2").await.unwrap();
-        s.disable(&"db".into(), "v1").await.unwrap();
+        s.set_primary(&"db".into(), &"v2".into()).await.unwrap();
+        s.disable(&"db".into(), &"v1".into()).await.unwrap();
         let err = can_log_in(a, &v1).await.unwrap_err();
         assert!(err.contains("not permitted to log in"), "{err}");
         // Disabled is restorable: a new version may not take the role yet.
         let err = s
-            .put(&"db".into(), &new_version("v3", &v3))
+            .put(&"db".into(), &new_version(&"v3".into(), &v3))
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict);
@@ -843,10 +847,10 @@ mod tests {
             "{}",
             err.message
         );
-        s.enable(&"db".into(), "v1").await.unwrap();
+        s.enable(&"db".into(), &"v1".into()).await.unwrap();
         can_log_in(a, &v1).await.unwrap();
-        s.disable(&"db".into(), "v1").await.unwrap();
-        s.destroy(&"db".into(), "v1").await.unwrap();
+        s.disable(&"db".into(), &"v1".into()).await.unwrap();
+        s.destroy(&"db".into(), &"v1".into()).await.unwrap();
         let su = superuser().await;
         let row = su
             .query_one(
@@ -865,7 +869,9 @@ mod tests {
         // The DBA's own comment is kept, as a note.
         assert_eq!(comment.as_deref(), Some(r#"{"note":"owned by team-db"}"#));
 
-        s.put(&"db".into(), &new_version("v3", &v3)).await.unwrap();
+        s.put(&"db".into(), &new_version(&"v3".into(), &v3))
+            .await
+            .unwrap();
         can_log_in(a, &v3).await.unwrap();
     }
 
@@ -874,7 +880,9 @@ mod tests {
         let roles = fresh_roles().await;
         let s = store(&"db".into(), &roles);
         let v1 = login(&roles, 0);
-        s.put(&"db".into(), &new_version("v1", &v1)).await.unwrap();
+        s.put(&"db".into(), &new_version(&"v1".into(), &v1))
+            .await
+            .unwrap();
         let su = superuser().await;
         let row = su
             .query_one(
@@ -913,7 +921,7 @@ mod tests {
         let s = store(&"db".into(), &roles);
         let v1 = login(&roles, 0);
         let err = s
-            .put(&"db".into(), &new_version("v1", &v1))
+            .put(&"db".into(), &new_version(&"v1".into(), &v1))
             .await
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Conflict, "{}", err.message);
@@ -940,7 +948,9 @@ mod tests {
         su.batch_execute(&format!("ALTER ROLE {} NOLOGIN", roles[0]))
             .await
             .unwrap();
-        s.put(&"db".into(), &new_version("v1", &v1)).await.unwrap();
+        s.put(&"db".into(), &new_version(&"v1".into(), &v1))
+            .await
+            .unwrap();
         can_log_in(&roles[0], &v1).await.unwrap();
     }
 
@@ -1038,7 +1048,7 @@ mod tests {
     #[test]
     fn comments_keep_what_is_not_rotors() {
         let role = Role::from_row("app_a".into(), true, Some(r#"{"owner":"dba","rotor":{"family":"f","version":"v","fingerprint":"sha256:1","primary":true}}"#.into()));
-        assert!(role.holds(&"f".into(), "v"));
+        assert!(role.holds(&"f".into(), &"v".into()));
         assert_eq!(
             role.comment_sql(None),
             r#"COMMENT ON ROLE "app_a" IS '{"owner":"dba"}'"#

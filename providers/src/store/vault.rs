@@ -98,7 +98,7 @@ use rotor_engine::provider::{
     ErrorKind, LiveFamily, LiveVersion, NewVersion, ProviderError, PublicKey, Store,
 };
 use rotor_engine::spec::StoreSpec;
-use rotor_engine::{FamilyName, Jwk, SecretValue};
+use rotor_engine::{FamilyName, Jwk, SecretValue, VersionId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -147,9 +147,9 @@ impl fmt::Debug for VaultStore {
 /// The family's document, the KV secret's `data`.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Document {
-    primary: Option<String>,
+    primary: Option<VersionId>,
     #[serde(default)]
-    versions: BTreeMap<String, DocVersion>,
+    versions: BTreeMap<VersionId, DocVersion>,
     /// Fields rotor does not know, kept as they are on every write.
     #[serde(flatten)]
     other: Map<String, Value>,
@@ -317,7 +317,7 @@ impl VaultStore {
                 .filter(|v| v.enabled && !v.destroyed)
                 .and_then(|v| v.material.clone())
         };
-        let primary = doc.primary.as_deref().and_then(material);
+        let primary = doc.primary.as_ref().and_then(|p| material(p.as_str()));
         // The other value to accept: the newest enabled version besides the primary.
         let other = doc
             .versions
@@ -326,7 +326,7 @@ impl VaultStore {
                 v.enabled
                     && !v.destroyed
                     && v.material.is_some()
-                    && Some(id.as_str()) != doc.primary.as_deref()
+                    && Some(*id) != doc.primary.as_ref()
             })
             .max_by_key(|(id, v)| (v.kv_version, (*id).clone()))
             .and_then(|(_, v)| v.material.clone());
@@ -539,7 +539,7 @@ impl VaultStore {
         Err(self.unexpected("write", family, status, &body))
     }
 
-    fn missing(&self, family: &FamilyName, id: &str) -> ProviderError {
+    fn missing(&self, family: &FamilyName, id: &VersionId) -> ProviderError {
         ProviderError::new(
             ErrorKind::NotFound,
             format!("{} has no version `{id}` of `{family}`", self.address),
@@ -550,7 +550,7 @@ impl VaultStore {
     async fn modify(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
         change: impl Fn(&mut Document) -> Result<bool, ProviderError>,
     ) -> Result<(), ProviderError> {
         let _guard = self.write.lock(family).await;
@@ -602,7 +602,7 @@ impl VaultStore {
             })?
             .to_string();
         current.doc.versions.insert(
-            id.to_string(),
+            id.clone(),
             DocVersion {
                 kid: version.kid.to_string(),
                 alg: generated.algorithm.clone(),
@@ -618,7 +618,11 @@ impl VaultStore {
         self.save(family, &current).await.map(|_| ())
     }
 
-    async fn set_primary_now(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary_now(
+        &self,
+        family: &FamilyName,
+        id: &VersionId,
+    ) -> Result<(), ProviderError> {
         let address = self.address.clone();
         self.modify(family, id, |doc| {
             if !doc.versions[id].enabled {
@@ -629,19 +633,19 @@ impl VaultStore {
                     ),
                 ));
             }
-            if doc.primary.as_deref() == Some(id) {
+            if doc.primary.as_ref() == Some(id) {
                 return Ok(false);
             }
-            doc.primary = Some(id.to_string());
+            doc.primary = Some(id.clone());
             Ok(true)
         })
         .await
     }
 
-    async fn disable_now(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable_now(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         let address = self.address.clone();
         self.modify(family, id, |doc| {
-            if doc.primary.as_deref() == Some(id) {
+            if doc.primary.as_ref() == Some(id) {
                 return Err(ProviderError::new(
                     ErrorKind::Invalid,
                     format!(
@@ -657,7 +661,7 @@ impl VaultStore {
         .await
     }
 
-    async fn enable_now(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable_now(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.modify(family, id, |doc| {
             let v = doc.versions.get_mut(id).expect("checked by modify");
             let changed = !v.enabled;
@@ -671,7 +675,7 @@ impl VaultStore {
     async fn destroy_on(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
         mut current: Current,
     ) -> Result<(), ProviderError> {
         let Some(v) = current.doc.versions.get_mut(id) else {
@@ -775,7 +779,7 @@ impl Store for VaultStore {
         family: &FamilyName,
         version: &NewVersion<'_>,
     ) -> Result<(), ProviderError> {
-        check_name("version id", version.id)?;
+        check_name("version id", version.id.as_str())?;
         let _guard = self.write.lock(family).await;
         for attempt in 0..2 {
             let (current, seen) = self.for_write(family, attempt).await?;
@@ -788,20 +792,20 @@ impl Store for VaultStore {
         unreachable!("the second attempt reads afresh and returns")
     }
 
-    async fn set_primary(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn set_primary(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.set_primary_now(family, id).await
     }
 
-    async fn disable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn disable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.disable_now(family, id).await
     }
 
-    async fn enable(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
+    async fn enable(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
         self.enable_now(family, id).await
     }
 
-    async fn destroy(&self, family: &FamilyName, id: &str) -> Result<(), ProviderError> {
-        check_name("version id", id)?;
+    async fn destroy(&self, family: &FamilyName, id: &VersionId) -> Result<(), ProviderError> {
+        check_name("version id", id.as_str())?;
         let _guard = self.write.lock(family).await;
         for attempt in 0..2 {
             let (current, seen) = self.for_write(family, attempt).await?;
@@ -815,10 +819,10 @@ impl Store for VaultStore {
     async fn import(
         &self,
         family: &FamilyName,
-        id: &str,
-        previous: Option<&str>,
-    ) -> Result<Vec<String>, ProviderError> {
-        check_name("version id", id)?;
+        id: &VersionId,
+        previous: Option<&VersionId>,
+    ) -> Result<Vec<VersionId>, ProviderError> {
+        check_name("version id", id.as_str())?;
         let Some(field) = self.current_field.clone() else {
             return Err(ProviderError::new(
                 ErrorKind::Invalid,
@@ -832,12 +836,12 @@ impl Store for VaultStore {
         let _guard = self.write.lock(family).await;
         let mut current = self.load(family).await?;
         // Again after an interrupted import (the save is one write): done.
-        if current.doc.primary.as_deref() == Some(id) {
-            let mut taken = vec![id.to_string()];
+        if current.doc.primary.as_ref() == Some(id) {
+            let mut taken = vec![id.clone()];
             taken.extend(
                 previous
                     .filter(|p| current.doc.versions.contains_key(*p))
-                    .map(str::to_string),
+                    .cloned(),
             );
             return Ok(taken);
         }
@@ -900,19 +904,19 @@ impl Store for VaultStore {
             ));
         };
         now.kid = id.to_string();
-        let mut taken = vec![id.to_string()];
+        let mut taken = vec![id.clone()];
         if let (Some(previous), Some(prev_field)) = (previous, &self.previous_field) {
-            check_name("version id", previous)?;
+            check_name("version id", previous.as_str())?;
             if let Some(mut before) = take(prev_field, &current.doc)?
                 && before.fingerprint != now.fingerprint
             {
                 before.kid = previous.to_string();
-                current.doc.versions.insert(previous.to_string(), before);
-                taken.push(previous.to_string());
+                current.doc.versions.insert(previous.clone(), before);
+                taken.push(previous.clone());
             }
         }
-        current.doc.versions.insert(id.to_string(), now);
-        current.doc.primary = Some(id.to_string());
+        current.doc.versions.insert(id.clone(), now);
+        current.doc.primary = Some(id.clone());
         self.save(family, &current).await?;
         Ok(taken)
     }
@@ -920,7 +924,7 @@ impl Store for VaultStore {
     async fn read_material(
         &self,
         family: &FamilyName,
-        id: &str,
+        id: &VersionId,
     ) -> Result<SecretValue, ProviderError> {
         let current = self.load(family).await?;
         match current
@@ -983,7 +987,7 @@ mod tests {
           }
         }"#;
         let doc: Document = serde_json::from_str(text).unwrap();
-        assert_eq!(doc.primary.as_deref(), Some("b"));
+        assert_eq!(doc.primary.as_ref().map(|v| v.as_str()), Some("b"));
         assert!(doc.versions["a"].destroyed && doc.versions["a"].material.is_none());
         assert_eq!(
             doc.versions["b"].jwk.as_ref().unwrap().member("crv"),
@@ -1045,12 +1049,12 @@ mod tests {
     }
 
     fn new_version<'a>(
-        id: &'a str,
+        id: &'a VersionId,
         generated: &'a rotor_engine::provider::Generated,
     ) -> NewVersion<'a> {
         NewVersion {
             id,
-            kid: id,
+            kid: id.as_str(),
             generated,
         }
     }
@@ -1060,7 +1064,7 @@ mod tests {
         let store = live_store();
         let (g1, g2) = (random(), random());
         store
-            .put(&"f".into(), &new_version("a", &g1))
+            .put(&"f".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
         // rotor reads…
@@ -1079,7 +1083,7 @@ mod tests {
         );
         // The next operation re-reads and keeps the other writer's change.
         store
-            .put(&"f".into(), &new_version("b", &g2))
+            .put(&"f".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
         let now = store.load(&"f".into()).await.unwrap();
@@ -1104,20 +1108,20 @@ mod tests {
         );
         let (g1, g2, g3) = (random(), random(), random());
         store
-            .put(&"f".into(), &new_version("a", &g1))
+            .put(&"f".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
         other
-            .put(&"f".into(), &new_version("b", &g2))
+            .put(&"f".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
-        other.set_primary(&"f".into(), "b").await.unwrap();
+        other.set_primary(&"f".into(), &"b".into()).await.unwrap();
         // `store` saw only `a`: its next writes are redone over the fresh document.
         store
-            .put(&"f".into(), &new_version("c", &g3))
+            .put(&"f".into(), &new_version(&"c".into(), &g3))
             .await
             .unwrap();
-        store.disable(&"f".into(), "a").await.unwrap();
+        store.disable(&"f".into(), &"a".into()).await.unwrap();
         let live = other.read(&"f".into()).await.unwrap();
         let ids: Vec<(&str, bool)> = live
             .versions
@@ -1125,7 +1129,7 @@ mod tests {
             .map(|v| (v.id.as_str(), v.enabled))
             .collect();
         assert_eq!(ids, [("a", false), ("b", true), ("c", true)]);
-        assert_eq!(live.primary.as_deref(), Some("b"));
+        assert_eq!(live.primary.as_ref().map(|v| v.as_str()), Some("b"));
     }
 
     async fn subject() -> crate::store::conformance::Subject {
@@ -1154,16 +1158,16 @@ mod tests {
         let store = live_store();
         let (g1, g2) = (random(), random());
         store
-            .put(&"f".into(), &new_version("a", &g1))
+            .put(&"f".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
         store
-            .put(&"f".into(), &new_version("b", &g2))
+            .put(&"f".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
-        store.set_primary(&"f".into(), "b").await.unwrap();
-        store.disable(&"f".into(), "a").await.unwrap();
-        store.destroy(&"f".into(), "a").await.unwrap();
+        store.set_primary(&"f".into(), &"b".into()).await.unwrap();
+        store.disable(&"f".into(), &"a".into()).await.unwrap();
+        store.destroy(&"f".into(), &"a".into()).await.unwrap();
         let now = store.load(&"f".into()).await.unwrap();
         assert!(now.doc.versions["a"].material.is_none());
     }
@@ -1175,15 +1179,15 @@ mod tests {
         let store = live_store();
         let (g1, g2) = (random(), random());
         store
-            .put(&"f".into(), &new_version("a", &g1))
+            .put(&"f".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
         store
-            .put(&"f".into(), &new_version("b", &g2))
+            .put(&"f".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
-        store.set_primary(&"f".into(), "b").await.unwrap();
-        store.disable(&"f".into(), "a").await.unwrap();
+        store.set_primary(&"f".into(), &"b".into()).await.unwrap();
+        store.disable(&"f".into(), &"a".into()).await.unwrap();
         // The tombstone alone, as a crash right after writing it would leave it.
         let mut current = store.load(&"f".into()).await.unwrap();
         let first = current.doc.versions["a"].kv_version.unwrap();
@@ -1196,7 +1200,7 @@ mod tests {
             listed.versions.iter().any(|v| v.id == "a" && !v.enabled),
             "{listed:?}"
         );
-        store.destroy(&"f".into(), "a").await.unwrap();
+        store.destroy(&"f".into(), &"a".into()).await.unwrap();
         assert!(
             store
                 .read(&"f".into())
@@ -1217,7 +1221,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body["data"]["metadata"]["destroyed"], true, "{body}");
-        store.destroy(&"f".into(), "a").await.unwrap(); // idempotent
+        store.destroy(&"f".into(), &"a".into()).await.unwrap(); // idempotent
     }
 
     /// A crash between the tombstone (which takes the version off `read`)
@@ -1228,15 +1232,15 @@ mod tests {
         let store = live_store();
         let (g1, g2) = (random(), random());
         store
-            .put(&"g".into(), &new_version("a", &g1))
+            .put(&"g".into(), &new_version(&"a".into(), &g1))
             .await
             .unwrap();
         store
-            .put(&"g".into(), &new_version("b", &g2))
+            .put(&"g".into(), &new_version(&"b".into(), &g2))
             .await
             .unwrap();
-        store.set_primary(&"g".into(), "b").await.unwrap();
-        store.disable(&"g".into(), "a").await.unwrap();
+        store.set_primary(&"g".into(), &"b".into()).await.unwrap();
+        store.disable(&"g".into(), &"a".into()).await.unwrap();
         let mut current = store.load(&"g".into()).await.unwrap();
         let first = current.doc.versions["a"].kv_version.unwrap();
         let a = current.doc.versions.get_mut("a").unwrap();
@@ -1271,14 +1275,14 @@ mod tests {
                 .iter()
                 .all(|v| v.id != "a")
         );
-        store.destroy(&"g".into(), "a").await.unwrap();
+        store.destroy(&"g".into(), &"a".into()).await.unwrap();
         let after = history().await;
         assert_eq!(after["data"]["metadata"]["destroyed"], true, "{after}");
         assert!(after["data"]["data"].is_null(), "{after}");
         // b's material is still served by the latest version.
         assert_eq!(
             store
-                .read_material(&"g".into(), "b")
+                .read_material(&"g".into(), &"b".into())
                 .await
                 .unwrap()
                 .expose(),

@@ -4,6 +4,7 @@
 //! `publish`.
 
 use super::{Blocked, FamilyPlanner};
+use crate::names::VersionId;
 use crate::plan::model::Action;
 use crate::safety;
 use crate::spec::{ConsumerSpec, ProbePhase};
@@ -14,11 +15,11 @@ impl FamilyPlanner<'_> {
     /// Accept new: create (or adopt, or restore) every declared version
     /// that is not in the key sets. Returns each entering version with the
     /// step that makes it exist.
-    pub(super) fn accept_new(&mut self) -> Result<Vec<(String, usize)>, Blocked> {
+    pub(super) fn accept_new(&mut self) -> Result<Vec<(VersionId, usize)>, Blocked> {
         let secret = self.secret;
         let live = self.live;
         let store_addrs = &self.store_addrs;
-        let mut entering: Vec<(String, usize)> = Vec::new(); // version, step that makes it exist
+        let mut entering: Vec<(VersionId, usize)> = Vec::new(); // version, step that makes it exist
         for v in &secret.versions {
             match self.fstate.versions.get(&v.id) {
                 None => {
@@ -92,9 +93,9 @@ impl FamilyPlanner<'_> {
     /// evidence. Returns the accept steps by version.
     pub(super) fn await_accept(
         &mut self,
-        entering: &[(String, usize)],
+        entering: &[(VersionId, usize)],
         publish_step: &BTreeMap<String, usize>,
-    ) -> BTreeMap<String, Vec<usize>> {
+    ) -> BTreeMap<VersionId, Vec<usize>> {
         let spec = &self.r.spec;
         let verifiers: Vec<&ConsumerSpec> = self
             .family
@@ -102,12 +103,13 @@ impl FamilyPlanner<'_> {
             .iter()
             .map(|&c| &spec.consumers[c])
             .collect();
-        let mut accept_steps: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut accept_steps: BTreeMap<VersionId, Vec<usize>> = BTreeMap::new();
         // By version: the step that makes it exist, and the publishers whose
         // rewrite planned above (re)adds its key. (Maps, not scans: a family may
         // declare thousands of versions.)
         let entering_step: HashMap<&str, usize> =
             entering.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        // By publisher and kid: rotor publishes a version under its id.
         let mut readded: HashSet<(String, String)> = HashSet::new();
         for s in &self.b.steps {
             if let Action::Publish { publisher, add, .. } = &s.action {
@@ -127,7 +129,7 @@ impl FamilyPlanner<'_> {
                 let republished = c
                     .via
                     .as_ref()
-                    .is_some_and(|via| readded.contains(&(via.to_string(), v.id.clone())));
+                    .is_some_and(|via| readded.contains(&(via.to_string(), v.id.to_string())));
                 let has = vs.is_some_and(|s| {
                     !restored
                         && !republished

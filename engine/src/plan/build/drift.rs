@@ -4,6 +4,7 @@
 //! other block is in `accept`: a declared version already destroyed.)
 
 use super::{Blocked, FamilyPlanner};
+use crate::names::VersionId;
 use crate::state::Phase;
 
 impl FamilyPlanner<'_> {
@@ -83,7 +84,7 @@ impl FamilyPlanner<'_> {
             {
                 self.fp.notes.push(format!(
                     "{addr}'s primary is {primary}, not {} as rotor last promoted (an interrupted promote, or a change by hand): it is set again, and {primary} is held as in use from then",
-                    fstate.active.as_deref().unwrap_or("none")
+                    fstate.active.as_ref().map_or("none", VersionId::as_str)
                 ));
                 repromote = true;
                 continue;
@@ -95,7 +96,7 @@ impl FamilyPlanner<'_> {
                 return Err(Blocked(format!(
                     "drift: {addr}'s primary is {primary} but rotor last promoted {}; \
                      set it back in the store, or point `active` at {primary} if that change was intended",
-                    fstate.active.as_deref().unwrap_or("none")
+                    fstate.active.as_ref().map_or("none", VersionId::as_str)
                 )));
             }
         }

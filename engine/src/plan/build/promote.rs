@@ -1,6 +1,7 @@
 //! Promote the target, then wait for every emitter to use it.
 
 use super::{FamilyPlanner, Promoted};
+use crate::names::VersionId;
 use crate::plan::model::Action;
 use crate::safety;
 use crate::spec::{ConsumerSpec, ProbePhase};
@@ -10,8 +11,8 @@ impl FamilyPlanner<'_> {
     /// Promote the target, then wait for emitters.
     pub(super) fn promote_emit(
         &mut self,
-        entering: &[(String, usize)],
-        accept_steps: &BTreeMap<String, Vec<usize>>,
+        entering: &[(VersionId, usize)],
+        accept_steps: &BTreeMap<VersionId, Vec<usize>>,
         repromote: bool,
     ) -> Promoted {
         let spec = &self.r.spec;

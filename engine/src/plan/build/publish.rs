@@ -2,6 +2,7 @@
 //! published key set is not what the stores hold.
 
 use super::FamilyPlanner;
+use crate::names::VersionId;
 use crate::plan::model::Action;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,8 +14,8 @@ impl FamilyPlanner<'_> {
     /// window from that record). Returns the publish step by publisher.
     pub(super) fn publish(
         &mut self,
-        entering: &[(String, usize)],
-        leaving: &[String],
+        entering: &[(VersionId, usize)],
+        leaving: &[VersionId],
     ) -> BTreeMap<String, usize> {
         let spec = &self.r.spec;
         let secret = self.secret;
@@ -51,6 +52,7 @@ impl FamilyPlanner<'_> {
                 .generate
                 .as_ref()
                 .is_some_and(|g| g.value.is_asymmetric());
+            // Kids: rotor publishes each version under its id.
             let want: Vec<String> = store_addrs
                 .first()
                 .and_then(|a| live.store(a))
@@ -58,7 +60,7 @@ impl FamilyPlanner<'_> {
                     lf.versions
                         .iter()
                         .filter(|lv| lv.enabled && lv.thumbprint.is_some())
-                        .map(|lv| lv.id.clone())
+                        .map(|lv| lv.id.to_string())
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default()
@@ -67,7 +69,7 @@ impl FamilyPlanner<'_> {
                     entering
                         .iter()
                         .filter(|_| asymmetric)
-                        .map(|(id, _)| id.clone()),
+                        .map(|(id, _)| id.to_string()),
                 )
                 .collect::<BTreeSet<_>>()
                 .into_iter()
@@ -87,7 +89,9 @@ impl FamilyPlanner<'_> {
                 .collect();
             let stale: Vec<String> = listed
                 .keys()
-                .filter(|k| !want.iter().any(|w| w == *k) && !leaving.iter().any(|l| l == *k))
+                .filter(|k| {
+                    !want.iter().any(|w| w == *k) && !leaving.iter().any(|l| l.as_str() == **k)
+                })
                 .map(|k| k.to_string())
                 .collect();
             let unrecorded = !entering.is_empty()

@@ -2,6 +2,7 @@
 //! spec and take it out of the key sets, destroy after the grace period.
 
 use super::{FamilyPlanner, Promoted, Revoked};
+use crate::names::VersionId;
 use crate::plan::model::Action;
 use crate::safety;
 use crate::state::Phase;
@@ -11,8 +12,8 @@ impl FamilyPlanner<'_> {
     /// Retire: hold, then revoke what left the spec; destroy after the grace period.
     pub(super) fn retire(
         &mut self,
-        leaving: &[String],
-        accept_steps: &BTreeMap<String, Vec<usize>>,
+        leaving: &[VersionId],
+        accept_steps: &BTreeMap<VersionId, Vec<usize>>,
         promoted: &Promoted,
     ) {
         let hold_step = self.hold(leaving, promoted);
@@ -22,12 +23,12 @@ impl FamilyPlanner<'_> {
 
     /// Hold the leaving versions still in use for the overlap after the
     /// target's promote. Returns the hold step, if one.
-    fn hold(&mut self, leaving: &[String], promoted: &Promoted) -> Option<usize> {
+    fn hold(&mut self, leaving: &[VersionId], promoted: &Promoted) -> Option<usize> {
         let r = self.r;
         let family = self.family;
         let now = self.now;
         let fstate = &self.fstate;
-        let mut retiring: Vec<String> = leaving
+        let mut retiring: Vec<VersionId> = leaving
             .iter()
             .filter(|id| {
                 let v = &fstate.versions[*id];
@@ -60,8 +61,8 @@ impl FamilyPlanner<'_> {
     /// unpublish steps, for the destroys.
     fn revoke(
         &mut self,
-        leaving: &[String],
-        accept_steps: &BTreeMap<String, Vec<usize>>,
+        leaving: &[VersionId],
+        accept_steps: &BTreeMap<VersionId, Vec<usize>>,
         promoted: &Promoted,
         hold_step: Option<usize>,
     ) -> Revoked {
@@ -89,8 +90,12 @@ impl FamilyPlanner<'_> {
         }
         let mut unpublish = Vec::new();
         if !revoke_steps.is_empty() {
-            let enabled_after: Vec<String> =
-                self.secret.versions.iter().map(|v| v.id.clone()).collect();
+            let enabled_after: Vec<String> = self
+                .secret
+                .versions
+                .iter()
+                .map(|v| v.id.to_string())
+                .collect();
             for &p in &self.family.publishers {
                 let addr = spec.publishers[p].address();
                 let remove: Vec<String> = leaving
@@ -133,7 +138,7 @@ impl FamilyPlanner<'_> {
                 ),
             );
         }
-        let to_destroy: Vec<String> = self
+        let to_destroy: Vec<VersionId> = self
             .fstate
             .versions
             .iter()

@@ -3,6 +3,7 @@
 use super::body::BodyReader;
 use super::{Parser, range_of};
 use crate::diagnostics::{Diagnostic, did_you_mean};
+use crate::names::VersionId;
 use crate::spec::{Curve, Encoding, Generate, Located, RefKind, SecretSpec, Spec, VersionSpec};
 use crate::time::{Duration, Timestamp};
 use hcl_edit::structure::Block;
@@ -53,7 +54,10 @@ impl Parser<'_, '_> {
             value: Duration::parse("7d").expect("constant"),
             span: header.clone(),
         });
-        let active = r.string("active");
+        let active = r.string("active").map(|a| Located {
+            value: VersionId::from(a.value),
+            span: a.span,
+        });
         let rollback = r.string("rollback").map(|s| s.value);
         let body = r.body;
         r.finish(&["generate", "version"]);
@@ -95,7 +99,7 @@ impl Parser<'_, '_> {
                     vr.finish(&[]);
                     by_id.insert(l[0].to_string(), versions.len());
                     versions.push(VersionSpec {
-                        id: l[0].clone(),
+                        id: l[0].clone().into(),
                         span,
                     });
                 }
