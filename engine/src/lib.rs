@@ -39,7 +39,7 @@ pub mod time;
 pub use async_trait::async_trait;
 pub use diagnostics::{Diagnostic, Diagnostics, Severity, SourceMap, Span};
 pub use jwk::Jwk;
-pub use names::{FamilyName, VersionId};
+pub use names::{ConsumerName, FamilyName, VersionId};
 pub use provider::{Clock, Generator, Probe, Providers, Publisher, StateBackend, Store};
 pub use secret::SecretValue;
 pub use state::{Phase, State};

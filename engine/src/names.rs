@@ -1,5 +1,6 @@
 //! The names that identify things across the engine, typed so that one is
-//! not passed where another is meant: a [`FamilyName`], a [`VersionId`].
+//! not passed where another is meant: a [`FamilyName`], a [`VersionId`], a
+//! [`ConsumerName`].
 //!
 //! Each is its text and nothing more. It is written as that text
 //! everywhere: serde sees the bare string (`#[serde(transparent)]`), so the
@@ -109,6 +110,15 @@ name! {
     /// since a publisher may list kids rotor never wrote. Unique within its
     /// family and never reused, even once destroyed.
     VersionId
+}
+
+name! {
+    /// A consumer: one `consumer "NAME"` block, a service, job or third
+    /// party that accepts a family's versions (a verifier), emits with its
+    /// active one (an emitter), or both. Unique among consumers: its name
+    /// keys its evidence in a version's state, its probes among the
+    /// providers, and is part of its gate ids (`accept.NAME`).
+    ConsumerName
 }
 
 #[cfg(test)]

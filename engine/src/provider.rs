@@ -6,7 +6,7 @@
 //! in-memory fakes for unit and property tests.
 
 use crate::jwk::Jwk;
-use crate::names::{FamilyName, VersionId};
+use crate::names::{ConsumerName, FamilyName, VersionId};
 use crate::secret::SecretValue;
 use crate::spec::{Generate, ProbePhase};
 use crate::state::{ApprovalRecord, Event, FamilyState, Lease, LeaseHolder, State, StateError};
@@ -240,7 +240,7 @@ pub struct ProbeRequest {
     /// Accept, emit, drain or guard.
     pub phase: ProbePhase,
     /// The consumer whose `verify` block this is.
-    pub consumer: String,
+    pub consumer: ConsumerName,
     /// The version's material, read from a store of the family, only for a
     /// probe whose [`Probe::needs_material`] is true. Never put it in a result.
     pub material: Option<Arc<SecretValue>>,
@@ -470,7 +470,7 @@ pub struct Providers {
     /// Publishers by address (`publish.jwks.public`).
     pub publishers: std::collections::BTreeMap<String, Arc<dyn Publisher>>,
     /// Probes by (consumer name, index of the verify block). Manual gates have none.
-    pub probes: std::collections::BTreeMap<(String, usize), Arc<dyn Probe>>,
+    pub probes: std::collections::BTreeMap<(ConsumerName, usize), Arc<dyn Probe>>,
     /// Makes the material of every create step.
     pub generator: Arc<dyn Generator>,
     /// Every time apply stamps in state comes from here.

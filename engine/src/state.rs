@@ -9,7 +9,7 @@
 //! destroy) is in `state/transitions.rs`. The file is long by its field docs
 //! and tests, not its logic.
 
-use crate::names::{FamilyName, VersionId};
+use crate::names::{ConsumerName, FamilyName, VersionId};
 use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
@@ -182,14 +182,14 @@ pub struct VersionState {
     /// Acceptance evidence, by consumer name; once every verifier has some,
     /// a pending version becomes [`Phase::Accepted`]. Cleared by a restore.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub accepted: BTreeMap<String, Evidence>,
+    pub accepted: BTreeMap<ConsumerName, Evidence>,
     /// When it last became the primary (after the last store served it);
     /// each promote starts a new term, so emit evidence counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promoted_at: Option<Timestamp>,
     /// Emission evidence, by consumer name; cleared by every promote.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub emitted: BTreeMap<String, Evidence>,
+    pub emitted: BTreeMap<ConsumerName, Evidence>,
     /// When a successor was promoted over it; cleared if it is promoted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retired_at: Option<Timestamp>,
@@ -215,10 +215,10 @@ pub struct VersionState {
     pub last_attempt: BTreeMap<String, Evidence>,
     /// Drain evidence (before this version's revoke), by consumer name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub drain: BTreeMap<String, Evidence>,
+    pub drain: BTreeMap<ConsumerName, Evidence>,
     /// Guard evidence (after this version's revoke), by consumer name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub guarded: BTreeMap<String, Evidence>,
+    pub guarded: BTreeMap<ConsumerName, Evidence>,
     /// What each guard probe measured when the rotation away from this
     /// version started, by gate id (`guard.CONSUMER`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -294,15 +294,11 @@ impl VersionState {
             self.disabled_at,
             self.destroyed_at,
         ];
-        let evidence = [
-            &self.accepted,
-            &self.emitted,
-            &self.last_attempt,
-            &self.drain,
-            &self.guarded,
-        ]
-        .into_iter()
-        .flat_map(|m| m.values().map(|e| e.at));
+        let evidence = [&self.accepted, &self.emitted, &self.drain, &self.guarded]
+            .into_iter()
+            .flat_map(|m| m.values())
+            .chain(self.last_attempt.values())
+            .map(|e| e.at);
         single
             .into_iter()
             .flatten()
@@ -313,7 +309,7 @@ impl VersionState {
     }
 
     /// The evidence map for a phase.
-    pub fn evidence(&self, phase: ProbePhase) -> &BTreeMap<String, Evidence> {
+    pub fn evidence(&self, phase: ProbePhase) -> &BTreeMap<ConsumerName, Evidence> {
         match phase {
             ProbePhase::Accept => &self.accepted,
             ProbePhase::Emit => &self.emitted,

@@ -340,7 +340,7 @@ pub(crate) fn build(spec: &Spec, base_dir: &Path) -> Result<Providers, Vec<Diagn
         publishers.insert(publish.address(), publisher);
     }
 
-    let mut probes: BTreeMap<(String, usize), Arc<dyn Probe>> = BTreeMap::new();
+    let mut probes: BTreeMap<(rotor_engine::ConsumerName, usize), Arc<dyn Probe>> = BTreeMap::new();
     for consumer in &spec.consumers {
         for (index, verify) in consumer.verify.iter().enumerate() {
             let Some(entry) = PROBES.iter().find(|e| e.kind == verify.kind) else {
@@ -553,11 +553,8 @@ mod tests {
             p.publishers.keys().collect::<Vec<_>>(),
             ["publish.jwks.public"]
         );
-        assert_eq!(
-            p.probes.keys().collect::<Vec<_>>(),
-            [&("gw".to_string(), 1)]
-        );
-        assert_eq!(p.probes[&("gw".to_string(), 1)].kind(), "command");
+        assert_eq!(p.probes.keys().collect::<Vec<_>>(), [&("gw".into(), 1)]);
+        assert_eq!(p.probes[&("gw".into(), 1)].kind(), "command");
     }
 
     #[test]

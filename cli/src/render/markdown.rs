@@ -426,7 +426,7 @@ mod tests {
                     2,
                     Action::AwaitAccept {
                         version: "2026-11".into(),
-                        consumer: v("api_gateway"),
+                        consumer: "api_gateway".into(),
                     },
                     &[1],
                     vec![

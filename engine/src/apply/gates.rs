@@ -4,7 +4,7 @@
 //! the redaction of what probes print.
 
 use super::{Ctx, Done, RESUME, StepError, failed, waiting};
-use crate::names::VersionId;
+use crate::names::{ConsumerName, VersionId};
 use crate::plan::GateId;
 use crate::provider::{ListedKey, ProbeRequest};
 use crate::safety::{self, evidence_in_term};
@@ -125,7 +125,7 @@ impl Ctx<'_> {
     pub(super) async fn await_gate(
         &self,
         version: &VersionId,
-        consumer: &str,
+        consumer: &ConsumerName,
         phase: ProbePhase,
     ) -> Result<Done, StepError> {
         let Some(v) = self.version(version) else {
@@ -193,7 +193,7 @@ impl Ctx<'_> {
             outcome,
             detail: detail.clone(),
         };
-        let verifiers: Vec<String> = self
+        let verifiers: Vec<ConsumerName> = self
             .family
             .verifiers
             .iter()
@@ -223,7 +223,7 @@ impl Ctx<'_> {
         phase: ProbePhase,
         due: Timestamp,
     ) -> Result<(Outcome, Vec<String>), StepError> {
-        let consumer = c.name.as_str();
+        let consumer = &c.name;
         let mut kinds = Vec::new();
         let mut outcome = Outcome::Assumed;
         let mut material = None;
@@ -251,7 +251,7 @@ impl Ctx<'_> {
                 outcome = Outcome::Passed;
                 continue;
             }
-            let Some(probe) = self.providers.probes.get(&(consumer.to_string(), index)) else {
+            let Some(probe) = self.providers.probes.get(&(consumer.clone(), index)) else {
                 return Err(failed(
                     format!(
                         "no provider for the {} probe of {}",
@@ -360,7 +360,7 @@ impl Ctx<'_> {
         &self,
         version: &VersionId,
         v: &VersionState,
-        consumer: &str,
+        consumer: &ConsumerName,
         phase: ProbePhase,
     ) -> ProbeRequest {
         ProbeRequest {
@@ -370,7 +370,7 @@ impl Ctx<'_> {
             algorithm: v.algorithm.clone(),
             thumbprint: v.thumbprint.clone(),
             phase,
-            consumer: consumer.into(),
+            consumer: consumer.clone(),
             material: None,
             baseline: None,
         }

@@ -1,6 +1,7 @@
 //! The id of a probe's gate: how `rotor approve` names it, and the key the
 //! state files its approvals, last attempts and baselines under.
 
+use crate::names::ConsumerName;
 use crate::spec::ProbePhase;
 use std::fmt;
 use std::str::FromStr;
@@ -17,17 +18,17 @@ pub struct GateId {
     /// The phase the probe proves.
     pub phase: ProbePhase,
     /// The consumer whose probe it is.
-    pub consumer: String,
+    pub consumer: ConsumerName,
     /// The probe's place among the consumer's `verify` blocks, from 0.
     pub index: usize,
 }
 
 impl GateId {
     /// The gate of `consumer`'s probe number `index` for `phase`.
-    pub fn new(phase: ProbePhase, consumer: &str, index: usize) -> GateId {
+    pub fn new(phase: ProbePhase, consumer: &ConsumerName, index: usize) -> GateId {
         GateId {
             phase,
-            consumer: consumer.to_string(),
+            consumer: consumer.clone(),
             index,
         }
     }
@@ -83,7 +84,11 @@ impl FromStr for GateId {
         if consumer.is_empty() {
             return Err(fail("it names no consumer after the phase"));
         }
-        Ok(GateId::new(phase, consumer, index))
+        Ok(GateId {
+            phase,
+            consumer: consumer.into(),
+            index,
+        })
     }
 }
 
@@ -96,12 +101,15 @@ mod tests {
         for (text, id) in [
             (
                 "accept.api_gateway",
-                GateId::new(ProbePhase::Accept, "api_gateway", 0),
+                GateId::new(ProbePhase::Accept, &"api_gateway".into(), 0),
             ),
-            ("emit.issuer#1", GateId::new(ProbePhase::Emit, "issuer", 1)),
+            (
+                "emit.issuer#1",
+                GateId::new(ProbePhase::Emit, &"issuer".into(), 1),
+            ),
             (
                 "guard.db.main#12",
-                GateId::new(ProbePhase::Guard, "db.main", 12),
+                GateId::new(ProbePhase::Guard, &"db.main".into(), 12),
             ),
         ] {
             assert_eq!(id.to_string(), text);

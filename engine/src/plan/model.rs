@@ -2,7 +2,7 @@
 //! renderers show. Nothing here decides what to do; `build` does.
 
 use super::GateId;
-use crate::names::{FamilyName, VersionId};
+use crate::names::{ConsumerName, FamilyName, VersionId};
 use crate::spec::{Resolved, Window};
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,7 @@ pub enum Action {
         /// The version to be accepted.
         version: VersionId,
         /// The verifier, by consumer name.
-        consumer: String,
+        consumer: ConsumerName,
     },
     /// Make a version the primary that emitters use.
     Promote {
@@ -70,7 +70,7 @@ pub enum Action {
         /// The new primary.
         version: VersionId,
         /// The emitter, by consumer name.
-        consumer: String,
+        consumer: ConsumerName,
     },
     /// Hold the old versions for the overlap after the successor's promote.
     Hold {

@@ -13,7 +13,7 @@ pub use parse::{EnvLookup, Parsed, parse_files};
 pub use resolve::{Family, ResourceGraph, ResourceId, Window, files_hash};
 
 use crate::diagnostics::{Diagnostics, SourceMap, Span};
-use crate::names::{FamilyName, VersionId};
+use crate::names::{ConsumerName, FamilyName, VersionId};
 use crate::time::{Duration, Timestamp};
 
 /// A value with the place it was written.
@@ -471,7 +471,7 @@ impl VerifySpec {
 pub struct ConsumerSpec {
     /// Unique among consumers: the key of its evidence in state and part of
     /// its gate ids (`accept.NAME`).
-    pub name: String,
+    pub name: ConsumerName,
     /// Families it validates (a verifier).
     pub accepts: Vec<Reference>,
     /// Families it uses the active version of (an emitter).
@@ -581,7 +581,7 @@ pub struct Resolved {
     /// Index into `families` and `spec.secrets`, by family name.
     pub family_index: std::collections::HashMap<FamilyName, usize>,
     /// Index into `spec.consumers`, by consumer name.
-    pub consumer_index: std::collections::HashMap<String, usize>,
+    pub consumer_index: std::collections::HashMap<ConsumerName, usize>,
 }
 
 /// Parses and resolves the files of a spec. Returns the resolved spec when

@@ -331,7 +331,11 @@ impl Resolved {
     }
 
     /// A consumer by name.
-    pub fn consumer(&self, name: &str) -> Option<&ConsumerSpec> {
+    pub fn consumer<C>(&self, name: &C) -> Option<&ConsumerSpec>
+    where
+        C: std::hash::Hash + Eq + ?Sized,
+        ConsumerName: std::borrow::Borrow<C>,
+    {
         self.consumer_index
             .get(name)
             .map(|&i| &self.spec.consumers[i])

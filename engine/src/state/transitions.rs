@@ -8,7 +8,7 @@
 //! of the stores could see the change).
 
 use super::{Evidence, FamilyState, Phase, VersionState};
-use crate::names::VersionId;
+use crate::names::{ConsumerName, VersionId};
 use crate::plan::GateId;
 use crate::spec::ProbePhase;
 use crate::time::Timestamp;
@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 impl VersionState {
     /// The evidence map for a phase, to add to.
-    pub fn evidence_mut(&mut self, phase: ProbePhase) -> &mut BTreeMap<String, Evidence> {
+    pub fn evidence_mut(&mut self, phase: ProbePhase) -> &mut BTreeMap<ConsumerName, Evidence> {
         match phase {
             ProbePhase::Accept => &mut self.accepted,
             ProbePhase::Emit => &mut self.emitted,
@@ -31,11 +31,11 @@ impl VersionState {
     pub fn record_evidence(
         &mut self,
         phase: ProbePhase,
-        consumer: &str,
+        consumer: &ConsumerName,
         evidence: Evidence,
-        verifiers: &[String],
+        verifiers: &[ConsumerName],
     ) {
-        self.evidence_mut(phase).insert(consumer.into(), evidence);
+        self.evidence_mut(phase).insert(consumer.clone(), evidence);
         if phase == ProbePhase::Accept
             && self.phase == Phase::Pending
             && verifiers.iter().all(|c| self.accepted.contains_key(c))

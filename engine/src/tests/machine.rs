@@ -391,7 +391,7 @@ impl World {
             };
             if probed && self.spec.declared(name) {
                 p.probes.insert(
-                    (name.to_string(), 0),
+                    (name.into(), 0),
                     Arc::new(WorldProbe {
                         consumer: name,
                         store: store.clone(),

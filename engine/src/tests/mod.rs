@@ -113,7 +113,7 @@ pub(crate) struct Harness {
     pub log: EventLog,
     pub stores: BTreeMap<String, Arc<FakeStore>>,
     pub publishers: BTreeMap<String, Arc<FakePublisher>>,
-    pub probes: BTreeMap<(String, usize), Arc<FakeProbe>>,
+    pub probes: BTreeMap<(crate::ConsumerName, usize), Arc<FakeProbe>>,
     pub backend: MemoryState,
     pub generator: Arc<FakeGenerator>,
 }
@@ -219,7 +219,7 @@ impl Harness {
     }
 
     pub fn set_probe(&self, consumer: &str, index: usize, passing: bool) {
-        self.probes[&(consumer.to_string(), index)]
+        self.probes[&(consumer.into(), index)]
             .passing
             .store(passing, Ordering::SeqCst);
     }

@@ -72,7 +72,7 @@ fn a_failing_drain_probe_keeps_the_old_version_in_the_key_set() {
     assert_eq!(disables(&h, "v1"), 0, "v1 was revoked before it drained");
     assert!(s.version("k", "v1").unwrap().drained_at.is_none());
     // The drain probe was asked about the old version.
-    let asked = h.probes[&("api".to_string(), 1)]
+    let asked = h.probes[&("api".into(), 1)]
         .requests
         .lock()
         .unwrap()
@@ -105,7 +105,7 @@ fn a_failing_drain_probe_keeps_the_old_version_in_the_key_set() {
 fn a_guard_compares_with_the_baseline_and_a_failing_one_keeps_the_version_restorable() {
     let mut h = Harness::new();
     h.drive(&guarded(&["v1"], "v1"), 20);
-    *h.probes[&("api".to_string(), 2)].value.lock().unwrap() = Some(0.25);
+    *h.probes[&("api".into(), 2)].value.lock().unwrap() = Some(0.25);
     let r = guarded(&["v2"], "v2");
     h.set_probe("api", 2, false);
     let mut seen_wait = false;
@@ -133,7 +133,7 @@ fn a_guard_compares_with_the_baseline_and_a_failing_one_keeps_the_version_restor
     assert_eq!(v1.phase, Phase::Revoked, "revoked, not destroyed");
     assert_eq!(destroys(&h, "v1"), 0);
     assert_eq!(v1.baselines["guard.api#2"].value.map(|m| m.0), Some(0.25));
-    let asked = h.probes[&("api".to_string(), 2)]
+    let asked = h.probes[&("api".into(), 2)]
         .requests
         .lock()
         .unwrap()
@@ -188,11 +188,11 @@ fn a_probe_that_needs_material_gets_the_version_under_test() {
     h.drive(&v(&["v1"], "v1"), 20);
     let r = v(&["v2"], "v2");
     h.wire(&r);
-    h.probes[&("api".to_string(), 0)]
+    h.probes[&("api".into(), 0)]
         .wants_material
         .store(true, Ordering::SeqCst);
     h.drive(&r, 20);
-    let asked = h.probes[&("api".to_string(), 0)]
+    let asked = h.probes[&("api".into(), 0)]
         .requests
         .lock()
         .unwrap()
@@ -381,9 +381,7 @@ fn drain_evidence_from_an_earlier_retirement_does_not_count_after_a_rollback() {
             .contains_key("api")
     );
     h.stores["store.file.x"].down.store(false, Ordering::SeqCst);
-    let drained_once = h.probes[&("api".to_string(), 1)]
-        .calls
-        .load(Ordering::SeqCst);
+    let drained_once = h.probes[&("api".into(), 1)].calls.load(Ordering::SeqCst);
     // Roll back to v1 (still in the key set), then forward again.
     h.drive(&guarded(&["v1", "v2"], "v1"), 30);
     assert!(
@@ -391,9 +389,7 @@ fn drain_evidence_from_an_earlier_retirement_does_not_count_after_a_rollback() {
         "cleared on promote"
     );
     h.drive(&guarded(&["v2"], "v2"), 30);
-    let calls = h.probes[&("api".to_string(), 1)]
-        .calls
-        .load(Ordering::SeqCst);
+    let calls = h.probes[&("api".into(), 1)].calls.load(Ordering::SeqCst);
     assert!(
         calls > drained_once,
         "v1 was revoked on its old drain evidence"
@@ -417,7 +413,7 @@ fn a_version_never_promoted_has_no_guard_and_a_failed_baseline_is_measured_again
         Phase::Destroyed
     );
     assert!(
-        h.probes[&("api".to_string(), 2)]
+        h.probes[&("api".into(), 2)]
             .requests
             .lock()
             .unwrap()
@@ -432,7 +428,7 @@ fn a_version_never_promoted_has_no_guard_and_a_failed_baseline_is_measured_again
         h.state().version("k", "v1").unwrap().baselines["guard.api#2"].value,
         None
     );
-    *h.probes[&("api".to_string(), 2)].value.lock().unwrap() = Some(2.0);
+    *h.probes[&("api".into(), 2)].value.lock().unwrap() = Some(2.0);
     h.drive(&r, 30);
     let s = h.state();
     assert_eq!(

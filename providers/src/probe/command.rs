@@ -144,7 +144,7 @@ impl Probe for CommandProbe {
             .env("ROTOR_VERSION", request.version.as_str())
             .env("ROTOR_KID", &request.kid)
             .env("ROTOR_PHASE", request.phase.as_str())
-            .env("ROTOR_CONSUMER", &request.consumer)
+            .env("ROTOR_CONSUMER", request.consumer.as_str())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

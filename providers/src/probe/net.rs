@@ -109,7 +109,7 @@ pub(crate) fn substitute(template: &str, request: &ProbeRequest) -> String {
         .replace("${version}", request.version.as_str())
         .replace("${kid}", &request.kid)
         .replace("${family}", request.family.as_str())
-        .replace("${consumer}", &request.consumer)
+        .replace("${consumer}", request.consumer.as_str())
 }
 
 /// One line saying why a request to `url` failed, for a detail line

@@ -63,7 +63,7 @@ impl Parser<'_, '_> {
             }
         }
         spec.consumers.push(ConsumerSpec {
-            name: l[0].clone(),
+            name: l[0].clone().into(),
             accepts,
             emits,
             via,
