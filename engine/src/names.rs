@@ -108,7 +108,8 @@ name! {
     /// under it, keys its record in the state by it, and publishes its key
     /// with it as the `kid` — though a `kid` is its own thing, kept as text,
     /// since a publisher may list kids rotor never wrote. Unique within its
-    /// family and never reused, even once destroyed.
+    /// family; stores that keep a tombstone (file, Vault, AWS) refuse to
+    /// take a destroyed id again, the postgres store does not.
     VersionId
 }
 
