@@ -7,6 +7,10 @@
 //! schedule and owner. Where a field cannot be filled the runbook says so,
 //! because that is where the risk hides. This module builds a small document
 //! model; the CLI renders it as Markdown or HTML.
+//!
+//! About 600 lines: `runbook()` builds the page's sections in the page's
+//! order, numbered as they print, so that a reader follows the page down
+//! the file.
 
 use crate::names::{FamilyName, VersionId};
 use crate::plan::{GateStatus, Plan};
