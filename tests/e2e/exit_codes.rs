@@ -163,14 +163,7 @@ fn ctrl_c_stops_a_waiting_apply_cleanly_and_the_next_apply_resumes() {
             .filter(|s| s["families"]["session_signing_key"]["versions"]["2026-08"].is_object())
     });
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    ctrl_c(&child);
     let out = crate::harness::finish(child, "rotor apply --auto-approve --wait").code(130);
     assert!(out.stderr.contains("Interrupt received"), "{out}");
     assert!(
@@ -180,6 +173,18 @@ fn ctrl_c_stops_a_waiting_apply_cleanly_and_the_next_apply_resumes() {
     t.run(["apply", "--auto-approve", "--wait"])
         .success()
         .stderr_has("Apply complete");
+}
+
+/// Sends SIGINT to `child`, as Ctrl-C in its terminal would.
+fn ctrl_c(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }
 
 /// A second Ctrl-C stops the process at once, even while a step is still
@@ -217,19 +222,9 @@ consumer "receiver" {
     crate::harness::poll(Duration::from_secs(20), "the verifier to start", || {
         t.exists("probing").then_some(())
     });
-    let interrupt = || {
-        let pid = child.id().to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    interrupt();
+    ctrl_c(&child);
     std::thread::sleep(Duration::from_millis(500));
-    interrupt();
+    ctrl_c(&child);
     let out = crate::harness::finish(child, "rotor apply --auto-approve").code(130);
     assert!(out.stderr.contains("Interrupt received"), "{out}");
     // Stopped there and then, not after the verifier returned.
