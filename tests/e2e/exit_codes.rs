@@ -175,6 +175,35 @@ fn ctrl_c_stops_a_waiting_apply_cleanly_and_the_next_apply_resumes() {
         .stderr_has("Apply complete");
 }
 
+/// Without `--auto-approve`, apply asks: only `yes` applies; any other
+/// answer (or end of input) cancels with exit 1 and changes nothing.
+#[test]
+fn apply_asks_and_only_yes_applies() {
+    let t = Test::quickstart();
+    let answer = |text: &[u8]| {
+        let mut child = t
+            .command(["apply"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(text).unwrap();
+        crate::harness::finish(child, "rotor apply")
+    };
+    let no = answer(b"no\n").code(1).stderr_has("Apply cancelled.");
+    drop(no);
+    assert!(
+        t.state_file()
+            .is_none_or(|s| s["families"].as_object().is_none_or(|f| f.is_empty()))
+    );
+    answer(b"yes\n")
+        .success()
+        .stderr_has("Only 'yes' will be accepted");
+    assert!(t.state_file().unwrap()["families"]["session_signing_key"].is_object());
+}
+
 /// Sends SIGINT to `child`, as Ctrl-C in its terminal would.
 fn ctrl_c(child: &std::process::Child) {
     let pid = child.id().to_string();

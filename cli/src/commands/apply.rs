@@ -105,7 +105,15 @@ pub async fn run(ws: &Workspace, opts: Options) -> Result<u8, Reported> {
     let Some(state) = unchanged_since(ws, &*backend, &plan, &scope)? else {
         return Ok(BUSY);
     };
-    if !opts.auto_approve && !confirm(opts.no_input)? {
+    // Asked on a blocking thread: while a person decides, the command's one
+    // runtime thread keeps its connections' tasks running (a store's
+    // PostgreSQL connection then notices a server that closed it).
+    let no_input = opts.no_input;
+    if !opts.auto_approve
+        && !tokio::task::spawn_blocking(move || confirm(no_input))
+            .await
+            .map_err(|_| Reported)??
+    {
         eprintln!("Apply cancelled.");
         return Ok(ERROR);
     }
@@ -461,9 +469,6 @@ impl Interrupt {
         // On a thread and runtime of its own: the command's runtime has one
         // thread, which a step may hold in blocking work (a SQLite lock
         // wait, a key generation) when the second Ctrl-C must act at once.
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build();
         let listen = async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 if listening
@@ -481,13 +486,20 @@ impl Interrupt {
                 listening.wake.notify_waiters();
             }
         };
-        // Without a runtime or a thread, Ctrl-C keeps its default: it ends
-        // the process, as it would between two steps' saves anyway.
-        if let Ok(runtime) = runtime {
-            let _ = std::thread::Builder::new()
-                .name("rotor-interrupt".into())
-                .spawn(move || runtime.block_on(listen));
-        }
+        // Without a thread or a runtime, Ctrl-C keeps its default: it ends
+        // the process, as it would between two steps' saves anyway. (The
+        // runtime is built on its thread: one dropped here, inside the
+        // command's runtime, would panic.)
+        let _ = std::thread::Builder::new()
+            .name("rotor-interrupt".into())
+            .spawn(move || {
+                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                {
+                    runtime.block_on(listen);
+                }
+            });
         interrupt
     }
 

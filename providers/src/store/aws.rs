@@ -121,9 +121,10 @@
 //!
 //! # Concurrency
 //!
-//! Secrets Manager has no check-and-set for labels. Writes through one store
-//! value are serialised in process, runs of rotor are serialised by the state
-//! lock, and each step re-reads the labels first and names the version it
+//! Secrets Manager has no check-and-set for labels. Writes of one family
+//! through one store value are serialised in process (one lock per family),
+//! runs of rotor on one family are kept apart by the family's lease in the
+//! state, and each step re-reads the labels first and names the version it
 //! removes a label from (`RemoveFromVersionId`), so a label moved by someone
 //! else in between fails the call (reported as [`ErrorKind::Conflict`]) instead
 //! of being silently taken.
