@@ -793,7 +793,12 @@ impl StateBackend for PgState {
             let (ctx, beat, token) = (ctx.clone(), beat.clone(), token.to_string());
             let (tx, rx) = std::sync::mpsc::channel();
             handle.spawn(async move {
-                let result = async {
+                // Bounded by the lease's own term: a server that stopped
+                // answering (packets dropped, no reset) must not hold the
+                // heartbeat, and the `release` that waits for it, forever.
+                // A renewal that late would find the lease lapsed anyway.
+                let limit = std::time::Duration::from_millis(ttl.0.max(1) as u64);
+                let renewed = tokio::time::timeout(limit, async {
                     let mut guard = beat.lock().await;
                     if guard.as_ref().is_none_or(|c| c.is_closed()) {
                         *guard = Some(ctx.connect().await?);
@@ -809,8 +814,19 @@ impl StateBackend for PgState {
                     .await
                     .map(|n| n as usize)
                     .map_err(|e| ctx.err(&e))
-                }
+                })
                 .await;
+                let result = match renewed {
+                    Ok(result) => result,
+                    Err(_) => {
+                        // Its connection may be wedged: the next beat makes a new one.
+                        *beat.lock().await = None;
+                        Err(StateError::Backend(format!(
+                            "PostgreSQL state {}: renewing the lease got no answer within {ttl}",
+                            ctx.where_
+                        )))
+                    }
+                };
                 let _ = tx.send(result);
             });
             rx.recv()
@@ -826,13 +842,19 @@ impl StateBackend for PgState {
         self.run(move |client, ctx| async move {
             let guard = client.lock().await;
             let c = guard.as_ref().expect("connected");
-            c.execute(
-                &format!("DELETE FROM {}.leases WHERE token = $1", ctx.schema),
-                &[&token],
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| ctx.err(&e))
+            let sql = format!("DELETE FROM {}.leases WHERE token = $1", ctx.schema);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&token];
+            let delete = c.execute(&sql, &params);
+            // Bounded, so that a server that stopped answering cannot hold
+            // the end of a command: leases not deleted lapse after their TTL.
+            match tokio::time::timeout(RELEASE_LIMIT, delete).await {
+                Ok(done) => done.map(|_| ()).map_err(|e| ctx.err(&e)),
+                Err(_) => Err(StateError::Backend(format!(
+                    "PostgreSQL state {}: releasing the leases got no answer within {}s; they lapse after their TTL",
+                    ctx.where_,
+                    RELEASE_LIMIT.as_secs()
+                ))),
+            }
         })
     }
 
@@ -954,6 +976,9 @@ struct Save {
     /// host that exited): it does not block the save's second try.
     dead: Option<String>,
 }
+
+/// How long `release` waits for the server to delete this process's leases.
+const RELEASE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The group-commit task and its connection.
 struct Committer {

@@ -699,3 +699,72 @@ fn postgres_a_save_the_server_refuses_is_answered_alone() {
     assert_eq!(names, ["f0", "ok1", "ok2"]);
     assert_eq!(fx.open().events(None).unwrap().len(), 2);
 }
+
+/// A PostgreSQL server that stops answering mid-command (packets dropped,
+/// no reset) cannot hold the end of the command: the heartbeat gives up
+/// after the lease's term and `release` after its limit, each with an
+/// error, instead of waiting forever. Here a proxy between rotor and the
+/// server goes silent after the lease is taken.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_server_that_stops_answering_does_not_hold_release() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let conn = std::env::var("ROTOR_STATE_PG").expect("ROTOR_STATE_PG: run scripts/test");
+    let field = |key: &str| {
+        conn.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key))
+            .unwrap()
+            .to_string()
+    };
+    let upstream = format!("{}:{}", field("host="), field("port="));
+    let silent = Arc::new(AtomicBool::new(false));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    {
+        let silent = silent.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = TcpStream::connect(&upstream).unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let silent = silent.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n @ 1..) = from.read(&mut buf) {
+                            // Silent: read and drop, as a dead link would.
+                            if !silent.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+    }
+    let proxied = conn.replace(&format!("port={}", field("port=")), &format!("port={port}"));
+    let schema = format!("t_{}", new_lineage().replace('-', "_"));
+    let b = postgres::PgState::new(&proxied, &schema)
+        .unwrap()
+        .with_lease_ttl(Duration(1_500));
+    b.acquire(&["jwt".into()], &holder("rotor apply")).unwrap();
+    silent.store(true, Ordering::SeqCst);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let released = b.release();
+        drop(b);
+        let _ = tx.send(released);
+    });
+    // A bound on the hang under test, not a timing of rotor: the limits
+    // are 1.5 s (the heartbeat) and 10 s (the release).
+    let released = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("release never returned from a silent server");
+    let err = released.unwrap_err().to_string();
+    assert!(err.contains("got no answer"), "{err}");
+    assert!(!err.contains(&field("password=")), "{err}");
+}
