@@ -204,6 +204,93 @@ fn apply_asks_and_only_yes_applies() {
     assert!(t.state_file().unwrap()["families"]["session_signing_key"].is_object());
 }
 
+/// After the first Ctrl-C no step starts, in this pass or the next: the
+/// verifier running when it came finishes and is recorded, and the other
+/// families (one at a time here) are left for the next apply, which does
+/// them.
+#[test]
+fn after_ctrl_c_no_step_starts() {
+    let t = Test::new().spec(
+        r#"
+store "file" "local" {
+  path = "keys"
+}
+secret "a" {
+  owner   = "team"
+  store   = store.file.local
+  cadence = "90d"
+  overlap = "0s"
+  generate "random" {
+    length = 32
+  }
+  version "v1" {}
+  active = "v1"
+}
+consumer "a_reader" {
+  accepts   = secret.a
+  cache_ttl = "0s"
+  verify "command" {
+    command = ["sh", "-c", "touch started-$ROTOR_FAMILY; sleep 2"]
+  }
+}
+secret "b" {
+  owner   = "team"
+  store   = store.file.local
+  cadence = "90d"
+  overlap = "0s"
+  generate "random" {
+    length = 32
+  }
+  version "v1" {}
+  active = "v1"
+}
+consumer "b_reader" {
+  accepts   = secret.b
+  cache_ttl = "0s"
+  verify "command" {
+    command = ["sh", "-c", "touch started-$ROTOR_FAMILY; sleep 2"]
+  }
+}
+secret "c" {
+  owner   = "team"
+  store   = store.file.local
+  cadence = "90d"
+  overlap = "0s"
+  generate "random" {
+    length = 32
+  }
+  version "v1" {}
+  active = "v1"
+}
+consumer "c_reader" {
+  accepts   = secret.c
+  cache_ttl = "0s"
+  verify "command" {
+    command = ["sh", "-c", "touch started-$ROTOR_FAMILY; sleep 2"]
+  }
+}
+"#,
+    );
+    let child = t.spawn(["apply", "--auto-approve", "--parallelism", "1"]);
+    crate::harness::poll(
+        Duration::from_secs(20),
+        "the first verifier to start",
+        || t.exists("started-a").then_some(()),
+    );
+    ctrl_c(&child);
+    let out = crate::harness::finish(child, "rotor apply --auto-approve --parallelism 1").code(130);
+    assert!(out.stderr.contains("Interrupt received"), "{out}");
+    // The step that was running finished and was recorded.
+    assert!(out.stderr.contains("consumer.a_reader accepts v1"), "{out}");
+    // Nothing started after it.
+    assert!(!t.exists("started-b") && !t.exists("started-c"), "{out}");
+    assert!(!out.stderr.contains("secret.b"), "{out}");
+    t.run(["apply", "--auto-approve", "--parallelism", "1"])
+        .success()
+        .stderr_has("Apply complete");
+    assert!(t.exists("started-b") && t.exists("started-c"));
+}
+
 /// Sends SIGINT to `child`, as Ctrl-C in its terminal would.
 fn ctrl_c(child: &std::process::Child) {
     let pid = child.id().to_string();

@@ -360,6 +360,7 @@ async fn execute(
             ground: footing,
             adopt: opts.adopt,
             scope: Some(scope),
+            stop: Some(interrupt.set.clone()),
         },
         wait: opts.wait.then_some(&waiter as &dyn Waiter),
     };
@@ -455,14 +456,15 @@ const INTERRUPTED: u8 = 130;
 /// (a step is never cut in half, and a waiting apply wakes at once); a
 /// second stops the process there and then, as Terraform does.
 struct Interrupt {
-    set: std::sync::atomic::AtomicBool,
+    /// Shared with the apply, which starts no step once it is set.
+    set: std::sync::Arc<std::sync::atomic::AtomicBool>,
     wake: tokio::sync::Notify,
 }
 
 impl Interrupt {
     fn listen() -> std::sync::Arc<Interrupt> {
         let interrupt = std::sync::Arc::new(Interrupt {
-            set: std::sync::atomic::AtomicBool::new(false),
+            set: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
             wake: tokio::sync::Notify::new(),
         });
         let listening = interrupt.clone();

@@ -29,6 +29,7 @@ use crate::time::Timestamp;
 use crate::{StateBackend, Store};
 use futures_util::StreamExt;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// What happened to one step.
@@ -50,8 +51,8 @@ pub enum StepOutcome {
         /// Why, for people.
         detail: String,
     },
-    /// Not run: a step it runs after is not done, or an earlier step of
-    /// the family failed.
+    /// Not run: a step it runs after is not done, an earlier step of the
+    /// family failed, or the apply is stopping ([`ApplyOptions::stop`]).
     Blocked,
     /// It failed; the family stops here.
     Failed {
@@ -158,6 +159,10 @@ pub struct ApplyOptions {
     /// The families this apply leased, when it leased some: fresh plans
     /// made while it runs cover these alone.
     pub scope: Option<BTreeSet<FamilyName>>,
+    /// Set when the user asked the apply to stop (Ctrl-C): from then on no
+    /// step starts (each is reported [`StepOutcome::Blocked`]), while the
+    /// steps already running finish and are recorded. `None`: never.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl ApplyOptions {
@@ -169,6 +174,7 @@ impl ApplyOptions {
             ground: Arc::new(FirmGround),
             adopt: false,
             scope: None,
+            stop: None,
         }
     }
 }
@@ -309,20 +315,25 @@ pub async fn apply(
                 let mut failed = false;
                 let mut lines = Vec::new();
                 for step in &fp.steps {
-                    let outcome = if failed || step.after.iter().any(|a| !done.contains(a)) {
-                        StepOutcome::Blocked
-                    } else {
-                        hook.started(&fp.family, step);
-                        let ctx = Ctx {
-                            r: resolved,
-                            family,
-                            name: &fp.family,
-                            providers,
-                            recorder,
-                            options,
+                    let stopping = options
+                        .stop
+                        .as_ref()
+                        .is_some_and(|s| s.load(Ordering::SeqCst));
+                    let outcome =
+                        if failed || stopping || step.after.iter().any(|a| !done.contains(a)) {
+                            StepOutcome::Blocked
+                        } else {
+                            hook.started(&fp.family, step);
+                            let ctx = Ctx {
+                                r: resolved,
+                                family,
+                                name: &fp.family,
+                                providers,
+                                recorder,
+                                options,
+                            };
+                            ctx.run(step).await
                         };
-                        ctx.run(step).await
-                    };
                     if outcome.is_done() {
                         done.insert(step.id);
                     }
