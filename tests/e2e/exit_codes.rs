@@ -210,67 +210,10 @@ fn apply_asks_and_only_yes_applies() {
 /// them.
 #[test]
 fn after_ctrl_c_no_step_starts() {
-    let t = Test::new().spec(
-        r#"
-store "file" "local" {
-  path = "keys"
-}
-secret "a" {
-  owner   = "team"
-  store   = store.file.local
-  cadence = "90d"
-  overlap = "0s"
-  generate "random" {
-    length = 32
-  }
-  version "v1" {}
-  active = "v1"
-}
-consumer "a_reader" {
-  accepts   = secret.a
-  cache_ttl = "0s"
-  verify "command" {
-    command = ["sh", "-c", "touch started-$ROTOR_FAMILY; sleep 2"]
-  }
-}
-secret "b" {
-  owner   = "team"
-  store   = store.file.local
-  cadence = "90d"
-  overlap = "0s"
-  generate "random" {
-    length = 32
-  }
-  version "v1" {}
-  active = "v1"
-}
-consumer "b_reader" {
-  accepts   = secret.b
-  cache_ttl = "0s"
-  verify "command" {
-    command = ["sh", "-c", "touch started-$ROTOR_FAMILY; sleep 2"]
-  }
-}
-secret "c" {
-  owner   = "team"
-  store   = store.file.local
-  cadence = "90d"
-  overlap = "0s"
-  generate "random" {
-    length = 32
-  }
-  version "v1" {}
-  active = "v1"
-}
-consumer "c_reader" {
-  accepts   = secret.c
-  cache_ttl = "0s"
-  verify "command" {
-    command = ["sh", "-c", "touch started-$ROTOR_FAMILY; sleep 2"]
-  }
-}
-"#,
-    );
+    let t = Test::new().spec(&verified_families(
+        &["a", "b", "c"],
+        "touch started-$ROTOR_FAMILY; sleep 2",
+    ));
     let child = t.spawn(["apply", "--auto-approve", "--parallelism", "1"]);
     crate::harness::poll(
         Duration::from_secs(20),
@@ -291,6 +234,36 @@ consumer "c_reader" {
     assert!(t.exists("started-b") && t.exists("started-c"));
 }
 
+/// A spec of random-secret families on a file store, each with one
+/// consumer (`NAME_reader`) verified by `sh -c SCRIPT`.
+fn verified_families(names: &[&str], script: &str) -> String {
+    let mut spec = String::from("store \"file\" \"local\" {\n  path = \"keys\"\n}\n");
+    for name in names {
+        spec.push_str(&format!(
+            r#"secret "{name}" {{
+  owner   = "team"
+  store   = store.file.local
+  cadence = "90d"
+  overlap = "0s"
+  generate "random" {{
+    length = 32
+  }}
+  version "v1" {{}}
+  active = "v1"
+}}
+consumer "{name}_reader" {{
+  accepts   = secret.{name}
+  cache_ttl = "0s"
+  verify "command" {{
+    command = ["sh", "-c", "{script}"]
+  }}
+}}
+"#
+        ));
+    }
+    spec
+}
+
 /// Sends SIGINT to `child`, as Ctrl-C in its terminal would.
 fn ctrl_c(child: &std::process::Child) {
     let pid = child.id().to_string();
@@ -308,32 +281,7 @@ fn ctrl_c(child: &std::process::Child) {
 /// thread of its own, so a busy command runtime cannot delay it.
 #[test]
 fn a_second_ctrl_c_stops_a_running_step_at_once() {
-    let t = Test::new().spec(
-        r#"
-store "file" "local" {
-  path = "keys"
-}
-secret "webhook" {
-  owner   = "team"
-  store   = store.file.local
-  cadence = "90d"
-  overlap = "0s"
-  generate "random" {
-    length = 32
-  }
-  version "v1" {}
-  active = "v1"
-}
-consumer "receiver" {
-  accepts   = secret.webhook
-  cache_ttl = "0s"
-  verify "command" {
-    command = ["sh", "-c", "touch probing; sleep 20"]
-    timeout = "60s"
-  }
-}
-"#,
-    );
+    let t = Test::new().spec(&verified_families(&["webhook"], "touch probing; sleep 20"));
     let child = t.spawn(["apply", "--auto-approve"]);
     crate::harness::poll(Duration::from_secs(20), "the verifier to start", || {
         t.exists("probing").then_some(())
